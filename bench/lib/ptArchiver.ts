@@ -1,0 +1,53 @@
+/**
+ * Percona Toolkit's pt-archiver, the tool this service is compared with, run the way the issue asks:
+ * `--bulk-insert --bulk-delete --commit-each --limit 5000`, from the real `interactions` table into a
+ * plain archive table with the same columns (primary key only).
+ */
+import { execFileSync } from 'node:child_process';
+import { parseMysqlUrl } from '../../src/db/knex';
+import type { MessageRef } from '../../src/shared/types';
+import type { BenchDatabase } from './dataset';
+import { runCommand, type CommandResult } from './proc';
+
+export const PT_ARCHIVER_FLAGS = ['--bulk-insert', '--bulk-delete', '--commit-each', '--limit', '5000'] as const;
+
+export function ptArchiverVersion(): string {
+  try {
+    return execFileSync('pt-archiver', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('pt-archiver is not installed: apt-get install -y percona-toolkit (Debian/Ubuntu), or set BENCH_SKIP_PT=1');
+  }
+}
+
+/** Same columns as `interactions`, no secondary indexes, no AUTO_INCREMENT: what an archive table is. */
+export async function createPlainArchiveTable(bench: BenchDatabase, table: string): Promise<void> {
+  const db = bench.db;
+  await db.raw('DROP TABLE IF EXISTS ??', [table]);
+  await db.raw('CREATE TABLE ?? LIKE interactions', [table]);
+  const [indexes] = (await db.raw(
+    `SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'`,
+    [table],
+  )) as [{ name: string }[]];
+  for (const { name } of indexes) await db.raw('ALTER TABLE ?? DROP INDEX ??', [table, name]);
+  await db.raw('ALTER TABLE ?? MODIFY id BIGINT UNSIGNED NOT NULL', [table]);
+}
+
+export interface PtArchiverRun extends CommandResult {
+  command: string;
+  /** pt-archiver's own --statistics breakdown, as printed. */
+  statistics: string;
+}
+
+export async function runPtArchiver(bench: BenchDatabase, target: MessageRef, destTable: string, index?: string): Promise<PtArchiverRun> {
+  const c = parseMysqlUrl(bench.url);
+  // pt-archiver's DSN: A charset, L enables LOAD DATA LOCAL INFILE (needed by --bulk-insert), i index.
+  const dsn = [`h=${c.host}`, `P=${c.port}`, `u=${c.user}`, ...(c.password ? [`p=${c.password}`] : []), `D=${c.database}`, 't=interactions', 'A=utf8mb4', 'L=1'];
+  if (index) dsn.push(`i=${index}`);
+  // The message reference is a fixed benchmark identifier, not user input; pt-archiver takes a WHERE text.
+  const where = `message_kind = '${target.kind}' AND message_id = '${target.id}'`;
+  const args = ['--source', dsn.join(','), '--dest', `t=${destTable}`, '--where', where, ...PT_ARCHIVER_FLAGS, '--statistics'];
+  const result = await runCommand('pt-archiver', args);
+  if (result.code !== 0) throw new Error(`pt-archiver failed (${result.code}): ${result.stderr || result.stdout}`);
+  const shown = args.map((a) => (/[\s',=]/.test(a) && !a.startsWith('h=') ? `"${a}"` : a)).join(' ').replace(/p=[^,]*/, 'p=***');
+  return { ...result, command: `pt-archiver ${shown}`, statistics: result.stdout.trim() };
+}

@@ -1,0 +1,82 @@
+/**
+ * The MariaDB a benchmark runs on. By default a private server (the machine's own binaries, data under
+ * .data/bench/mysql, a port of its own), for two reasons: the benchmark's heavy I/O then does not
+ * disturb whoever else uses the machine's server, and its buffer pool can be sized like a production
+ * server's (BENCH_BUFFER_POOL, default 4G: the 6,000,000-row table with its five indexes is about
+ * 2.6 GB). Everything else is MariaDB's defaults. BENCH_MYSQL_URL runs on an existing server instead,
+ * as it is configured.
+ */
+import path from 'node:path';
+import { createDb } from '../../src/db/knex';
+import { ensureLocalMysql, type LocalMysqlHandle } from '../../src/db/localMysql';
+import { createLogger } from '../../src/logger';
+import { freePort } from '../../src/temporal/devServer';
+import { REPO_ROOT } from './stack';
+
+export interface BenchServer {
+  /** URL of the server (database part to be replaced per benchmark database). */
+  url: string;
+  description: string;
+  bufferPoolBytes: number;
+  /** The server's process when it runs on this machine under our control: its CPU time is read from /proc. */
+  pid: number | null;
+  stop(): Promise<void>;
+}
+
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)B?$/i.exec(text.trim());
+  if (!m) throw new Error(`not a size: "${text}" (e.g. 4G, 512M)`);
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+async function serverFacts(url: string): Promise<{ version: string; bufferPool: number }> {
+  const db = createDb(url, { min: 0, max: 1 });
+  try {
+    const [rows] = (await db.raw('SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b')) as [{ v: string; b: string | number }[]];
+    return { version: rows[0].v, bufferPool: Number(rows[0].b) };
+  } finally {
+    await db.destroy();
+  }
+}
+
+export async function startBenchServer(log: (msg: string) => void): Promise<BenchServer> {
+  const given = process.env.BENCH_MYSQL_URL;
+  if (given) {
+    const facts = await serverFacts(given);
+    return {
+      url: given,
+      description: `MariaDB/MySQL ${facts.version} at ${new URL(given).host} as configured (buffer pool ${(facts.bufferPool / 1024 ** 2).toFixed(0)} MB)`,
+      bufferPoolBytes: facts.bufferPool,
+      pid: null,
+      stop: async () => undefined,
+    };
+  }
+  const url = `mysql://root:bench@127.0.0.1:${await freePort()}/mysql`;
+  const dataDir = path.join(REPO_ROOT, '.data', 'bench', 'mysql');
+  log(`starting a private MariaDB (data in ${path.relative(REPO_ROOT, dataDir)})`);
+  const handle: LocalMysqlHandle | null = await ensureLocalMysql(url, createLogger('bench', 'warn'), { dataDir, startTimeoutMs: 120_000 });
+  if (!handle) throw new Error(`something already answers at ${url}`);
+  const wanted = parseBytes(process.env.BENCH_BUFFER_POOL || '4G');
+  const db = createDb(url, { min: 0, max: 1 });
+  try {
+    // Resizing is online in MariaDB 10.2+; wait until it has finished before measuring anything.
+    await db.raw('SET GLOBAL innodb_buffer_pool_size = ?', [wanted]);
+    for (let i = 0; i < 600; i++) {
+      const [rows] = (await db.raw("SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'")) as [{ Value: string }[]];
+      const [size] = (await db.raw('SELECT @@innodb_buffer_pool_size AS b')) as [{ b: string | number }[]];
+      if (Number(size[0].b) >= wanted && !/resizing|withdraw|allocat/i.test(rows[0]?.Value ?? '')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await db.destroy();
+  }
+  const facts = await serverFacts(url);
+  return {
+    url,
+    description: `private MariaDB ${facts.version} (MariaDB defaults, innodb_buffer_pool_size ${(facts.bufferPool / 1024 ** 3).toFixed(1)} GB)`,
+    bufferPoolBytes: facts.bufferPool,
+    pid: handle.pid,
+    stop: () => handle.stop(),
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * What a benchmark runs the service on: a private Temporal dev server (its own port and SQLite file,
+ * so nothing else on the machine shares its task queue), and worker child processes started exactly
+ * as in production (`src/worker.ts`), whose memory is read from /proc while they work.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
+import { LifecycleClient } from '../../src/client/lifecycleClient';
+import { lifecycleWorkflowId } from '../../src/shared/workflowId';
+import type { LifecycleStatus, MessageRef } from '../../src/shared/types';
+import { freePort, startDevServer, type DevServerHandle } from '../../src/temporal/devServer';
+import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
+import { MemorySampler } from './proc';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const NAMESPACE = 'default';
+
+export interface BenchTemporal {
+  address: string;
+  connection: Connection;
+  client: Client;
+  lifecycle: LifecycleClient;
+  server: DevServerHandle;
+  close(): Promise<void>;
+}
+
+export async function startBenchTemporal(dynamicConfig: Record<string, string | number | boolean> = {}): Promise<BenchTemporal> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-temporal-'));
+  const server = await startDevServer({
+    binary: await ensureTemporalBinary(),
+    port: await freePort(),
+    uiPort: null,
+    dbFile: path.join(dir, 'temporal.db'),
+    logLevel: 'error',
+    dynamicConfig,
+  });
+  const connection = await Connection.connect({ address: server.address });
+  await ensureSearchAttributes(connection, NAMESPACE);
+  const client = new Client({ connection, namespace: NAMESPACE });
+  return {
+    address: server.address,
+    connection,
+    client,
+    lifecycle: new LifecycleClient(client),
+    server,
+    async close() {
+      await connection.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface BenchWorker {
+  child: ChildProcess;
+  memory: MemorySampler;
+  /** SIGKILL and wait for the exit; returns the memory figures of the process's whole life. */
+  stop(): Promise<{ peakRss: number; hwm: number }>;
+}
+
+export interface WorkerEnv {
+  temporalAddress: string;
+  mysqlUrl: string;
+  ttl: string;
+  cleanupInterval?: string;
+  chunkRows?: number;
+  extra?: Record<string, string>;
+}
+
+/** The production worker entry point in a child process, as `npm run worker` would start it. */
+export function spawnBenchWorker(env: WorkerEnv): BenchWorker {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/worker.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: env.temporalAddress,
+      TEMPORAL_NAMESPACE: NAMESPACE,
+      MYSQL_URL: env.mysqlUrl,
+      INTERACTION_DATA_TTL: env.ttl,
+      CLEANUP_INTERVAL: env.cleanupInterval ?? '1 day',
+      ARCHIVE_CHUNK_ROWS: String(env.chunkRows ?? 5000),
+      RESEND_API_KEY: '',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+      ...env.extra,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (!child.pid) throw new Error('could not start the worker');
+  const memory = new MemorySampler(child.pid).start();
+  return {
+    child,
+    memory,
+    async stop() {
+      const figures = memory.stop();
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        });
+      }
+      return figures;
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls the actor's status query until `accept` is true; returns the status and when it was seen. */
+export async function waitForStatus(
+  lifecycle: LifecycleClient,
+  ref: MessageRef,
+  accept: (s: LifecycleStatus) => boolean,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<{ status: LifecycleStatus; at: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let last: LifecycleStatus | null = null;
+  while (Date.now() < deadline) {
+    last = await lifecycle.status(ref.kind, ref.id).catch(() => null);
+    if (last && accept(last)) return { status: last, at: performance.now() };
+    await sleep(everyMs);
+  }
+  throw new Error(`${ref.kind}:${ref.id} did not reach the expected state in ${timeoutMs} ms; last status ${JSON.stringify(last)}`);
+}
+
+export interface ActivityTiming {
+  activity: string;
+  attempts: number;
+  /** From the activity being scheduled to its completion, as the Temporal server recorded them. */
+  seconds: number;
+}
+
+/** Durations of the actor's activities of one type, read from its history (server clock). */
+export async function activityTimings(client: Client, ref: MessageRef, activity: string): Promise<ActivityTiming[]> {
+  const history = await client.workflow.getHandle(lifecycleWorkflowId(ref)).fetchHistory();
+  const scheduled = new Map<string, { at: number }>();
+  const out: ActivityTiming[] = [];
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  for (const e of history.events ?? []) {
+    const id = String(e.eventId);
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s && s.activityType?.name === activity) scheduled.set(id, { at: ms(e.eventTime) });
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c && scheduled.has(String(c.scheduledEventId))) {
+      const started = history.events?.find((x) => String(x.eventId) === String(c.startedEventId));
+      out.push({
+        activity,
+        attempts: started?.activityTaskStartedEventAttributes?.attempt ?? 1,
+        seconds: (ms(e.eventTime) - scheduled.get(String(c.scheduledEventId))!.at) / 1000,
+      });
+    }
+  }
+  return out;
+}
+
+/** The actor's events from the last signal named `signal` on, with seconds since it: where end-to-end time goes. */
+export async function timelineSince(client: Client, ref: MessageRef, signal: string): Promise<string> {
+  const history = await client.workflow.getHandle(lifecycleWorkflowId(ref)).fetchHistory();
+  const events = history.events ?? [];
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  let start = -1;
+  events.forEach((e, i) => {
+    if (e.workflowExecutionSignaledEventAttributes?.signalName === signal) start = i;
+  });
+  if (start < 0) return `(no ${signal} signal in the current run)`;
+  const t0 = ms(events[start].eventTime);
+  return events
+    .slice(start)
+    .map((e) => {
+      const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? '?';
+      const activity = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+      return `+${((ms(e.eventTime) - t0) / 1000).toFixed(1)}s ${kind.replace('EventAttributes', '')} ${activity}`.trim();
+    })
+    .join('\n');
+}

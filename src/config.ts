@@ -1,0 +1,54 @@
+import { parseDuration, type CalendarDuration } from './shared/duration';
+
+export interface Config {
+  temporalAddress: string;
+  temporalNamespace: string;
+  mysqlUrl: string;
+  interactionDataTtl: CalendarDuration;
+  cleanupInterval: CalendarDuration;
+  resendApiKey: string | null;
+  resendBaseUrl: string | null;
+  emailFrom: string;
+  port: number;
+  host: string;
+  /** Rows per long-term storage chunk; larger chunks compress better and cost more memory. */
+  archiveChunkRows: number;
+  logLevel: string;
+}
+
+export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/interaction_data';
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function duration(name: string, raw: string | undefined, fallback: string): CalendarDuration {
+  try {
+    return parseDuration(raw && raw.trim() ? raw : fallback);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads and validates the environment once; a bad value stops the process with the variable's name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = positiveInt('PORT', env.PORT, 3000);
+  if (port > 65535) throw new Error(`PORT must be at most 65535, got "${env.PORT}"`);
+  return {
+    temporalAddress: env.TEMPORAL_ADDRESS || 'localhost:7233',
+    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
+    mysqlUrl: env.MYSQL_URL || DEFAULT_MYSQL_URL,
+    interactionDataTtl: duration('INTERACTION_DATA_TTL', env.INTERACTION_DATA_TTL, '3 months'),
+    cleanupInterval: duration('CLEANUP_INTERVAL', env.CLEANUP_INTERVAL, '1 day'),
+    resendApiKey: env.RESEND_API_KEY || null,
+    resendBaseUrl: env.RESEND_BASE_URL || null,
+    emailFrom: env.EMAIL_FROM || 'Interaction data <interaction-data@localhost>',
+    port,
+    host: env.HOST || '0.0.0.0',
+    archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

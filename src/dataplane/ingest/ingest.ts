@@ -1,0 +1,175 @@
+/**
+ * Stores one validated batch: in a single transaction, the events not seen before go to the hot
+ * `interactions` table and the event-id ledger, and the per-user summaries, receipts, clicked aliases
+ * and per-message analytics are brought up to date with exactly those events. A retried batch (or an
+ * event re-sent after its message expired and its row left the hot table) is found in the ledger and
+ * counted as a duplicate: nothing is stored twice and no aggregate counts it twice.
+ *
+ * Events for stopped or expired messages are stored like any other (rule 11): for an expired message
+ * they stay invisible until restored, and the actor's cleanup sweep moves them to long-term storage.
+ */
+import type { Db } from '../../db/knex';
+import { ER_DUP_ENTRY, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, sqlErrno, valuesPlaceholders } from '../sql';
+import type { InteractionEvent } from './events';
+import { inTransaction, type SqlSession, type SqlValue } from './session';
+import { batchDeltas, USER_TIME_COLUMNS, type BatchDeltas } from './summaries';
+
+export interface IngestResult {
+  received: number;
+  stored: number;
+  duplicates: number;
+}
+
+const ATTEMPTS = 5;
+
+const toSql = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+
+/**
+ * Raised inside the transaction on a duplicate event id: a concurrent batch committed it first, or
+ * (hotTableToo) the hot table holds it without a ledger entry (rows written by other means).
+ */
+class EventIdRace extends Error {
+  constructor(
+    message: string,
+    readonly hotTableToo: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export async function ingestEvents(db: Db, events: readonly InteractionEvent[]): Promise<IngestResult> {
+  if (events.length === 0) return { received: 0, stored: 0, duplicates: 0 };
+  // The ledger alone answers "seen before?" for everything ingested here; the hot table is consulted
+  // too only after it turned out to hold an id the ledger lacks.
+  let checkHotTable = false;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inTransaction(db, (s) => storeOnce(s, events, checkHotTable));
+    } catch (err) {
+      if (err instanceof EventIdRace && err.hotTableToo) checkHotTable = true;
+      // A deadlock or lock timeout rolls the whole batch back, as does a concurrent insert of one of
+      // its event ids (a client retrying while the first attempt is still running): start over, and the
+      // next attempt sees what the other transaction committed.
+      const errno = sqlErrno(err);
+      const retryable = err instanceof EventIdRace || errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT;
+      if (!retryable || attempt >= ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+    }
+  }
+}
+
+async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[], checkHotTable: boolean): Promise<IngestResult> {
+  let fresh: readonly InteractionEvent[] | null = null;
+  if (!checkHotTable) {
+    // Optimistic: a batch seen for the first time (the usual case) goes straight into the ledger. A
+    // known id fails just this statement (InnoDB undoes the statement; the transaction goes on) and
+    // the batch is sorted out below. Sorted, so concurrent batches take the ledger's locks in one order.
+    const ids = events.map((e) => e.eventId).sort();
+    try {
+      await trx.query(`INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ids.length, 1)}`, ids);
+      fresh = events;
+    } catch (err) {
+      if (sqlErrno(err) !== ER_DUP_ENTRY) throw err;
+    }
+  }
+  if (fresh === null) {
+    const ids = events.map((e) => e.eventId);
+    const inList = valuesPlaceholders(1, ids.length);
+    const seenRows = checkHotTable
+      ? await trx.query<{ event_id: string }[]>(
+          `SELECT event_id FROM ingested_events WHERE event_id IN ${inList} UNION ALL SELECT event_id FROM interactions WHERE event_id IN ${inList}`,
+          [...ids, ...ids],
+        )
+      : await trx.query<{ event_id: string }[]>(`SELECT event_id FROM ingested_events WHERE event_id IN ${inList}`, ids);
+    const seen = new Set(seenRows.map((r) => r.event_id.toLowerCase()));
+    fresh = events.filter((e) => !seen.has(e.eventId.toLowerCase()));
+    if (fresh.length === 0) return { received: events.length, stored: 0, duplicates: events.length };
+    const ledger = fresh.map((e) => e.eventId).sort();
+    await insertOrRace(trx, `INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ledger.length, 1)}`, ledger, false);
+  }
+
+  const rowValues: SqlValue[] = [];
+  for (const e of fresh) {
+    rowValues.push(
+      e.eventId,
+      e.messageKind,
+      e.messageId,
+      e.userId,
+      e.type,
+      e.variantId ?? null,
+      e.stepId ?? null,
+      e.variationId ?? null,
+      e.alias ?? null,
+      e.channel ?? null,
+      toSql(e.occurredAt),
+    );
+  }
+  await insertOrRace(
+    trx,
+    `INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, variation_id, alias, channel, occurred_at) VALUES ${valuesPlaceholders(fresh.length, 11)}`,
+    rowValues,
+    true,
+  );
+
+  await applyDeltas(trx, batchDeltas(fresh));
+  return { received: events.length, stored: fresh.length, duplicates: events.length - fresh.length };
+}
+
+/** A duplicate key here can only be an event id (the other key is an auto-increment id). */
+async function insertOrRace(trx: SqlSession, sql: string, values: readonly SqlValue[], hotTable: boolean): Promise<void> {
+  try {
+    await trx.query(sql, values);
+  } catch (err) {
+    if (sqlErrno(err) === ER_DUP_ENTRY) throw new EventIdRace((err as Error).message, hotTable);
+    throw err;
+  }
+}
+
+/** `col` keeps the later of the stored and the new value; NULL on either side never wins. */
+const keepLater = (col: string) => `${col} = GREATEST(COALESCE(${col}, VALUES(${col})), COALESCE(VALUES(${col}), ${col}))`;
+
+async function applyDeltas(trx: SqlSession, d: BatchDeltas): Promise<void> {
+  if (d.users.length > 0) {
+    // Only the summary columns this batch touches: fewer values to send and fewer to compare per row.
+    const touched = USER_TIME_COLUMNS.filter((c) => d.users.some((u) => u.times[c] !== undefined));
+    const cols = ['id', 'first_seen_at', ...touched];
+    const values: SqlValue[] = [];
+    for (const u of d.users) {
+      values.push(u.id, toSql(u.firstSeenAt));
+      for (const c of touched) {
+        const t = u.times[c];
+        values.push(t === undefined ? null : toSql(t));
+      }
+    }
+    await trx.query(
+      `INSERT INTO users (${cols.join(', ')}) VALUES ${valuesPlaceholders(d.users.length, cols.length)} ` +
+        `ON DUPLICATE KEY UPDATE ${['first_seen_at = LEAST(first_seen_at, VALUES(first_seen_at))', ...touched.map(keepLater)].join(', ')}`,
+      values,
+    );
+  }
+  if (d.receipts.length > 0) {
+    const values = d.receipts.flatMap((r) => [r.messageKind, r.messageId, r.stepId, r.userId, toSql(r.first), toSql(r.last)]);
+    await trx.query(
+      `INSERT INTO user_message_receipts (message_kind, message_id, step_id, user_id, first_received_at, last_received_at) VALUES ${valuesPlaceholders(d.receipts.length, 6)} ` +
+        'ON DUPLICATE KEY UPDATE first_received_at = LEAST(first_received_at, VALUES(first_received_at)), last_received_at = GREATEST(last_received_at, VALUES(last_received_at))',
+      values,
+    );
+  }
+  if (d.aliases.length > 0) {
+    const values = d.aliases.flatMap((a) => [a.alias, a.userId, toSql(a.last)]);
+    await trx.query(
+      `INSERT INTO user_clicked_aliases (alias, user_id, last_clicked_at) VALUES ${valuesPlaceholders(d.aliases.length, 3)} ` +
+        'ON DUPLICATE KEY UPDATE last_clicked_at = GREATEST(last_clicked_at, VALUES(last_clicked_at))',
+      values,
+    );
+  }
+  // Last: these few rows are shared by every batch of a message, so they are locked for the shortest time.
+  if (d.analytics.length > 0) {
+    const values = d.analytics.flatMap((a) => [a.messageKind, a.messageId, a.day, a.eventType, a.variantId, a.stepId, a.variationId, a.channel, a.count]);
+    await trx.query(
+      `INSERT INTO message_analytics (message_kind, message_id, day, event_type, variant_id, step_id, variation_id, channel, count) VALUES ${valuesPlaceholders(d.analytics.length, 9)} ` +
+        'ON DUPLICATE KEY UPDATE count = count + VALUES(count)',
+      values,
+    );
+  }
+}

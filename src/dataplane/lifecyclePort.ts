@@ -1,0 +1,43 @@
+/** The lifecycle calls the data plane makes: the typed client, or a stand-in of the same shape. */
+import type { LifecycleClient } from '../client/lifecycleClient';
+import type { MessageRef } from '../shared/types';
+
+export type DataPlaneLifecycle = Pick<LifecycleClient, 'stop' | 'resume' | 'referencesChanged' | 'updateDetails'>;
+
+export function isDataPlaneLifecycle(value: unknown): value is DataPlaneLifecycle {
+  const v = value as Partial<Record<keyof DataPlaneLifecycle, unknown>> | null;
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    typeof v.stop === 'function' &&
+    typeof v.resume === 'function' &&
+    typeof v.referencesChanged === 'function' &&
+    typeof v.updateDetails === 'function'
+  );
+}
+
+export interface SignalReport {
+  signalled: MessageRef[];
+  /** referencesChanged signals that could not be delivered; the actor re-checks at its next cleanup cycle anyway. */
+  failed: (MessageRef & { error: string })[];
+}
+
+/**
+ * Tells each message's actor that the audiences referencing it changed. Sent after the change is
+ * committed (the actor re-counts from MySQL); a failed signal only delays a retained message's expiry
+ * to its next cleanup check, so it is reported, not fatal.
+ */
+export async function signalReferencesChanged(lifecycle: DataPlaneLifecycle, refs: readonly MessageRef[]): Promise<SignalReport> {
+  const report: SignalReport = { signalled: [], failed: [] };
+  await Promise.all(
+    refs.map(async (r) => {
+      try {
+        await lifecycle.referencesChanged(r.kind, r.id);
+        report.signalled.push(r);
+      } catch (err) {
+        report.failed.push({ ...r, error: err instanceof Error ? err.message : String(err) });
+      }
+    }),
+  );
+  return report;
+}

@@ -1,0 +1,167 @@
+/**
+ * What users received, per campaign and Canvas, read from the hot interaction rows of messages whose
+ * data is available. Shared by the profile lists (Campaigns Received, Canvas Messages Received) and
+ * the users export (campaigns_received, canvases_received); expired messages are left out (rule 6).
+ */
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex';
+import type { MessageKind, MessageRef } from '../shared/types';
+import { loadMessages, type StoredMessage } from './messages';
+import { refKey, type Component } from './model';
+import { availabilityOf, inSnapshot, isoTime } from './sql';
+
+/** One (user, message) with the facts the lists show; times are ISO-8601 or null. */
+export interface MessageFacts {
+  message: StoredMessage;
+  lastReceived: string | null;
+  openedEmail: boolean;
+  openedPush: boolean;
+  clickedEmail: boolean;
+  clickedInAppMessage: boolean;
+  converted: boolean;
+  inControl: boolean;
+  /** Campaigns: the variant of the latest receipt. */
+  variant: Component | null;
+  /** Canvases. */
+  lastEntered: string | null;
+  variation: Component | null;
+  lastExited: string | null;
+  steps: { step: Component; lastReceived: string }[];
+}
+
+export interface UserReceived {
+  campaigns: MessageFacts[];
+  canvases: MessageFacts[];
+}
+
+interface GroupRow {
+  user_id: string;
+  message_kind: MessageKind;
+  message_id: string;
+  event_type: string;
+  variant_id: string | null;
+  step_id: string | null;
+  variation_id: string | null;
+  channel: string | null;
+  last_at: string;
+}
+
+function component(list: Component[], id: string | null): Component | null {
+  if (id === null) return null;
+  return list.find((c) => c.id.toLowerCase() === id.toLowerCase()) ?? { id, name: id };
+}
+
+/** One row per distinct fact of the users, however many times it happened; through ix_interactions_user. */
+export function receivedRowsQuery(db: Db, userIds: readonly string[]): Knex.QueryBuilder {
+  return db('interactions')
+    .select('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')
+    .max('occurred_at as last_at')
+    .whereIn('user_id', userIds as string[])
+    .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel');
+}
+
+/** Received lists of each given user (keys lower-cased user ids). */
+export async function receivedByUser(db: Db, userIds: readonly string[]): Promise<Map<string, UserReceived>> {
+  const out = new Map<string, UserReceived>();
+  if (userIds.length === 0) return out;
+  return inSnapshot(db, async (trx) => {
+    const rows = (await receivedRowsQuery(trx, userIds)) as GroupRow[];
+    const refs = new Map<string, MessageRef>();
+    for (const r of rows) refs.set(refKey({ kind: r.message_kind, id: r.message_id }), { kind: r.message_kind, id: r.message_id });
+    const avail = await availabilityOf(trx, [...refs.values()]);
+    const messages = await loadMessages(trx, [...refs.values()]);
+
+    const facts = new Map<string, MessageFacts>();
+    for (const r of rows) {
+      const mKey = refKey({ kind: r.message_kind, id: r.message_id });
+      if (avail.get(mKey)?.available === false) continue; // expired: as if never there
+      const message = messages.get(mKey);
+      if (!message) continue;
+      const key = `${r.user_id.toLowerCase()}\u0000${mKey}`;
+      let f = facts.get(key);
+      if (!f) {
+        f = {
+          message,
+          lastReceived: null,
+          openedEmail: false,
+          openedPush: false,
+          clickedEmail: false,
+          clickedInAppMessage: false,
+          converted: false,
+          inControl: false,
+          variant: null,
+          lastEntered: null,
+          variation: null,
+          lastExited: null,
+          steps: [],
+        };
+        facts.set(key, f);
+        const u = r.user_id.toLowerCase();
+        const entry = out.get(u) ?? { campaigns: [], canvases: [] };
+        (message.kind === 'campaign' ? entry.campaigns : entry.canvases).push(f);
+        out.set(u, entry);
+      }
+      const at = isoTime(r.last_at) as string;
+      switch (r.event_type) {
+        case 'received': {
+          if (f.lastReceived === null || at > f.lastReceived) {
+            f.lastReceived = at;
+            if (r.variant_id !== null) f.variant = component(message.variants, r.variant_id);
+          }
+          if (r.step_id !== null) {
+            const step = component(message.steps, r.step_id) as Component;
+            const s = f.steps.find((x) => x.step.id === step.id);
+            if (!s) f.steps.push({ step, lastReceived: at });
+            else if (at > s.lastReceived) s.lastReceived = at;
+          }
+          break;
+        }
+        case 'opened':
+          if (r.channel === 'email') f.openedEmail = true;
+          if (r.channel === 'push') f.openedPush = true;
+          break;
+        case 'clicked':
+          if (r.channel === 'email') f.clickedEmail = true;
+          if (r.channel === 'in_app_message') f.clickedInAppMessage = true;
+          break;
+        case 'converted':
+          f.converted = true;
+          break;
+        case 'control_group':
+          f.inControl = true;
+          break;
+        case 'entered_variation':
+          if (f.lastEntered === null || at > f.lastEntered) {
+            f.lastEntered = at;
+            f.variation = component(message.variations, r.variation_id);
+          }
+          break;
+        case 'exited':
+          if (f.lastExited === null || at > f.lastExited) f.lastExited = at;
+          break;
+        default:
+          break;
+      }
+    }
+    // A message shows in the lists once the user received it, entered it or was held out as control.
+    for (const [u, entry] of out) {
+      const keep = (f: MessageFacts) => f.lastReceived !== null || f.inControl || f.lastEntered !== null;
+      entry.campaigns = entry.campaigns.filter(keep).sort(byRecent);
+      entry.canvases = entry.canvases.filter(keep).sort(byRecent);
+      for (const c of entry.canvases) c.steps.sort((a, b) => (a.lastReceived < b.lastReceived ? 1 : -1));
+      out.set(u, entry);
+    }
+    return out;
+  });
+}
+
+function byRecent(a: MessageFacts, b: MessageFacts): number {
+  const ta = a.lastReceived ?? a.lastEntered ?? '';
+  const tb = b.lastReceived ?? b.lastEntered ?? '';
+  return ta < tb ? 1 : ta > tb ? -1 : refKey(a.message) < refKey(b.message) ? -1 : 1;
+}
+
+/** Campaign with more than one variant: the export then names the variant and the control group. */
+export function isMultivariate(m: StoredMessage): boolean {
+  return m.variants.length > 1;
+}

@@ -1,0 +1,76 @@
+/** Small SQL helpers shared by the data plane. Everything is parameterised; identifiers are constants. */
+import type { Db } from '../db/knex';
+import type { MessageKind, MessageRef } from '../shared/types';
+import { refKey } from './model';
+
+/** MySQL DATETIME(3) text in UTC (the connection runs with timezone 'Z'). */
+export function sqlTime(iso: string | Date): string {
+  return (typeof iso === 'string' ? new Date(iso) : iso).toISOString().slice(0, 23).replace('T', ' ');
+}
+
+/** Back to ISO-8601, from a DATETIME(3) string as mysql2 returns it with dateStrings. */
+export function isoTime(value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  return new Date(`${value.replace(' ', 'T')}Z`).toISOString();
+}
+
+const placeholderCache = new Map<string, string>();
+
+/** `(?, ?, ?), (?, ?, ?)` for a multi-row INSERT; remembered, as ingestion asks for the same few shapes. */
+export function valuesPlaceholders(rows: number, columns: number): string {
+  const key = `${rows}x${columns}`;
+  let text = placeholderCache.get(key);
+  if (text === undefined) {
+    const one = `(${new Array(columns).fill('?').join(', ')})`;
+    text = new Array(rows).fill(one).join(', ');
+    if (placeholderCache.size < 10_000) placeholderCache.set(key, text);
+  }
+  return text;
+}
+
+/** mysql2 error numbers the data plane reacts to. */
+export const ER_DUP_ENTRY = 1062;
+export const ER_LOCK_DEADLOCK = 1213;
+export const ER_LOCK_WAIT_TIMEOUT = 1205;
+
+export function sqlErrno(err: unknown): number | undefined {
+  const errno = (err as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' ? errno : undefined;
+}
+
+/**
+ * Runs fn in a read-only transaction: every statement in it reads the same snapshot (InnoDB takes it at
+ * the first read), so an availability check and the query that relies on it cannot disagree even if
+ * the message's actor flips availability in between.
+ */
+export function inSnapshot<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.transaction((trx) => fn(trx), { readOnly: true });
+}
+
+/** Availability of each given message; messages without a row have never stopped and are available. */
+export interface Availability extends MessageRef {
+  state: string;
+  available: boolean;
+}
+
+export async function availabilityOf(db: Db, refs: readonly MessageRef[]): Promise<Map<string, Availability>> {
+  const out = new Map<string, Availability>();
+  if (refs.length === 0) return out;
+  const rows = (await db('message_availability')
+    .select('kind', 'message_id', 'state', 'available')
+    .where((q) => {
+      for (const r of refs) q.orWhere((w) => w.where({ kind: r.kind, message_id: r.id }));
+    })) as { kind: MessageKind; message_id: string; state: string; available: number | boolean }[];
+  for (const r of rows) {
+    out.set(refKey({ kind: r.kind, id: r.message_id }), { kind: r.kind, id: r.message_id, state: r.state, available: Boolean(Number(r.available)) });
+  }
+  for (const r of refs) {
+    if (!out.has(refKey(r))) out.set(refKey(r), { kind: r.kind, id: r.id, state: 'active', available: true });
+  }
+  return out;
+}
+
+/** Case-insensitive key for ids compared by the database's utf8mb4_unicode_ci collation. */
+export function ciKey(value: string): string {
+  return value.toLowerCase();
+}

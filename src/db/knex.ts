@@ -1,0 +1,113 @@
+import knexFactory, { type Knex } from 'knex';
+import * as migration001 from './migrations/001_lifecycle';
+import * as migration002 from './migrations/002_data_plane';
+import * as migration003 from './migrations/003_bulk_restore';
+
+export type Db = Knex;
+
+interface ParsedUrl {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export function parseMysqlUrl(url: string): ParsedUrl {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`MYSQL_URL is not a URL: expected mysql://user:password@host:port/database`);
+  }
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
+    throw new Error(`MYSQL_URL must start with mysql://, got ${u.protocol}//`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_]+$/.test(database)) throw new Error(`MYSQL_URL must name a database (letters, digits, _), got "${database}"`);
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    database,
+  };
+}
+
+/**
+ * Dates and BIGINTs come back as strings so that an archived row is restored byte for byte, with no
+ * time zone or float conversion in between.
+ */
+export function createDb(url: string, pool: { min: number; max: number } = { min: 0, max: 10 }): Db {
+  const c = parseMysqlUrl(url);
+  return knexFactory({
+    client: 'mysql2',
+    connection: {
+      host: c.host,
+      port: c.port,
+      user: c.user,
+      password: c.password,
+      database: c.database,
+      charset: 'utf8mb4',
+      timezone: 'Z',
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    },
+    pool,
+  });
+}
+
+/** Creates the database named in the URL when the server does not have it yet. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const c = parseMysqlUrl(url);
+  const admin = knexFactory({
+    client: 'mysql2',
+    connection: { host: c.host, port: c.port, user: c.user, password: c.password },
+    pool: { min: 0, max: 1 },
+  });
+  try {
+    await admin.raw('CREATE DATABASE IF NOT EXISTS ?? CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci', [c.database]);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+const migrations: Record<string, Knex.Migration> = {
+  '001_lifecycle': migration001,
+  '002_data_plane': migration002,
+  '003_bulk_restore': migration003,
+};
+
+/** Migrations are compiled in, so they run the same from source, from a build or in a container. */
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name],
+};
+
+/**
+ * Idempotent: applies only what is missing. Workers and API replicas starting together race for
+ * knex's migration lock (or to create its bookkeeping tables); the loser waits and tries again, and
+ * then finds nothing left to do.
+ */
+export async function migrateToLatest(db: Db, waitMs = 60_000): Promise<string[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+      return applied;
+    } catch (err) {
+      const raced = /locked|already exists|Duplicate entry/i.test((err as Error).message ?? '');
+      if (!raced || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+    }
+  }
+}
+
+export async function openDatabase(url: string): Promise<Db> {
+  await ensureDatabase(url);
+  const db = createDb(url);
+  await migrateToLatest(db);
+  return db;
+}

@@ -1,0 +1,119 @@
+/**
+ * `npm start`: the whole service on one machine with local defaults — MySQL (the local server, or a
+ * private one started from installed binaries), Temporal's dev server with its Web UI (persisted to
+ * .data/, so actors and their timers survive a restart), the schema, the worker and the HTTP API.
+ * `npm run demo` (or `npm start -- --demo`) also seeds demo messages with a TTL of seconds.
+ * Ctrl-C stops everything this process started.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ensureTemporalBinary } from '../scripts/ensureTemporal';
+import { startApi, type RunningApi } from './api/server';
+import { LifecycleClient } from './client/lifecycleClient';
+import { loadConfig } from './config';
+import { ensureLocalMysql } from './db/localMysql';
+import { runDemo } from './demo';
+import { createLogger } from './logger';
+import { ensureSearchAttributes } from './temporal/searchAttributes';
+import { startDevServer, type DevServerHandle } from './temporal/devServer';
+import { connectTemporal } from './temporal/connection';
+import { startWorker, type RunningWorker } from './worker';
+
+const root = path.resolve(__dirname, '..');
+const demo = process.argv.includes('--demo');
+
+async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    const c = await Connection.connect({ address, connectTimeout: 1_500 });
+    await c.workflowService.getSystemInfo({});
+    await c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  if (demo) {
+    // Seconds instead of months, unless the caller chose otherwise.
+    process.env.INTERACTION_DATA_TTL ||= '20 seconds';
+    process.env.CLEANUP_INTERVAL ||= '10 seconds';
+  }
+  const config = loadConfig();
+  const log = createLogger('interaction-data', config.logLevel);
+  const cleanups: (() => Promise<void>)[] = [];
+  const abort = new AbortController();
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    abort.abort();
+    log.info('stopping everything this command started…');
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log.warn({ err }, 'while stopping'));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  try {
+    const mysql = await ensureLocalMysql(config.mysqlUrl, log);
+    if (mysql) cleanups.push(() => mysql.stop());
+
+    let server: DevServerHandle | null = null;
+    const [host, portText] = config.temporalAddress.split(':');
+    if (await temporalAnswers(config.temporalAddress)) {
+      log.info({ address: config.temporalAddress }, 'using the Temporal server already running there');
+    } else if (!['localhost', '127.0.0.1'].includes(host)) {
+      throw new Error(`no Temporal server answers at ${config.temporalAddress} (TEMPORAL_ADDRESS), and it is not local, so none is started`);
+    } else {
+      const dataDir = path.join(root, '.data', 'temporal');
+      mkdirSync(dataDir, { recursive: true });
+      const port = Number(portText || 7233);
+      server = await startDevServer({
+        binary: await ensureTemporalBinary(),
+        port,
+        uiPort: port + 1000,
+        dbFile: path.join(dataDir, 'dev-server.sqlite'),
+        namespace: config.temporalNamespace,
+        log,
+      });
+      const s = server;
+      cleanups.push(() => s.stop());
+    }
+
+    const temporal = await connectTemporal(config, { waitMs: 30_000, log });
+    cleanups.push(() => temporal.connection.close());
+    await ensureSearchAttributes(temporal.connection, config.temporalNamespace, { log });
+
+    const worker: RunningWorker = await startWorker(config);
+    cleanups.push(() => worker.shutdown());
+    const api: RunningApi = await startApi(config, { temporal, db: worker.db, logger: log });
+    cleanups.push(() => api.close());
+
+    const uiUrl = server?.uiUrl ?? null;
+    const lines = [
+      '',
+      'interaction-data is running',
+      `  Temporal       ${config.temporalAddress} (namespace ${config.temporalNamespace})${server ? `, data in ${path.relative(process.cwd(), server.dbFile)}` : ''}`,
+      `  Temporal UI    ${uiUrl ?? '(the server already running, see its own UI)'}`,
+      `  MySQL          ${config.mysqlUrl.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')}${mysql ? ' (private server under .data/mysql)' : ''}`,
+      `  Worker         task queue interaction-data; TTL ${config.interactionDataTtl.text}, cleanup every ${config.cleanupInterval.text}`,
+      `  HTTP API       ${api.url}  (health: ${api.url}/healthz, OpenAPI: ${api.url}/openapi.json)`,
+      `  Admin CLI      npx interaction-data --help`,
+      '  Ctrl-C stops everything started here.',
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+
+    if (demo) {
+      await runDemo({ db: worker.db, lifecycle: new LifecycleClient(temporal.client), log, uiUrl, namespace: config.temporalNamespace, signal: abort.signal });
+    }
+    await worker.done;
+  } catch (err) {
+    log.error(err instanceof Error ? err.message : String(err));
+    await shutdown(1);
+  }
+}
+
+void main();

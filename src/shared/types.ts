@@ -1,0 +1,120 @@
+/** Types shared by the workflow, its activities, the client, the API and the CLI. Pure: no I/O. */
+
+export const MESSAGE_KINDS = ['campaign', 'canvas'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+export const LIFECYCLE_STATES = ['active', 'stopped', 'retained', 'archiving', 'expired', 'restoring'] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+export interface MessageRef {
+  kind: MessageKind;
+  id: string;
+}
+
+export interface StopSignal {
+  /** ISO-8601 instant the message stopped; defaults to the moment the actor receives the signal. */
+  stoppedAt?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type ResumeSignal = Record<string, never>;
+
+export interface RestoreSignal {
+  /** E-mail address that receives the "restore complete" notification. */
+  requestedBy: string;
+  /** Caller-chosen id; a restore with an id the actor has already seen is ignored. */
+  requestId?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type ReferencesChangedSignal = Record<string, never>;
+
+export interface MessageDetailsSignal {
+  name?: string;
+  tags?: string[];
+}
+
+export interface ArchiveManifest {
+  kind: MessageKind;
+  id: string;
+  generation: number;
+  rowCount: number;
+  chunkCount: number;
+  compressedBytes: number;
+  /** sha256 over the chunk checksums in sequence order. */
+  checksum: string;
+}
+
+export interface RestoreSummary {
+  generation: number;
+  rowCount: number;
+  chunkCount: number;
+}
+
+export interface PendingRestore {
+  requestId: string;
+  requestedBy: string;
+  requestedAt: string;
+}
+
+export interface CompletedRestore extends PendingRestore {
+  completedAt: string;
+  rowCount: number;
+}
+
+export interface LifecycleStatus {
+  kind: MessageKind;
+  id: string;
+  name: string | null;
+  tags: string[];
+  state: LifecycleState;
+  available: boolean;
+  /** When the data expires (stopped), or the next cleanup check (retained); null otherwise. */
+  expiresAt: string | null;
+  stoppedAt: string | null;
+  /** Active audiences found referencing the message at the last check. */
+  activeReferences: number;
+  lastCheckedAt: string | null;
+  archive: ArchiveManifest | null;
+  pendingRestores: PendingRestore[];
+  lastRestore: CompletedRestore | null;
+  /** Last signal the actor refused, with the reason users see. */
+  lastRefusal: { signal: string; reason: string; at: string } | null;
+  revision: number;
+}
+
+/** Rule 9: the words users know. */
+export const RESUME_REFUSED_MESSAGE: Record<MessageKind, string> = {
+  canvas: 'Resume is only available for stopped Canvases with available interaction data',
+  campaign: 'Resume is only available for stopped Campaigns with available interaction data',
+};
+
+/** The 14 retargeting filters on one specific message: the only ones that retain data (rule 3). */
+export const SPECIFIC_MESSAGE_FILTERS = [
+  'clicked_alias_in_campaign',
+  'clicked_alias_in_canvas_step',
+  'clicked_opened_campaign',
+  'clicked_opened_step',
+  'converted_from_campaign',
+  'converted_from_canvas',
+  'entered_canvas_variation',
+  'in_campaign_control_group',
+  'in_canvas_control_group',
+  'last_received_message_from_specific_campaign',
+  'last_received_message_from_specific_canvas_step',
+  'received_campaign_variant',
+  'received_message_from_campaign',
+  'received_message_from_canvas_step',
+] as const;
+export type SpecificMessageFilter = (typeof SPECIFIC_MESSAGE_FILTERS)[number];
+
+/** The 3 filters by tag: they read interaction data but never retain it (rule 4). */
+export const TAG_FILTERS = [
+  'received_message_with_tag',
+  'clicked_opened_with_tag',
+  'last_received_message_with_tag',
+] as const;
+export type TagFilter = (typeof TAG_FILTERS)[number];
+
+export const AUDIENCE_TYPES = ['segment', 'campaign', 'canvas', 'content_card'] as const;
+export type AudienceType = (typeof AUDIENCE_TYPES)[number];

@@ -1,0 +1,45 @@
+import { MESSAGE_KINDS, type MessageKind, type MessageRef } from './types';
+
+/** Message ids are API identifiers: letters, digits, '-', '_' and '.', at most 64 characters. */
+export const MESSAGE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+const MESSAGE_ID_RE = new RegExp(MESSAGE_ID_PATTERN);
+
+export const TASK_QUEUE = 'interaction-data';
+export const LIFECYCLE_WORKFLOW_TYPE = 'interactionDataLifecycle';
+
+export function isMessageKind(value: unknown): value is MessageKind {
+  return typeof value === 'string' && (MESSAGE_KINDS as readonly string[]).includes(value);
+}
+
+export function isMessageId(value: unknown): value is string {
+  return typeof value === 'string' && MESSAGE_ID_RE.test(value);
+}
+
+export class InvalidMessageRefError extends Error {
+  override name = 'InvalidMessageRefError';
+}
+
+/** Validates a message reference and returns it typed; throws a message a user can act on. */
+export function messageRef(kind: unknown, id: unknown): MessageRef {
+  if (!isMessageKind(kind)) {
+    throw new InvalidMessageRefError(`unknown message kind ${JSON.stringify(kind)}: expected one of ${MESSAGE_KINDS.join(', ')}`);
+  }
+  if (!isMessageId(id)) {
+    throw new InvalidMessageRefError(
+      `malformed ${kind} id ${JSON.stringify(id)}: 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit`,
+    );
+  }
+  return { kind, id };
+}
+
+/** The one place a lifecycle workflow ID is derived: `interaction-data:<kind>:<id>`. */
+export function lifecycleWorkflowId(ref: MessageRef): string {
+  return `interaction-data:${ref.kind}:${ref.id}`;
+}
+
+/** Parses `<kind>:<id>` as typed on the command line. */
+export function parseMessageRef(text: string): MessageRef {
+  const sep = text.indexOf(':');
+  if (sep < 0) throw new InvalidMessageRefError(`expected <kind>:<id>, got ${JSON.stringify(text)}`);
+  return messageRef(text.slice(0, sep), text.slice(sep + 1));
+}

@@ -1,0 +1,223 @@
+/**
+ * Brings one archived generation back into the hot store.
+ *
+ * Per chunk, in sequence order: decode and verify it, insert its rows with their original ids (a row
+ * already there from an interrupted attempt is kept, never doubled), then re-read those ids from the
+ * hot store and require the same checksum, byte for byte. Only when every chunk has been verified and
+ * the totals match the manifest is the manifest marked restored and the long-term copies dropped.
+ *
+ * One chunk at a time by default (parallelInserts for more): on a small shared machine the database
+ * was the bottleneck either way, and each chunk in flight is a few megabytes of decoded rows.
+ */
+import type { Db } from '../db/knex';
+import type { MessageRef, RestoreSummary } from '../shared/types';
+import {
+  checksumOfRowArrays,
+  ChunkIntegrityError,
+  decodeChunkColumns,
+  INTERACTION_COLUMNS,
+  manifestChecksum,
+  type RowArray,
+} from './chunkCodec';
+import { retryOnDeadlock } from './deadlock';
+
+export interface RestoreCursor {
+  /** Last chunk seq rehydrated and verified. */
+  seq: number;
+}
+
+export interface RestoreOptions {
+  resumeFrom?: RestoreCursor;
+  onProgress?: (cursor: RestoreCursor, restoredRows: number) => void;
+  /** Rows per INSERT statement. */
+  insertBatch?: number;
+  /**
+   * Chunks inserted at the same time, each on its own connection (default 1). More helps when the
+   * database has idle cores; each chunk in flight costs the worker a few megabytes.
+   */
+  parallelInserts?: number;
+}
+
+interface ManifestRow {
+  status: string;
+  row_count: string | number;
+  chunk_count: number;
+  checksum: string | null;
+}
+
+interface ChunkMeta {
+  seq: number;
+  checksum: string;
+  row_count: number;
+  verified_at: string | null;
+}
+
+/** A verified chunk decoded into its columns (in INTERACTION_COLUMNS order), ready to insert. */
+interface DecodedChunk {
+  seq: number;
+  checksum: string;
+  columns: (string | null)[][];
+  rowCount: number;
+}
+
+/** Rows per INSERT statement (at most MAX_ROWS_PER_STATEMENT). */
+const DEFAULT_INSERT_BATCH = 1_000;
+const DEFAULT_PARALLEL_INSERTS = 1;
+
+export async function restoreMessage(db: Db, ref: MessageRef, generation: number, opts: RestoreOptions = {}): Promise<RestoreSummary> {
+  const key = { message_kind: ref.kind, message_id: ref.id, generation };
+  const manifest = await db('archive_manifests').where(key).first<ManifestRow | undefined>();
+  if (!manifest) return { generation, rowCount: 0, chunkCount: 0 };
+  const expectedRows = Number(manifest.row_count);
+
+  if (manifest.status !== 'restored') {
+    if (manifest.status === 'archiving') {
+      throw new ChunkIntegrityError(`generation ${generation} of ${ref.kind}:${ref.id} is still being archived`);
+    }
+    await db('archive_manifests').where(key).update({ status: 'restoring' });
+    const chunks = (await db('archive_chunks').where(key).orderBy('seq').select('seq', 'checksum', 'row_count', 'verified_at')) as ChunkMeta[];
+    const verified = chunks.filter((c) => c.verified_at !== null);
+    const total = verified.reduce((n, c) => n + Number(c.row_count), 0);
+    if (total !== expectedRows || verified.length !== manifest.chunk_count || manifestChecksum(verified.map((c) => c.checksum)) !== manifest.checksum) {
+      throw new ChunkIntegrityError(
+        `archive of ${ref.kind}:${ref.id} generation ${generation} does not match its manifest ` +
+          `(${verified.length} chunks / ${total} rows stored, manifest says ${manifest.chunk_count} / ${expectedRows})`,
+      );
+    }
+    let restored = 0;
+    const todo: ChunkMeta[] = [];
+    for (const c of verified) {
+      if (opts.resumeFrom && c.seq <= opts.resumeFrom.seq) restored += Number(c.row_count);
+      else todo.push(c);
+    }
+    const insertBatch = opts.insertBatch ?? DEFAULT_INSERT_BATCH;
+    const parallel = Math.max(1, opts.parallelInserts ?? DEFAULT_PARALLEL_INSERTS);
+    // Chunks being inserted and checked, oldest first. The cursor only moves past a chunk once it and
+    // every chunk before it are back and verified, so a resume never skips one.
+    const inFlight: { seq: number; rows: number; done: Promise<void> }[] = [];
+    const settleOldest = async () => {
+      const oldest = inFlight.shift();
+      if (!oldest) return;
+      await oldest.done;
+      restored += oldest.rows;
+      opts.onProgress?.({ seq: oldest.seq }, restored);
+    };
+    for (const meta of todo) {
+      while (inFlight.length >= parallel) await settleOldest();
+      // A chunk is fetched and decoded only when it is its turn: reading ahead saved no time on a busy
+      // machine and kept two decoded chunks alive, which a restoring worker's memory showed.
+      const done = loadChunk(db, ref, generation, meta).then((chunk) => restoreChunk(db, ref, chunk, insertBatch));
+      done.catch(() => undefined); // awaited, in order, by settleOldest
+      inFlight.push({ seq: meta.seq, rows: Number(meta.row_count), done });
+    }
+    while (inFlight.length) await settleOldest();
+    await db('archive_manifests').where(key).update({ status: 'restored', restored_at: db.raw('CURRENT_TIMESTAMP(3)') });
+  }
+
+  // The rows are hot and verified again: the long-term copy of this generation has done its job.
+  for (;;) {
+    const seqs = (await db('archive_chunks').where(key).orderBy('seq').limit(100).pluck('seq')) as number[];
+    if (seqs.length === 0) break;
+    await db('archive_chunks').where(key).whereIn('seq', seqs).delete();
+  }
+  return { generation, rowCount: expectedRows, chunkCount: manifest.chunk_count };
+}
+
+/** Fetches one chunk, verifies it against its checksum and turns it into rows of this message. */
+async function loadChunk(db: Db, ref: MessageRef, generation: number, meta: ChunkMeta): Promise<DecodedChunk> {
+  const stored = await db('archive_chunks')
+    .where({ message_kind: ref.kind, message_id: ref.id, generation, seq: meta.seq })
+    .first<{ payload: Buffer; checksum: string; row_count: number } | undefined>('payload', 'checksum', 'row_count');
+  if (!stored) throw new ChunkIntegrityError(`chunk ${meta.seq} of ${ref.kind}:${ref.id} generation ${generation} is missing`);
+  const decoded = await decodeChunkColumns(stored.payload, { checksum: stored.checksum, rowCount: Number(stored.row_count) });
+  // Insert in INTERACTION_COLUMNS order whatever order the chunk stored its columns in.
+  const columns = INTERACTION_COLUMNS.map((c) => {
+    const index = decoded.columns.indexOf(c);
+    if (index < 0) throw new ChunkIntegrityError(`chunk ${meta.seq} of ${ref.kind}:${ref.id} has no column ${c}`);
+    return decoded.data[index];
+  });
+  const kinds = columns[INTERACTION_COLUMNS.indexOf('message_kind')];
+  const ids = columns[INTERACTION_COLUMNS.indexOf('message_id')];
+  for (let i = 0; i < decoded.rowCount; i++) {
+    if (kinds[i] !== ref.kind || ids[i] !== ref.id) {
+      throw new ChunkIntegrityError(`chunk ${meta.seq} holds a row of ${kinds[i]}:${ids[i]}, not of ${ref.kind}:${ref.id}`);
+    }
+  }
+  return { seq: meta.seq, checksum: stored.checksum, columns, rowCount: decoded.rowCount };
+}
+
+const COLUMN_LIST = INTERACTION_COLUMNS.map((c) => `\`${c}\``).join(', ');
+const ROW_PLACEHOLDERS = `(${INTERACTION_COLUMNS.map(() => '?').join(', ')})`;
+
+/**
+ * Rows per INSERT statement at most. The statement's text (values escaped by the driver from bound
+ * parameters) is built per batch; batches of a thousand rows keep that text near 300 KB, where five
+ * thousand made megabyte strings per chunk and a restoring worker's memory climbed with them.
+ * (Prepared statements avoid the text but were worse: the driver keeps a definition object per
+ * parameter, 49,152 of them for a 4,096-row statement, on every connection.)
+ */
+const MAX_ROWS_PER_STATEMENT = 1_000;
+const insertSql = new Map<number, string>();
+function insertStatement(rows: number): string {
+  let sql = insertSql.get(rows);
+  if (!sql) {
+    sql = `INSERT INTO interactions (${COLUMN_LIST}) VALUES ${new Array(rows).fill(ROW_PLACEHOLDERS).join(', ')} ON DUPLICATE KEY UPDATE id = id`;
+    // Two sizes are common (full batches and a chunk's remainder); do not keep every remainder ever seen.
+    if (insertSql.size > 16) insertSql.clear();
+    insertSql.set(rows, sql);
+  }
+  return sql;
+}
+
+/** The part of a mysql2 connection used here; knex's pool hands these out. */
+interface RawConnection {
+  query(sql: string, values: readonly (string | null)[], callback: (err: Error | null) => void): void;
+}
+
+function run(conn: RawConnection, sql: string, values: readonly (string | null)[] = []): Promise<void> {
+  return new Promise((resolve, reject) => conn.query(sql, values, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Inserts a chunk's rows, some of which may already be there from an interrupted attempt. */
+async function insertRows(db: Db, chunk: DecodedChunk, batchRows: number): Promise<void> {
+  const { columns, rowCount } = chunk;
+  const conn = (await db.client.acquireConnection()) as RawConnection;
+  try {
+    for (let i = 0; i < rowCount; ) {
+      const n = Math.min(batchRows, MAX_ROWS_PER_STATEMENT, rowCount - i);
+      const values: (string | null)[] = new Array<string | null>(n * columns.length);
+      let v = 0;
+      for (let r = i; r < i + n; r++) for (const column of columns) values[v++] = column[r];
+      // `id = id`: a row restored by an interrupted earlier attempt stays as it is; nothing is doubled.
+      // READ COMMITTED (for this statement's own transaction only) keeps the duplicate checks from
+      // taking gap locks, which restores running side by side would otherwise deadlock on.
+      await retryOnDeadlock(async () => {
+        await run(conn, 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        await run(conn, insertStatement(n), values);
+      });
+      i += n;
+    }
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
+}
+
+async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, insertBatch: number): Promise<void> {
+  await insertRows(db, chunk, insertBatch);
+  // Re-read the chunk's id range and keep exactly its ids: the message may also have late rows in the
+  // hot store, which are not this chunk's business.
+  const chunkIds = chunk.columns[0];
+  const ids = new Set(chunkIds);
+  const hot = (await db('interactions')
+    .select(INTERACTION_COLUMNS)
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .andWhere('id', '>=', chunkIds[0] as string)
+    .andWhere('id', '<=', chunkIds[chunk.rowCount - 1] as string)
+    .orderBy('id')
+    .options({ rowsAsArray: true })) as RowArray[];
+  const mine = hot.filter((r) => ids.has(r[0]));
+  const actual = checksumOfRowArrays(mine);
+  if (mine.length !== chunk.rowCount || actual !== chunk.checksum) {
+    throw new ChunkIntegrityError(`restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (checksum ${actual})`);
+  }
+}

@@ -1,0 +1,391 @@
+/**
+ * The HTTP API against a real Temporal server (no worker): bad input is refused with a 400 that names
+ * the field and starts no workflow; good input signals-with-start the right workflow.
+ *
+ *   npx tsx --test test/api.test.ts
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import pino from 'pino';
+import { ensureTemporalBinary } from '../scripts/ensureTemporal';
+import { buildApi, type ApiServer, type LifecycleApi } from '../src/api/app';
+import { LifecycleClient, ResumeRefusedError, type ActorSummary } from '../src/client/lifecycleClient';
+import { freePort, startDevServer, type DevServerHandle } from '../src/temporal/devServer';
+import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
+import { RESUME_REFUSED_MESSAGE, type LifecycleStatus } from '../src/shared/types';
+
+const silent = pino({ level: 'silent' });
+
+interface TemporalForTest {
+  connection: Connection;
+  client: Client;
+  namespace: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The dev server the test runner shares (TEST_TEMPORAL_ADDRESS) or a private one, and a namespace of
+ * this file's own so that workers run by other test files never pick up these workflows.
+ */
+async function temporalForTest(): Promise<TemporalForTest> {
+  let server: DevServerHandle | null = null;
+  let dir: string | null = null;
+  let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
+  if (!address) {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'idapi-'));
+    server = await startDevServer({
+      binary: await ensureTemporalBinary(),
+      port: await freePort(),
+      uiPort: null,
+      dbFile: path.join(dir, 'temporal.db'),
+      logLevel: 'error',
+    });
+    address = server.address;
+  }
+  const namespace = `apitest_${randomBytes(4).toString('hex')}`;
+  const connection = await Connection.connect({ address });
+  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  for (let i = 0; ; i++) {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      break;
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  await ensureSearchAttributes(connection, namespace);
+  return {
+    connection,
+    client: new Client({ connection, namespace }),
+    namespace,
+    async close() {
+      await connection.close();
+      if (server) await server.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function assertNotStarted(client: Client, workflowId: string): Promise<void> {
+  await assert.rejects(client.workflow.getHandle(workflowId).describe(), WorkflowNotFoundError, `${workflowId} must not have been started`);
+}
+
+const uid = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+describe('HTTP API on a real Temporal server', () => {
+  let temporal: TemporalForTest;
+  let app: ApiServer;
+  /** Workflows the happy paths started; nothing else may exist in the namespace. */
+  const started = new Set<string>();
+
+  before(async () => {
+    temporal = await temporalForTest();
+    app = buildApi({ lifecycle: new LifecycleClient(temporal.client), connection: temporal.connection, logger: silent, temporalTimeoutMs: 3_000 });
+    await app.ready();
+  });
+
+  after(async () => {
+    await app?.close();
+    await temporal?.close();
+  });
+
+  async function post(url: string, payload?: unknown, headers?: Record<string, string>) {
+    const res = await app.inject({
+      method: 'POST',
+      url,
+      ...(payload === undefined ? {} : typeof payload === 'string' ? { payload, headers: { 'content-type': 'application/json', ...headers } } : { payload: payload as object }),
+    });
+    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+  }
+
+  async function get(url: string) {
+    const res = await app.inject({ method: 'GET', url });
+    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+  }
+
+  function assertBadRequest(res: { status: number; body: Record<string, unknown> }, mentions: RegExp) {
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error, 'bad_request');
+    assert.match(String(res.body.message), mentions);
+  }
+
+  describe('refuses bad input with 400 and starts nothing', () => {
+    it('unknown kind', async () => {
+      for (const action of ['stop', 'resume', 'restore']) {
+        const res = await post(`/v1/messages/email/abc/${action}`, action === 'restore' ? { requestedBy: 'ops@example.com' } : {});
+        assertBadRequest(res, /^kind must be one of campaign, canvas; got "email"$/);
+        assert.equal(res.body.field, 'kind');
+      }
+      assertBadRequest(await get('/v1/messages/sms/abc'), /kind must be one of campaign, canvas/);
+      await assertNotStarted(temporal.client, 'interaction-data:email:abc');
+    });
+
+    it('malformed id: too long, illegal characters, empty', async () => {
+      const cases = ['x'.repeat(65), 'y'.repeat(300), 'a%20b', 'a%2Fb', '-leading-dash', 'caf%C3%A9', 'semi%3Bcolon', ''];
+      for (const id of cases) {
+        const res = await post(`/v1/messages/campaign/${id}/stop`, {});
+        assertBadRequest(res, /^id must be 1-64 characters of letters, digits/);
+        assert.equal(res.body.field, 'id');
+        await assertNotStarted(temporal.client, `interaction-data:campaign:${decodeURIComponent(id)}`);
+      }
+      // 64 characters is the limit, not over it.
+      const longest = 'z'.repeat(64);
+      assert.equal((await post(`/v1/messages/campaign/${longest}/stop`, {})).status, 202);
+      started.add(`interaction-data:campaign:${longest}`);
+    });
+
+    it('malformed e-mail and missing requestedBy', async () => {
+      const id = uid('restore-bad');
+      for (const requestedBy of ['nope', 'a@', '@example.com', 'a b@example.com', 'ops@example', 42, ['ops@example.com'], null]) {
+        const res = await post(`/v1/messages/canvas/${id}/restore`, { requestedBy });
+        assertBadRequest(res, /^requestedBy must be an e-mail address; got /);
+      }
+      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, {}), /^requestedBy is required/);
+      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`), /^requestedBy is required/);
+      assertBadRequest(
+        await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'ops@example.com', requestId: 'has spaces' }),
+        /^requestId must be/,
+      );
+      await assertNotStarted(temporal.client, `interaction-data:canvas:${id}`);
+    });
+
+    it('extra properties', async () => {
+      const id = uid('extra');
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, { stopedAt: '2026-01-01T00:00:00Z' }), /unknown body property "stopedAt"; allowed: stoppedAt/);
+      assertBadRequest(
+        await post(`/v1/messages/campaign/${id}/restore`, { requestedBy: 'ops@example.com', cc: 'boss@example.com' }),
+        /unknown body property "cc"; allowed: requestedBy, requestId/,
+      );
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/resume`, { force: true }), /unknown body property "force"; this request takes none/);
+      await assertNotStarted(temporal.client, `interaction-data:campaign:${id}`);
+    });
+
+    it('bad stoppedAt', async () => {
+      const id = uid('stopped-at');
+      for (const stoppedAt of ['yesterday', '2026-01-31', '2026-01-31T12:00:00', '31/01/2026 12:00', 1767225600000, '']) {
+        assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt }), /^stoppedAt must be an ISO-8601 instant with a time zone/);
+      }
+      // Shaped like an instant but not a date: caught by the client's own check, still before any signal.
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2026-13-45T12:00:00Z' }), /stoppedAt must be an ISO-8601 instant/);
+      await assertNotStarted(temporal.client, `interaction-data:campaign:${id}`);
+    });
+
+    it('malformed JSON and bodies that are not objects', async () => {
+      const id = uid('json');
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, '{"stoppedAt": '), /^body is not valid JSON$/);
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/restore`, "{requestedBy: 'ops@example.com'}"), /^body is not valid JSON$/);
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, '[]'), /^body must be a JSON object$/);
+      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, '"stop"'), /^body must be a JSON object$/);
+      await assertNotStarted(temporal.client, `interaction-data:campaign:${id}`);
+    });
+
+    it('bad list filters', async () => {
+      assertBadRequest(await get('/v1/messages?state=deleted'), /^state must be one of active, stopped, retained, archiving, expired, restoring; got "deleted"$/);
+      assertBadRequest(await get('/v1/messages?kind=email'), /^kind must be one of campaign, canvas/);
+      assertBadRequest(await get("/v1/messages?tag=x'%20OR%20'1'='1"), /^tag must be/);
+      assertBadRequest(await get('/v1/messages?limit=0'), /^limit must be an integer from 1 to 1000; got "?0"?$/);
+      assertBadRequest(await get('/v1/messages?limit=5000'), /^limit must be an integer/);
+      assertBadRequest(await get('/v1/messages?limit=ten'), /^limit must be an integer/);
+      assertBadRequest(await get('/v1/messages?status=expired'), /unknown query string property "status"; allowed: state, tag, kind, limit/);
+    });
+
+    it('unknown routes are 404 JSON', async () => {
+      for (const [method, url] of [
+        ['GET', '/'],
+        ['GET', '/v1/campaigns/abc'],
+        ['POST', '/v1/messages/campaign/abc/delete'],
+        ['GET', '/v1/messages/campaign/abc/stop'],
+        ['DELETE', '/v1/messages/campaign/abc'],
+      ] as const) {
+        const res = await app.inject({ method, url });
+        assert.equal(res.statusCode, 404, `${method} ${url}`);
+        assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+        assert.equal(res.json().error, 'not_found');
+      }
+      await assertNotStarted(temporal.client, 'interaction-data:campaign:abc');
+    });
+  });
+
+  describe('signals with start', () => {
+    async function assertRunning(workflowId: string) {
+      const d = await temporal.client.workflow.getHandle(workflowId).describe();
+      assert.equal(d.status.name, 'RUNNING');
+      assert.equal(d.workflowId, workflowId);
+      assert.equal(d.taskQueue, 'interaction-data');
+      assert.equal(d.type, 'interactionDataLifecycle');
+      started.add(workflowId);
+    }
+
+    it('POST stop → 202 and the actor exists', async () => {
+      const id = uid('stop');
+      const res = await post(`/v1/messages/campaign/${id}/stop`);
+      assert.equal(res.status, 202);
+      assert.deepEqual(res.body, { workflowId: `interaction-data:campaign:${id}`, kind: 'campaign', id, signal: 'stop' });
+      await assertRunning(`interaction-data:campaign:${id}`);
+
+      const id2 = uid('stop-at');
+      const res2 = await post(`/v1/messages/canvas/${id2}/stop`, { stoppedAt: '2026-01-31T12:00:00+02:00' });
+      assert.equal(res2.status, 202);
+      assert.equal(res2.body.stoppedAt, '2026-01-31T10:00:00.000Z');
+      await assertRunning(`interaction-data:canvas:${id2}`);
+    });
+
+    it('POST resume → 202', async () => {
+      const id = uid('resume');
+      const res = await post(`/v1/messages/campaign/${id}/resume`, {});
+      assert.equal(res.status, 202);
+      assert.equal(res.body.workflowId, `interaction-data:campaign:${id}`);
+      await assertRunning(`interaction-data:campaign:${id}`);
+    });
+
+    it('POST restore → 202 with the request id', async () => {
+      const id = uid('restore');
+      const res = await post(`/v1/messages/campaign/${id}/restore`, { requestedBy: 'ops@example.com', requestId: 'ticket-4711' });
+      assert.equal(res.status, 202);
+      assert.deepEqual(res.body, { workflowId: `interaction-data:campaign:${id}`, kind: 'campaign', id, requestId: 'ticket-4711', accepted: true });
+      await assertRunning(`interaction-data:campaign:${id}`);
+
+      const id2 = uid('restore');
+      const res2 = await post(`/v1/messages/canvas/${id2}/restore`, { requestedBy: 'ops@example.com' });
+      assert.equal(res2.status, 202);
+      assert.match(String(res2.body.requestId), /^[0-9a-f-]{36}$/);
+      await assertRunning(`interaction-data:canvas:${id2}`);
+    });
+
+    it('GET status of a message never signalled → 404', async () => {
+      const id = uid('never');
+      const res = await get(`/v1/messages/canvas/${id}`);
+      assert.equal(res.status, 404);
+      assert.equal(res.body.error, 'not_found');
+      assert.match(String(res.body.message), /has no interaction-data lifecycle yet/);
+      await assertNotStarted(temporal.client, `interaction-data:canvas:${id}`);
+    });
+
+    it('GET list finds the actors, and nothing was started by the rejected requests', async () => {
+      // Visibility is eventually consistent: wait until everything started shows up.
+      let ids: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const res = await get('/v1/messages?limit=1000');
+        assert.equal(res.status, 200);
+        ids = (res.body.items as ActorSummary[]).map((a) => a.workflowId);
+        if ([...started].every((w) => ids.includes(w))) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(new Set(ids), started);
+
+      const campaigns = await get('/v1/messages?kind=campaign&limit=2');
+      assert.equal(campaigns.status, 200);
+      assert.equal(campaigns.body.count, 2);
+      assert.equal(campaigns.body.truncated, true);
+      for (const item of campaigns.body.items as ActorSummary[]) assert.equal(item.kind, 'campaign');
+    });
+  });
+
+  it('GET /healthz → 200 when Temporal answers', async () => {
+    const res = await get('/healthz');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { ok: true, temporal: true });
+  });
+
+  it('GET /openapi.json describes the routes', async () => {
+    const res = await get('/openapi.json');
+    assert.equal(res.status, 200);
+    const paths = res.body.paths as Record<string, Record<string, unknown>>;
+    assert.ok(paths['/v1/messages/{kind}/{id}/restore'].post);
+    assert.ok(paths['/v1/messages/{kind}/{id}'].get);
+    assert.ok(paths['/v1/messages'].get);
+  });
+
+  describe('answers that need a worker, with a stand-in lifecycle client', () => {
+    const status: LifecycleStatus = {
+      kind: 'canvas',
+      id: 'welcome',
+      name: 'Welcome flow',
+      tags: ['onboarding'],
+      state: 'expired',
+      available: false,
+      expiresAt: null,
+      stoppedAt: '2026-01-01T00:00:00.000Z',
+      activeReferences: 0,
+      lastCheckedAt: '2026-04-01T00:00:00.000Z',
+      archive: { kind: 'canvas', id: 'welcome', generation: 1, rowCount: 10, chunkCount: 1, compressedBytes: 99, checksum: 'abc' },
+      pendingRestores: [],
+      lastRestore: null,
+      lastRefusal: null,
+      revision: 7,
+    };
+    const unused = () => Promise.reject(new Error('not expected in this test'));
+    const stub = (over: Partial<LifecycleApi>): LifecycleApi => ({
+      stop: unused,
+      resume: unused,
+      restore: unused,
+      status: unused,
+      list: async function* () {
+        throw new Error('not expected in this test');
+      },
+      ...over,
+    });
+    const build = (over: Partial<LifecycleApi>) => buildApi({ lifecycle: stub(over), connection: temporal.connection, logger: silent, openapi: false });
+
+    it('GET status → 200 with every field, including ones added later', async () => {
+      const api = build({ status: async () => ({ ...status, futureField: 'kept' }) as LifecycleStatus });
+      const res = await api.inject({ method: 'GET', url: '/v1/messages/canvas/welcome' });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json(), { ...status, futureField: 'kept' });
+      await api.close();
+    });
+
+    it('POST resume of expired data → 409 with the words users know', async () => {
+      const api = build({ resume: () => Promise.reject(new ResumeRefusedError(RESUME_REFUSED_MESSAGE.canvas)) });
+      const res = await api.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/resume' });
+      assert.equal(res.statusCode, 409);
+      assert.deepEqual(res.json(), { error: 'resume_refused', message: 'Resume is only available for stopped Canvases with available interaction data' });
+      await api.close();
+    });
+
+    it('POST restore of available data → 200 accepted:false', async () => {
+      const api = build({ restore: async (_k, _i, req) => ({ requestId: req.requestId ?? 'generated', accepted: false, status: { ...status, state: 'stopped', available: true } }) });
+      const res = await api.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestedBy: 'ops@example.com', requestId: 'r-1' } });
+      assert.equal(res.statusCode, 200);
+      const body = res.json();
+      assert.equal(body.accepted, false);
+      assert.equal(body.message, 'interaction data is already available');
+      assert.equal(body.requestId, 'r-1');
+      assert.equal(body.status.state, 'stopped');
+      await api.close();
+    });
+
+    it('unexpected errors → 500 without internals; Temporal down → 503', async () => {
+      const api = build({
+        stop: () => Promise.reject(new Error('secret connection string mysql://root:hunter2@db')),
+        resume: () => Promise.reject(Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 })),
+      });
+      const res = await api.inject({ method: 'POST', url: '/v1/messages/campaign/x/stop' });
+      assert.equal(res.statusCode, 500);
+      assert.deepEqual(res.json(), { error: 'internal_error', message: 'internal error; the server log has the details' });
+      const down = await api.inject({ method: 'POST', url: '/v1/messages/campaign/x/resume' });
+      assert.equal(down.statusCode, 503);
+      assert.equal(down.json().error, 'temporal_unavailable');
+      await api.close();
+    });
+
+    it('GET /healthz → 503 when Temporal does not answer', async () => {
+      const deadPort = await freePort();
+      const dead = Connection.lazy({ address: `127.0.0.1:${deadPort}`, connectTimeout: 500 });
+      const api = buildApi({ lifecycle: stub({}), connection: dead, logger: silent, openapi: false });
+      const res = await api.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json().ok, false);
+      assert.equal(res.json().temporal, false);
+      await api.close();
+      await dead.close();
+    });
+  });
+});

@@ -1,0 +1,183 @@
+/**
+ * The archive's per-chunk protocol when the hot store changes under it (no Temporal needed): a row
+ * changed after its chunk was read, a late row committed inside a chunk's id range, a crash that left
+ * a committed chunk unverified. Nothing may be lost, doubled, or archived in a stale version, and the
+ * other messages' rows sharing the id range are never touched.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { createDb, ensureDatabase, migrateToLatest, type Db } from '../src/db/knex';
+import type { MessageRef } from '../src/shared/types';
+import { archiveMessage } from '../src/storage/archiver';
+import { canonicalBytes, CHUNK_CODEC, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
+import { restoreMessage } from '../src/storage/restorer';
+import { hotRows } from './support/stack';
+
+const BASE = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
+const target: MessageRef = { kind: 'campaign', id: 'races' };
+const other: MessageRef = { kind: 'canvas', id: 'neighbour' };
+
+/** Rows of both messages alternate in id order, so every chunk's id range also holds the neighbour's rows. */
+async function seed(db: Db, pairs: number): Promise<void> {
+  const rows = [];
+  for (let i = 0; i < pairs; i++) {
+    for (const ref of [target, other]) {
+      rows.push({
+        event_id: `${ref.id}-${i}-${randomBytes(4).toString('hex')}`,
+        message_kind: ref.kind,
+        message_id: ref.id,
+        user_id: `user-${i % 37}`,
+        event_type: ['received', 'opened', 'clicked'][i % 3],
+        variant_id: ref.kind === 'campaign' ? `variant-${i % 2}` : null,
+        step_id: ref.kind === 'canvas' ? `step-${i % 3}` : null,
+        variation_id: null,
+        alias: i % 4 === 0 ? `cta ${i}` : null,
+        channel: 'email',
+        occurred_at: new Date(Date.UTC(2026, 0, 1) + i * 997).toISOString().slice(0, 23).replace('T', ' '),
+      });
+    }
+  }
+  for (let i = 0; i < rows.length; i += 500) await db('interactions').insert(rows.slice(i, i + 500));
+}
+
+/** Every row of the archive of one generation, decoded, in id order. */
+async function archivedRows(db: Db, ref: MessageRef, generation = 1): Promise<InteractionRow[]> {
+  const chunks = (await db('archive_chunks')
+    .where({ message_kind: ref.kind, message_id: ref.id, generation })
+    .whereNotNull('verified_at')
+    .orderBy('seq')) as { payload: Buffer; checksum: string; row_count: number }[];
+  const rows: InteractionRow[] = [];
+  for (const c of chunks) rows.push(...(await decodeChunk(c.payload, { checksum: c.checksum, rowCount: Number(c.row_count) })));
+  return rows.sort((a, b) => Number(a.id) - Number(b.id));
+}
+
+for (const deleteReturning of [true, false]) describe(`archive protocol under concurrent change (${deleteReturning ? 'DELETE ... RETURNING' : 'lock, compare, delete'})`, () => {
+  const database = `idtest_${randomBytes(4).toString('hex')}`;
+  let db: Db;
+
+  before(async () => {
+    const u = new URL(BASE);
+    u.pathname = `/${database}`;
+    await ensureDatabase(u.toString());
+    db = createDb(u.toString());
+    await migrateToLatest(db);
+  });
+  after(async () => {
+    await db?.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
+    await db?.destroy();
+  });
+  beforeEach(async () => {
+    for (const t of ['interactions', 'archive_chunks', 'archive_manifests']) await db(t).delete();
+  });
+
+  it('archives the new version of a row changed after its chunk was read', async () => {
+    await seed(db, 350);
+    const neighbour = await hotRows(db, other);
+    const before = await hotRows(db, target);
+    const victim = before[150];
+    let changed = false;
+    const manifest = await archiveMessage(db, target, 1, {
+      chunkRows: 100,
+      deleteReturning,
+      // One chunk deleted at a time, so that chunk 2 is committed but not yet re-read when this runs.
+      parallelDeletes: 1,
+      onProgress: async (_cursor, moved) => {
+        // Chunk 2 (rows 100-199) has already been read, compressed and committed while chunk 1 was moved.
+        if (moved === 100 && !changed) {
+          changed = true;
+          await db('interactions').where({ id: victim.id }).update({ alias: 'changed while archiving' });
+        }
+      },
+    });
+    assert.ok(changed);
+    assert.equal(manifest.rowCount, 350);
+    assert.equal((await hotRows(db, target)).length, 0);
+    const archived = await archivedRows(db, target);
+    assert.deepEqual(
+      archived.map((r) => r.id),
+      before.map((r) => r.id),
+      'every row once',
+    );
+    assert.equal(archived.find((r) => r.id === victim.id)?.alias, 'changed while archiving');
+    assert.deepEqual(await hotRows(db, other), neighbour, "the neighbour's rows in the same id ranges are untouched");
+  });
+
+  it('never deletes a late row committed inside a chunk it did not read, and archives it in the final pass', async () => {
+    await seed(db, 350);
+    const before = await hotRows(db, target);
+    // Free an id inside chunk 3's range (rows 200-299) by removing a neighbour row there.
+    const [freeId] = (await db('interactions')
+      .where({ message_kind: other.kind, message_id: other.id })
+      .andWhere('id', '>', before[250].id as string)
+      .orderBy('id')
+      .limit(1)
+      .pluck('id')) as string[];
+    await db('interactions').where({ id: freeId }).delete();
+    let inserted = false;
+    const manifest = await archiveMessage(db, target, 1, {
+      chunkRows: 100,
+      deleteReturning,
+      onProgress: async (_cursor, moved) => {
+        if (moved === 200 && !inserted) {
+          inserted = true;
+          // Chunk 3 was read before this row existed: its id range now holds a row it never saw, which
+          // must stay hot until the pass from the start archives it.
+          await db('interactions').insert({ ...before[0], id: freeId, event_id: `late-${randomBytes(4).toString('hex')}` });
+        }
+      },
+    });
+    assert.ok(inserted);
+    assert.equal(manifest.rowCount, 351);
+    assert.equal((await hotRows(db, target)).length, 0);
+    const archived = await archivedRows(db, target);
+    assert.equal(new Set(archived.map((r) => r.id)).size, 351, 'no row twice');
+    assert.ok(archived.some((r) => r.id === String(freeId)), 'the late row is archived too');
+  });
+
+  it('finishes a chunk left committed but unverified, or drops it when the hot rows moved on', async () => {
+    await seed(db, 300);
+    const original = await hotRows(db, target);
+    // A crash after committing chunk 1 and before deleting its rows.
+    const first = await encodeChunk(original.slice(0, 100));
+    const key = { message_kind: target.kind, message_id: target.id, generation: 1 };
+    await db('archive_manifests').insert({ ...key, status: 'archiving' });
+    await db('archive_chunks').insert({
+      ...key,
+      seq: 1,
+      first_id: first.firstId,
+      last_id: first.lastId,
+      row_count: first.rowCount,
+      checksum: first.checksum,
+      codec: CHUNK_CODEC,
+      payload: first.payload,
+    });
+    // ...and one that no longer matches: a row in its range changed after it was committed.
+    const second = await encodeChunk(original.slice(100, 200));
+    await db('archive_chunks').insert({
+      ...key,
+      seq: 2,
+      first_id: second.firstId,
+      last_id: second.lastId,
+      row_count: second.rowCount,
+      checksum: second.checksum,
+      codec: CHUNK_CODEC,
+      payload: second.payload,
+    });
+    await db('interactions').where({ id: original[120].id }).update({ channel: 'push' });
+
+    const manifest = await archiveMessage(db, target, 1, { chunkRows: 100, deleteReturning });
+    assert.equal(manifest.rowCount, 300);
+    const archived = await archivedRows(db, target);
+    assert.deepEqual(
+      archived.map((r) => r.id),
+      original.map((r) => r.id),
+    );
+    assert.equal(archived.find((r) => r.id === original[120].id)?.channel, 'push', 'the stale chunk was dropped, not kept');
+
+    await restoreMessage(db, target, 1);
+    const back = await hotRows(db, target);
+    const expected = original.map((r) => (r.id === original[120].id ? { ...r, channel: 'push' } : r));
+    assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(expected)), 'restored byte for byte');
+  });
+});

@@ -1,0 +1,282 @@
+/**
+ * The admin CLI against a real Temporal server (no worker): a bad command line exits 2 and sends
+ * nothing, even for the valid messages on the same line; good ones signal-with-start the actors.
+ *
+ *   npx tsx --test test/cli.test.ts
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { ensureTemporalBinary } from '../scripts/ensureTemporal';
+import { runCli } from '../src/cli/main';
+import { freePort, startDevServer, type DevServerHandle } from '../src/temporal/devServer';
+import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+
+interface TemporalForTest {
+  address: string;
+  client: Client;
+  namespace: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The dev server the test runner shares (TEST_TEMPORAL_ADDRESS) or a private one, and a namespace of
+ * this file's own so that workers run by other test files never pick up these workflows.
+ */
+async function temporalForTest(): Promise<TemporalForTest> {
+  let server: DevServerHandle | null = null;
+  let dir: string | null = null;
+  let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
+  if (!address) {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'idcli-'));
+    server = await startDevServer({
+      binary: await ensureTemporalBinary(),
+      port: await freePort(),
+      uiPort: null,
+      dbFile: path.join(dir, 'temporal.db'),
+      logLevel: 'error',
+    });
+    address = server.address;
+  }
+  const namespace = `clitest_${randomBytes(4).toString('hex')}`;
+  const connection = await Connection.connect({ address });
+  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  for (let i = 0; ; i++) {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      break;
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  await ensureSearchAttributes(connection, namespace);
+  return {
+    address,
+    client: new Client({ connection, namespace }),
+    namespace,
+    async close() {
+      await connection.close();
+      if (server) await server.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const uid = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+describe('admin CLI on a real Temporal server', () => {
+  let temporal: TemporalForTest;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    temporal = await temporalForTest();
+    env = { ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace };
+  });
+  after(async () => temporal?.close());
+
+  async function cli(...argv: string[]): Promise<Run> {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(argv, {
+      stdout: { write: (s: string) => (stdout += s), isTTY: false },
+      stderr: { write: (s: string) => (stderr += s), isTTY: false },
+      env,
+    });
+    return { code, stdout, stderr };
+  }
+
+  async function assertNotStarted(...workflowIds: string[]): Promise<void> {
+    for (const id of workflowIds) {
+      await assert.rejects(temporal.client.workflow.getHandle(id).describe(), WorkflowNotFoundError, `${id} must not have been started`);
+    }
+  }
+
+  async function assertRunning(...workflowIds: string[]): Promise<void> {
+    for (const id of workflowIds) {
+      const d = await temporal.client.workflow.getHandle(id).describe();
+      assert.equal(d.status.name, 'RUNNING');
+      assert.equal(d.taskQueue, 'interaction-data');
+      assert.equal(d.type, 'interactionDataLifecycle');
+    }
+  }
+
+  function assertUsage(run: Run, mentions: RegExp): void {
+    assert.equal(run.code, 2, `exit code; stderr: ${run.stderr}`);
+    assert.match(run.stderr, mentions);
+    assert.equal(run.stdout, '');
+  }
+
+  describe('bad command lines exit 2 and send nothing', () => {
+    it('bad <kind>:<id>, even next to good ones', async () => {
+      const good = uid('good');
+      const run = await cli('stop', `campaign:${good}`, 'email:abc', `canvas:${'x'.repeat(65)}`, 'campaign', 'campaign:a/b');
+      assertUsage(run, /4 invalid message references/);
+      assert.match(run.stderr, /unknown message kind "email": expected one of campaign, canvas/);
+      assert.match(run.stderr, /malformed canvas id "x{65}"/);
+      assert.match(run.stderr, /expected <kind>:<id>, got "campaign"/);
+      assert.match(run.stderr, /malformed campaign id "a\/b"/);
+      assert.match(run.stderr, /nothing was sent/);
+      await assertNotStarted(`interaction-data:campaign:${good}`);
+
+      assertUsage(await cli('resume', 'campaign:'), /malformed campaign id ""/);
+      assertUsage(await cli('status', 'canvas:-dash'), /malformed canvas id "-dash"/);
+      assertUsage(await cli('stop'), /missing required argument/);
+    });
+
+    it('restore without --requested-by, or with a bad e-mail or request id', async () => {
+      const id = uid('restore');
+      assertUsage(await cli('restore', `campaign:${id}`), /--requested-by <email> is required/);
+      assertUsage(await cli('restore', `campaign:${id}`, '--requested-by', 'not-an-email'), /--requested-by: --requested-by must be an e-mail address, got "not-an-email"/);
+      assertUsage(await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--request-id', 'two words'), /--request-id: malformed requestId/);
+      assertUsage(await cli('restore', '--requested-by', 'ops@example.com'), /expected at least one <kind>:<id>/);
+      assertUsage(await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--timeout', '5'), /--timeout only applies with --wait/);
+      await assertNotStarted(`interaction-data:campaign:${id}`);
+    });
+
+    it('stop with a bad --stopped-at', async () => {
+      const id = uid('stop');
+      assertUsage(await cli('stop', `campaign:${id}`, '--stopped-at', '2026-01-31'), /--stopped-at: --stopped-at must be an ISO-8601 instant with a time zone/);
+      await assertNotStarted(`interaction-data:campaign:${id}`);
+    });
+
+    it('list with a bad state, kind, tag or limit', async () => {
+      assertUsage(await cli('list', '--state', 'deleted'), /--state must be one of active, stopped, retained, archiving, expired, restoring; got "deleted"/);
+      assertUsage(await cli('list', '--kind', 'sms'), /--kind must be one of campaign, canvas; got "sms"/);
+      assertUsage(await cli('list', '--tag', "x' OR '1'='1"), /--tag: malformed tag/);
+      assertUsage(await cli('list', '--limit', '0'), /--limit must be a positive whole number/);
+    });
+
+    it('unknown command or option', async () => {
+      assertUsage(await cli('purge', 'campaign:abc'), /unknown command 'purge'/);
+      assertUsage(await cli('stop', 'campaign:abc', '--force'), /unknown option '--force'/);
+      await assertNotStarted('interaction-data:campaign:abc');
+    });
+
+    it('bad input is reported as such even when Temporal is unreachable', async () => {
+      const saved = env;
+      env = { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` };
+      try {
+        assertUsage(await cli('stop', 'email:abc'), /unknown message kind/);
+      } finally {
+        env = saved;
+      }
+    });
+  });
+
+  it('Temporal unreachable → exit 1 with a clear message', async () => {
+    const saved = env;
+    env = { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` };
+    try {
+      const run = await cli('stop', 'campaign:abc');
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /Cannot reach the Temporal server at 127\.0\.0\.1:\d+/);
+    } finally {
+      env = saved;
+    }
+  });
+
+  describe('good command lines signal with start', () => {
+    const started: string[] = [];
+
+    it('stop several messages', async () => {
+      const a = uid('stop');
+      const b = uid('stop');
+      const run = await cli('stop', `campaign:${a}`, `canvas:${b}`, `campaign:${a}`, '--stopped-at', '2026-01-31T12:00:00+01:00');
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(
+        run.stdout,
+        `campaign:${a}  stop sent to interaction-data:campaign:${a} (stopped at 2026-01-31T11:00:00.000Z)\n` +
+          `canvas:${b}  stop sent to interaction-data:canvas:${b} (stopped at 2026-01-31T11:00:00.000Z)\n`,
+      );
+      await assertRunning(`interaction-data:campaign:${a}`, `interaction-data:canvas:${b}`);
+      started.push(`interaction-data:campaign:${a}`, `interaction-data:canvas:${b}`);
+    });
+
+    it('resume a message never seen before', async () => {
+      const id = uid('resume');
+      const run = await cli('resume', `canvas:${id}`);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^canvas:${id}  resume sent to interaction-data:canvas:${id}\\n$`));
+      await assertRunning(`interaction-data:canvas:${id}`);
+      started.push(`interaction-data:canvas:${id}`);
+    });
+
+    it('restore without --wait prints the request id', async () => {
+      const id = uid('restore');
+      const run = await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--request-id', 'ticket-42');
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `campaign:${id}  restore requested (request id ticket-42); ops@example.com will be e-mailed when it is done\n`);
+      await assertRunning(`interaction-data:campaign:${id}`);
+      started.push(`interaction-data:campaign:${id}`);
+    });
+
+    it('restore --tag --detach starts one bulk-restore workflow and prints its request id', async () => {
+      const run = await cli('restore', '--tag', 'spring', '--requested-by', 'ops@example.com', '--detach');
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^br-[0-9a-f]{20}\n$/);
+      const d = await temporal.client.workflow.getHandle(`interaction-data-bulk-restore:${run.stdout.trim()}`).describe();
+      assert.equal(d.type, 'interactionDataBulkRestore');
+      assert.equal(d.status.name, 'RUNNING');
+    });
+
+    it('status of messages never signalled', async () => {
+      const id = uid('never');
+      const human = await cli('status', `campaign:${id}`);
+      assert.equal(human.code, 0, human.stderr);
+      assert.match(human.stdout, /^MESSAGE +STATE +AVAILABLE +EXPIRES AT +STOPPED AT +NOTE\n/);
+      assert.match(human.stdout, new RegExp(`campaign:${id} +- +- +- +- +no lifecycle yet`));
+
+      const json = await cli('status', `campaign:${id}`, '--json');
+      assert.equal(json.code, 0, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout), [{ message: `campaign:${id}`, found: false, status: null }]);
+      await assertNotStarted(`interaction-data:campaign:${id}`);
+    });
+
+    it('list finds the actors started above', async () => {
+      let listed: { workflowId: string; kind: string }[] = [];
+      for (let i = 0; i < 50; i++) {
+        const run = await cli('list', '--json');
+        assert.equal(run.code, 0, run.stderr);
+        listed = JSON.parse(run.stdout);
+        if (started.every((w) => listed.some((l) => l.workflowId === w))) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(listed.map((l) => l.workflowId).sort(), [...started].sort());
+
+      const canvases = await cli('list', '--kind', 'canvas');
+      assert.equal(canvases.code, 0, canvases.stderr);
+      assert.match(canvases.stdout, /^MESSAGE +STATE +EXPIRES AT +TAGS\n/);
+      assert.equal(canvases.stdout.trim().split('\n').length, 1 + started.filter((w) => w.includes(':canvas:')).length);
+    });
+  });
+
+  it('bin/interaction-data runs the CLI', async () => {
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(path.join(REPO_ROOT, 'bin/interaction-data'), ['list', '--state', 'gone'], { env }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--state must be one of/);
+    const help = await new Promise<string>((resolve, reject) =>
+      execFile(path.join(REPO_ROOT, 'bin/interaction-data'), ['--help'], { env }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    assert.match(help, /Usage: interaction-data/);
+    for (const command of ['stop', 'resume', 'restore', 'status', 'list']) assert.match(help, new RegExp(`\\n  ${command} `));
+  });
+});

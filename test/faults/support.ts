@@ -1,0 +1,116 @@
+/**
+ * Shared by the fault suite: its two sizes, a seeded random source whose seed is printed (so a failing
+ * run can be replayed exactly with FAULTS_SEED), and the checks every fault test ends with: a
+ * message's rows, wherever they are (hot or in long-term storage), are exactly the rows it started with.
+ *
+ *   npm run test:faults            the full suite (FAULTS_MODE=full)
+ *   npm test                       includes the short variant (FAULTS_MODE=short, the default)
+ *   FAULTS_SEED=1234 npm run test:faults   replays one run's random choices
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Db } from '../../src/db/knex';
+import type { MessageRef } from '../../src/shared/types';
+import { canonicalBytes, decodeChunk, sha256, type InteractionRow } from '../../src/storage/chunkCodec';
+import { hotRows } from '../support/stack';
+
+export type FaultsMode = 'short' | 'full';
+
+export const FAULTS_MODE: FaultsMode = process.env.FAULTS_MODE === 'full' ? 'full' : 'short';
+
+/** `short` in the default test run, `full` under `npm run test:faults`. */
+export function bySize<T>(sizes: { short: T; full: T }): T {
+  return sizes[FAULTS_MODE];
+}
+
+/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
+export class Random {
+  private state: number;
+  constructor(readonly seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Integer in [min, max]. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)];
+  }
+}
+
+/** One seed per test file: FAULTS_SEED when set, else a fresh one, always reported. */
+export function seededRandom(label: string, report: (msg: string) => void): Random {
+  const fromEnv = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) : NaN;
+  const seed = Number.isFinite(fromEnv) ? fromEnv : Math.floor(Math.random() * 2 ** 31);
+  report(`${label}: seed ${seed} (replay with FAULTS_SEED=${seed}), mode ${FAULTS_MODE}`);
+  return new Random(seed);
+}
+
+/** Writes to stderr as well as the test's diagnostics: the seed must be visible even if the run hangs. */
+export function reporter(diagnostic: (msg: string) => void): (msg: string) => void {
+  return (msg) => {
+    process.stderr.write(`[faults] ${msg}\n`);
+    diagnostic(msg);
+  };
+}
+
+export interface RowsFingerprint {
+  count: number;
+  checksum: string;
+}
+
+export function fingerprint(rows: readonly InteractionRow[]): RowsFingerprint {
+  return { count: rows.length, checksum: sha256(canonicalBytes(rows)) };
+}
+
+export async function hotFingerprint(db: Db, ref: MessageRef): Promise<RowsFingerprint> {
+  return fingerprint(await hotRows(db, ref));
+}
+
+/** Every verified archived row of the message's generation, decoded and checked, in id order. */
+export async function archivedRowsOf(db: Db, ref: MessageRef, generation: number): Promise<InteractionRow[]> {
+  const chunks = (await db('archive_chunks')
+    .where({ message_kind: ref.kind, message_id: ref.id, generation })
+    .whereNotNull('verified_at')
+    .orderBy('seq')
+    .select('payload', 'checksum', 'row_count')) as { payload: Buffer; checksum: string; row_count: number }[];
+  const rows: InteractionRow[] = [];
+  for (const c of chunks) rows.push(...(await decodeChunk(c.payload, { checksum: c.checksum, rowCount: Number(c.row_count) })));
+  return rows.sort((a, b) => (BigInt(a.id as string) < BigInt(b.id as string) ? -1 : 1));
+}
+
+export async function archivedFingerprint(db: Db, ref: MessageRef, generation: number): Promise<RowsFingerprint> {
+  return fingerprint(await archivedRowsOf(db, ref, generation));
+}
+
+/** Rows committed as verified chunks of the generation (not decoded): cheap, for progress polling. */
+export async function verifiedRowCount(db: Db, ref: MessageRef, generation: number): Promise<number> {
+  const row = await db('archive_chunks')
+    .where({ message_kind: ref.kind, message_id: ref.id, generation })
+    .whereNotNull('verified_at')
+    .sum<{ n: string | null }>('row_count as n')
+    .first();
+  return Number(row?.n ?? 0);
+}
+
+export async function hotRowCount(db: Db, ref: MessageRef): Promise<number> {
+  const [{ n }] = await db('interactions').where({ message_kind: ref.kind, message_id: ref.id }).count<{ n: number }[]>('* as n');
+  return Number(n);
+}
+
+/** SIGKILL, and resolve once the process is gone. */
+export function killHard(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,92 @@
+/**
+ * The Temporal dev server is SIGKILLed and restarted on its SQLite file while a thousand actors sleep
+ * on their expiry timers (then stopped and started once more, cleanly). Every actor still expires, and
+ * none twice: one archive generation per message, each holding exactly that message's rows.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MessageRef } from '../../src/shared/types';
+import { createStack, sleep, waitFor, type TestStack } from '../support/stack';
+import { bySize, reporter } from './support';
+
+const ACTORS = bySize({ short: 100, full: 1_000 });
+const ROWS_EACH = 5;
+const SIGNAL_CONCURRENCY = 16;
+
+describe('Temporal server killed while actors sleep', () => {
+  let stack: TestStack;
+  // Long enough to stop every actor and restart the server twice before the first deadline, on a
+  // loaded 2-core machine (about five actors a second get started and put to sleep).
+  const ttlSeconds = bySize({ short: 90, full: 420 });
+
+  before(async () => {
+    stack = await createStack({ privateServer: true, ttl: `${ttlSeconds} seconds`, cleanupInterval: '1 hour' });
+    await stack.startWorker();
+  });
+  after(async () => stack?.close());
+
+  async function countState(state: string, refs: MessageRef[]): Promise<number> {
+    const [{ n }] = await stack
+      .db('message_availability')
+      .whereIn('message_id', refs.map((r) => r.id))
+      .andWhere({ state })
+      .count<{ n: number }[]>('* as n');
+    return Number(n);
+  }
+
+  it(`${ACTORS} sleeping actors all expire after a kill and a restart of the server, none twice`, { timeout: bySize({ short: 10, full: 45 }) * 60_000 }, async (t) => {
+    const say = reporter((m) => t.diagnostic(m));
+    const refs: MessageRef[] = Array.from({ length: ACTORS }, (_, i) => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `sleeper-${i}` }));
+    // ROWS_EACH rows per message, written by the database itself.
+    await stack.db.raw(
+      `INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, channel, occurred_at)
+       SELECT CONCAT('sleeper-', a.seq, '-', b.seq), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('sleeper-', a.seq),
+              CONCAT('user-', b.seq), 'received', 'email', TIMESTAMPADD(SECOND, a.seq, TIMESTAMP'2026-01-01 00:00:00')
+         FROM seq_0_to_${ACTORS - 1} a JOIN seq_1_to_${ROWS_EACH} b`,
+    );
+
+    const started = Date.now();
+    for (let i = 0; i < refs.length; i += SIGNAL_CONCURRENCY) {
+      await Promise.all(refs.slice(i, i + SIGNAL_CONCURRENCY).map((r) => stack.lifecycle.stop(r.kind, r.id)));
+    }
+    await waitFor('every actor stopped', async () => (await countState('stopped', refs)) === ACTORS, (ttlSeconds - 20) * 1000, 500);
+    const asleepAfter = (Date.now() - started) / 1000;
+    say(`${ACTORS} actors stopped and asleep after ${asleepAfter.toFixed(1)} s; TTL ${ttlSeconds} s`);
+    assert.ok(asleepAfter < ttlSeconds - 15, 'the restarts happen before the first deadline');
+
+    await stack.restartServer('kill');
+    say('server SIGKILLed and started again on its SQLite file');
+    await sleep(2_000);
+    await stack.restartServer('stop');
+    say('server stopped and started again');
+    assert.equal(await countState('expired', refs), 0, 'nobody expired early');
+
+    await waitFor('every actor expired', async () => (await countState('expired', refs)) === ACTORS, bySize({ short: 6, full: 30 }) * 60_000, 1_000);
+    say(`all ${ACTORS} expired ${((Date.now() - started) / 1000).toFixed(1)} s after the first stop`);
+
+    const manifests = (await stack
+      .db('archive_manifests')
+      .whereIn('message_id', refs.map((r) => r.id))
+      .select('message_kind', 'message_id', 'generation', 'row_count', 'status')) as {
+      message_kind: string;
+      message_id: string;
+      generation: number;
+      row_count: number;
+      status: string;
+    }[];
+    assert.equal(manifests.length, ACTORS, 'one archive per actor, none twice');
+    for (const m of manifests) {
+      assert.equal(Number(m.generation), 1, `${m.message_id} archived once`);
+      assert.equal(Number(m.row_count), ROWS_EACH, `${m.message_id} archived all of its rows`);
+      assert.equal(m.status, 'archived');
+    }
+    const [{ n: hot }] = await stack.db('interactions').where('message_id', 'like', 'sleeper-%').count<{ n: number }[]>('* as n');
+    assert.equal(Number(hot), 0, 'no hot rows left');
+    // Every actor's own view agrees (a sample keeps this quick).
+    for (const ref of refs.filter((_, i) => i % Math.max(1, Math.floor(ACTORS / 50)) === 0)) {
+      const s = await stack.lifecycle.status(ref.kind, ref.id);
+      assert.equal(s?.state, 'expired');
+      assert.equal(s?.archive?.generation, 1);
+    }
+  });
+});

@@ -1,0 +1,182 @@
+/** The actor on real Temporal and real MySQL: full cycle, late interactions, signals in odd orders. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ResumeRefusedError } from '../src/client/lifecycleClient';
+import { RESUME_REFUSED_MESSAGE, type MessageRef } from '../src/shared/types';
+import { lifecycleWorkflowId } from '../src/shared/workflowId';
+import { sha256, canonicalBytes } from '../src/storage/chunkCodec';
+import { archivedRowCount, createStack, hotRows, seedInteractions, sleep, waitFor, waitForState, type TestStack } from './support/stack';
+
+describe('lifecycle actor', () => {
+  let stack: TestStack;
+
+  before(async () => {
+    stack = await createStack({ ttl: '3 seconds', cleanupInterval: '2 seconds', chunkRows: 400 });
+    await stack.startWorker();
+  });
+  after(async () => stack?.close());
+
+  it('stop → expired (rows moved, manifest matches) → restore → every row back → expires again', async () => {
+    const ref: MessageRef = { kind: 'campaign', id: 'full-cycle' };
+    await stack.db('messages').insert({ kind: ref.kind, id: ref.id, name: 'Spring sale' });
+    await stack.db('message_tags').insert([
+      { kind: ref.kind, message_id: ref.id, tag: 'spring' },
+      { kind: ref.kind, message_id: ref.id, tag: 'promo' },
+    ]);
+    await seedInteractions(stack.db, ref, 3_000);
+    await seedInteractions(stack.db, { kind: 'campaign', id: 'bystander' }, 500);
+    const before = await hotRows(stack.db, ref);
+    const beforeChecksum = sha256(canonicalBytes(before));
+
+    const stoppedAt = new Date().toISOString();
+    await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt });
+    const stopped = await waitForState(stack, ref, 'stopped');
+    const firstRun = (await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe()).runId;
+    assert.equal(stopped.available, true);
+    assert.equal(stopped.stoppedAt, stoppedAt);
+    assert.equal(Date.parse(stopped.expiresAt!) - Date.parse(stoppedAt), 3_000, 'deadline is stoppedAt + TTL, absolute');
+    assert.deepEqual(stopped.tags, ['promo', 'spring']);
+
+    const expired = await waitForState(stack, ref, 'expired', 30_000);
+    assert.equal(expired.available, false);
+    assert.equal(expired.expiresAt, null);
+    assert.equal((await hotRows(stack.db, ref)).length, 0, 'hot store holds nothing of the message');
+    assert.equal((await hotRows(stack.db, { kind: 'campaign', id: 'bystander' })).length, 500, 'other messages untouched');
+    assert.equal(expired.archive?.rowCount, 3_000);
+    assert.equal(expired.archive?.chunkCount, 8);
+    assert.equal(await archivedRowCount(stack.db, ref), 3_000);
+    const manifest = await stack.db('archive_manifests').where({ message_kind: ref.kind, message_id: ref.id }).first();
+    assert.equal(manifest.status, 'archived');
+    assert.equal(Number(manifest.row_count), 3_000);
+    assert.equal(manifest.checksum, expired.archive?.checksum);
+    // The actor answers queries as soon as it has moved; the row features read follows a moment later.
+    const availability = await waitFor('the availability row to say expired', async () => {
+      const row = await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first();
+      return row?.state === 'expired' ? row : null;
+    });
+    assert.equal(Number(availability.available), 0);
+
+    // Visible to operators through the search attributes.
+    await waitFor('visibility to show the expired actor', async () => {
+      for await (const a of stack.lifecycle.list({ state: 'expired', tag: 'spring', kind: 'campaign' })) {
+        if (a.id === ref.id) return a;
+      }
+      return null;
+    });
+
+    await assert.rejects(stack.lifecycle.resume(ref.kind, ref.id), (err: Error) => {
+      assert.ok(err instanceof ResumeRefusedError);
+      assert.equal(err.message, RESUME_REFUSED_MESSAGE.campaign);
+      return true;
+    });
+
+    const { requestId, accepted } = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'admin@example.com' });
+    assert.equal(accepted, true);
+    const restored = await waitForState(stack, ref, 'stopped', 30_000);
+    assert.equal(restored.available, true);
+    assert.equal(restored.lastRestore?.requestId, requestId);
+    assert.equal(restored.lastRestore?.rowCount, 3_000);
+    const after = await hotRows(stack.db, ref);
+    assert.equal(after.length, 3_000);
+    assert.deepEqual(after, before, 'every row back, byte for byte');
+    assert.equal(sha256(canonicalBytes(after)), beforeChecksum);
+    assert.equal(await archivedRowCount(stack.db, ref), 0, 'no second copy left in long-term storage');
+    assert.ok(Date.parse(restored.expiresAt!) > Date.parse(expired.lastCheckedAt ?? stoppedAt), 'clock re-armed');
+
+    // The e-mail is sent after the message is available again, not before: wait for it.
+    const emails = await waitFor('the restore e-mail', async () => {
+      const rows = await stack.db('email_outbox').where({ to_address: 'admin@example.com' }).whereNotNull('sent_at');
+      return rows.length > 0 ? rows : null;
+    });
+    await sleep(1_000);
+    assert.equal((await stack.db('email_outbox').where({ to_address: 'admin@example.com' })).length, 1);
+    assert.match(emails[0].subject, /Spring sale/);
+
+    // Another TTL of inactivity: it expires again, into a new generation.
+    const again = await waitForState(stack, ref, 'expired', 30_000);
+    assert.equal(again.archive?.generation, 2);
+    assert.equal(again.archive?.rowCount, 3_000);
+    assert.equal((await hotRows(stack.db, ref)).length, 0);
+
+    // The test server suggests continue-as-new after 60 events: the actor has crossed it with its
+    // state (deadline, generation, restore history) intact.
+    const latest = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
+    assert.notEqual(latest.runId, firstRun, 'continued as new');
+    assert.equal(latest.status.name, 'RUNNING');
+    assert.equal((await stack.lifecycle.status(ref.kind, ref.id))?.lastRestore?.requestId, requestId);
+  });
+
+  it('late interactions of an expired message are stored, invisible, and swept into long-term storage', async () => {
+    const ref: MessageRef = { kind: 'canvas', id: 'late-arrivals' };
+    await seedInteractions(stack.db, ref, 200);
+    await stack.lifecycle.stop(ref.kind, ref.id);
+    await waitForState(stack, ref, 'expired', 30_000);
+    await seedInteractions(stack.db, ref, 37);
+    await waitFor('late rows swept', async () => (await hotRows(stack.db, ref)).length === 0 && (await archivedRowCount(stack.db, ref)) === 237, 30_000);
+    const status = await stack.lifecycle.status(ref.kind, ref.id);
+    assert.equal(status?.state, 'expired');
+    assert.equal(status?.archive?.rowCount, 237);
+
+    await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'late@example.com' });
+    await waitForState(stack, ref, 'stopped', 30_000);
+    assert.equal((await hotRows(stack.db, ref)).length, 237);
+  });
+
+  it('a restore that arrives while archiving is honoured once the archive has finished', async () => {
+    const ref: MessageRef = { kind: 'campaign', id: 'restore-while-archiving' };
+    await seedInteractions(stack.db, ref, 20_000, { batch: 2_000 });
+    const before = await hotRows(stack.db, ref);
+    await stack.lifecycle.stop(ref.kind, ref.id);
+    await waitForState(stack, ref, 'archiving', 30_000);
+    await stack.client.workflow
+      .getHandle(lifecycleWorkflowId(ref))
+      .signal('restore', { requestedBy: 'eager@example.com', requestId: 'eager-1' });
+    const restored = await waitForState(stack, ref, 'stopped', 60_000);
+    assert.equal(restored.lastRestore?.requestId, 'eager-1');
+    assert.deepEqual(await hotRows(stack.db, ref), before);
+  });
+
+  it('duplicate and out-of-order signals are harmless', async () => {
+    const ref: MessageRef = { kind: 'canvas', id: 'noisy' };
+    await seedInteractions(stack.db, ref, 100);
+    const h = stack.client.workflow.getHandle(lifecycleWorkflowId(ref));
+    await stack.lifecycle.stop(ref.kind, ref.id);
+    await h.signal('stop', {});
+    await h.signal('resume', {});
+    await h.signal('resume', {});
+    // A stop dated before the resume arrives late: ignored.
+    await h.signal('stop', { stoppedAt: new Date(Date.now() - 60_000).toISOString() });
+    await h.signal('referencesChanged', {});
+    await h.signal('restore', { requestedBy: 'nobody@example.com', requestId: 'not-needed' });
+    await sleep(4_000);
+    const status = await stack.lifecycle.status(ref.kind, ref.id);
+    assert.equal(status?.state, 'active', 'still active: the last meaningful signal was resume');
+    assert.equal(status?.lastRefusal?.signal, 'restore');
+    assert.equal((await hotRows(stack.db, ref)).length, 100);
+
+    await h.signal('stop', {});
+    await waitForState(stack, ref, 'expired', 30_000);
+    await h.signal('restore', { requestedBy: 'twice@example.com', requestId: 'same-request' });
+    await h.signal('restore', { requestedBy: 'twice@example.com', requestId: 'same-request' });
+    await waitForState(stack, ref, 'stopped', 30_000);
+    await waitFor('the restore e-mail', async () => (await stack.db('email_outbox').where({ to_address: 'twice@example.com' }).whereNotNull('sent_at')).length > 0);
+    await sleep(1_000);
+    assert.equal((await hotRows(stack.db, ref)).length, 100, 'restored once, nothing doubled');
+    assert.equal((await stack.db('email_outbox').where({ to_address: 'twice@example.com' })).length, 1, 'one e-mail per restore');
+  });
+
+  it('stop and restore reach a message never seen before (signal-with-start)', async () => {
+    const ref: MessageRef = { kind: 'campaign', id: 'first-contact' };
+    const result = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'first@example.com' });
+    assert.equal(result.status, null, 'no actor existed');
+    const status = await waitFor('the restore to be looked at', async () => {
+      const s = await stack.lifecycle.status(ref.kind, ref.id);
+      return s?.lastRefusal ? s : null;
+    });
+    assert.equal(status.state, 'active');
+    assert.equal(status.lastRefusal?.signal, 'restore', 'nothing to restore for an active message');
+    const described = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
+    assert.equal(described.type, 'interactionDataLifecycle');
+    assert.equal(described.taskQueue, 'interaction-data');
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * The Temporal dev server is killed and restarted on its SQLite file while actors sleep on their
+ * deadlines: the timers survive and every actor expires on time, once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MessageRef } from '../src/shared/types';
+import { createStack, sleep, waitForState, type TestStack } from './support/stack';
+
+const TTL_MS = 15_000;
+
+describe('Temporal server restart while actors sleep', () => {
+  let stack: TestStack;
+
+  before(async () => {
+    stack = await createStack({ privateServer: true, ttl: `${TTL_MS / 1000} seconds`, cleanupInterval: '1 hour' });
+    await stack.startWorker();
+  });
+  after(async () => stack?.close());
+
+  it('actors still expire on time', async () => {
+    const refs: MessageRef[] = Array.from({ length: 8 }, (_, i) => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `sleeper-${i}` }));
+    for (const ref of refs) await stack.lifecycle.stop(ref.kind, ref.id);
+    const deadlines = new Map<string, number>();
+    for (const ref of refs) {
+      const s = await waitForState(stack, ref, 'stopped', 20_000);
+      deadlines.set(ref.id, Date.parse(s.expiresAt!));
+    }
+
+    await stack.restartServer('kill');
+    await sleep(2_000);
+    await stack.restartServer('stop');
+
+    for (const ref of refs) {
+      const s = await waitForState(stack, ref, 'expired', 60_000);
+      const checkedAt = Date.parse(s.lastCheckedAt!);
+      const due = deadlines.get(ref.id)!;
+      assert.ok(checkedAt >= due, `${ref.id} expired early: checked at ${s.lastCheckedAt}, due ${new Date(due).toISOString()}`);
+      assert.ok(checkedAt - due < 10_000, `${ref.id} expired ${checkedAt - due} ms after its deadline`);
+      assert.equal(s.archive?.generation, 1, 'archived once');
+    }
+    const manifests = await stack.db('archive_manifests').whereIn('message_id', refs.map((r) => r.id));
+    assert.equal(manifests.length, refs.length, 'one archive per actor, none twice');
+  });
+});

@@ -1,0 +1,233 @@
+/**
+ * A real stack for one test file: the Temporal dev server the test runner started (or a private one),
+ * a namespace of the file's own (so workers of different files never steal each other's tasks on the
+ * shared `interaction-data` task queue), a MySQL database of its own, migrated, and helpers to run
+ * workers in-process or as killable child processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { loadConfig, type Config } from '../../src/config';
+import { createDb, ensureDatabase, migrateToLatest, type Db } from '../../src/db/knex';
+import { LifecycleClient } from '../../src/client/lifecycleClient';
+import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
+import { freePort, startDevServer, type DevServerHandle } from '../../src/temporal/devServer';
+import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
+import { startWorker, type RunningWorker } from '../../src/worker';
+import type { MessageRef } from '../../src/shared/types';
+import type { InteractionRow } from '../../src/storage/chunkCodec';
+import { INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const BASE_MYSQL = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
+
+export interface StackOptions {
+  ttl?: string;
+  cleanupInterval?: string;
+  chunkRows?: number;
+  env?: Record<string, string>;
+  /** Start a private dev server on a SQLite file (tests that restart the server). */
+  privateServer?: boolean;
+}
+
+export interface TestStack {
+  config: Config;
+  env: Record<string, string>;
+  db: Db;
+  connection: Connection;
+  client: Client;
+  lifecycle: LifecycleClient;
+  server: DevServerHandle | null;
+  startWorker(): Promise<RunningWorker>;
+  spawnWorker(extraEnv?: Record<string, string>): ChildProcess;
+  /** Replaces the private server by a new process on the same database file. */
+  restartServer(mode: 'kill' | 'stop'): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function registerNamespace(connection: Connection, namespace: string): Promise<void> {
+  await connection.workflowService.registerNamespace({
+    namespace,
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
+  });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`namespace ${namespace} did not become available`);
+}
+
+export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
+  let server: DevServerHandle | null = null;
+  let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
+  const dbFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'idtest-')), 'temporal.db');
+  const binary = await ensureTemporalBinary();
+  const port = await freePort();
+  // Continue-as-new is suggested after a few dozen events, so tests also cross it (as with `npm test`).
+  const launch = () =>
+    startDevServer({ binary, port, uiPort: null, dbFile, logLevel: 'error', dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 } });
+  if (!address || opts.privateServer) {
+    server = await launch();
+    address = server.address;
+  }
+  const namespace = uniqueName('test');
+  const database = uniqueName('idtest');
+  const mysqlUrl = withDatabase(BASE_MYSQL, database);
+  const env: Record<string, string> = {
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_NAMESPACE: namespace,
+    MYSQL_URL: mysqlUrl,
+    INTERACTION_DATA_TTL: opts.ttl ?? '3 seconds',
+    CLEANUP_INTERVAL: opts.cleanupInterval ?? '2 seconds',
+    ARCHIVE_CHUNK_ROWS: String(opts.chunkRows ?? 500),
+    LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  const config = loadConfig({ ...process.env, ...env, RESEND_API_KEY: env.RESEND_API_KEY ?? '' });
+
+  await ensureDatabase(mysqlUrl);
+  const db = createDb(mysqlUrl);
+  await migrateToLatest(db);
+
+  let connection = await Connection.connect({ address });
+  await registerNamespace(connection, namespace);
+  await ensureSearchAttributes(connection, namespace);
+  let client = new Client({ connection, namespace });
+  const workers: RunningWorker[] = [];
+  const children = new Set<ChildProcess>();
+
+  const stack: TestStack = {
+    config,
+    env,
+    db,
+    get connection() {
+      return connection;
+    },
+    get client() {
+      return client;
+    },
+    get lifecycle() {
+      return new LifecycleClient(client);
+    },
+    get server() {
+      return server;
+    },
+    async startWorker() {
+      const w = await startWorker(config);
+      workers.push(w);
+      return w;
+    },
+    spawnWorker(extraEnv = {}) {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/worker.ts')], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env, LOG_FORMAT: 'json', ...extraEnv },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      return child;
+    },
+    async restartServer(mode) {
+      if (!server) throw new Error('restartServer needs privateServer: true');
+      await connection.close();
+      if (mode === 'kill') await server.kill();
+      else await server.stop();
+      server = await launch();
+      connection = await Connection.connect({ address });
+      client = new Client({ connection, namespace });
+    },
+    async close() {
+      for (const child of children) child.kill('SIGKILL');
+      await Promise.all(workers.map((w) => w.shutdown().catch(() => undefined)));
+      await connection.close();
+      await db.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
+      await db.destroy();
+      if (server) await server.stop();
+    },
+  };
+  return stack;
+}
+
+let eventSeq = 0;
+
+/** Inserts `count` interaction rows for a message, with a realistic spread of users, types and variants. */
+export async function seedInteractions(db: Db, ref: MessageRef, count: number, opts: { batch?: number } = {}): Promise<void> {
+  const run = randomBytes(3).toString('hex');
+  const types = ['received', 'opened', 'clicked', 'converted', 'control_group'];
+  const rows = Array.from({ length: count }, (_, i) => ({
+    event_id: `${ref.id}-${run}-${eventSeq++}`,
+    message_kind: ref.kind,
+    message_id: ref.id,
+    user_id: `user-${i % 997}`,
+    event_type: types[i % types.length],
+    variant_id: ref.kind === 'campaign' ? `variant-${i % 3}` : null,
+    step_id: ref.kind === 'canvas' ? `step-${i % 4}` : null,
+    variation_id: ref.kind === 'canvas' ? `variation-${i % 2}` : null,
+    alias: i % 5 === 2 ? `cta "${i % 7}" ünïcødé ✓` : null,
+    channel: ['email', 'push', 'sms', null][i % 4],
+    occurred_at: new Date(Date.UTC(2026, 0, 1) + i * 1013).toISOString().slice(0, 23).replace('T', ' '),
+  }));
+  const batch = opts.batch ?? 1000;
+  for (let i = 0; i < rows.length; i += batch) await db('interactions').insert(rows.slice(i, i + batch));
+}
+
+/** Every hot row of a message, in id order, as stored. */
+export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]> {
+  return (await db('interactions')
+    .select(INTERACTION_COLUMNS)
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .orderBy('id')) as InteractionRow[];
+}
+
+export async function archivedRowCount(db: Db, ref: MessageRef): Promise<number> {
+  const row = await db('archive_chunks')
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .whereNotNull('verified_at')
+    .sum<{ n: string | null }>('row_count as n')
+    .first();
+  return Number(row?.n ?? 0);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns a truthy value; fails with the last value seen. */
+export async function waitFor<T>(what: string, check: () => Promise<T>, timeoutMs = 60_000, everyMs = 250): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last as NonNullable<T>;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+/** Waits until the actor reports `state`, returning that status. */
+export async function waitForState(stack: TestStack, ref: MessageRef, state: string, timeoutMs = 60_000) {
+  return waitFor(
+    `${ref.kind}:${ref.id} to be ${state}`,
+    async () => {
+      const s = await stack.lifecycle.status(ref.kind, ref.id).catch(() => null);
+      return s && s.state === state ? s : null;
+    },
+    timeoutMs,
+  );
+}

@@ -1,0 +1,2 @@
+export { interactionDataLifecycle } from './lifecycle';
+export { interactionDataBulkRestore, interactionDataBulkRestorePreview } from './bulkRestore';
