@@ -15,6 +15,8 @@ import { registerBulkRoutes, type BulkRestoreApi } from './bulkRoutes';
 import { classifyFailure, errorMessage } from './errors';
 import { dataPlaneRoutes } from './dataPlaneRoutes';
 import { isDataPlaneLifecycle } from '../dataplane/lifecyclePort';
+import { loadMessage } from '../dataplane/messages';
+import { guardResume, resumeMessages } from '../dataplane/messageService';
 import {
   ErrorBody,
   FIELD_RULES,
@@ -296,6 +298,15 @@ export function buildApi(options: ApiOptions): ApiServer {
       },
       async (request, reply) => {
         const { kind, id } = request.params;
+        // A message defined through the data plane is resumed there: rule 9 also looks at its own
+        // audiences' filters, and its status must follow. Others only have their actor signalled.
+        // The actor is signalled in every case: its state, not the definition's status, says whether it
+        // is stopped (a service may have stopped it through this API without touching the definition).
+        const defined = db && isDataPlaneLifecycle(lifecycle) ? await loadMessage(db, { kind, id }) : null;
+        if (defined && db && isDataPlaneLifecycle(lifecycle)) {
+          await guardResume(db, [defined], kind);
+          await withTemporal(() => resumeMessages(db, lifecycle, kind, [defined.id]));
+        }
         await withTemporal(() => lifecycle.resume(kind, id));
         return reply.code(202).send({ workflowId: lifecycleWorkflowId({ kind, id }), kind, id, signal: 'resume' });
       },

@@ -73,7 +73,7 @@ async function ownAudiences(db: Db, ref: MessageRef): Promise<Audience[]> {
  * Rule 9 for resuming messages: their own data must be available (else the actor would refuse), and
  * their audiences must not filter on expired data.
  */
-async function guardResume(db: Db, messages: readonly StoredMessage[], kind: MessageKind): Promise<void> {
+export async function guardResume(db: Db, messages: readonly StoredMessage[], kind: MessageKind): Promise<void> {
   const avail = await availabilityOf(db, messages);
   const expired = messages.filter((m) => avail.get(refKey(m))?.available === false);
   if (expired.length > 0) {

@@ -97,6 +97,11 @@ describe('guards and references', () => {
     assert.equal(one.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
     const bulk = await call<{ message: string }>(api, 'POST', '/v1/messages/resume', { kind: 'campaign', ids: ['flash'] });
     assert.equal(bulk.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
+    // The actor's own resume route applies the same rule to a message defined here, and signals nothing.
+    const signalled = await call<{ message: string }>(api, 'POST', '/v1/messages/campaign/flash/resume', {});
+    assert.equal(signalled.status, 409, signalled.text);
+    assert.equal(signalled.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
+    assert.notEqual((await stack.lifecycle.status('campaign', 'flash'))?.state, 'active');
     const activate = await put('flash-audience', { type: 'campaign', name: 'Flash audience', active: true, messageId: 'flash', filters: onExpired });
     assert.equal(activate.status, 409);
     assert.equal(activate.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
@@ -126,6 +131,16 @@ describe('guards and references', () => {
     assert.equal(res.body.message.status, 'active');
     assert.equal((await stack.db('audiences').where({ id: 'flash-audience' }).first<{ active: number }>())?.active, 1, "the campaign's audience follows it");
     await waitForState(stack, { kind: 'campaign', id: 'flash' }, 'active', 10_000);
+  });
+
+  it("the actor's resume route resumes a message defined here once its filters are clean, and its definition follows", async () => {
+    assert.equal((await call(api, 'PUT', '/v1/messages/canvas/welcome', { status: 'stopped' })).status, 200);
+    assert.equal((await call(api, 'POST', '/v1/messages/canvas/welcome/resume', {})).status, 409, 'welcome-audience still filters on expired data');
+    assert.equal((await put('welcome-audience', { type: 'canvas', name: 'Welcome audience', active: false, messageId: 'welcome', filters: [] })).status, 200);
+    const res = await call(api, 'POST', '/v1/messages/canvas/welcome/resume', {});
+    assert.equal(res.status, 202, res.text);
+    await waitForState(stack, { kind: 'canvas', id: 'welcome' }, 'active', 10_000);
+    assert.equal((await stack.db('messages').where({ kind: 'canvas', id: 'welcome' }).first<{ status: string }>())?.status, 'active');
   });
 
   it('refuses filters on legacy purged messages, in audiences and in evaluation', async () => {
