@@ -18,7 +18,7 @@ import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkR
 
 export interface ActivityDeps {
   db: Db;
-  config: Pick<Config, 'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows'>;
+  config: Pick<Config, 'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows' | 'restoreParallelChunks'>;
   notifier: RestoreNotifier;
   /** The bulk-restore activities signal and query the actors through a client of the worker's namespace. */
   temporal: Client;
@@ -55,6 +55,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as RestoreCursor | undefined;
       return restoreMessage(db, { kind, id }, generation, {
+        parallelInserts: config.restoreParallelChunks,
         resumeFrom,
         onProgress: (cursor, restored) => {
           ctx.heartbeat(cursor);

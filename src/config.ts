@@ -13,6 +13,8 @@ export interface Config {
   host: string;
   /** Rows per long-term storage chunk; larger chunks compress better and cost more memory. */
   archiveChunkRows: number;
+  /** Chunks a restore decodes and inserts at once: one decodes while the database inserts the other. */
+  restoreParallelChunks: number;
   logLevel: string;
 }
 
@@ -49,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     host: env.HOST || '0.0.0.0',
     archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
+    restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 2),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

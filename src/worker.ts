@@ -4,6 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowsInThread } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
@@ -36,7 +37,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     connection,
     namespace: config.temporalNamespace,
     taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    workflowBundle: await bundleWorkflowsInThread(require.resolve('../workflows')),
     activities: createActivities({ db, config, notifier, temporal, summaryMailer }),
     ...overrides,
   });

@@ -9,7 +9,7 @@ import { lifecycleWorkflowId } from '../../src/shared/workflowId';
 import { restoreSignal } from '../../workflows/definitions';
 import { countRows, sqlFingerprint, tableBytes, withIndexesRebuilt, type BenchDatabase } from './dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory } from './proc';
-import { activityTimings, spawnBenchWorker, timelineSince, startBenchTemporal, waitForStatus, type BenchTemporal, type BenchWorker } from './stack';
+import { activityTimings, resetStickiness, spawnBenchWorker, timelineSince, startBenchTemporal, waitForIdleActor, waitForStatus, type BenchTemporal, type BenchWorker } from './stack';
 
 export interface MovePhase {
   rows: number;
@@ -64,6 +64,7 @@ async function phase(
   bench: BenchDatabase,
   opts: ArchiveRestoreOptions,
   ttl: string,
+  target: MessageRef,
   warmUpId: string,
   act: () => Promise<void>,
   until: () => Promise<{ at: number; status: LifecycleStatus }>,
@@ -81,7 +82,9 @@ async function phase(
     const done = await until();
     const dbCpu = opts.dbPid ? cpuSeconds(opts.dbPid) - db0 : NaN;
     const workerCpu = cpuSeconds(pid) - w0;
+    await waitForIdleActor(temporal.client, target);
     const mem = await worker.stop();
+    await resetStickiness(temporal.client, target);
     return {
       status: done.status,
       figures: {
@@ -112,6 +115,7 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
       bench,
       opts,
       '1 second',
+      target,
       'bench-warm-up-1',
       () => temporal.lifecycle.stop(target.kind, target.id),
       () => waitForStatus(temporal.lifecycle, target, (s) => s.state === 'expired', timeoutMs, 100),
@@ -138,6 +142,7 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
       bench,
       opts,
       '30 days',
+      target,
       'bench-warm-up-2',
       // The signal itself: LifecycleClient.restore would first query the actor, and a query to an actor
       // whose last worker was stopped waits out Temporal's sticky-queue timeout (about 10 s), which is

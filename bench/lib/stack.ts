@@ -58,7 +58,7 @@ export async function startBenchTemporal(dynamicConfig: Record<string, string | 
 export interface BenchWorker {
   child: ChildProcess;
   memory: MemorySampler;
-  /** SIGKILL and wait for the exit; returns the memory figures of the process's whole life. */
+  /** SIGTERM (graceful shutdown), SIGKILL after 15 s; returns the memory figures of the process's whole life. */
   stop(): Promise<{ peakRss: number; hwm: number }>;
 }
 
@@ -99,8 +99,12 @@ export function spawnBenchWorker(env: WorkerEnv): BenchWorker {
       const figures = memory.stop();
       if (child.exitCode === null && child.signalCode === null) {
         await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
         });
       }
       return figures;
@@ -109,6 +113,31 @@ export function spawnBenchWorker(env: WorkerEnv): BenchWorker {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the actor has no workflow task and no activity under way. The state a benchmark waits
+ * for is reported before the actor's last bookkeeping activity finishes; a worker stopped in between
+ * would leave that activity to time out (a minute) and charge it to the next phase.
+ */
+export async function waitForIdleActor(client: Client, ref: MessageRef, timeoutMs = 120_000): Promise<void> {
+  const handle = client.workflow.getHandle(lifecycleWorkflowId(ref));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const d = await handle.describe();
+    if ((d.raw.pendingActivities?.length ?? 0) === 0 && !d.raw.pendingWorkflowTask) return;
+    if (Date.now() > deadline) throw new Error(`${lifecycleWorkflowId(ref)} still busy after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Points the actor's next workflow task at the shared task queue. Each phase runs a new worker; the
+ * actor's tasks would otherwise go first to the stopped worker's sticky queue and wait out its
+ * schedule-to-start timeout, which a worker that keeps running never costs.
+ */
+export async function resetStickiness(client: Client, ref: MessageRef): Promise<void> {
+  await client.workflowService.resetStickyTaskQueue({ namespace: client.options.namespace, execution: { workflowId: lifecycleWorkflowId(ref) } });
+}
 
 /** Polls the actor's status query until `accept` is true; returns the status and when it was seen. */
 export async function waitForStatus(
