@@ -6,7 +6,7 @@
  * hot store and require the same checksum, byte for byte. Only when every chunk has been verified and
  * the totals match the manifest is the manifest marked restored and the long-term copies dropped.
  *
- * Chunks in flight: `parallelInserts` (RESTORE_PARALLEL_CHUNKS, 2 in the worker). With two, the worker
+ * Chunks in flight: `parallelInserts` (RESTORE_PARALLEL_CHUNKS, 1 by default). With two, the worker
  * decodes and checks one chunk while the database inserts the other: on an idle two-core machine that
  * cut a 200,000-row restore from 9.8 s to 6.7 s. Each chunk in flight is a few megabytes of decoded rows.
  */
