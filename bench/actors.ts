@@ -16,7 +16,7 @@ import { createBenchDatabase, type BenchDatabase } from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, log, saveResults, table, verdict } from './lib/report';
 import { startBenchServer, type BenchServer } from './lib/server';
-import { spawnBenchWorker, startBenchTemporal, waitForStatus, type BenchTemporal, type BenchWorker } from './lib/stack';
+import { resetStickiness, spawnBenchWorker, startBenchTemporal, waitForStatus, type BenchTemporal, type BenchWorker } from './lib/stack';
 import type { MessageKind, MessageRef } from '../src/shared/types';
 import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
 
@@ -139,6 +139,9 @@ async function runPhase(
     };
   } finally {
     await worker.stop();
+    // The next phase runs a new worker: without this, each actor's first task (a status query
+    // included) would wait for the stopped worker's sticky queue to time out.
+    await forEachLimited(Array.from({ length: actors }, (_, i) => refOf(i)), CONCURRENCY, (ref) => resetStickiness(temporal.client, ref));
   }
 }
 
