@@ -1,5 +1,6 @@
 /**
- * The worker: runs lifecycle actors and their activities on the `interaction-data` task queue.
+ * The worker: runs lifecycle actors, bulk restores and their activities on the `interaction-data` task
+ * queue, and the bulk restores' per-message watches on a queue of their own (BULK_WATCH_TASK_QUEUE).
  * Stateless; run as many replicas as needed against the same Temporal namespace and MySQL.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -11,11 +12,13 @@ import { loadConfig, type Config } from './config';
 import { openDatabase, type Db } from './db/knex';
 import { RestoreNotifier } from './email/restoreNotifier';
 import { createLogger } from './logger';
-import { TASK_QUEUE } from './shared/workflowId';
+import { BULK_WATCH_TASK_QUEUE, TASK_QUEUE } from './shared/workflowId';
 import { installRuntimeLogging } from './temporal/runtimeLogging';
 
 export interface RunningWorker {
   worker: Worker;
+  /** Polls BULK_WATCH_TASK_QUEUE for restoreBulkItem only, with slots of its own. */
+  watchWorker: Worker;
   db: Db;
   /** Resolves when the worker has shut down. */
   done: Promise<void>;
@@ -33,36 +36,55 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   const summaryMailer = new SummaryMailer(db, mailOptions, log);
+  const activities = createActivities({ db, config, notifier, temporal, summaryMailer });
   const worker = await Worker.create({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: TASK_QUEUE,
     workflowBundle: await bundleWorkflowsInThread(require.resolve('../workflows')),
-    activities: createActivities({ db, config, notifier, temporal, summaryMailer }),
+    // restoreBulkItem stays registered here too, for bulk restores that scheduled it on this queue.
+    activities,
     ...overrides,
+  });
+  const watchWorker = await Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: BULK_WATCH_TASK_QUEUE,
+    activities: { restoreBulkItem: activities.restoreBulkItem },
+    maxConcurrentActivityTaskExecutions: config.bulkWatchSlots,
   });
   log.info(
     {
       temporal: config.temporalAddress,
       namespace: config.temporalNamespace,
       taskQueue: TASK_QUEUE,
+      bulkWatchQueue: BULK_WATCH_TASK_QUEUE,
       ttl: config.interactionDataTtl.text,
       cleanupInterval: config.cleanupInterval.text,
       email: config.resendApiKey ? 'resend' : 'outbox',
     },
     'worker started',
   );
-  const done = worker.run().finally(async () => {
+  const stopBoth = () => {
+    for (const w of [worker, watchWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  // One process, one fate: when either worker stops (shutdown or a fatal error), the other stops too.
+  const runs = [worker, watchWorker].map((w) => w.run().finally(stopBoth));
+  // Both have finished before the connections close; then the first failure, if any, is the outcome.
+  const done = Promise.allSettled(runs).then(async (outcomes) => {
     await clientConnection.close();
     await connection.close();
     await db.destroy();
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   });
   return {
     worker,
+    watchWorker,
     db,
     done,
     async shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      stopBoth();
       await done;
     },
   };

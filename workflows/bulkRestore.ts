@@ -39,6 +39,7 @@ import {
   type BulkSelection,
 } from '../src/bulk/types';
 import type { MessageRef } from '../src/shared/types';
+import { BULK_WATCH_TASK_QUEUE } from '../src/shared/workflowId';
 import { bulkRestoreProgressQuery } from './bulkDefinitions';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
@@ -107,6 +108,7 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
   const inFlight = new Set<string>();
 
   const restorer = proxyActivities<BulkRestoreActivities>({
+    taskQueue: BULK_WATCH_TASK_QUEUE,
     // The activity bounds its own wait by messageTimeoutMs (kept across attempts); this is only a backstop.
     startToCloseTimeout: messageTimeoutMs + 10 * 60_000,
     // A dead worker's watch is picked up by another one quickly.

@@ -5,6 +5,12 @@ export const MESSAGE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 const MESSAGE_ID_RE = new RegExp(MESSAGE_ID_PATTERN);
 
 export const TASK_QUEUE = 'interaction-data';
+/**
+ * Where a bulk restore's per-message watches run. A watch holds its activity slot until the actor has
+ * restored the message, and the actor needs slots on TASK_QUEUE for that; on one queue, enough watches
+ * (one request at concurrency 100, or several requests) would take every slot and wait for ever.
+ */
+export const BULK_WATCH_TASK_QUEUE = 'interaction-data-bulk-watch';
 export const LIFECYCLE_WORKFLOW_TYPE = 'interactionDataLifecycle';
 
 export function isMessageKind(value: unknown): value is MessageKind {

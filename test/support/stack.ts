@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { WorkerOptions } from '@temporalio/worker';
 import { msToTs } from '@temporalio/common/lib/time';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, ensureDatabase, migrateToLatest, type Db } from '../../src/db/knex';
@@ -42,7 +43,7 @@ export interface TestStack {
   client: Client;
   lifecycle: LifecycleClient;
   server: DevServerHandle | null;
-  startWorker(): Promise<RunningWorker>;
+  startWorker(overrides?: Partial<WorkerOptions>): Promise<RunningWorker>;
   spawnWorker(extraEnv?: Record<string, string>): ChildProcess;
   /** Replaces the private server by a new process on the same database file. */
   restartServer(mode: 'kill' | 'stop'): Promise<void>;
@@ -130,8 +131,8 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
     get server() {
       return server;
     },
-    async startWorker() {
-      const w = await startWorker(config);
+    async startWorker(overrides = {}) {
+      const w = await startWorker(config, overrides);
       workers.push(w);
       return w;
     },
