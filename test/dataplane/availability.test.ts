@@ -58,7 +58,9 @@ describe('features obey availability: before expiry, after expiry, after restore
   let api: ApiServer;
 
   before(async () => {
-    stack = await createStack({ ttl: '2 seconds', cleanupInterval: '1 hour' });
+    // Long enough for every view after the restore to be taken before the restored data expires again
+    // (the restore sets a fresh deadline of now + TTL), even on a busy machine.
+    stack = await createStack({ ttl: '10 seconds', cleanupInterval: '1 hour' });
     await stack.startWorker();
     api = dataPlaneApi(stack);
     await api.ready();

@@ -21,7 +21,8 @@ describe('guards and references', () => {
   const onExpired = [{ type: 'received_message_from_campaign', messageId: EXPIRED.id }];
 
   before(async () => {
-    stack = await createStack({ ttl: '2 seconds', cleanupInterval: '1 hour' });
+    // The retention test saves its audience after a restore, before the restored data's fresh deadline.
+    stack = await createStack({ ttl: '5 seconds', cleanupInterval: '1 hour' });
     await stack.startWorker();
     api = dataPlaneApi(stack);
     await api.ready();
