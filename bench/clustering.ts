@@ -1,0 +1,141 @@
+/**
+ * What the layout of the hot table costs a move, measured in the database alone (no worker, no
+ * Temporal): one message's rows deleted in chunks of 5,000 by id and inserted back in chunks of 5,000,
+ * first with the table as the migrations make it (clustered by `id`, the message's rows spread over the
+ * whole table), then with the same table clustered by message (`PRIMARY KEY (message_kind,
+ * message_id, id)`, `UNIQUE (id)` for the auto-increment, `ix_interactions_message` then redundant).
+ * Both runs use the same rows; purge is let finish before each phase is timed.
+ *
+ *   npm run bench:clustering                      1,000,000 rows among 5,000,000
+ *   BENCH_TARGET_ROWS=200000 BENCH_OTHER_ROWS=1000000 npm run bench:clustering
+ *   BENCH_LAYOUTS=id npm run bench:clustering     the migrations' layout only (the database's share of a move)
+ */
+import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
+import { cpuSeconds, fmtInt } from './lib/proc';
+import { envInt, log, saveResults, table } from './lib/report';
+import { startBenchServer } from './lib/server';
+import type { Db } from '../src/db/knex';
+import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
+
+const CHUNK = 5_000;
+
+interface PhaseFigure {
+  seconds: number;
+  dbCpuSeconds: number | null;
+}
+
+async function historyLength(db: Db): Promise<number> {
+  const [rows] = (await db.raw("SELECT `COUNT` AS n FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")) as [{ n: number }[]];
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Waits until InnoDB's purge has caught up, so one phase's purge is not charged to the next. */
+async function settlePurge(db: Db): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline && (await historyLength(db)) > 100) await new Promise((r) => setTimeout(r, 500));
+}
+
+async function timed(db: Db, pid: number | null, work: () => Promise<void>): Promise<PhaseFigure> {
+  await settlePurge(db);
+  const cpu0 = pid ? cpuSeconds(pid) : null;
+  const t0 = Date.now();
+  await work();
+  const seconds = (Date.now() - t0) / 1000;
+  // The purge of what the phase deleted is part of its cost: wait for it and count its CPU too.
+  await settlePurge(db);
+  return { seconds, dbCpuSeconds: pid && cpu0 !== null ? cpuSeconds(pid) - cpu0 : null };
+}
+
+async function deleteInChunks(db: Db): Promise<void> {
+  let after = '0';
+  for (;;) {
+    const ids = (await db('interactions')
+      .where({ message_kind: TARGET.kind, message_id: TARGET.id })
+      .andWhere('id', '>', after)
+      .orderBy('id')
+      .limit(CHUNK)
+      .pluck('id')) as string[];
+    if (ids.length === 0) return;
+    await db.transaction(async (trx) => {
+      await trx.raw(`DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')})`, [
+        TARGET.kind,
+        TARGET.id,
+        ...ids,
+      ]);
+    });
+    after = ids[ids.length - 1];
+  }
+}
+
+async function insertInChunks(db: Db): Promise<void> {
+  const cols = INTERACTION_COLUMNS.join(', ');
+  let after = '0';
+  for (;;) {
+    const [rows] = (await db.raw('SELECT MAX(id) AS m FROM (SELECT id FROM bench_copy WHERE id > ? ORDER BY id LIMIT ?) x', [after, CHUNK])) as [
+      { m: string | null }[],
+    ];
+    const last = rows[0]?.m;
+    if (!last) return;
+    await db.raw(`INSERT INTO interactions (${cols}) SELECT ${cols} FROM bench_copy WHERE id > ? AND id <= ? ORDER BY id`, [after, last]);
+    after = String(last);
+  }
+}
+
+async function main(): Promise<void> {
+  const targetRows = envInt('BENCH_TARGET_ROWS', 1_000_000);
+  const otherRows = envInt('BENCH_OTHER_ROWS', 5_000_000);
+  const server = await startBenchServer(log);
+  const bench = await createBenchDatabase(server.url, 'bench_clustering');
+  const results: Record<string, { delete: PhaseFigure; insert: PhaseFigure }> = {};
+  try {
+    log(`generating ${fmtInt(targetRows)} rows of ${TARGET.kind}:${TARGET.id} among ${fmtInt(otherRows)} others`);
+    await generateInteractions(bench.db, { targetRows, otherRows }, log);
+    await bench.db.raw('CREATE TABLE bench_copy LIKE interactions');
+    await bench.db.raw('INSERT INTO bench_copy SELECT * FROM interactions WHERE message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id]);
+
+    const all: [string, string, string | null][] = [
+      ['id', 'clustered by id (migrations)', null],
+      [
+        'message',
+        'clustered by message',
+        'ALTER TABLE interactions DROP PRIMARY KEY, ADD PRIMARY KEY (message_kind, message_id, id), ADD UNIQUE INDEX ux_interactions_id (id), DROP INDEX ix_interactions_message',
+      ],
+    ];
+    const wanted = (process.env.BENCH_LAYOUTS || 'id,message').split(',').map((l) => l.trim());
+    const layouts = all.filter(([key]) => wanted.includes(key));
+    if (layouts.length === 0) throw new Error(`BENCH_LAYOUTS: pick from ${all.map(([key]) => key).join(', ')}`);
+    for (const [, name, alter] of layouts) {
+      if (alter) {
+        log(`rebuilding: ${alter}`);
+        await bench.db.raw(alter);
+        await bench.db.raw('ANALYZE TABLE interactions');
+      }
+      log(`${name}: deleting ${fmtInt(targetRows)} rows in chunks of ${CHUNK}`);
+      const del = await timed(bench.db, server.pid, () => deleteInChunks(bench.db));
+      log(`${name}: inserting them back`);
+      const ins = await timed(bench.db, server.pid, () => insertInChunks(bench.db));
+      results[name] = { delete: del, insert: ins };
+      log(`${name}: delete ${del.seconds.toFixed(1)} s (MariaDB CPU ${del.dbCpuSeconds?.toFixed(1)} s), insert ${ins.seconds.toFixed(1)} s (${ins.dbCpuSeconds?.toFixed(1)} s)`);
+    }
+    const markdown = table(
+      ['layout', 'delete s', 'delete MariaDB CPU s (incl. purge)', 'insert s', 'insert MariaDB CPU s'],
+      Object.entries(results).map(([name, r]) => [
+        name,
+        r.delete.seconds.toFixed(1),
+        r.delete.dbCpuSeconds?.toFixed(1) ?? 'n/a',
+        r.insert.seconds.toFixed(1),
+        r.insert.dbCpuSeconds?.toFixed(1) ?? 'n/a',
+      ]),
+    );
+    console.log(`\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK}, ${server.description}\n\n${markdown}\n`);
+    saveResults('clustering', { targetRows, otherRows, server: server.description, results, markdown });
+  } finally {
+    await bench.drop();
+    await server.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
