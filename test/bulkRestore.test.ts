@@ -16,7 +16,7 @@ import type { BulkRestoreProgress } from '../src/bulk/types';
 import type { MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
-import { archivedRowCount, createStack, hotRows, seedInteractions, waitFor, waitForState, type TestStack } from './support/stack';
+import { archivedRowCount, createStack, hotRows, seedInteractions, waitFor, waitForState, withTimeout, type TestStack } from './support/stack';
 import { startFakeResend, type FakeResend } from './support/fakeResend';
 
 const TTL_SECONDS = 20;
@@ -311,16 +311,6 @@ describe('bulk restore', () => {
     for (const r of refs) assert.equal((await stack.lifecycle.status(r.kind, r.id))?.state, 'expired');
   });
 });
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 describe('bulk restore with the worker killed mid-way', () => {
   let stack: TestStack;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BulkRestoreClient } from '../src/client/bulkRestoreClient';
 import type { MessageRef } from '../src/shared/types';
-import { createStack, hotRows, seedInteractions, waitForState, type TestStack } from './support/stack';
+import { createStack, hotRows, seedInteractions, waitForState, withTimeout, type TestStack } from './support/stack';
 
 describe('bulk restore on a worker with few activity slots', () => {
   let stack: TestStack;
@@ -35,7 +35,7 @@ describe('bulk restore on a worker with few activity slots', () => {
 
     const bulk = new BulkRestoreClient(stack.client);
     const started = await bulk.start({ refs, requestedBy: 'slots@example.com', tuning: { concurrency: refs.length } });
-    const result = await withTimeout(bulk.result(started.requestId), 120_000);
+    const result = await withTimeout(bulk.result(started.requestId), 120_000, 'the bulk restore to finish (were the actors starved of activity slots?)');
     assert.deepEqual(
       { total: result.total, restored: result.restored, failed: result.failed, rows: result.rowsRestored },
       { total: 6, restored: 6, failed: 0, rows: 6 * 250 },
@@ -43,11 +43,3 @@ describe('bulk restore on a worker with few activity slots', () => {
     for (const r of refs) assert.equal((await hotRows(stack.db, r)).length, 250, `${r.kind}:${r.id} back`);
   });
 });
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the bulk restore did not finish within ${ms / 1000} s: its watches starved the actors`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

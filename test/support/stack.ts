@@ -167,6 +167,17 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
   return stack;
 }
 
+/** Rejects, naming what was awaited, when `promise` has not settled within `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 let eventSeq = 0;
 
 /** Inserts `count` interaction rows for a message, with a realistic spread of users, types and variants. */
