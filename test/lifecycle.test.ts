@@ -113,7 +113,11 @@ describe('lifecycle actor', () => {
     await waitForState(stack, ref, 'expired', 30_000);
     await seedInteractions(stack.db, ref, 37);
     await waitFor('late rows swept', async () => (await hotRows(stack.db, ref)).length === 0 && (await archivedRowCount(stack.db, ref)) === 237, 30_000);
-    const status = await stack.lifecycle.status(ref.kind, ref.id);
+    // The rows are committed before the sweep activity returns to the actor, so its status follows a moment later.
+    const status = await waitFor('the actor to record the sweep', async () => {
+      const s = await stack.lifecycle.status(ref.kind, ref.id);
+      return s?.archive?.rowCount === 237 ? s : null;
+    }, 10_000);
     assert.equal(status?.state, 'expired');
     assert.equal(status?.archive?.rowCount, 237);
 
