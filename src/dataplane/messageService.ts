@@ -20,7 +20,7 @@ import { expiredUses } from './guards';
 import { signalReferencesChanged, type DataPlaneLifecycle, type SignalReport } from './lifecyclePort';
 import { loadMessage, loadMessages, writeMessage, type StoredMessage } from './messages';
 import { refKey, type Component, type MessageDefinition, type MessageStatus } from './model';
-import { availabilityOf } from './sql';
+import { availabilityOf, ER_DUP_ENTRY, sqlErrno } from './sql';
 
 export interface MessageInput {
   name?: string;
@@ -96,9 +96,15 @@ async function statusSignals(lifecycle: DataPlaneLifecycle, ref: MessageRef, fro
   if (!isLive(to) && (from === null || isLive(from))) await lifecycle.stop(ref.kind, ref.id);
 }
 
-/** Writes the definition and makes the message's audiences follow its status; returns the reference changes. */
-async function persist(db: Db, def: MessageDefinition): Promise<MessageRef[]> {
+/**
+ * Writes the definition and makes the message's audiences follow its status; returns the reference
+ * changes. With `create`, the message's row must not exist yet. `beforeCommit` runs inside the
+ * transaction, after the rows are written: a failure there (Temporal unreachable) leaves the database
+ * as it was.
+ */
+async function persist(db: Db, def: MessageDefinition, opts: { create?: boolean; beforeCommit?: () => Promise<void> } = {}): Promise<MessageRef[]> {
   return db.transaction(async (trx) => {
+    if (opts.create) await claimNewMessage(trx, def);
     await writeMessage(trx, def);
     const audiences = await ownAudiences(trx, def);
     const active = isLive(def.status);
@@ -110,13 +116,31 @@ async function persist(db: Db, def: MessageDefinition): Promise<MessageRef[]> {
     if (audiences.length > 0) {
       await trx('audiences').where({ type: def.kind, message_id: def.id }).update({ active, updated_at: trx.raw('CURRENT_TIMESTAMP(3)') });
     }
+    await opts.beforeCommit?.();
     return [...changed.values()];
   });
 }
 
+const alreadyExists = (ref: MessageRef) =>
+  conflict('already_exists', `${ref.kind} ${JSON.stringify(ref.id)} already exists; change it with PUT /v1/messages/${ref.kind}/${ref.id}`);
+
+/**
+ * Takes the message's row for this transaction with a plain INSERT. Of two creations of one message
+ * at the same time, the second waits here for the first to commit and then fails on the duplicate
+ * key, before it has signalled the actor or written anything.
+ */
+async function claimNewMessage(trx: Db, def: MessageDefinition): Promise<void> {
+  try {
+    await trx('messages').insert({ kind: def.kind, id: def.id, name: def.name, status: def.status });
+  } catch (err) {
+    if (sqlErrno(err) === ER_DUP_ENTRY) throw alreadyExists(def);
+    throw err;
+  }
+}
+
 export async function createMessage(db: Db, lifecycle: DataPlaneLifecycle, ref: MessageRef, input: MessageInput & { name: string }): Promise<SavedMessage> {
   checkComponents(ref.kind, input);
-  if (await loadMessage(db, ref)) throw conflict('already_exists', `${ref.kind} ${JSON.stringify(ref.id)} already exists; change it with PUT /v1/messages/${ref.kind}/${ref.id}`);
+  if (await loadMessage(db, ref)) throw alreadyExists(ref);
   const def: MessageDefinition = {
     ...ref,
     name: input.name,
@@ -126,10 +150,16 @@ export async function createMessage(db: Db, lifecycle: DataPlaneLifecycle, ref: 
     steps: input.steps ?? [],
     variations: input.variations ?? [],
   };
-  // Launching: the actor exists from now on, with the name and tags its search attributes show.
-  await lifecycle.updateDetails(ref.kind, ref.id, { name: def.name, tags: def.tags });
-  await statusSignals(lifecycle, ref, 'active', def.status);
-  const changed = await persist(db, def);
+  // The row is claimed first and the actor signalled while the claim is held: a second creation of
+  // the same message waits for this one and then gets a 409, without touching the actor.
+  const changed = await persist(db, def, {
+    create: true,
+    beforeCommit: async () => {
+      // Launching: the actor exists from now on, with the name and tags its search attributes show.
+      await lifecycle.updateDetails(ref.kind, ref.id, { name: def.name, tags: def.tags });
+      await statusSignals(lifecycle, ref, 'active', def.status);
+    },
+  });
   return { message: (await loadMessage(db, ref)) as StoredMessage, references: await signalReferencesChanged(lifecycle, changed) };
 }
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ApiServer } from '../../src/api/app';
+import { lifecycleWorkflowId } from '../../src/shared/workflowId';
 import { createStack, type TestStack } from '../support/stack';
 import { call, dataPlaneApi, ev } from './helpers';
 
@@ -104,6 +105,23 @@ describe('evaluation pages, export limits and the API document', () => {
     await bad('PUT', '/v1/messages/campaign/missing', { name: 'X' }, /no campaign "missing"/, 404);
     await bad('PUT', '/v1/messages/campaign/big', { status: 'paused' }, /^status /);
     await bad('PUT', '/v1/audiences/a1', { type: 'segment', name: 'A', active: true, filters: [{ type: 'received_message_from_campaign', messageId: 'big', extra: 1 }] }, /unknown body property "extra" in filters\[0\]/);
+  });
+
+  it('of two creations of one message at the same time, one is created and the other gets a 409 without touching the actor', async () => {
+    const [a, b] = await Promise.all([
+      call<{ message: { name: string } }>(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'raced', name: 'First', tags: ['a'] }),
+      call<{ message: { name: string } }>(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'raced', name: 'Second', tags: ['b'], status: 'stopped' }),
+    ]);
+    assert.deepEqual([a.status, b.status].sort(), [201, 409], `${a.text} / ${b.text}`);
+    const winner = a.status === 201 ? a : b;
+    const stored = await stack.db('messages').where({ kind: 'campaign', id: 'raced' });
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].name, winner.body.message.name);
+    assert.equal(stored[0].status, winner === a ? 'active' : 'stopped');
+    // Only the winner's signals reached the actor: its details, and a stop only if the winner was stopped.
+    const history = await stack.client.workflow.getHandle(lifecycleWorkflowId({ kind: 'campaign', id: 'raced' })).fetchHistory();
+    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName);
+    assert.deepEqual(signals, winner === a ? ['messageDetails'] : ['messageDetails', 'stop']);
   });
 
   it('documents the data plane routes in the OpenAPI document', async () => {
