@@ -18,7 +18,7 @@ import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkR
 
 export interface ActivityDeps {
   db: Db;
-  config: Pick<Config, 'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows' | 'restoreParallelChunks'>;
+  config: Pick<Config, 'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows' | 'restoreParallelChunks' | 'restoreInsertConnections'>;
   notifier: RestoreNotifier;
   /** The bulk-restore activities signal and query the actors through a client of the worker's namespace. */
   temporal: Client;
@@ -56,6 +56,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       const resumeFrom = ctx.info.heartbeatDetails as RestoreCursor | undefined;
       return restoreMessage(db, { kind, id }, generation, {
         parallelInserts: config.restoreParallelChunks,
+        insertConnections: config.restoreInsertConnections,
         resumeFrom,
         onProgress: (cursor, restored) => {
           ctx.heartbeat(cursor);

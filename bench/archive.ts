@@ -14,6 +14,7 @@ import { createBenchDatabase, generateInteractions, sqlFingerprint, tableBytes, 
 import { createPlainArchiveTable, ptArchiverVersion, runPtArchiver, type PtArchiverRun } from './lib/ptArchiver';
 import { cpuSeconds, fmtInt, fmtMB, uptimeLine } from './lib/proc';
 import { envInt, log, saveResults, table, verdict } from './lib/report';
+import { settlePurge } from './lib/purge';
 import { startBenchServer, type BenchServer } from './lib/server';
 import { archiveAndRestore, hotBytesOf, type ServiceRun } from './lib/service';
 
@@ -47,6 +48,7 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
       log(`  generated in ${gen.insertSeconds.toFixed(0)} s + ${gen.indexSeconds.toFixed(0)} s of index builds`);
       const fingerprint = await sqlFingerprint(bench.db, 'interactions', TARGET);
       await createPlainArchiveTable(bench, 'interactions_archive');
+      await settlePurge(bench.db);
       log('running pt-archiver');
       const db0 = server.pid ? cpuSeconds(server.pid) : NaN;
       const result = await runPtArchiver(bench, TARGET, 'interactions_archive', process.env.BENCH_PT_INDEX || undefined);

@@ -13,6 +13,7 @@
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { cpuSeconds, fmtInt } from './lib/proc';
 import { envInt, log, saveResults, table } from './lib/report';
+import { settlePurge } from './lib/purge';
 import { startBenchServer } from './lib/server';
 import type { Db } from '../src/db/knex';
 import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
@@ -22,17 +23,6 @@ const CHUNK = 5_000;
 interface PhaseFigure {
   seconds: number;
   dbCpuSeconds: number | null;
-}
-
-async function historyLength(db: Db): Promise<number> {
-  const [rows] = (await db.raw("SELECT `COUNT` AS n FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")) as [{ n: number }[]];
-  return Number(rows[0]?.n ?? 0);
-}
-
-/** Waits until InnoDB's purge has caught up, so one phase's purge is not charged to the next. */
-async function settlePurge(db: Db): Promise<void> {
-  const deadline = Date.now() + 600_000;
-  while (Date.now() < deadline && (await historyLength(db)) > 100) await new Promise((r) => setTimeout(r, 500));
 }
 
 async function timed(db: Db, pid: number | null, work: () => Promise<void>): Promise<PhaseFigure> {

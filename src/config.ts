@@ -15,6 +15,8 @@ export interface Config {
   archiveChunkRows: number;
   /** Chunks a restore decodes and inserts at once: one decodes while the database inserts the other. */
   restoreParallelChunks: number;
+  /** Connections each restored chunk's INSERT statements are spread over: the database's inserts use as many cores. */
+  restoreInsertConnections: number;
   /** Bulk-restore watches (one per message being restored) a worker runs at once, on their own task queue. */
   bulkWatchSlots: number;
   logLevel: string;
@@ -54,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || '0.0.0.0',
     archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),
+    restoreInsertConnections: positiveInt('RESTORE_INSERT_CONNECTIONS', env.RESTORE_INSERT_CONNECTIONS, 2),
     bulkWatchSlots: positiveInt('BULK_WATCH_SLOTS', env.BULK_WATCH_SLOTS, 200),
     logLevel: env.LOG_LEVEL || 'info',
   };

@@ -19,7 +19,8 @@ import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
 import { archivedRowCount, createStack, hotRows, seedInteractions, waitFor, waitForState, withTimeout, type TestStack } from './support/stack';
 import { startFakeResend, type FakeResend } from './support/fakeResend';
 
-const TTL_SECONDS = 20;
+// Long enough for a whole bulk restore and its checks to finish before the first restored message expires again.
+const TTL_SECONDS = 40;
 
 describe('bulk restore', () => {
   let resend: FakeResend;

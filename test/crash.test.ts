@@ -23,7 +23,9 @@ describe('worker killed mid-move', () => {
   let stack: TestStack;
 
   before(async () => {
-    stack = await createStack({ ttl: '2 seconds', cleanupInterval: '1 hour', chunkRows: 250 });
+    // A TTL of an hour with stops dated two hours back: expiry at once, and a restored message does not
+    // expire again while the test is still reading its 40,000 rows.
+    stack = await createStack({ ttl: '1 hour', cleanupInterval: '1 hour', chunkRows: 250 });
   });
   after(async () => stack?.close());
 
@@ -34,7 +36,7 @@ describe('worker killed mid-move', () => {
     const originalChecksum = sha256(canonicalBytes(original));
 
     let worker = stack.spawnWorker();
-    await stack.lifecycle.stop(ref.kind, ref.id);
+    await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: new Date(Date.now() - 2 * 3_600_000).toISOString() });
     await waitFor('archive under way', async () => {
       const moved = await archivedRowCount(stack.db, ref);
       return moved >= 2_500 && moved < ROWS - 5_000;

@@ -35,6 +35,8 @@ describe('restore e-mail through Resend', () => {
     const restored = await waitForState(stack, ref, 'stopped', 20_000);
     assert.equal(restored.available, true, 'a failing e-mail does not hold back or undo the restore');
     await waitFor('the e-mail to arrive', async () => resend.received.length > 0, 30_000);
+    // The outbox row records Resend's answer after the response is back: wait for that, not only the request.
+    await waitFor('the outbox to record the send', async () => (await stack.db('email_outbox').where({ to_address: 'owner@example.com' }).whereNotNull('sent_at')).length === 1, 30_000);
     await sleep(2_000);
     assert.equal(resend.received.length, 1);
     const [email] = resend.received;

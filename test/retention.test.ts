@@ -72,10 +72,15 @@ describe('retention by retargeting references', () => {
 
   it('a reference added while stopped is seen at the deadline', async () => {
     const ref: MessageRef = { kind: 'campaign', id: 'late-reference' };
-    await stack.lifecycle.stop(ref.kind, ref.id);
-    await waitForState(stack, ref, 'stopped', 10_000);
+    const stoppedAt = new Date().toISOString();
+    await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt });
+    // Added straight after the stop, well inside the 2 s before the deadline (waiting to see the actor
+    // report 'stopped' first could take longer than that on a loaded machine).
     await addAudience('late-segment', 'segment', true, [{ filter_type: 'in_campaign_control_group', target: ref }]);
+    const addedAt = Date.now();
+    assert.ok(addedAt < Date.parse(stoppedAt) + 2_000, 'the reference was added before the deadline');
     const retained = await waitForState(stack, ref, 'retained', 20_000);
     assert.equal(retained.activeReferences, 1);
+    assert.equal(retained.stoppedAt, stoppedAt);
   });
 });

@@ -193,12 +193,16 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     log.info('signal refused', { signal, reason, state: s.state });
   }
 
-  /** Makes a transition visible: search attributes at once, then the availability row features read. */
-  async function publish(): Promise<void> {
+  /**
+   * Makes a transition visible: search attributes at once, then the availability row features read.
+   * With `becoming`, the actor itself takes that state only once the row records it.
+   */
+  async function publish(becoming?: LifecycleState): Promise<void> {
     s.revision += 1;
-    const expiresAt = s.state === 'stopped' || s.state === 'retained' ? s.dueAt : null;
+    const state = becoming ?? s.state;
+    const expiresAt = state === 'stopped' || state === 'retained' ? s.dueAt : null;
     const pairs: SearchAttributeUpdatePair[] = [
-      { key: InteractionDataState, value: s.state },
+      { key: InteractionDataState, value: state },
       { key: MessageKindAttr, value: s.kind },
       { key: MessageTags, value: s.tags.length > 0 ? s.tags : null },
       { key: InteractionDataExpiresAt, value: expiresAt ? new Date(expiresAt) : null },
@@ -207,13 +211,14 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     await db.recordAvailability({
       kind: s.kind,
       id: s.id,
-      state: s.state,
-      available: isAvailable(s.state),
+      state,
+      available: isAvailable(state),
       stoppedAt: s.stoppedAt,
       expiresAt,
       generation: s.generation,
       revision: s.revision,
     });
+    if (becoming) s.state = becoming;
   }
 
   /** Not awaited: the actor goes on answering signals while the e-mail is retried. */
@@ -295,9 +300,8 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     const manifest = await mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation });
     const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
     s.archive = manifest;
-    s.state = 'expired';
     s.dueAt = nextSweep;
-    await publish();
+    await publish('expired'); // as after a restore: the row first, then the actor's status
   }
 
   /** Late interactions of an expired message are stored hot but invisible; each cleanup cycle moves them too. */
@@ -313,14 +317,16 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     const completedAt = nowIso();
     // Restored data is like data of a message that has just stopped: another full TTL before it expires.
     const dueAt = await policy.planDeadline({ from: completedAt, purpose: 'expiry' });
-    s.state = 'stopped';
     s.stoppedAt = completedAt;
     s.dueAt = dueAt;
     s.archive = null;
+    // The row every feature reads says the data is back before the actor's status does, so a client
+    // that saw `stopped` never finds the data still unavailable.
+    await publish('stopped');
+    // Requests that came in until now, while the row was being written too, are answered by this restore.
     const requests = s.pendingRestores;
     s.pendingRestores = [];
     if (requests.length > 0) s.lastRestore = { ...requests[requests.length - 1], completedAt, rowCount: summary.rowCount };
-    await publish();
     for (const r of requests) {
       if (!r.requestedBy) continue;
       const email: RestoreEmail = {

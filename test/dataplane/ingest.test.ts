@@ -14,7 +14,7 @@ describe('ingestion', () => {
   let api: ApiServer;
 
   before(async () => {
-    stack = await createStack({ ttl: '2 seconds', cleanupInterval: '2 seconds' });
+    stack = await createStack({ ttl: '6 seconds', cleanupInterval: '2 seconds' });
     await stack.startWorker();
     api = dataPlaneApi(stack);
     await api.ready();
@@ -148,7 +148,7 @@ describe('ingestion', () => {
     const archivedId = eventId('archived');
     assert.equal((await call(api, 'POST', '/v1/interactions', { events: [late('early', archivedId)] })).status, 200);
     assert.equal((await call(api, 'PUT', '/v1/messages/campaign/late', { status: 'stopped' })).status, 200);
-    // Within the 2-second TTL, before the data expires.
+    // Within the 6-second TTL, before the data expires.
     const whileStopped = await call<{ stored: number }>(api, 'POST', '/v1/interactions', { events: [late('while-stopped')] });
     assert.equal(whileStopped.body.stored, 1);
     await waitForState(stack, ref, 'expired', 30_000);

@@ -104,6 +104,14 @@ export async function hotRowCount(db: Db, ref: MessageRef): Promise<number> {
   return Number(n);
 }
 
+/**
+ * Rows of the message in a verified chunk plus rows still hot, read in one InnoDB snapshot: a worker
+ * that is still running may move a chunk between two separate reads.
+ */
+export async function rowsInPlace(db: Db, ref: MessageRef, generation: number): Promise<number> {
+  return db.transaction(async (trx) => (await verifiedRowCount(trx, ref, generation)) + (await hotRowCount(trx, ref)));
+}
+
 /** SIGKILL, and resolve once the process is gone. */
 export function killHard(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
