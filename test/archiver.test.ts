@@ -180,4 +180,19 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
     const expected = original.map((r) => (r.id === original[120].id ? { ...r, channel: 'push' } : r));
     assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(expected)), 'restored byte for byte');
   });
+
+  it('restores over rows an interrupted restore already put back, keeping each row once', async () => {
+    await seed(db, 300);
+    const original = await hotRows(db, target);
+    await archiveMessage(db, target, 1, { chunkRows: 100, deleteReturning });
+    assert.equal((await hotRows(db, target)).length, 0);
+    // An earlier attempt died part-way through chunk 2: some of its statements went in, and one row
+    // of a statement that had not.
+    const partial = [...original.slice(100, 140), original[175]];
+    await db('interactions').insert(partial);
+    await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2 });
+    const back = await hotRows(db, target);
+    assert.equal(back.length, original.length, 'no row doubled, none lost');
+    assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(original)), 'restored byte for byte');
+  });
 });

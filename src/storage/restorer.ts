@@ -224,18 +224,13 @@ async function insertRows(db: Db, chunk: DecodedChunk, batchRows: number, connec
 
 async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, insertBatch: number, connections: number): Promise<void> {
   await insertRows(db, chunk, insertBatch, connections);
-  // Re-read the chunk's id range and keep exactly its ids: the message may also have late rows in the
-  // hot store, which are not this chunk's business.
-  const chunkIds = chunk.columns[0];
-  const ids = new Set(chunkIds);
-  const hot = (await db('interactions')
+  // Re-read exactly the chunk's ids, by primary key: the message may also have late rows in the hot
+  // store, which are not this chunk's business.
+  const mine = (await db('interactions')
     .select(INTERACTION_COLUMNS)
-    .where({ message_kind: ref.kind, message_id: ref.id })
-    .andWhere('id', '>=', chunkIds[0] as string)
-    .andWhere('id', '<=', chunkIds[chunk.rowCount - 1] as string)
+    .whereIn('id', chunk.columns[0] as string[])
     .orderBy('id')
     .options({ rowsAsArray: true })) as RowArray[];
-  const mine = hot.filter((r) => ids.has(r[0]));
   const actual = checksumOfRowArrays(mine);
   if (mine.length !== chunk.rowCount || actual !== chunk.checksum) {
     throw new ChunkIntegrityError(`restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (checksum ${actual})`);
