@@ -5,7 +5,7 @@ import { ResumeRefusedError } from '../src/client/lifecycleClient';
 import { RESUME_REFUSED_MESSAGE, type MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { sha256, canonicalBytes } from '../src/storage/chunkCodec';
-import { archivedRowCount, createStack, hotRows, seedInteractions, sleep, waitFor, waitForState, type TestStack } from './support/stack';
+import { archivedRowCount, createStack, hotRows, seedInteractions, sentEmailsTo, sleep, waitFor, waitForState, type TestStack } from './support/stack';
 
 describe('lifecycle actor', () => {
   let stack: TestStack;
@@ -88,7 +88,7 @@ describe('lifecycle actor', () => {
 
     // The e-mail is sent after the message is available again, not before: wait for it.
     const emails = await waitFor('the restore e-mail', async () => {
-      const rows = await stack.db('email_outbox').where({ to_address: 'admin@example.com' }).whereNotNull('sent_at');
+      const rows = await sentEmailsTo(stack.db, 'admin@example.com');
       return rows.length > 0 ? rows : null;
     });
     await sleep(1_000);
@@ -168,7 +168,7 @@ describe('lifecycle actor', () => {
     await waitForState(stack, ref, 'stopped', 30_000);
     // Checked at once: with a TTL of 3 s the restored rows start moving out again soon.
     assert.equal((await hotRows(stack.db, ref)).length, 100, 'restored once, nothing doubled');
-    await waitFor('the restore e-mail', async () => (await stack.db('email_outbox').where({ to_address: 'twice@example.com' }).whereNotNull('sent_at')).length > 0);
+    await waitFor('the restore e-mail', async () => (await sentEmailsTo(stack.db, 'twice@example.com')).length > 0);
     await sleep(1_000);
     assert.equal((await stack.db('email_outbox').where({ to_address: 'twice@example.com' })).length, 1, 'one e-mail per restore');
   });

@@ -5,7 +5,7 @@
  */
 import type { Db } from '../../src/db/knex';
 
-/** Undo log records not yet purged (InnoDB's history list length). */
+/** Committed transactions whose undo logs are not yet purged (InnoDB's history list length). */
 export async function purgeBacklog(db: Db): Promise<number> {
   const [rows] = (await db.raw("SELECT `COUNT` AS n FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")) as [{ n: number }[]];
   return Number(rows[0]?.n ?? 0);

@@ -209,6 +209,21 @@ export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]
     .orderBy('id')) as InteractionRow[];
 }
 
+/** Restore e-mails to `to` whose send Resend has answered (the outbox records that after the response). */
+export interface OutboxRow {
+  id: number;
+  to_address: string;
+  subject: string;
+  body: string;
+  provider: string;
+  provider_message_id: string | null;
+  sent_at: Date;
+}
+
+export async function sentEmailsTo(db: Db, to: string): Promise<OutboxRow[]> {
+  return db('email_outbox').where({ to_address: to }).whereNotNull('sent_at');
+}
+
 export async function archivedRowCount(db: Db, ref: MessageRef): Promise<number> {
   const row = await db('archive_chunks')
     .where({ message_kind: ref.kind, message_id: ref.id })
