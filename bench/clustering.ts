@@ -4,11 +4,15 @@
  * first with the table as the migrations make it (clustered by `id`, the message's rows spread over the
  * whole table), then with the same table clustered by message (`PRIMARY KEY (message_kind,
  * message_id, id)`, `UNIQUE (id)` for the auto-increment, `ix_interactions_message` then redundant).
+ * Other layouts keep the keys and change how the identifier columns compare: byte for byte (`bin`,
+ * `ascii`) instead of the migrations' case-insensitive utf8mb4_unicode_ci, and back (`ci`).
  * Both runs use the same rows; purge is let finish before each phase is timed.
  *
  *   npm run bench:clustering                      1,000,000 rows among 5,000,000
  *   BENCH_TARGET_ROWS=200000 BENCH_OTHER_ROWS=1000000 npm run bench:clustering
  *   BENCH_LAYOUTS=id npm run bench:clustering     the migrations' layout only (the database's share of a move)
+ *   BENCH_LAYOUTS=id,bin,ci npm run bench:clustering   what the identifiers' collation costs (ascii: ASCII
+ *                                                  columns), measured again on the rebuilt table at the end
  */
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { cpuSeconds, fmtInt } from './lib/proc';
@@ -19,6 +23,19 @@ import type { Db } from '../src/db/knex';
 import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
 
 const CHUNK = 5_000;
+
+const ASCII = 'CHARACTER SET ascii COLLATE ascii_bin';
+const BINARY_COLUMNS: [string, string][] = [
+  ['event_id', `VARCHAR(64) ${ASCII} NOT NULL`],
+  ['message_kind', `VARCHAR(16) ${ASCII} NOT NULL`],
+  ['message_id', `VARCHAR(64) ${ASCII} NOT NULL`],
+  ['user_id', 'VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL'],
+  ['event_type', `VARCHAR(32) ${ASCII} NOT NULL`],
+  ['variant_id', `VARCHAR(64) ${ASCII} NULL`],
+  ['step_id', `VARCHAR(64) ${ASCII} NULL`],
+  ['variation_id', `VARCHAR(64) ${ASCII} NULL`],
+  ['channel', `VARCHAR(32) ${ASCII} NULL`],
+];
 
 interface PhaseFigure {
   seconds: number;
@@ -90,6 +107,21 @@ async function main(): Promise<void> {
         'clustered by message',
         'ALTER TABLE interactions DROP PRIMARY KEY, ADD PRIMARY KEY (message_kind, message_id, id), ADD UNIQUE INDEX ux_interactions_id (id), DROP INDEX ix_interactions_message',
       ],
+      [
+        'ascii',
+        'clustered by id, identifiers compared byte for byte (ascii_bin; utf8mb4_bin for user_id)',
+        `ALTER TABLE interactions ${BINARY_COLUMNS.map(([c, type]) => `MODIFY \`${c}\` ${type}`).join(', ')}`,
+      ],
+      [
+        'bin',
+        'clustered by id, identifiers compared byte for byte (utf8mb4_bin)',
+        `ALTER TABLE interactions ${BINARY_COLUMNS.map(([c, type]) => `MODIFY \`${c}\` ${type.replace(/CHARACTER SET ascii COLLATE ascii_bin/, 'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin')}`).join(', ')}`,
+      ],
+      [
+        'ci',
+        'clustered by id, identifiers back to utf8mb4_unicode_ci (the migrations\' collation, after a rebuild)',
+        `ALTER TABLE interactions ${BINARY_COLUMNS.map(([c, type]) => `MODIFY \`${c}\` ${type.replace(/CHARACTER SET \w+ COLLATE \w+/, 'CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci')}`).join(', ')}`,
+      ],
     ];
     const wanted = (process.env.BENCH_LAYOUTS || 'id,message').split(',').map((l) => l.trim());
     const layouts = all.filter(([key]) => wanted.includes(key));
@@ -98,6 +130,9 @@ async function main(): Promise<void> {
       if (alter) {
         log(`rebuilding: ${alter}`);
         await bench.db.raw(alter);
+        // The rows inserted back come from the copy: give it the same column types, so that the insert
+        // measures the layout and not a conversion between character sets.
+        if (alter.includes(' MODIFY ')) await bench.db.raw(alter.replace('ALTER TABLE interactions', 'ALTER TABLE bench_copy'));
         await bench.db.raw('ANALYZE TABLE interactions');
       }
       log(`${name}: deleting ${fmtInt(targetRows)} rows in chunks of ${CHUNK}`);

@@ -4,7 +4,8 @@
  * message's rows, wherever they are (hot or in long-term storage), are exactly the rows it started with.
  *
  *   npm run test:faults            the full suite (FAULTS_MODE=full)
- *   npm test                       includes the short variant (FAULTS_MODE=short, the default)
+ *   npm test                       includes the short variant (FAULTS_MODE=short, the default), the full
+ *                                  one when CI is set (CI's `.ci/run`)
  *   FAULTS_SEED=1234 npm run test:faults   replays one run's random choices
  */
 import type { ChildProcess } from 'node:child_process';
@@ -17,7 +18,7 @@ export type FaultsMode = 'short' | 'full';
 
 export const FAULTS_MODE: FaultsMode = process.env.FAULTS_MODE === 'full' ? 'full' : 'short';
 
-/** `short` in the default test run, `full` under `npm run test:faults`. */
+/** `short` in a developer's test run, `full` under `npm run test:faults` and in CI. */
 export function bySize<T>(sizes: { short: T; full: T }): T {
   return sizes[FAULTS_MODE];
 }
