@@ -8,7 +8,8 @@
  * latest resume is out of order and ignored), so the model keeps, for every instant the actor stamps
  * itself, the window in which it must lie (between sending the signal and seeing it applied), and the
  * test never acts while an outcome could still go either way: it waits until a pending deadline has
- * surely passed, and dates stops well clear of the latest resume.
+ * surely passed, and dates stops well clear of the latest resume. Time also passes at random between
+ * signals, so that deadlines fall, data is archived, retained and restored during the storm.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +24,12 @@ const ROWS = 2_000;
 const TTL_MS = 6_000;
 /** Clear of scheduling jitter on a loaded machine: no decision is taken closer than this to a boundary. */
 const MARGIN_MS = 2_500;
+/**
+ * Chance that time passes before a signal. Signals follow one another in a fraction of a second, far
+ * faster than any deadline, and a stop dated TTL ago is older than a recent resume (so ignored): without
+ * pauses the storm would hardly leave active and stopped, and seldom archive, retain or restore.
+ */
+const PAUSE_CHANCE = 0.2;
 
 type Action =
   | { type: 'stop'; when: 'now' | 'due' }
@@ -150,6 +157,7 @@ describe('signal storm on one actor', () => {
     const trace: string[] = [];
     const counts: Record<string, number> = {};
     let deadlinesPassed = 0;
+    let pauses = 0;
 
     const checkData = async (n: number, state: ModelState) => {
       if (state === 'expired') {
@@ -161,6 +169,16 @@ describe('signal storm on one actor', () => {
     };
 
     for (let n = 1; n <= SIGNALS; n++) {
+      // Time passes: up to the pending deadline (acted on just below), or, with none pending, until a
+      // stop dated TTL ago is no longer older than the latest resume.
+      if (rnd.next() < PAUSE_CHANCE) {
+        const until = model.state === 'stopped' && model.due ? model.due.from - MARGIN_MS : (model.lastResume?.to ?? 0) + TTL_MS + 2 * MARGIN_MS + 100;
+        if (until > Date.now()) {
+          pauses += 1;
+          trace.push(`${n}. (time passes: ${((until - Date.now()) / 1000).toFixed(1)} s)`);
+          await sleep(until - Date.now());
+        }
+      }
       // A deadline close by or passed: wait until it has surely passed and the actor has acted on it.
       if (model.state === 'stopped' && model.due && Date.now() >= model.due.from - MARGIN_MS) {
         await sleep(Math.max(0, model.due.to + MARGIN_MS - Date.now()));
@@ -212,8 +230,10 @@ describe('signal storm on one actor', () => {
       }
       await checkData(n, expected.state);
     }
-    say(`signals sent: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}; deadlines passed between signals: ${deadlinesPassed}`);
-    say(`archives: ${status.archive?.generation ?? (await stack.db('archive_manifests').where({ message_id: ref.id }).max<{ g: number }>('generation as g').first())?.g ?? 0}; final state ${status.state}`);
+    const archives = Number((await stack.db('archive_manifests').where({ message_kind: ref.kind, message_id: ref.id }).max<{ g: number | null }[]>('generation as g'))[0]?.g ?? 0);
+    const visited = [...new Set(trace.map((line) => / → (\w+)/.exec(line)?.[1]).filter((x): x is string => !!x))].sort();
+    say(`signals sent: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}; pauses ${pauses}; deadlines passed between signals: ${deadlinesPassed}`);
+    say(`archives: ${archives}; states reached: ${visited.join(', ')}; final state ${status.state}`);
     say(`last signals:\n${trace.slice(-5).join('\n')}`);
   });
 });
