@@ -13,6 +13,8 @@
  *   BENCH_LAYOUTS=id npm run bench:clustering     the migrations' layout only (the database's share of a move)
  *   BENCH_LAYOUTS=id,bin,ci npm run bench:clustering   what the identifiers' collation costs (ascii: ASCII
  *                                                  columns), measured again on the rebuilt table at the end
+ *   BENCH_LAYOUTS=id,four,five npm run bench:clustering what the archive's own index costs every move
+ *   BENCH_LAYOUTS=id,event,noevent npm run bench:clustering   what the unique event-id key cost (dropped in migration 004)
  */
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { cpuSeconds, fmtInt } from './lib/proc';
@@ -56,12 +58,9 @@ async function timed(db: Db, pid: number | null, work: () => Promise<void>): Pro
 async function deleteInChunks(db: Db): Promise<void> {
   let after = '0';
   for (;;) {
-    const ids = (await db('interactions')
-      .where({ message_kind: TARGET.kind, message_id: TARGET.id })
-      .andWhere('id', '>', after)
-      .orderBy('id')
-      .limit(CHUNK)
-      .pluck('id')) as string[];
+    // The copy holds exactly the message's rows: their ids are read from it by primary key, so that
+    // finding them costs the same whatever indexes the layout gives `interactions`.
+    const ids = (await db('bench_copy').andWhere('id', '>', after).orderBy('id').limit(CHUNK).pluck('id')) as string[];
     if (ids.length === 0) return;
     await db.transaction(async (trx) => {
       await trx.raw(`DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')})`, [
@@ -116,6 +115,26 @@ async function main(): Promise<void> {
         'bin',
         'clustered by id, identifiers compared byte for byte (utf8mb4_bin)',
         `ALTER TABLE interactions ${BINARY_COLUMNS.map(([c, type]) => `MODIFY \`${c}\` ${type.replace(/CHARACTER SET ascii COLLATE ascii_bin/, 'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin')}`).join(', ')}`,
+      ],
+      [
+        'four',
+        'clustered by id, without ix_interactions_message (the archive\'s own index)',
+        'ALTER TABLE interactions DROP INDEX ix_interactions_message',
+      ],
+      [
+        'five',
+        'clustered by id, ix_interactions_message added back (after a rebuild)',
+        'ALTER TABLE interactions ADD INDEX ix_interactions_message (message_kind, message_id, id)',
+      ],
+      [
+        'event',
+        'clustered by id, with the unique ux_interactions_event_id (the migrations before 004)',
+        'ALTER TABLE interactions ADD UNIQUE INDEX ux_interactions_event_id (event_id)',
+      ],
+      [
+        'noevent',
+        'clustered by id, ux_interactions_event_id dropped again (the ledger alone keeps event ids unique, as from migration 004)',
+        'ALTER TABLE interactions DROP INDEX ux_interactions_event_id',
       ],
       [
         'ci',

@@ -44,7 +44,11 @@ export async function seedDemo(db: Db, runId: string): Promise<{ messages: DemoM
           occurred_at: new Date(Date.now() - (m.rows - i) * 60_000).toISOString().slice(0, 23).replace('T', ' '),
         };
       });
-      await db('interactions').insert(rows);
+      // Written directly, like an import: the ledger is what keeps event ids unique, so it gets them too.
+      await db.transaction(async (trx) => {
+        await trx('ingested_events').insert(rows.map((r) => ({ event_id: r.event_id })));
+        await trx('interactions').insert(rows);
+      });
     }
   }
   // An active segment retargets users who received the newsletter: it stays retained.

@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import * as migration001 from './migrations/001_lifecycle';
 import * as migration002 from './migrations/002_data_plane';
 import * as migration003 from './migrations/003_bulk_restore';
+import * as migration004 from './migrations/004_event_ids_in_ledger';
 
 export type Db = Knex;
 
@@ -77,6 +78,7 @@ const migrations: Record<string, Knex.Migration> = {
   '001_lifecycle': migration001,
   '002_data_plane': migration002,
   '003_bulk_restore': migration003,
+  '004_event_ids_in_ledger': migration004,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

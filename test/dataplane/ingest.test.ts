@@ -59,19 +59,27 @@ describe('ingestion', () => {
     assert.equal(end.analytics - start.analytics, 75);
   });
 
-  it('recognises an event whose row was written to the hot table without the ledger (an import)', async () => {
-    await stack.db('interactions').insert({
-      event_id: 'imported-1',
-      message_kind: 'campaign',
-      message_id: 'promo',
-      user_id: 'imported-user',
-      event_type: 'received',
-      channel: 'email',
-      occurred_at: '2026-01-05 00:00:00.000',
+  it('recognises an event imported with its ledger entry, and keeps no key on event ids in the hot table', async () => {
+    // An import writes the hot row and the ledger entry together (README, "Stored once").
+    await stack.db.transaction(async (trx) => {
+      await trx('ingested_events').insert({ event_id: 'imported-1' });
+      await trx('interactions').insert({
+        event_id: 'imported-1',
+        message_kind: 'campaign',
+        message_id: 'promo',
+        user_id: 'imported-user',
+        event_type: 'received',
+        channel: 'email',
+        occurred_at: '2026-01-05 00:00:00.000',
+      });
     });
     const res = await call(api, 'POST', '/v1/interactions', { events: [promo('imported-user', { eventId: 'IMPORTED-1' }), promo('fresh-user')] });
     assert.deepEqual(res.body, { received: 2, stored: 1, duplicates: 1 });
     assert.equal(Number((await stack.db('interactions').where({ user_id: 'imported-user' }).count<{ n: number }[]>('* as n'))[0].n), 1);
+    const [keys] = (await stack.db.raw(
+      "SELECT COUNT(*) AS n FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'interactions' AND COLUMN_NAME = 'event_id'",
+    )) as [{ n: number | string }[]];
+    assert.equal(Number(keys[0].n), 0, 'the ledger alone keeps event ids unique: no index on interactions.event_id to maintain');
   });
 
   it('stores concurrent retries of the same batch once', async () => {

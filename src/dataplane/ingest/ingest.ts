@@ -24,29 +24,16 @@ const ATTEMPTS = 5;
 
 const toSql = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
 
-/**
- * Raised inside the transaction on a duplicate event id: a concurrent batch committed it first, or
- * (hotTableToo) the hot table holds it without a ledger entry (rows written by other means).
- */
-class EventIdRace extends Error {
-  constructor(
-    message: string,
-    readonly hotTableToo: boolean,
-  ) {
-    super(message);
-  }
-}
+/** Raised inside the transaction on a duplicate event id: a concurrent batch committed it first. */
+class EventIdRace extends Error {}
 
 export async function ingestEvents(db: Db, events: readonly InteractionEvent[]): Promise<IngestResult> {
   if (events.length === 0) return { received: 0, stored: 0, duplicates: 0 };
-  // The ledger alone answers "seen before?" for everything ingested here; the hot table is consulted
-  // too only after it turned out to hold an id the ledger lacks.
-  let checkHotTable = false;
+  // The ledger alone answers "seen before?": the hot table has no key on event ids (migration 004).
   for (let attempt = 1; ; attempt++) {
     try {
-      return await inTransaction(db, (s) => storeOnce(s, events, checkHotTable));
+      return await inTransaction(db, (s) => storeOnce(s, events));
     } catch (err) {
-      if (err instanceof EventIdRace && err.hotTableToo) checkHotTable = true;
       // A deadlock or lock timeout rolls the whole batch back, as does a concurrent insert of one of
       // its event ids (a client retrying while the first attempt is still running): start over, and the
       // next attempt sees what the other transaction committed.
@@ -58,34 +45,25 @@ export async function ingestEvents(db: Db, events: readonly InteractionEvent[]):
   }
 }
 
-async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[], checkHotTable: boolean): Promise<IngestResult> {
+async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): Promise<IngestResult> {
   let fresh: readonly InteractionEvent[] | null = null;
-  if (!checkHotTable) {
-    // Optimistic: a batch seen for the first time (the usual case) goes straight into the ledger. A
-    // known id fails just this statement (InnoDB undoes the statement; the transaction goes on) and
-    // the batch is sorted out below. Sorted, so concurrent batches take the ledger's locks in one order.
-    const ids = events.map((e) => e.eventId).sort();
-    try {
-      await trx.query(`INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ids.length, 1)}`, ids);
-      fresh = events;
-    } catch (err) {
-      if (sqlErrno(err) !== ER_DUP_ENTRY) throw err;
-    }
+  // Optimistic: a batch seen for the first time (the usual case) goes straight into the ledger. A
+  // known id fails just this statement (InnoDB undoes the statement; the transaction goes on) and
+  // the batch is sorted out below. Sorted, so concurrent batches take the ledger's locks in one order.
+  const ids = events.map((e) => e.eventId).sort();
+  try {
+    await trx.query(`INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ids.length, 1)}`, ids);
+    fresh = events;
+  } catch (err) {
+    if (sqlErrno(err) !== ER_DUP_ENTRY) throw err;
   }
   if (fresh === null) {
-    const ids = events.map((e) => e.eventId);
-    const inList = valuesPlaceholders(1, ids.length);
-    const seenRows = checkHotTable
-      ? await trx.query<{ event_id: string }[]>(
-          `SELECT event_id FROM ingested_events WHERE event_id IN ${inList} UNION ALL SELECT event_id FROM interactions WHERE event_id IN ${inList}`,
-          [...ids, ...ids],
-        )
-      : await trx.query<{ event_id: string }[]>(`SELECT event_id FROM ingested_events WHERE event_id IN ${inList}`, ids);
+    const seenRows = await trx.query<{ event_id: string }[]>(`SELECT event_id FROM ingested_events WHERE event_id IN ${valuesPlaceholders(1, ids.length)}`, ids);
     const seen = new Set(seenRows.map((r) => r.event_id.toLowerCase()));
     fresh = events.filter((e) => !seen.has(e.eventId.toLowerCase()));
     if (fresh.length === 0) return { received: events.length, stored: 0, duplicates: events.length };
     const ledger = fresh.map((e) => e.eventId).sort();
-    await insertOrRace(trx, `INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ledger.length, 1)}`, ledger, false);
+    await insertOrRace(trx, `INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ledger.length, 1)}`, ledger);
   }
 
   const rowValues: SqlValue[] = [];
@@ -104,23 +82,21 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[], c
       toSql(e.occurredAt),
     );
   }
-  await insertOrRace(
-    trx,
+  await trx.query(
     `INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, variation_id, alias, channel, occurred_at) VALUES ${valuesPlaceholders(fresh.length, 11)}`,
     rowValues,
-    true,
   );
 
   await applyDeltas(trx, batchDeltas(fresh));
   return { received: events.length, stored: fresh.length, duplicates: events.length - fresh.length };
 }
 
-/** A duplicate key here can only be an event id (the other key is an auto-increment id). */
-async function insertOrRace(trx: SqlSession, sql: string, values: readonly SqlValue[], hotTable: boolean): Promise<void> {
+/** A duplicate key in the ledger: a concurrent batch committed one of these ids since it was looked up. */
+async function insertOrRace(trx: SqlSession, sql: string, values: readonly SqlValue[]): Promise<void> {
   try {
     await trx.query(sql, values);
   } catch (err) {
-    if (sqlErrno(err) === ER_DUP_ENTRY) throw new EventIdRace((err as Error).message, hotTable);
+    if (sqlErrno(err) === ER_DUP_ENTRY) throw new EventIdRace((err as Error).message);
     throw err;
   }
 }
