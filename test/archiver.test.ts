@@ -10,7 +10,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { createDb, ensureDatabase, migrateToLatest, type Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
-import { canonicalBytes, CHUNK_CODEC, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
+import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
 import { restoreMessage } from '../src/storage/restorer';
 import { hotRows } from './support/stack';
 
@@ -175,7 +175,7 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
     );
     assert.equal(archived.find((r) => r.id === original[120].id)?.channel, 'push', 'the stale chunk was dropped, not kept');
 
-    await restoreMessage(db, target, 1);
+    await restoreMessage(db, target, 1, { insertReturning: deleteReturning });
     const back = await hotRows(db, target);
     const expected = original.map((r) => (r.id === original[120].id ? { ...r, channel: 'push' } : r));
     assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(expected)), 'restored byte for byte');
@@ -190,9 +190,22 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
     // of a statement that had not.
     const partial = [...original.slice(100, 140), original[175]];
     await db('interactions').insert(partial);
-    await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2 });
+    await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2, insertReturning: deleteReturning });
     const back = await hotRows(db, target);
     assert.equal(back.length, original.length, 'no row doubled, none lost');
     assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(original)), 'restored byte for byte');
+  });
+
+  it('refuses to call a restore done when a row already in the hot store differs from the archive', async () => {
+    await seed(db, 300);
+    const original = await hotRows(db, target);
+    await archiveMessage(db, target, 1, { chunkRows: 100, deleteReturning });
+    // A row with an archived id, but not the archived row: the insert keeps it as it is, and the
+    // check must see the stored row, not the values the restore sent.
+    await db('interactions').insert({ ...original[150], channel: 'not-the-archived-value' });
+    await assert.rejects(restoreMessage(db, target, 1, { insertBatch: 20, insertReturning: deleteReturning }), ChunkIntegrityError);
+    const manifest = await db('archive_manifests').where({ message_kind: target.kind, message_id: target.id, generation: 1 }).first<{ status: string }>();
+    assert.notEqual(manifest?.status, 'restored', 'the manifest is not marked restored');
+    assert.equal(Number((await db('archive_chunks').where({ message_kind: target.kind, message_id: target.id, generation: 1 }).count<{ n: number }[]>('* as n'))[0].n), 3, 'the long-term copy is kept');
   });
 });

@@ -17,6 +17,7 @@ import type { ArchiveManifest, MessageRef } from '../shared/types';
 import {
   checksumOfRowArrays,
   CHUNK_CODEC,
+  compareIds,
   decodeChunkColumns,
   encodeRowArrays,
   INTERACTION_COLUMNS,
@@ -26,6 +27,7 @@ import {
   type RowArray,
 } from './chunkCodec';
 import { retryOnDeadlock } from './deadlock';
+import { supportsReturning } from './returning';
 
 export interface ArchiveCursor {
   /** Highest hot-row id already moved in this pass. */
@@ -192,7 +194,7 @@ async function verifyAndDelete(db: Db, ref: MessageRef, generation: number, clai
   // Primary-key lookups only, under READ COMMITTED: the transaction locks exactly the chunk's rows (no
   // index ranges, gaps or other messages' rows), so chunks are deleted side by side without waiting
   // for, or deadlocking with, one another or the writers of other messages.
-  const returning = useReturning ?? (await supportsDeleteReturning(db));
+  const returning = useReturning ?? (await supportsReturning(db));
   try {
     return await retryOnDeadlock(() =>
       db.transaction(async (trx) => (returning ? deleteReturning(trx, claim) : lockCompareDelete(trx, claim)), { isolationLevel: 'read committed' }),
@@ -251,24 +253,6 @@ class HotRowsChanged extends Error {
 
 const COLUMN_LIST = INTERACTION_COLUMNS.map((c) => `\`${c}\``).join(', ');
 
-/** Ids are BIGINT strings: shorter is smaller, equal lengths compare as text. */
-function compareIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-const returningSupport = new WeakMap<Db, Promise<boolean>>();
-
-/** DELETE ... RETURNING: MariaDB 10.0.5 and later; MySQL has no equivalent. */
-function supportsDeleteReturning(db: Db): Promise<boolean> {
-  let known = returningSupport.get(db);
-  if (!known) {
-    known = db.raw('SELECT VERSION() AS v').then(([rows]: [{ v: string }[]]) => /mariadb/i.test(rows[0]?.v ?? ''));
-    // A failed probe is asked again next time rather than remembered.
-    known.catch(() => returningSupport.delete(db));
-    returningSupport.set(db, known);
-  }
-  return known;
-}
 
 export async function finalizeManifest(db: Db, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
   const key = { ...MESSAGE(ref), generation };

@@ -75,6 +75,11 @@ export function checksumOfRowArrays(rows: readonly RowArray[]): string {
   return hash.digest('hex');
 }
 
+/** Ids are BIGINT strings: shorter is smaller, equal lengths compare as text. */
+export function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 export function sha256(bytes: Buffer | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
