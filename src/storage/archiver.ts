@@ -20,6 +20,7 @@ import {
   compareIds,
   decodeChunkColumns,
   encodeRowArrays,
+  INTERACTION_COLUMN_LIST,
   INTERACTION_COLUMNS,
   manifestChecksum,
   verifyPayload,
@@ -218,7 +219,7 @@ async function verifyAndDelete(db: Db, ref: MessageRef, generation: number, clai
    */
   async function deleteReturning(trx: Knex.Transaction, c: ChunkClaim): Promise<boolean> {
     const [rows] = (await trx
-      .raw(`DELETE FROM interactions WHERE id IN (${c.ids.map(() => '?').join(', ')}) RETURNING ${COLUMN_LIST}`, c.ids)
+      .raw(`DELETE FROM interactions WHERE id IN (${c.ids.map(() => '?').join(', ')}) RETURNING ${INTERACTION_COLUMN_LIST}`, c.ids)
       .options({ rowsAsArray: true })) as unknown as [RowArray[]];
     const gone = [...rows].sort((x, y) => compareIds(x[0] as string, y[0] as string));
     if (gone.length !== c.rowCount || checksumOfRowArrays(gone) !== c.checksum) throw new HotRowsChanged();
@@ -250,9 +251,6 @@ async function verifyAndDelete(db: Db, ref: MessageRef, generation: number, clai
 class HotRowsChanged extends Error {
   override name = 'HotRowsChanged';
 }
-
-const COLUMN_LIST = INTERACTION_COLUMNS.map((c) => `\`${c}\``).join(', ');
-
 
 export async function finalizeManifest(db: Db, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
   const key = { ...MESSAGE(ref), generation };

@@ -26,6 +26,8 @@ export const INTERACTION_COLUMNS = [
   'occurred_at',
 ] as const;
 export type InteractionColumn = (typeof INTERACTION_COLUMNS)[number];
+/** The columns as a quoted SQL list, for the archive's and the restore's RETURNING and INSERT clauses. */
+export const INTERACTION_COLUMN_LIST = INTERACTION_COLUMNS.map((c) => `\`${c}\``).join(', ');
 /** As mysql2 returns them with dateStrings and bigNumberStrings: every value a string or null. */
 export type InteractionRow = Record<InteractionColumn, string | null>;
 

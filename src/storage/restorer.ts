@@ -21,6 +21,7 @@ import {
   ChunkIntegrityError,
   compareIds,
   decodeChunkColumns,
+  INTERACTION_COLUMN_LIST,
   INTERACTION_COLUMNS,
   manifestChecksum,
   type RowArray,
@@ -164,7 +165,6 @@ async function loadChunk(db: Db, ref: MessageRef, generation: number, meta: Chun
   return { seq: meta.seq, checksum: stored.checksum, columns, rowCount: decoded.rowCount };
 }
 
-const COLUMN_LIST = INTERACTION_COLUMNS.map((c) => `\`${c}\``).join(', ');
 const ROW_PLACEHOLDERS = `(${INTERACTION_COLUMNS.map(() => '?').join(', ')})`;
 
 /**
@@ -181,8 +181,8 @@ function insertStatement(rows: number, returning: boolean): string {
   let sql = insertSql.get(key);
   if (!sql) {
     sql =
-      `INSERT INTO interactions (${COLUMN_LIST}) VALUES ${new Array(rows).fill(ROW_PLACEHOLDERS).join(', ')} ON DUPLICATE KEY UPDATE id = id` +
-      (returning ? ` RETURNING ${COLUMN_LIST}` : '');
+      `INSERT INTO interactions (${INTERACTION_COLUMN_LIST}) VALUES ${new Array(rows).fill(ROW_PLACEHOLDERS).join(', ')} ON DUPLICATE KEY UPDATE id = id` +
+      (returning ? ` RETURNING ${INTERACTION_COLUMN_LIST}` : '');
     // Two sizes are common (full batches and a chunk's remainder); do not keep every remainder ever seen.
     if (insertSql.size > 16) insertSql.clear();
     insertSql.set(key, sql);
