@@ -27,6 +27,8 @@ import { ensureLocalMysql, type LocalMysqlHandle } from '../src/db/localMysql';
 import { createLogger } from '../src/logger';
 import { freePort, startDevServer } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
+import { withDatabase } from './lib/dataset';
+import { parseBytes, sizeLikeProduction } from './lib/server';
 
 const envInt = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const SECONDS = envInt('BENCH_SECONDS', 60);
@@ -58,12 +60,6 @@ function mysqldPid(privateServer: LocalMysqlHandle | null): number {
   } catch {
     return Number.NaN;
   }
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
@@ -136,10 +132,8 @@ async function main(): Promise<void> {
     privateMysql = await ensureLocalMysql(base, createLogger('bench', 'warn'), { dataDir: path.join(dir, 'mysql') });
     // Sized as a production server would be for this working set (the defaults are 128 MB and 96 MB,
     // which make InnoDB evict and re-read index pages within a minute of inserts).
+    await sizeLikeProduction(withDatabase(base, 'mysql'), { bufferPoolBytes: parseBytes(process.env.BENCH_BUFFER_POOL || '2G'), redoLogBytes: parseBytes('1G') });
     const admin = createDb(withDatabase(base, 'mysql'), { min: 0, max: 1 });
-    const pool = process.env.BENCH_BUFFER_POOL ?? '2147483648';
-    await admin.raw(`SET GLOBAL innodb_buffer_pool_size = ${Number(pool)}`);
-    await admin.raw('SET GLOBAL innodb_log_file_size = 1073741824').catch(() => undefined); // dynamic from MariaDB 10.9
     const [vars] = (await admin.raw("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_buffer_pool_size', 'innodb_log_file_size')")) as [{ Variable_name: string; Value: string }[]];
     await admin.destroy();
     log(`private database server, pid ${privateMysql?.pid}; ${vars.map((v) => `${v.Variable_name}=${v.Value}`).join(', ')}`);

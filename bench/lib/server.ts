@@ -45,6 +45,30 @@ async function serverFacts(url: string): Promise<{ version: string; bufferPool: 
   }
 }
 
+/**
+ * Sizes a server's buffer pool and redo log as a production server holding the benchmark's working set
+ * would be, online, and returns once both resizes have finished.
+ */
+export async function sizeLikeProduction(url: string, size: { bufferPoolBytes: number; redoLogBytes: number }): Promise<void> {
+  const db = createDb(url, { min: 0, max: 1 });
+  try {
+    // Resizing the redo log is online from MariaDB 10.9 on (the statement returns once it is done);
+    // MySQL 8.0.30+ names the same setting innodb_redo_log_capacity.
+    const redo = [size.redoLogBytes];
+    await db.raw('SET GLOBAL innodb_log_file_size = ?', redo).catch(() => db.raw('SET GLOBAL innodb_redo_log_capacity = ?', redo));
+    // Resizing is online in MariaDB 10.2+; wait until it has finished before measuring anything.
+    await db.raw('SET GLOBAL innodb_buffer_pool_size = ?', [size.bufferPoolBytes]);
+    for (let i = 0; i < 600; i++) {
+      const [rows] = (await db.raw("SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'")) as [{ Value: string }[]];
+      const [current] = (await db.raw('SELECT @@innodb_buffer_pool_size AS b')) as [{ b: string | number }[]];
+      if (Number(current[0].b) >= size.bufferPoolBytes && !/resizing|withdraw|allocat/i.test(rows[0]?.Value ?? '')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
 export async function startBenchServer(log: (msg: string) => void): Promise<BenchServer> {
   const given = process.env.BENCH_MYSQL_URL;
   if (given) {
@@ -62,24 +86,10 @@ export async function startBenchServer(log: (msg: string) => void): Promise<Benc
   log(`starting a private MariaDB (data in ${path.relative(REPO_ROOT, dataDir)})`);
   const handle: LocalMysqlHandle | null = await ensureLocalMysql(url, createLogger('bench', 'warn'), { dataDir, startTimeoutMs: 120_000 });
   if (!handle) throw new Error(`something already answers at ${url}`);
-  const wanted = parseBytes(process.env.BENCH_BUFFER_POOL || '4G');
-  const db = createDb(url, { min: 0, max: 1 });
-  try {
-    // Resizing the redo log is online from MariaDB 10.9 on (the statement returns once it is done);
-    // MySQL 8.0.30+ names the same setting innodb_redo_log_capacity.
-    const redo = parseBytes(process.env.BENCH_REDO_LOG || '1G');
-    await db.raw('SET GLOBAL innodb_log_file_size = ?', [redo]).catch(() => db.raw('SET GLOBAL innodb_redo_log_capacity = ?', [redo]));
-    // Resizing is online in MariaDB 10.2+; wait until it has finished before measuring anything.
-    await db.raw('SET GLOBAL innodb_buffer_pool_size = ?', [wanted]);
-    for (let i = 0; i < 600; i++) {
-      const [rows] = (await db.raw("SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'")) as [{ Value: string }[]];
-      const [size] = (await db.raw('SELECT @@innodb_buffer_pool_size AS b')) as [{ b: string | number }[]];
-      if (Number(size[0].b) >= wanted && !/resizing|withdraw|allocat/i.test(rows[0]?.Value ?? '')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    await db.destroy();
-  }
+  await sizeLikeProduction(url, {
+    bufferPoolBytes: parseBytes(process.env.BENCH_BUFFER_POOL || '4G'),
+    redoLogBytes: parseBytes(process.env.BENCH_REDO_LOG || '1G'),
+  });
   const facts = await serverFacts(url);
   return {
     url,
