@@ -196,6 +196,33 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
     assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(original)), 'restored byte for byte');
   });
 
+  it('restores values with quotes, backslashes, placeholders and non-ASCII text exactly as they were', async () => {
+    // The restore writes its INSERT text itself (each value through the driver's escape()): every
+    // character the escaping has to handle must come back unchanged.
+    const awkward = ["it's", 'back\\slash\\', 'a ? b ?? c', '"quoted"', 'line\nbreak\ttab\r', 'nul\u0000byte', '\u001a ctrl-z', 'Grüße 🎉 中文', "'); DROP TABLE interactions; --", '%_'];
+    const rows = awkward.map((text, i) => ({
+      event_id: `awkward-${i}-${randomBytes(4).toString('hex')}`,
+      message_kind: target.kind,
+      message_id: target.id,
+      user_id: text,
+      event_type: 'clicked',
+      variant_id: null,
+      step_id: null,
+      variation_id: null,
+      alias: text,
+      channel: 'email',
+      occurred_at: '2026-01-02 03:04:05.678',
+    }));
+    await db('interactions').insert(rows);
+    const original = await hotRows(db, target);
+    assert.deepEqual(original.map((r) => r.alias), awkward, 'the values went in as written');
+    await archiveMessage(db, target, 1, { chunkRows: 4, deleteReturning });
+    assert.equal((await hotRows(db, target)).length, 0);
+    await restoreMessage(db, target, 1, { insertBatch: 3, insertReturning: deleteReturning });
+    const back = await hotRows(db, target);
+    assert.deepEqual(back, original, 'restored value for value');
+  });
+
   it('refuses to call a restore done when a row already in the hot store differs from the archive', async () => {
     await seed(db, 300);
     const original = await hotRows(db, target);
