@@ -36,10 +36,14 @@ export function parseBytes(text: string): number {
 async function serverFacts(url: string): Promise<{ version: string; bufferPool: number; redoLog: number }> {
   const db = createDb(url, { min: 0, max: 1 });
   try {
-    const [rows] = (await db.raw('SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b, @@innodb_log_file_size AS r')) as [
-      { v: string; b: string | number; r: string | number }[],
+    const [rows] = (await db.raw('SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b')) as [{ v: string; b: string | number }[]];
+    // MySQL 8.0.30+ sizes its redo log by innodb_redo_log_capacity and ignores innodb_log_file_size
+    // once that is set; MariaDB has only the latter.
+    const [redo] = (await db.raw("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_redo_log_capacity', 'innodb_log_file_size')")) as [
+      { Variable_name: string; Value: string }[],
     ];
-    return { version: rows[0].v, bufferPool: Number(rows[0].b), redoLog: Number(rows[0].r) };
+    const size = (name: string) => redo.find((r) => r.Variable_name === name)?.Value;
+    return { version: rows[0].v, bufferPool: Number(rows[0].b), redoLog: Number(size('innodb_redo_log_capacity') ?? size('innodb_log_file_size') ?? 0) };
   } finally {
     await db.destroy();
   }
