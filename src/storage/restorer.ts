@@ -212,7 +212,7 @@ function run(conn: RawConnection, sql: string, values: readonly (string | null)[
  * compared with the rows it sent and dropped at once. Collecting a chunk's answers for one checksum
  * at the end kept 5,000 rows of strings alive per chunk in flight, long enough for V8 to promote them
  * to the old generation (with two chunks in flight, a restoring process's old generation peaked at
- * 73 MB that way, 53 MB this way), and the comparison costs less than the checksum did.
+ * 73 MB that way, 47-57 MB this way: docs/BENCHMARKS.md).
  */
 async function insertRows(db: Db, chunk: DecodedChunk, ref: MessageRef, batchRows: number, connections: number, returning: boolean): Promise<void> {
   const { columns, rowCount } = chunk;
