@@ -197,8 +197,8 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
   });
 
   it('restores values with quotes, backslashes, placeholders and non-ASCII text exactly as they were', async () => {
-    // The restore writes its INSERT text itself (each value through the driver's escape()): every
-    // character the escaping has to handle must come back unchanged.
+    // The restore's INSERT statements carry the values as text, escaped by the driver, and its check
+    // compares what they return: every character the escaping has to handle must come back unchanged.
     const awkward = ["it's", 'back\\slash\\', 'a ? b ?? c', '"quoted"', 'line\nbreak\ttab\r', 'nul\u0000byte', '\u001a ctrl-z', 'Grüße 🎉 中文', "'); DROP TABLE interactions; --", '%_'];
     const rows = awkward.map((text, i) => ({
       event_id: `awkward-${i}-${randomBytes(4).toString('hex')}`,

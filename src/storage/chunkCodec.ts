@@ -40,8 +40,11 @@ interface ColumnarChunk {
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
 
+/** A value as the canonical bytes hold it: a string, or null for SQL NULL. */
+export const canonicalValue = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+
 export function canonicalBytes(rows: readonly InteractionRow[]): Buffer {
-  return canonicalBytesOfColumns(INTERACTION_COLUMNS.map((c) => rows.map((r) => (r[c] === null || r[c] === undefined ? null : String(r[c])))));
+  return canonicalBytesOfColumns(INTERACTION_COLUMNS.map((c) => rows.map((r) => canonicalValue(r[c]))));
 }
 
 /** One value of a row read with `rowsAsArray`: mysql2 gives strings (dateStrings, bigNumberStrings) or null. */
@@ -52,7 +55,7 @@ export type RowArray = readonly (string | null)[];
  * object per row: the archive and restore paths handle millions of rows and this is where their CPU goes.
  */
 export function canonicalBytesOfRowArrays(rows: readonly RowArray[]): Buffer {
-  return canonicalBytesOfColumns(INTERACTION_COLUMNS.map((_, ci) => rows.map((r) => (r[ci] === null || r[ci] === undefined ? null : String(r[ci])))));
+  return canonicalBytesOfColumns(INTERACTION_COLUMNS.map((_, ci) => rows.map((r) => canonicalValue(r[ci]))));
 }
 
 function canonicalBytesOfColumns(data: (string | null)[][]): Buffer {
@@ -71,7 +74,7 @@ export function checksumOfRowArrays(rows: readonly RowArray[]): string {
   hash.update(`{"v":1,"columns":${JSON.stringify(INTERACTION_COLUMNS)},"data":[`);
   for (let ci = 0; ci < INTERACTION_COLUMNS.length; ci++) {
     if (ci > 0) hash.update(',');
-    hash.update(JSON.stringify(rows.map((r) => (r[ci] === null || r[ci] === undefined ? null : String(r[ci])))));
+    hash.update(JSON.stringify(rows.map((r) => canonicalValue(r[ci]))));
   }
   hash.update(']}');
   return hash.digest('hex');

@@ -19,6 +19,7 @@
 import type { Db } from '../db/knex';
 import type { MessageRef, RestoreSummary } from '../shared/types';
 import {
+  canonicalValue,
   checksumOfRowArrays,
   ChunkIntegrityError,
   compareIds,
@@ -252,8 +253,6 @@ async function insertRows(db: Db, chunk: DecodedChunk, ref: MessageRef, batchRow
   await Promise.all(Array.from({ length: Math.max(1, Math.min(connections, statements)) }, insertUntilDone));
 }
 
-const normalized = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
-
 /**
  * Compares the rows a statement's RETURNING answered with rows [from, from + count) of the chunk's
  * columns, matched by id: describes the first difference, or returns null when they are the same rows
@@ -270,8 +269,8 @@ function firstMismatch(answered: readonly RowArray[], columns: readonly (string 
   for (let k = 0; k < count; k++) {
     const row = stored[k];
     for (let c = 0; c < columns.length; c++) {
-      if (normalized(row[c]) !== columns[c][sent[k]]) {
-        return `row ${String(row[0])}: ${INTERACTION_COLUMNS[c]} is ${JSON.stringify(normalized(row[c]))}, archived ${JSON.stringify(columns[c][sent[k]])}`;
+      if (canonicalValue(row[c]) !== columns[c][sent[k]]) {
+        return `row ${String(row[0])}: ${INTERACTION_COLUMNS[c]} is ${JSON.stringify(canonicalValue(row[c]))}, archived ${JSON.stringify(columns[c][sent[k]])}`;
       }
     }
   }
