@@ -71,7 +71,39 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
     for (const t of ['interactions', 'archive_chunks', 'archive_manifests']) await db(t).delete();
   });
 
-  it('archives the new version of a row changed after its chunk was read', async () => {
+  if (deleteReturning)
+    it('archives each row as it was when its chunk took it, whether changed before or after', async () => {
+      await seed(db, 350);
+      const neighbour = await hotRows(db, other);
+      const before = await hotRows(db, target);
+      // Chunk 2 (rows 100-199) has been taken when chunk 1 reports, chunk 3 (200-299) not yet.
+      const [taken, notYet] = [before[150], before[250]];
+      let updated: { taken: number; notYet: number } | undefined;
+      const manifest = await archiveMessage(db, target, 1, {
+        chunkRows: 100,
+        deleteReturning,
+        onProgress: async (_cursor, moved) => {
+          if (moved === 100 && !updated) {
+            const change = (id: string | null) => db('interactions').where({ id }).update({ alias: 'changed while archiving' });
+            updated = { notYet: await change(notYet.id), taken: await change(taken.id) };
+          }
+        },
+      });
+      assert.deepEqual(updated, { taken: 0, notYet: 1 }, 'a taken row is gone from the hot table; a row not yet taken is still there');
+      assert.equal(manifest.rowCount, 350);
+      assert.equal((await hotRows(db, target)).length, 0);
+      const archived = await archivedRows(db, target);
+      assert.deepEqual(
+        archived.map((r) => r.id),
+        before.map((r) => r.id),
+        'every row once',
+      );
+      assert.equal(archived.find((r) => r.id === notYet.id)?.alias, 'changed while archiving');
+      assert.equal(archived.find((r) => r.id === taken.id)?.alias, taken.alias);
+      assert.deepEqual(await hotRows(db, other), neighbour, "the neighbour's rows in the same id ranges are untouched");
+    });
+
+  if (!deleteReturning) it('archives the new version of a row changed after its chunk was read', async () => {
     await seed(db, 350);
     const neighbour = await hotRows(db, other);
     const before = await hotRows(db, target);

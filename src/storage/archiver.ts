@@ -96,7 +96,126 @@ export async function archiveMessage(db: Db, ref: MessageRef, generation: number
 
   // Sequence numbers are handed out here rather than read per chunk; a second attempt running at the
   // same time (a worker presumed dead that is not) collides on the primary key and fails instead.
-  let seq = (await lastSeq(db, ref, generation)) + 1;
+  const firstSeq = (await lastSeq(db, ref, generation)) + 1;
+  const returning = opts.deleteReturning ?? (await supportsReturning(db));
+  if (returning) await moveByDeleting(db, ref, generation, firstSeq, opts);
+  else await moveByCopying(db, ref, generation, firstSeq, opts);
+  return finalizeManifest(db, ref, generation);
+}
+
+/**
+ * MariaDB: each chunk is one transaction. `DELETE … ORDER BY id LIMIT n RETURNING` takes the next rows
+ * out of the hot table and hands them back as they were, locked; they are compressed, stored as a chunk
+ * already marked verified, read back and checked against their checksum, and only then committed. At
+ * every commit each row is in exactly one place; a crash or an error anywhere rolls the whole chunk
+ * back, rows hot again. Every row is read once, by the statement that deletes it.
+ *
+ * The next chunk's DELETE runs as soon as the previous one has returned (it starts after that chunk's
+ * last id), while the worker compresses and stores that chunk: the database deletes while the worker
+ * encodes.
+ */
+async function moveByDeleting(db: Db, ref: MessageRef, generation: number, firstSeq: number, opts: ArchiveOptions): Promise<void> {
+  const key = { ...MESSAGE(ref), generation };
+  let seq = firstSeq;
+  let after = opts.resumeFrom?.lastId ?? '0';
+  let moved = 0;
+  // Always end with one pass from the start: rows whose ids were allocated before the cursor but
+  // committed after it passed (auto-increment order is not commit order) are found there.
+  let rescanned = false;
+  const depth = Math.max(2, opts.parallelDeletes ?? 2);
+  // Chunks being moved, oldest first. The cursor only moves past a chunk once it and every chunk before
+  // it have committed, so a resume never skips one.
+  const inFlight: { lastId: string; done: Promise<number> }[] = [];
+  const settleOldest = async () => {
+    const oldest = inFlight.shift();
+    if (!oldest) return;
+    moved += await oldest.done;
+    await opts.onProgress?.({ lastId: oldest.lastId }, moved);
+  };
+  try {
+    for (;;) {
+      while (inFlight.length >= depth) await settleOldest();
+      const chunk = takeChunk(db, key, seq, after, opts.chunkRows);
+      const lastId = await chunk.taken;
+      if (lastId === null) {
+        while (inFlight.length) await settleOldest();
+        if (rescanned) break;
+        rescanned = true;
+        after = '0';
+        continue;
+      }
+      inFlight.push({ lastId, done: chunk.done });
+      seq += 1;
+      after = lastId;
+    }
+  } finally {
+    // Nothing is left running against the pool when this returns or throws; failures after the first
+    // are rolled back like it and reported through it.
+    await Promise.allSettled(inFlight.map((c) => c.done));
+  }
+}
+
+/**
+ * One chunk's transaction. `taken` resolves with the last id the DELETE took (null when there was no
+ * row left after `after`) as soon as it returns, so the next chunk can start; `done` with the rows
+ * moved once the transaction has committed.
+ */
+function takeChunk(db: Db, key: { message_kind: string; message_id: string; generation: number }, seq: number, after: string, chunkRows: number) {
+  let announce: (lastId: string | null) => void = () => undefined;
+  let fail: (err: unknown) => void = () => undefined;
+  const taken = new Promise<string | null>((resolve, reject) => {
+    announce = resolve;
+    fail = reject;
+  });
+  const done = retryOnDeadlock(() =>
+    db.transaction(
+      async (trx) => {
+        const [deleted] = (await trx
+          .raw(
+            `DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id > ? ORDER BY id LIMIT ? RETURNING ${INTERACTION_COLUMN_LIST}`,
+            [key.message_kind, key.message_id, after, chunkRows],
+          )
+          .options({ rowsAsArray: true })) as unknown as [RowArray[]];
+        if (deleted.length === 0) return 0;
+        // In the order ORDER BY deleted them; sorted anyway, as the chunk's checksum is over id order.
+        const rows = [...deleted].sort((x, y) => compareIds(x[0] as string, y[0] as string));
+        announce(rows[rows.length - 1][0] as string);
+        const chunk = await encodeRowArrays(rows);
+        await trx('archive_chunks').insert({
+          ...key,
+          seq,
+          first_id: chunk.firstId,
+          last_id: chunk.lastId,
+          row_count: chunk.rowCount,
+          checksum: chunk.checksum,
+          codec: CHUNK_CODEC,
+          payload: chunk.payload,
+          verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
+        });
+        // The chunk as the database stored it must decompress to the bytes of the rows just deleted.
+        const stored = await trx('archive_chunks').where({ ...key, seq }).first<{ payload: Buffer }>('payload');
+        if (!stored) throw new ArchiveConflictError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
+        await verifyPayload(stored.payload, chunk.checksum);
+        return rows.length;
+      },
+      { isolationLevel: 'read committed' },
+    ),
+  );
+  // Settling a promise twice is a no-op: these only count when the DELETE found no row, or failed.
+  done.then(() => announce(null), fail);
+  // A failure after the DELETE returned reaches the caller through `done`.
+  taken.catch(() => undefined);
+  return { taken, done };
+}
+
+/**
+ * MySQL (no DELETE ... RETURNING): read and compress a chunk, commit it, then verify it and delete
+ * exactly its rows, if they are still the chunk's rows, in the transaction that marks it verified.
+ * Reading and compressing the next chunk, and committing it, overlap with deleting the previous one.
+ */
+async function moveByCopying(db: Db, ref: MessageRef, generation: number, firstSeq: number, opts: ArchiveOptions): Promise<void> {
+  const key = { ...MESSAGE(ref), generation };
+  let seq = firstSeq;
   let cursor = opts.resumeFrom?.lastId ?? '0';
   let moved = 0;
   // Always end with one pass from the start: rows whose ids were allocated before the cursor but
@@ -145,12 +264,10 @@ export async function archiveMessage(db: Db, ref: MessageRef, generation: number
     });
     seq += 1;
     while (inFlight.length >= parallel) await settleOldest();
-    const done = verifyAndDelete(db, ref, generation, claim, opts.deleteReturning);
+    const done = verifyAndDelete(db, ref, generation, claim, false);
     done.catch(() => undefined); // awaited, in order, by settleOldest
     inFlight.push({ lastId: prepared.chunk.lastId, rowCount: prepared.chunk.rowCount, done });
   }
-
-  return finalizeManifest(db, ref, generation);
 }
 
 /** The next chunk's rows after `after`, read as arrays and compressed, with their ids; null when there are none. */
