@@ -1,15 +1,17 @@
 /**
  * Moves one message's hot interaction rows into long-term storage, chunk by chunk.
  *
- * Per chunk: read N rows in id order → compress → commit the chunk → read the chunk back and verify it
- * → in one transaction, take the chunk's rows (by id, locked), check that they are still exactly the
- * chunk's rows, delete them and mark the chunk verified; anything else rolls back. A crash at any
- * point leaves either hot rows with no committed chunk (re-read), or a committed unverified chunk whose
- * rows are still hot (verified and deleted on resume); never a row in both places once verified, never
- * a row in neither.
+ * MariaDB: per chunk, one transaction deletes the next N rows in id order with `DELETE … RETURNING`,
+ * by their ids, compresses what it returned, stores the chunk marked verified, reads it back and checks it, and
+ * commits. The rows and their chunk change places atomically: a crash at any point rolls the chunk
+ * back and leaves its rows hot. Each row is read once, by the statement that deletes it.
  *
- * Reading and compressing the next chunk, and committing it, overlap with deleting the previous one:
- * the first is mostly this process's work, the last the database's.
+ * MySQL (no `RETURNING`): per chunk, read N rows in id order → compress → commit the chunk → read the
+ * chunk back and verify it → in one transaction, take the chunk's rows (by id, locked), check that they
+ * are still exactly the chunk's rows, delete them and mark the chunk verified; anything else rolls
+ * back. A crash at any point leaves either hot rows with no committed chunk (re-read), or a committed
+ * unverified chunk whose rows are still hot (verified and deleted on resume); never a row in both
+ * places once verified, never a row in neither.
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
@@ -39,15 +41,16 @@ export interface ArchiveOptions {
   chunkRows: number;
   resumeFrom?: ArchiveCursor;
   /**
-   * Chunks verified and deleted at the same time, each in its own transaction (default 1). Deleting
-   * is the database's heaviest part of the move (every index of every row), one core per statement:
-   * more helps when the database has idle cores; on the shared 2-core benchmark machine it did not,
-   * and every chunk in flight is a few megabytes more in the worker.
+   * Chunks in flight, each in its own transaction. MariaDB: at least 2 (default 2), so that one
+   * chunk's DELETE runs while the previous chunk is encoded and stored. MySQL: chunks verified and
+   * deleted at the same time (default 1); more helps only when the database has idle cores, and every
+   * chunk in flight is a few megabytes more in the worker.
    */
   parallelDeletes?: number;
   /**
-   * How the hot rows are checked and deleted: with MariaDB's DELETE ... RETURNING (one statement), or
-   * by locking and re-reading them first (MySQL). Detected from the server when not given.
+   * How rows leave the hot table: taken by MariaDB's DELETE ... RETURNING, which reads them in the
+   * same statement, or read, stored, then locked, compared and deleted (MySQL). Detected from the
+   * server when not given.
    */
   deleteReturning?: boolean;
   /** Called after every chunk; the activity heartbeats the cursor from here. Awaited when it returns a promise. */
@@ -61,6 +64,7 @@ export class ArchiveConflictError extends Error {
 const MESSAGE = (ref: MessageRef) => ({ message_kind: ref.kind, message_id: ref.id });
 
 const DEFAULT_PARALLEL_DELETES = 1;
+const DEFAULT_CHUNKS_IN_FLIGHT = 2;
 
 /** What a committed chunk claims to hold: its rows' ids and the checksum of their canonical bytes. */
 interface ChunkClaim {
@@ -82,7 +86,8 @@ export async function archiveMessage(db: Db, ref: MessageRef, generation: number
     await db('archive_manifests').where(key).update({ status: 'archiving' });
   }
 
-  // A crash between committing a chunk and deleting its hot rows leaves it unverified: finish it first.
+  // A crash between committing a chunk and deleting its hot rows leaves it unverified (the MySQL path,
+  // or a MariaDB worker of a version that archived that way too): finish it first.
   const unverified = (await db('archive_chunks')
     .where(key)
     .whereNull('verified_at')
@@ -104,15 +109,15 @@ export async function archiveMessage(db: Db, ref: MessageRef, generation: number
 }
 
 /**
- * MariaDB: each chunk is one transaction. `DELETE … ORDER BY id LIMIT n RETURNING` takes the next rows
- * out of the hot table and hands them back as they were, locked; they are compressed, stored as a chunk
- * already marked verified, read back and checked against their checksum, and only then committed. At
- * every commit each row is in exactly one place; a crash or an error anywhere rolls the whole chunk
- * back, rows hot again. Every row is read once, by the statement that deletes it.
+ * MariaDB: each chunk is one transaction. The next N ids are read from the message's index, and
+ * `DELETE … RETURNING` takes those rows out of the hot table and hands them back as they were, locked;
+ * they are compressed, stored as a chunk already marked verified, read back and checked against their
+ * checksum, and only then committed. At every commit each row is in exactly one place; a crash or an
+ * error anywhere rolls the whole chunk back, rows hot again. Every row is read once, by the statement
+ * that deletes it.
  *
- * The next chunk's DELETE runs as soon as the previous one has returned (it starts after that chunk's
- * last id), while the worker compresses and stores that chunk: the database deletes while the worker
- * encodes.
+ * The next chunk starts as soon as the previous one's ids are known (it starts after its last id), so
+ * the database deletes one chunk while the worker compresses and stores the other.
  */
 async function moveByDeleting(db: Db, ref: MessageRef, generation: number, firstSeq: number, opts: ArchiveOptions): Promise<void> {
   const key = { ...MESSAGE(ref), generation };
@@ -122,7 +127,7 @@ async function moveByDeleting(db: Db, ref: MessageRef, generation: number, first
   // Always end with one pass from the start: rows whose ids were allocated before the cursor but
   // committed after it passed (auto-increment order is not commit order) are found there.
   let rescanned = false;
-  const depth = Math.max(2, opts.parallelDeletes ?? 2);
+  const depth = Math.max(2, opts.parallelDeletes ?? DEFAULT_CHUNKS_IN_FLIGHT);
   // Chunks being moved, oldest first. The cursor only moves past a chunk once it and every chunk before
   // it have committed, so a resume never skips one.
   const inFlight: { lastId: string; done: Promise<number> }[] = [];
@@ -156,9 +161,9 @@ async function moveByDeleting(db: Db, ref: MessageRef, generation: number, first
 }
 
 /**
- * One chunk's transaction. `taken` resolves with the last id the DELETE took (null when there was no
- * row left after `after`) as soon as it returns, so the next chunk can start; `done` with the rows
- * moved once the transaction has committed.
+ * One chunk's transaction. `taken` resolves with the chunk's last id (null when there is no row left
+ * after `after`) as soon as its ids are known, so the next chunk can start; `done` with the rows moved
+ * once the transaction has committed.
  */
 function takeChunk(db: Db, key: { message_kind: string; message_id: string; generation: number }, seq: number, after: string, chunkRows: number) {
   let announce: (lastId: string | null) => void = () => undefined;
@@ -170,16 +175,29 @@ function takeChunk(db: Db, key: { message_kind: string; message_id: string; gene
   const done = retryOnDeadlock(() =>
     db.transaction(
       async (trx) => {
+        // The message's own index holds the ids: nothing is locked or read from the rows here. A DELETE
+        // … ORDER BY id LIMIT would do in one statement, but the optimizer may walk the primary key for
+        // it instead, locking other messages' rows as it passes them and waiting on, or deadlocking
+        // with, their own archives.
+        const ids = (await trx
+          .from(trx.raw('interactions FORCE INDEX (ix_interactions_message)'))
+          .where({ message_kind: key.message_kind, message_id: key.message_id })
+          .andWhere('id', '>', after)
+          .orderBy('id')
+          .limit(chunkRows)
+          .pluck('id')) as string[];
+        if (ids.length === 0) return 0;
+        announce(ids[ids.length - 1]);
+        // Primary-key lookups only: exactly these rows are locked. A row another attempt took meanwhile
+        // is simply not returned; the chunk holds what this statement deleted.
         const [deleted] = (await trx
           .raw(
-            `DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id > ? ORDER BY id LIMIT ? RETURNING ${INTERACTION_COLUMN_LIST}`,
-            [key.message_kind, key.message_id, after, chunkRows],
+            `DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')}) RETURNING ${INTERACTION_COLUMN_LIST}`,
+            [key.message_kind, key.message_id, ...ids],
           )
           .options({ rowsAsArray: true })) as unknown as [RowArray[]];
         if (deleted.length === 0) return 0;
-        // In the order ORDER BY deleted them; sorted anyway, as the chunk's checksum is over id order.
         const rows = [...deleted].sort((x, y) => compareIds(x[0] as string, y[0] as string));
-        announce(rows[rows.length - 1][0] as string);
         const chunk = await encodeRowArrays(rows);
         await trx('archive_chunks').insert({
           ...key,
