@@ -167,6 +167,20 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
     assert.ok(archived.some((r) => r.id === String(freeId)), 'the late row is archived too');
   });
 
+  it('archives two messages whose rows alternate at the same time, each row once', async () => {
+    await seed(db, 1_000);
+    const [targetBefore, otherBefore] = [await hotRows(db, target), await hotRows(db, other)];
+    const [a, b] = await Promise.all([
+      archiveMessage(db, target, 1, { chunkRows: 50, deleteReturning }),
+      archiveMessage(db, other, 1, { chunkRows: 50, deleteReturning }),
+    ]);
+    assert.deepEqual([a.rowCount, b.rowCount], [1_000, 1_000]);
+    assert.equal((await db('interactions').count<{ n: number }[]>('* as n'))[0].n, 0);
+    const plain = (rows: InteractionRow[]) => rows.map((r) => ({ ...r }));
+    assert.deepEqual(plain(await archivedRows(db, target)), plain(targetBefore));
+    assert.deepEqual(plain(await archivedRows(db, other)), plain(otherBefore));
+  });
+
   it('finishes a chunk left committed but unverified, or drops it when the hot rows moved on', async () => {
     await seed(db, 300);
     const original = await hotRows(db, target);
