@@ -17,12 +17,11 @@
  *   BENCH_LAYOUTS=id,event,noevent npm run bench:clustering   what the unique event-id key cost (dropped in migration 004)
  */
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
-import { cpuSeconds, fmtInt } from './lib/proc';
+import { fmtInt } from './lib/proc';
 import { envInt, log, saveResults, table } from './lib/report';
-import { settlePurge } from './lib/purge';
+import { insertBackInChunks, timedPhase, type PhaseFigure } from './lib/moves';
 import { startBenchServer } from './lib/server';
 import type { Db } from '../src/db/knex';
-import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
 
 const CHUNK = 5_000;
 
@@ -39,22 +38,6 @@ const BINARY_COLUMNS: [string, string][] = [
   ['channel', `VARCHAR(32) ${ASCII} NULL`],
 ];
 
-interface PhaseFigure {
-  seconds: number;
-  dbCpuSeconds: number | null;
-}
-
-async function timed(db: Db, pid: number | null, work: () => Promise<void>): Promise<PhaseFigure> {
-  await settlePurge(db);
-  const cpu0 = pid ? cpuSeconds(pid) : null;
-  const t0 = Date.now();
-  await work();
-  const seconds = (Date.now() - t0) / 1000;
-  // The purge of what the phase deleted is part of its cost: wait for it and count its CPU too.
-  await settlePurge(db);
-  return { seconds, dbCpuSeconds: pid && cpu0 !== null ? cpuSeconds(pid) - cpu0 : null };
-}
-
 async function deleteInChunks(db: Db): Promise<void> {
   let after = '0';
   for (;;) {
@@ -70,20 +53,6 @@ async function deleteInChunks(db: Db): Promise<void> {
       ]);
     });
     after = ids[ids.length - 1];
-  }
-}
-
-async function insertInChunks(db: Db): Promise<void> {
-  const cols = INTERACTION_COLUMNS.join(', ');
-  let after = '0';
-  for (;;) {
-    const [rows] = (await db.raw('SELECT MAX(id) AS m FROM (SELECT id FROM bench_copy WHERE id > ? ORDER BY id LIMIT ?) x', [after, CHUNK])) as [
-      { m: string | null }[],
-    ];
-    const last = rows[0]?.m;
-    if (!last) return;
-    await db.raw(`INSERT INTO interactions (${cols}) SELECT ${cols} FROM bench_copy WHERE id > ? AND id <= ? ORDER BY id`, [after, last]);
-    after = String(last);
   }
 }
 
@@ -155,9 +124,9 @@ async function main(): Promise<void> {
         await bench.db.raw('ANALYZE TABLE interactions');
       }
       log(`${name}: deleting ${fmtInt(targetRows)} rows in chunks of ${CHUNK}`);
-      const del = await timed(bench.db, server.pid, () => deleteInChunks(bench.db));
+      const del = await timedPhase(bench.db, server.pid, () => deleteInChunks(bench.db));
       log(`${name}: inserting them back`);
-      const ins = await timed(bench.db, server.pid, () => insertInChunks(bench.db));
+      const ins = await timedPhase(bench.db, server.pid, () => insertBackInChunks(bench.db, 'bench_copy', CHUNK));
       results[name] = { delete: del, insert: ins };
       log(`${name}: delete ${del.seconds.toFixed(1)} s (MariaDB CPU ${del.dbCpuSeconds?.toFixed(1)} s), insert ${ins.seconds.toFixed(1)} s (${ins.dbCpuSeconds?.toFixed(1)} s)`);
     }

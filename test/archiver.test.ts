@@ -1,8 +1,8 @@
 /**
  * The archive's per-chunk protocol when the hot store changes under it (no Temporal needed): a row
- * changed after its chunk was read, a late row committed inside a chunk's id range, a crash that left
- * a committed chunk unverified. Nothing may be lost, doubled, or archived in a stale version, and the
- * other messages' rows sharing the id range are never touched.
+ * changed while the archive runs, a late row committed inside a chunk's id range, a crash that left a
+ * committed chunk unverified, two messages archived at once. Nothing may be lost, doubled, or archived
+ * in a stale version, and the other messages' rows sharing the id range are never touched.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -175,7 +175,7 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
       archiveMessage(db, other, 1, { chunkRows: 50, deleteReturning }),
     ]);
     assert.deepEqual([a.rowCount, b.rowCount], [1_000, 1_000]);
-    assert.equal((await db('interactions').count<{ n: number }[]>('* as n'))[0].n, 0);
+    assert.equal(Number((await db('interactions').count<{ n: number }[]>('* as n'))[0].n), 0);
     const plain = (rows: InteractionRow[]) => rows.map((r) => ({ ...r }));
     assert.deepEqual(plain(await archivedRows(db, target)), plain(targetBefore));
     assert.deepEqual(plain(await archivedRows(db, other)), plain(otherBefore));

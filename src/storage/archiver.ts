@@ -1,10 +1,10 @@
 /**
  * Moves one message's hot interaction rows into long-term storage, chunk by chunk.
  *
- * MariaDB: per chunk, one transaction deletes the next N rows in id order with `DELETE … RETURNING`,
- * by their ids, compresses what it returned, stores the chunk marked verified, reads it back and checks it, and
- * commits. The rows and their chunk change places atomically: a crash at any point rolls the chunk
- * back and leaves its rows hot. Each row is read once, by the statement that deletes it.
+ * MariaDB: per chunk, one transaction deletes the next N rows in id order, by their ids, with
+ * `DELETE … RETURNING`, compresses what it returned, stores the chunk marked verified, reads it back
+ * and checks it, and commits. The rows and their chunk change places atomically: a crash at any point
+ * rolls the chunk back and leaves its rows hot. Each row is read once, by the statement that deletes it.
  *
  * MySQL (no `RETURNING`): per chunk, read N rows in id order → compress → commit the chunk → read the
  * chunk back and verify it → in one transaction, take the chunk's rows (by id, locked), check that they
@@ -162,8 +162,8 @@ async function moveByDeleting(db: Db, ref: MessageRef, generation: number, first
 
 /**
  * One chunk's transaction. `taken` resolves with the chunk's last id (null when there is no row left
- * after `after`) as soon as its DELETE has returned, so the next chunk can start; `done` with the rows moved
- * once the transaction has committed.
+ * after `after`) as soon as its DELETE has returned, so the next chunk can start; `done` with the rows
+ * moved once the transaction has committed.
  */
 function takeChunk(db: Db, key: { message_kind: string; message_id: string; generation: number }, seq: number, after: string, chunkRows: number) {
   let announce: (lastId: string | null) => void = () => undefined;
