@@ -21,22 +21,16 @@ import { fmtInt, uptimeLine } from './lib/proc';
 import { envInt, log, saveResults, table } from './lib/report';
 import { startBenchServer } from './lib/server';
 import type { Db } from '../src/db/knex';
+import { nextChunkIds } from '../src/storage/archiver';
 import { INTERACTION_COLUMN_LIST } from '../src/storage/chunkCodec';
 
 const CHUNK = 5_000;
-const MESSAGE = { message_kind: TARGET.kind, message_id: TARGET.id };
 
 /** Deletes the next chunk after `after`; returns the id to continue after, or null when none is left. */
 type Statement = (trx: Knex.Transaction, after: string) => Promise<string | null>;
 
-const idsThroughIndex = (trx: Knex.Transaction, after: string) =>
-  trx
-    .from(trx.raw('interactions FORCE INDEX (ix_interactions_message)'))
-    .where(MESSAGE)
-    .andWhere('id', '>', after)
-    .orderBy('id')
-    .limit(CHUNK)
-    .pluck('id') as Promise<string[]>;
+/** The archive's own query for a chunk's ids. */
+const idsThroughIndex = (trx: Knex.Transaction, after: string) => nextChunkIds(trx, TARGET, after, CHUNK);
 
 async function deleteReturning(trx: Knex.Transaction, sql: string, bindings: readonly (string | number)[]): Promise<number> {
   const [rows] = (await trx.raw(`${sql} RETURNING ${INTERACTION_COLUMN_LIST}`, bindings).options({ rowsAsArray: true })) as unknown as [unknown[]];

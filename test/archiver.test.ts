@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createDb, ensureDatabase, migrateToLatest, type Db } from '../src/db/knex';
-import type { MessageRef } from '../src/shared/types';
+import type { ArchiveManifest, MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
 import { restoreMessage } from '../src/storage/restorer';
@@ -52,6 +52,23 @@ async function archivedRows(db: Db, ref: MessageRef, generation = 1): Promise<In
   return rows.sort((a, b) => Number(a.id) - Number(b.id));
 }
 
+/**
+ * The target's rows all left the hot store and are archived, each once; the neighbour's rows, which
+ * share the chunks' id ranges, are as they were. Returns the archived rows.
+ */
+async function assertWholeMessageArchived(db: Db, manifest: ArchiveManifest, before: InteractionRow[], neighbour: InteractionRow[]): Promise<InteractionRow[]> {
+  assert.equal(manifest.rowCount, before.length);
+  assert.equal((await hotRows(db, target)).length, 0);
+  const archived = await archivedRows(db, target);
+  assert.deepEqual(
+    archived.map((r) => r.id),
+    before.map((r) => r.id),
+    'every row once',
+  );
+  assert.deepEqual(await hotRows(db, other), neighbour, "the neighbour's rows in the same id ranges are untouched");
+  return archived;
+}
+
 for (const deleteReturning of [true, false]) describe(`archive protocol under concurrent change (${deleteReturning ? 'DELETE ... RETURNING' : 'lock, compare, delete'})`, () => {
   const database = `idtest_${randomBytes(4).toString('hex')}`;
   let db: Db;
@@ -90,17 +107,9 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
         },
       });
       assert.deepEqual(updated, { taken: 0, notYet: 1 }, 'a taken row is gone from the hot table; a row not yet taken is still there');
-      assert.equal(manifest.rowCount, 350);
-      assert.equal((await hotRows(db, target)).length, 0);
-      const archived = await archivedRows(db, target);
-      assert.deepEqual(
-        archived.map((r) => r.id),
-        before.map((r) => r.id),
-        'every row once',
-      );
+      const archived = await assertWholeMessageArchived(db, manifest, before, neighbour);
       assert.equal(archived.find((r) => r.id === notYet.id)?.alias, 'changed while archiving');
       assert.equal(archived.find((r) => r.id === taken.id)?.alias, taken.alias);
-      assert.deepEqual(await hotRows(db, other), neighbour, "the neighbour's rows in the same id ranges are untouched");
     });
 
   if (!deleteReturning) it('archives the new version of a row changed after its chunk was read', async () => {
@@ -123,16 +132,8 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
       },
     });
     assert.ok(changed);
-    assert.equal(manifest.rowCount, 350);
-    assert.equal((await hotRows(db, target)).length, 0);
-    const archived = await archivedRows(db, target);
-    assert.deepEqual(
-      archived.map((r) => r.id),
-      before.map((r) => r.id),
-      'every row once',
-    );
+    const archived = await assertWholeMessageArchived(db, manifest, before, neighbour);
     assert.equal(archived.find((r) => r.id === victim.id)?.alias, 'changed while archiving');
-    assert.deepEqual(await hotRows(db, other), neighbour, "the neighbour's rows in the same id ranges are untouched");
   });
 
   it('never deletes a late row committed inside a chunk it did not read, and archives it in the final pass', async () => {

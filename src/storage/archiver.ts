@@ -109,6 +109,35 @@ export async function archiveMessage(db: Db, ref: MessageRef, generation: number
 }
 
 /**
+ * Chunks under way, oldest first. The cursor only moves past a chunk once it and every chunk before it
+ * have finished, so a resume never skips one. A chunk's `done` gives the rows it moved, or null when
+ * it found the hot rows changed under it and moved none.
+ */
+function chunkQueue(onProgress: ArchiveOptions['onProgress']) {
+  const inFlight: { lastId: string; done: Promise<number | null> }[] = [];
+  let moved = 0;
+  return {
+    get length() {
+      return inFlight.length;
+    },
+    push(lastId: string, done: Promise<number | null>) {
+      inFlight.push({ lastId, done });
+    },
+    /** Waits for the oldest chunk and reports the cursor past it; false when its hot rows had changed. */
+    async settleOldest(): Promise<boolean> {
+      const oldest = inFlight.shift();
+      if (!oldest) return true;
+      const rows = await oldest.done;
+      if (rows !== null) moved += rows;
+      await onProgress?.({ lastId: oldest.lastId }, moved);
+      return rows !== null;
+    },
+    /** Resolves once every chunk still under way has finished, whether it committed or failed. */
+    allSettled: () => Promise.allSettled(inFlight.map((c) => c.done)),
+  };
+}
+
+/**
  * MariaDB: each chunk is one transaction. The next N ids are read from the message's index, and
  * `DELETE … RETURNING` takes those rows out of the hot table and hands them back as they were, locked;
  * they are compressed, stored as a chunk already marked verified, read back and checked against their
@@ -120,43 +149,33 @@ export async function archiveMessage(db: Db, ref: MessageRef, generation: number
  * database deletes one chunk while the worker compresses and stores the other.
  */
 async function moveByDeleting(db: Db, ref: MessageRef, generation: number, firstSeq: number, opts: ArchiveOptions): Promise<void> {
-  const key = { ...MESSAGE(ref), generation };
   let seq = firstSeq;
   let after = opts.resumeFrom?.lastId ?? '0';
-  let moved = 0;
   // Always end with one pass from the start: rows whose ids were allocated before the cursor but
   // committed after it passed (auto-increment order is not commit order) are found there.
   let rescanned = false;
   const depth = Math.max(2, opts.parallelDeletes ?? DEFAULT_CHUNKS_IN_FLIGHT);
-  // Chunks being moved, oldest first. The cursor only moves past a chunk once it and every chunk before
-  // it have committed, so a resume never skips one.
-  const inFlight: { lastId: string; done: Promise<number> }[] = [];
-  const settleOldest = async () => {
-    const oldest = inFlight.shift();
-    if (!oldest) return;
-    moved += await oldest.done;
-    await opts.onProgress?.({ lastId: oldest.lastId }, moved);
-  };
+  const queue = chunkQueue(opts.onProgress);
   try {
     for (;;) {
-      while (inFlight.length >= depth) await settleOldest();
-      const chunk = takeChunk(db, key, seq, after, opts.chunkRows);
+      while (queue.length >= depth) await queue.settleOldest();
+      const chunk = takeChunk(db, ref, generation, seq, after, opts.chunkRows);
       const lastId = await chunk.taken;
       if (lastId === null) {
-        while (inFlight.length) await settleOldest();
+        while (queue.length) await queue.settleOldest();
         if (rescanned) break;
         rescanned = true;
         after = '0';
         continue;
       }
-      inFlight.push({ lastId, done: chunk.done });
+      queue.push(lastId, chunk.done);
       seq += 1;
       after = lastId;
     }
   } finally {
     // Nothing is left running against the pool when this returns or throws; failures after the first
     // are rolled back like it and reported through it.
-    await Promise.allSettled(inFlight.map((c) => c.done));
+    await queue.allSettled();
   }
 }
 
@@ -165,7 +184,8 @@ async function moveByDeleting(db: Db, ref: MessageRef, generation: number, first
  * after `after`) as soon as its DELETE has returned, so the next chunk can start; `done` with the rows
  * moved once the transaction has committed.
  */
-function takeChunk(db: Db, key: { message_kind: string; message_id: string; generation: number }, seq: number, after: string, chunkRows: number) {
+function takeChunk(db: Db, ref: MessageRef, generation: number, seq: number, after: string, chunkRows: number) {
+  const key = { ...MESSAGE(ref), generation };
   let announce: (lastId: string | null) => void = () => undefined;
   let fail: (err: unknown) => void = () => undefined;
   const taken = new Promise<string | null>((resolve, reject) => {
@@ -179,13 +199,7 @@ function takeChunk(db: Db, key: { message_kind: string; message_id: string; gene
         // … ORDER BY id LIMIT would do in one statement, but the optimizer may walk the primary key for
         // it instead, locking other messages' rows as it passes them and waiting on, or deadlocking
         // with, their own archives.
-        const ids = (await trx
-          .from(trx.raw('interactions FORCE INDEX (ix_interactions_message)'))
-          .where({ message_kind: key.message_kind, message_id: key.message_id })
-          .andWhere('id', '>', after)
-          .orderBy('id')
-          .limit(chunkRows)
-          .pluck('id')) as string[];
+        const ids = await nextChunkIds(trx, ref, after, chunkRows);
         if (ids.length === 0) return 0;
         // Primary-key lookups only: exactly these rows are locked. A row another attempt took meanwhile
         // is simply not returned; the chunk holds what this statement deleted.
@@ -236,30 +250,22 @@ function takeChunk(db: Db, key: { message_kind: string; message_id: string; gene
 async function moveByCopying(db: Db, ref: MessageRef, generation: number, firstSeq: number, opts: ArchiveOptions): Promise<void> {
   const key = { ...MESSAGE(ref), generation };
   let seq = firstSeq;
-  let cursor = opts.resumeFrom?.lastId ?? '0';
-  let moved = 0;
   // Always end with one pass from the start: rows whose ids were allocated before the cursor but
   // committed after it passed (auto-increment order is not commit order) are found there.
   let rescanned = false;
   const parallel = Math.max(1, opts.parallelDeletes ?? DEFAULT_PARALLEL_DELETES);
-  // Chunks committed and being verified and deleted, oldest first. The cursor only moves past a chunk
-  // once it and every chunk before it are done, so a resume never skips one.
-  const inFlight: { lastId: string; rowCount: number; done: Promise<boolean> }[] = [];
+  // Chunks committed and being verified and deleted.
+  const queue = chunkQueue(opts.onProgress);
   const settleOldest = async () => {
-    const oldest = inFlight.shift();
-    if (!oldest) return;
-    const deleted = await oldest.done;
-    cursor = oldest.lastId;
-    if (deleted) moved += oldest.rowCount;
-    else rescanned = false; // the hot rows changed under us: the pass from the start must run again
-    await opts.onProgress?.({ lastId: cursor }, moved);
+    // The hot rows changed under a chunk: the pass from the start must run again.
+    if (!(await queue.settleOldest())) rescanned = false;
   };
 
-  let next = prepareChunk(db, ref, cursor, opts.chunkRows);
+  let next = prepareChunk(db, ref, opts.resumeFrom?.lastId ?? '0', opts.chunkRows);
   for (;;) {
     const prepared = await next;
     if (!prepared) {
-      while (inFlight.length) await settleOldest();
+      while (queue.length) await settleOldest();
       if (rescanned) break;
       rescanned = true;
       next = prepareChunk(db, ref, '0', opts.chunkRows);
@@ -283,11 +289,22 @@ async function moveByCopying(db: Db, ref: MessageRef, generation: number, firstS
       payload: prepared.chunk.payload,
     });
     seq += 1;
-    while (inFlight.length >= parallel) await settleOldest();
-    const done = verifyAndDelete(db, ref, generation, claim, false);
+    while (queue.length >= parallel) await settleOldest();
+    const done = verifyAndDelete(db, ref, generation, claim, false).then((deleted) => (deleted ? claim.rowCount : null));
     done.catch(() => undefined); // awaited, in order, by settleOldest
-    inFlight.push({ lastId: prepared.chunk.lastId, rowCount: prepared.chunk.rowCount, done });
+    queue.push(prepared.chunk.lastId, done);
   }
+}
+
+/** The ids of the message's next `limit` hot rows after `after`, in id order, read from its own index alone. */
+export async function nextChunkIds(q: Knex | Knex.Transaction, ref: MessageRef, after: string, limit: number): Promise<string[]> {
+  return (await q
+    .from(q.raw('interactions FORCE INDEX (ix_interactions_message)'))
+    .where(MESSAGE(ref))
+    .andWhere('id', '>', after)
+    .orderBy('id')
+    .limit(limit)
+    .pluck('id')) as string[];
 }
 
 /** The next chunk's rows after `after`, read as arrays and compressed, with their ids; null when there are none. */
