@@ -6,12 +6,15 @@
  * A kill point is a random fraction of the work still to do, reached after the new worker has moved
  * at least one chunk (so the kill lands while the activity really runs, not while Temporal waits for
  * the dead worker's heartbeat to time out), plus a random delay of up to 150 ms, which lands it
- * anywhere inside a chunk: reading, compressing, committing, verifying or deleting.
+ * anywhere inside a chunk: reading, compressing, committing, verifying or deleting. The worker's open
+ * transactions are read just before each archive kill, so the report says where inside a chunk's
+ * transaction it landed, which the rows afterwards cannot show: the server rolls that transaction back.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { LifecycleStatus, MessageRef } from '../../src/shared/types';
+import { supportsReturning } from '../../src/storage/returning';
 import { createStack, seedInteractions, waitFor, type TestStack } from '../support/stack';
 import {
   archivedFingerprint,
@@ -20,6 +23,7 @@ import {
   hotFingerprint,
   hotRowCount,
   killHard,
+  openTransactionWrites,
   reporter,
   seededRandom,
   sleep,
@@ -65,6 +69,14 @@ describe('worker SIGKILLed at random points', () => {
     const points: KillPoint[] = [];
     worker = stack.spawnWorker();
 
+    const returning = await supportsReturning(stack.db);
+    /** Where a chunk's transaction is, from the rows it has written (MariaDB: one transaction per chunk). */
+    const chunkStage = (written: number): string => {
+      if (!returning) return `${written} row(s) written`;
+      if (written === 0) return 'ids read, no row taken yet';
+      return written <= CHUNK_ROWS ? 'rows taken, chunk not yet stored' : 'chunk stored, being verified or committed';
+    };
+
     const status = async (): Promise<LifecycleStatus | null> => stack.lifecycle.status(ref.kind, ref.id).catch(() => null);
 
     /**
@@ -76,8 +88,9 @@ describe('worker SIGKILLed at random points', () => {
       phase: KillPoint['phase'],
       progress: () => Promise<number>,
       finished: () => Promise<boolean>,
-      invariant: () => Promise<string>,
+      invariant: (openAtKill: string) => Promise<string>,
       r: Random,
+      openNow: () => Promise<string> = async () => '',
     ): Promise<void> {
       for (let k = 0; k < KILLS_PER_PHASE; k++) {
         const startedAt = await progress();
@@ -99,9 +112,10 @@ describe('worker SIGKILLed at random points', () => {
           return;
         }
         await sleep(delayMs);
+        const openAtKill = await openNow();
         await killHard(worker);
         const p = await progress();
-        const landed = await invariant();
+        const landed = await invariant(openAtKill);
         points.push({ cycle, phase, progress: p, landed });
         say(`cycle ${cycle} ${phase}: kill ${k + 1} at ${p}/${ROWS} rows (+${delayMs} ms): ${landed}`);
         worker = stack.spawnWorker();
@@ -130,7 +144,7 @@ describe('worker SIGKILLed at random points', () => {
         'archive',
         () => verifiedRowCount(stack.db, ref, generation),
         async () => (await status())?.state === 'expired',
-        async () => {
+        async (openAtKill) => {
           const moved = await verifiedRowCount(stack.db, ref, generation);
           const hot = await hotRowCount(stack.db, ref);
           // A committed but unverified chunk's rows are still hot and not counted as moved.
@@ -140,9 +154,12 @@ describe('worker SIGKILLed at random points', () => {
             .where({ message_kind: ref.kind, message_id: ref.id, generation })
             .whereNull('verified_at')
             .count<{ n: number }[]>('* as n');
-          return Number(n) > 0 ? 'a chunk committed, its rows not yet deleted' : 'between chunks';
+          if (Number(n) > 0) return 'a chunk committed, its rows not yet deleted';
+          if (moved === ROWS) return 'after the last chunk, before the actor recorded the archive';
+          return openAtKill ? `inside chunk transaction(s), rolled back: ${openAtKill}` : 'between chunks, no transaction open';
         },
         rnd,
+        async () => (await openTransactionWrites(stack.db)).map(chunkStage).sort().join(' / '),
       );
       const expired = await waitFor('expired', async () => {
         const s = await status();

@@ -113,6 +113,21 @@ export async function rowsInPlace(db: Db, ref: MessageRef, generation: number): 
   return db.transaction(async (trx) => (await verifiedRowCount(trx, ref, generation)) + (await hotRowCount(trx, ref)));
 }
 
+/**
+ * Rows written so far by each transaction another connection has open on this database. Taken just
+ * before a kill, it says where in a transaction the kill landed: the server rolls that transaction
+ * back when the connection dies, so the committed rows afterwards cannot tell.
+ */
+export async function openTransactionWrites(db: Db): Promise<number[]> {
+  const [rows] = (await db.raw(
+    `SELECT t.trx_rows_modified AS modified
+       FROM information_schema.INNODB_TRX t
+       JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+      WHERE p.DB = DATABASE() AND t.trx_mysql_thread_id <> CONNECTION_ID()`,
+  )) as [{ modified: number | string }[]];
+  return rows.map((r) => Number(r.modified));
+}
+
 /** SIGKILL, and resolve once the process is gone. */
 export function killHard(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
