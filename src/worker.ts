@@ -5,7 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { bundleWorkflowsInThread } from './temporal/workflowBundle';
+import { bundleWorkflowsInChild } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
@@ -41,7 +41,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     connection,
     namespace: config.temporalNamespace,
     taskQueue: TASK_QUEUE,
-    workflowBundle: await bundleWorkflowsInThread(require.resolve('../workflows')),
+    workflowBundle: await bundleWorkflowsInChild(require.resolve('../workflows')),
     // restoreBulkItem stays registered here too, for bulk restores that scheduled it on this queue.
     activities,
     ...overrides,
