@@ -15,6 +15,7 @@
  *                                                  columns), measured again on the rebuilt table at the end
  *   BENCH_LAYOUTS=id,four,five npm run bench:clustering what the archive's own index costs every move
  *   BENCH_LAYOUTS=id,event,noevent npm run bench:clustering   what the unique event-id key cost (dropped in migration 004)
+ *   BENCH_LAYOUTS=id,nouser,user npm run bench:clustering   what the per-user index costs every move
  */
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { fmtInt } from './lib/proc';
@@ -104,6 +105,16 @@ async function main(): Promise<void> {
         'noevent',
         'clustered by id, ux_interactions_event_id dropped again (the ledger alone keeps event ids unique, as from migration 004)',
         'ALTER TABLE interactions DROP INDEX ux_interactions_event_id',
+      ],
+      [
+        'nouser',
+        'clustered by id, without ix_interactions_user (profiles and the users export read one user)',
+        'ALTER TABLE interactions DROP INDEX ix_interactions_user',
+      ],
+      [
+        'user',
+        'clustered by id, ix_interactions_user added back (the migrations\' four B-trees, after a rebuild)',
+        'ALTER TABLE interactions ADD INDEX ix_interactions_user (user_id)',
       ],
       [
         'ci',

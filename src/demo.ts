@@ -44,10 +44,13 @@ export async function seedDemo(db: Db, runId: string): Promise<{ messages: DemoM
           occurred_at: new Date(Date.now() - (m.rows - i) * 60_000).toISOString().slice(0, 23).replace('T', ' '),
         };
       });
-      // Written directly, like an import: the ledger is what keeps event ids unique, so it gets them too.
+      // Written directly, like an import: the ledger is what keeps event ids unique, so it gets them too,
+      // and `user_messages` is where the profile lists find each user's messages.
+      const pairs = [...new Set(rows.map((r) => r.user_id))].map((user_id) => ({ user_id, message_kind: m.kind, message_id: m.id }));
       await db.transaction(async (trx) => {
         await trx('ingested_events').insert(rows.map((r) => ({ event_id: r.event_id })));
         await trx('interactions').insert(rows);
+        await trx('user_messages').insert(pairs).onConflict().ignore();
       });
     }
   }

@@ -1,13 +1,14 @@
 /**
  * What users received, per campaign and Canvas, read from the hot interaction rows of messages whose
- * data is available. Shared by the profile lists (Campaigns Received, Canvas Messages Received) and
+ * data is available: `user_messages` names each user's messages, and each message's rows of those
+ * users are read from its own part of ix_interactions_reads. Shared by the profile lists (Campaigns Received, Canvas Messages Received) and
  * the users export (campaigns_received, canvases_received); expired messages are left out (rule 6).
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageKind, MessageRef } from '../shared/types';
 import { loadMessages, type StoredMessage } from './messages';
-import { refKey, type Component } from './model';
+import { refKey, type Component, type EventType } from './model';
 import { availabilityOf, inSnapshot, isoTime } from './sql';
 
 /** One (user, message) with the facts the lists show; times are ISO-8601 or null. */
@@ -51,13 +52,37 @@ function component(list: Component[], id: string | null): Component | null {
   return list.find((c) => c.id.toLowerCase() === id.toLowerCase()) ?? { id, name: id };
 }
 
-/** One row per distinct fact of the users, however many times it happened; through ix_interactions_user. */
-export function receivedRowsQuery(db: Db, userIds: readonly string[]): Knex.QueryBuilder {
-  return db('interactions')
+/** The event types the lists are built from; a user's other rows of a message add nothing to them. */
+const FACT_EVENT_TYPES: readonly EventType[] = ['received', 'opened', 'clicked', 'converted', 'control_group', 'entered_variation', 'exited'];
+
+/** Messages per statement when reading the facts: one UNION ALL of this many ranges of ix_interactions_reads. */
+const MESSAGES_PER_STATEMENT = 50;
+
+/** The messages each given user has interaction rows for, from `user_messages` (its primary key). */
+export function userMessagesQuery(db: Db, userIds: readonly string[]): Knex.QueryBuilder {
+  return db('user_messages').select('user_id', 'message_kind', 'message_id').whereIn('user_id', userIds as string[]);
+}
+
+/**
+ * One row per distinct fact of the given users in one message, however many times it happened:
+ * through ix_interactions_reads, one range per (event type, user), so a message with millions of rows
+ * costs what the users' own rows cost.
+ */
+export function receivedRowsQuery(db: Db, ref: MessageRef, userIds: readonly string[]): Knex.QueryBuilder {
+  return db
+    .from(db.raw('interactions FORCE INDEX (ix_interactions_reads)'))
     .select('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')
     .max('occurred_at as last_at')
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .whereIn('event_type', FACT_EVENT_TYPES as EventType[])
     .whereIn('user_id', userIds as string[])
     .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel');
+}
+
+/** receivedRowsQuery of several messages in one statement (UNION ALL). */
+export function receivedFactsQuery(db: Db, wanted: readonly { ref: MessageRef; users: readonly string[] }[]): Knex.QueryBuilder {
+  const parts = wanted.map((m) => receivedRowsQuery(db, m.ref, m.users));
+  return parts.length === 1 ? parts[0] : db.queryBuilder().unionAll(parts, true);
 }
 
 /** Received lists of each given user (keys lower-cased user ids). */
@@ -65,16 +90,27 @@ export async function receivedByUser(db: Db, userIds: readonly string[]): Promis
   const out = new Map<string, UserReceived>();
   if (userIds.length === 0) return out;
   return inSnapshot(db, async (trx) => {
-    const rows = (await receivedRowsQuery(trx, userIds)) as GroupRow[];
-    const refs = new Map<string, MessageRef>();
-    for (const r of rows) refs.set(refKey({ kind: r.message_kind, id: r.message_id }), { kind: r.message_kind, id: r.message_id });
-    const avail = await availabilityOf(trx, [...refs.values()]);
-    const messages = await loadMessages(trx, [...refs.values()]);
+    const pairs = (await userMessagesQuery(trx, userIds)) as { user_id: string; message_kind: MessageKind; message_id: string }[];
+    const byMessage = new Map<string, { ref: MessageRef; users: string[] }>();
+    for (const p of pairs) {
+      const ref = { kind: p.message_kind, id: p.message_id };
+      const entry = byMessage.get(refKey(ref)) ?? { ref, users: [] };
+      entry.users.push(p.user_id);
+      byMessage.set(refKey(ref), entry);
+    }
+    const refs = [...byMessage.values()].map((m) => m.ref);
+    const avail = await availabilityOf(trx, refs);
+    const messages = await loadMessages(trx, refs);
+    // Expired messages are as if never there: their rows are not even read.
+    const wanted = [...byMessage.entries()].filter(([key]) => avail.get(key)?.available !== false && messages.has(key)).map(([, m]) => m);
+    const rows: GroupRow[] = [];
+    for (let i = 0; i < wanted.length; i += MESSAGES_PER_STATEMENT) {
+      rows.push(...((await receivedFactsQuery(trx, wanted.slice(i, i + MESSAGES_PER_STATEMENT))) as GroupRow[]));
+    }
 
     const facts = new Map<string, MessageFacts>();
     for (const r of rows) {
       const mKey = refKey({ kind: r.message_kind, id: r.message_id });
-      if (avail.get(mKey)?.available === false) continue; // expired: as if never there
       const message = messages.get(mKey);
       if (!message) continue;
       const key = `${r.user_id.toLowerCase()}\u0000${mKey}`;

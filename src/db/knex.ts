@@ -3,6 +3,7 @@ import * as migration001 from './migrations/001_lifecycle';
 import * as migration002 from './migrations/002_data_plane';
 import * as migration003 from './migrations/003_bulk_restore';
 import * as migration004 from './migrations/004_event_ids_in_ledger';
+import * as migration005 from './migrations/005_user_messages';
 
 export type Db = Knex;
 
@@ -79,10 +80,11 @@ const migrations: Record<string, Knex.Migration> = {
   '002_data_plane': migration002,
   '003_bulk_restore': migration003,
   '004_event_ids_in_ledger': migration004,
+  '005_user_messages': migration005,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */
-const migrationSource: Knex.MigrationSource<string> = {
+export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => Object.keys(migrations).sort(),
   getMigrationName: (name) => name,
   getMigration: async (name) => migrations[name],

@@ -76,7 +76,12 @@ interface ChunkClaim {
 
 export async function archiveMessage(db: Db, ref: MessageRef, generation: number, opts: ArchiveOptions): Promise<ArchiveManifest> {
   const key = { ...MESSAGE(ref), generation };
-  await db('archive_manifests').insert({ ...key, status: 'archiving' }).onConflict(['message_kind', 'message_id', 'generation']).ignore();
+  // A generation begun now holds only rows whose users' pairs are in `user_messages` already (written at
+  // ingestion, never removed by a move), so its restore need not add them (migration 005).
+  await db('archive_manifests')
+    .insert({ ...key, status: 'archiving', user_messages_kept: true })
+    .onConflict(['message_kind', 'message_id', 'generation'])
+    .ignore();
   const manifest = await db('archive_manifests').where(key).first<{ status: string }>();
   if (manifest?.status === 'restoring' || manifest?.status === 'restored') {
     throw new ArchiveConflictError(`generation ${generation} of ${ref.kind}:${ref.id} is ${manifest.status}; archive a new generation`);

@@ -62,6 +62,7 @@ interface ManifestRow {
   row_count: string | number;
   chunk_count: number;
   checksum: string | null;
+  user_messages_kept: number | boolean;
 }
 
 interface ChunkMeta {
@@ -114,6 +115,8 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
     const parallel = Math.max(1, opts.parallelInserts ?? DEFAULT_PARALLEL_INSERTS);
     const connections = Math.max(1, opts.insertConnections ?? DEFAULT_INSERT_CONNECTIONS);
     const returning = opts.insertReturning ?? (await supportsReturning(db));
+    // Archived before migration 005: its users' pairs were never written to `user_messages`.
+    const addUserMessages = !Number(manifest.user_messages_kept);
     // Chunks being inserted and checked, oldest first. The cursor only moves past a chunk once it and
     // every chunk before it are back and verified, so a resume never skips one.
     const inFlight: { seq: number; rows: number; done: Promise<void> }[] = [];
@@ -128,7 +131,7 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
       while (inFlight.length >= parallel) await settleOldest();
       // A chunk is fetched and decoded only when it is its turn: reading the next one ahead saved no
       // time on an idle machine either (30.0 s against 30.3 s) and took the worker from 342 to 441 MB.
-      const done = loadChunk(db, ref, generation, meta).then((chunk) => restoreChunk(db, ref, chunk, { insertBatch, connections, returning }));
+      const done = loadChunk(db, ref, generation, meta).then((chunk) => restoreChunk(db, ref, chunk, { insertBatch, connections, returning, addUserMessages }));
       done.catch(() => undefined); // awaited, in order, by settleOldest
       inFlight.push({ seq: meta.seq, rows: Number(meta.row_count), done });
     }
@@ -281,10 +284,13 @@ interface InsertTuning {
   insertBatch: number;
   connections: number;
   returning: boolean;
+  /** Also record the chunk's users in `user_messages` (a generation archived before migration 005). */
+  addUserMessages: boolean;
 }
 
 async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning: InsertTuning): Promise<void> {
   await insertRows(db, chunk, ref, tuning.insertBatch, tuning.connections, tuning.returning);
+  if (tuning.addUserMessages) await addUserMessages(db, ref, chunk);
   if (tuning.returning) return; // each statement's answer has been checked already
   // Without RETURNING, re-read exactly the chunk's ids, by primary key: the message may also have late
   // rows in the hot store, which are not this chunk's business.
@@ -296,5 +302,23 @@ async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning
   const actual = checksumOfRowArrays(mine);
   if (mine.length !== chunk.rowCount || actual !== chunk.checksum) {
     throw new ChunkIntegrityError(`restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (checksum ${actual})`);
+  }
+}
+
+/**
+ * The chunk's users, once each, as users of this message in `user_messages`, so the profile lists
+ * find the message again. A pair already there (or written by an interrupted attempt) is left alone.
+ */
+async function addUserMessages(db: Db, ref: MessageRef, chunk: DecodedChunk): Promise<void> {
+  const users = new Map<string, string>();
+  for (const u of chunk.columns[INTERACTION_COLUMNS.indexOf('user_id')]) if (u !== null) users.set(u.toLowerCase(), u);
+  // Sorted, so restores and ingestion touching the same pairs lock them in one order.
+  const sorted = [...users.keys()].sort().map((k) => users.get(k) as string);
+  for (let i = 0; i < sorted.length; i += MAX_ROWS_PER_STATEMENT) {
+    const part = sorted.slice(i, i + MAX_ROWS_PER_STATEMENT);
+    await db.raw(
+      `INSERT INTO user_messages (user_id, message_kind, message_id) VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE user_id = user_id`,
+      part.flatMap((u) => [u, ref.kind, ref.id]),
+    );
   }
 }

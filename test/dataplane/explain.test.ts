@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Knex } from 'knex';
 import { interactionUsersQuery } from '../../src/dataplane/filters/evaluate';
-import { receivedRowsQuery } from '../../src/dataplane/received';
+import { receivedFactsQuery, userMessagesQuery } from '../../src/dataplane/received';
 import { userDataRowsQuery } from '../../src/dataplane/userDataCsv';
 import type { Db } from '../../src/db/knex';
 import { createStack, type TestStack } from '../support/stack';
@@ -40,7 +40,9 @@ describe('query plans', () => {
        FROM (SELECT a.v + 10 * b.v + 100 * c.v + 1000 * d.v + 10000 * e.v AS n FROM ${digits} a, ${digits} b, ${digits} c, ${digits} d, ${digits} e) s
        WHERE n < 60000`,
     );
-    await stack.db.raw('ANALYZE TABLE interactions');
+    // What ingestion would have written for those rows.
+    await stack.db.raw('INSERT INTO user_messages (user_id, message_kind, message_id) SELECT DISTINCT user_id, message_kind, message_id FROM interactions');
+    await stack.db.raw('ANALYZE TABLE interactions, user_messages');
   });
   after(async () => stack?.close());
 
@@ -80,9 +82,20 @@ describe('query plans', () => {
     noFullScan(await explain(stack.db, interactionUsersQuery(stack.db, [...tagged], ['received'], {}, {}, null, 100)), 'ix_interactions_reads');
   });
 
-  it('profiles and the users export read one user through ix_interactions_user; the User Data export one message', async () => {
-    noFullScan(await explain(stack.db, receivedRowsQuery(stack.db, ['u42'])), 'ix_interactions_user');
-    noFullScan(await explain(stack.db, receivedRowsQuery(stack.db, Array.from({ length: 50 }, (_, i) => `u${i * 13}`))), 'ix_interactions_user');
+  it('profiles and the users export find a user\'s messages by primary key and read each message\'s part of ix_interactions_reads; the User Data export one message', async () => {
+    const fifty = Array.from({ length: 50 }, (_, i) => `u${i * 13}`);
+    noFullScan(await explain(stack.db, userMessagesQuery(stack.db, ['u42'])), 'PRIMARY');
+    noFullScan(await explain(stack.db, userMessagesQuery(stack.db, fifty)), 'PRIMARY');
+    for (const users of [['u42'], fifty]) {
+      noFullScan(await explain(stack.db, receivedFactsQuery(stack.db, [{ ref: { kind: 'campaign', id: 'm7' }, users }])), 'ix_interactions_reads');
+    }
+    // Several messages in one statement: every part a range of the reads index, none a scan.
+    const parts = await explain(stack.db, receivedFactsQuery(stack.db, ['m1', 'm2', 'm3'].map((id) => ({ ref: { kind: 'campaign' as const, id }, users: fifty }))));
+    assert.equal(parts.length, 3, JSON.stringify(parts));
+    for (const part of parts) {
+      assert.equal(part.key, 'ix_interactions_reads', JSON.stringify(parts));
+      assert.equal(part.type, 'range', JSON.stringify(parts));
+    }
     const csv = await explain(stack.db, userDataRowsQuery(stack.db, { kind: 'campaign', id: 'm7' }));
     assert.equal(csv.length, 1);
     assert.match(String(csv[0].key), /^ix_interactions_(reads|message)$/, JSON.stringify(csv));

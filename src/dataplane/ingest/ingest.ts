@@ -1,9 +1,10 @@
 /**
  * Stores one validated batch: in a single transaction, the events not seen before go to the hot
- * `interactions` table and the event-id ledger, and the per-user summaries, receipts, clicked aliases
- * and per-message analytics are brought up to date with exactly those events. A retried batch (or an
- * event re-sent after its message expired and its row left the hot table) is found in the ledger and
- * counted as a duplicate: nothing is stored twice and no aggregate counts it twice.
+ * `interactions` table and the event-id ledger, and the per-user summaries, receipts, (user, message)
+ * pairs, clicked aliases and per-message analytics are brought up to date with exactly those events.
+ * A retried batch (or an event re-sent after its message expired and its row left the hot table) is
+ * found in the ledger and counted as a duplicate: nothing is stored twice and no aggregate counts it
+ * twice.
  *
  * Events for stopped or expired messages are stored like any other (rule 11): for an expired message
  * they stay invisible until restored, and the actor's cleanup sweep moves them to long-term storage.
@@ -128,6 +129,14 @@ async function applyDeltas(trx: SqlSession, d: BatchDeltas): Promise<void> {
     await trx.query(
       `INSERT INTO user_message_receipts (message_kind, message_id, step_id, user_id, first_received_at, last_received_at) VALUES ${valuesPlaceholders(d.receipts.length, 6)} ` +
         'ON DUPLICATE KEY UPDATE first_received_at = LEAST(first_received_at, VALUES(first_received_at)), last_received_at = GREATEST(last_received_at, VALUES(last_received_at))',
+      values,
+    );
+  }
+  if (d.userMessages.length > 0) {
+    // Written once per pair and never by the archive or the restore: `id = id` leaves a known pair alone.
+    const values = d.userMessages.flatMap((m) => [m.userId, m.messageKind, m.messageId]);
+    await trx.query(
+      `INSERT INTO user_messages (user_id, message_kind, message_id) VALUES ${valuesPlaceholders(d.userMessages.length, 3)} ON DUPLICATE KEY UPDATE user_id = user_id`,
       values,
     );
   }

@@ -1,6 +1,7 @@
 /**
  * What one batch of new events changes in the aggregates that are never archived: per-user summaries
- * (rule 7 filters), per-(user, message, step) receipts, clicked aliases and per-message analytics.
+ * (rule 7 filters), per-(user, message, step) receipts, the (user, message) pairs the profile lists
+ * start from, clicked aliases and per-message analytics.
  * Computed in memory so each table gets one multi-row upsert per batch, rows sorted by key so that
  * concurrent batches lock shared rows in the same order.
  */
@@ -36,6 +37,13 @@ export interface ReceiptDelta {
   last: string;
 }
 
+/** A user has interaction rows for a message (`user_messages`). */
+export interface UserMessageDelta {
+  userId: string;
+  messageKind: string;
+  messageId: string;
+}
+
 export interface AliasDelta {
   alias: string;
   userId: string;
@@ -57,6 +65,7 @@ export interface AnalyticsDelta {
 export interface BatchDeltas {
   users: UserDelta[];
   receipts: ReceiptDelta[];
+  userMessages: UserMessageDelta[];
   aliases: AliasDelta[];
   analytics: AnalyticsDelta[];
 }
@@ -80,6 +89,7 @@ const isSummaryChannel = (c: string | undefined): c is (typeof SUMMARY_CHANNELS)
 export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
   const users = new Map<string, UserDelta>();
   const receipts = new Map<string, ReceiptDelta>();
+  const userMessages = new Map<string, UserMessageDelta>();
   const aliases = new Map<string, AliasDelta>();
   const analytics = new Map<string, AnalyticsDelta>();
 
@@ -90,6 +100,8 @@ export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
     let u = users.get(uKey);
     if (!u) users.set(uKey, (u = { id: e.userId, firstSeenAt: at, times: {} }));
     u.firstSeenAt = earlier(u.firstSeenAt, at);
+    const umKey = `${uKey}\u0000${e.messageKind}\u0000${e.messageId.toLowerCase()}`;
+    if (!userMessages.has(umKey)) userMessages.set(umKey, { userId: e.userId, messageKind: e.messageKind, messageId: e.messageId });
 
     switch (e.type) {
       case 'received': {
@@ -148,5 +160,5 @@ export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
         count: 1,
       });
   }
-  return { users: byKey(users), receipts: byKey(receipts), aliases: byKey(aliases), analytics: byKey(analytics) };
+  return { users: byKey(users), receipts: byKey(receipts), userMessages: byKey(userMessages), aliases: byKey(aliases), analytics: byKey(analytics) };
 }

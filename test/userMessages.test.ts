@@ -1,0 +1,108 @@
+/**
+ * `user_messages`, where the profile lists and the users export find each user's messages (migration
+ * 005): filled from the hot rows by the migration, written by ingestion, left alone by the archive and
+ * the restore, except that a restore of a generation archived before the migration adds its users.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { ingestEvents } from '../src/dataplane/ingest/ingest';
+import type { InteractionEvent } from '../src/dataplane/ingest/events';
+import { createDb, ensureDatabase, migrateToLatest, migrationSource, type Db } from '../src/db/knex';
+import type { MessageRef } from '../src/shared/types';
+import { archiveMessage } from '../src/storage/archiver';
+import { restoreMessage } from '../src/storage/restorer';
+import { hotRows, seedInteractions } from './support/stack';
+
+const BASE = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
+const campaign: MessageRef = { kind: 'campaign', id: 'pairs-campaign' };
+const canvas: MessageRef = { kind: 'canvas', id: 'pairs-canvas' };
+
+/** The pairs of one message, user ids lower-cased and sorted. */
+async function pairsOf(db: Db, ref: MessageRef): Promise<string[]> {
+  const users = (await db('user_messages').where({ message_kind: ref.kind, message_id: ref.id }).pluck('user_id')) as string[];
+  return users.map((u) => u.toLowerCase()).sort();
+}
+
+/** The distinct users of a message's hot rows, lower-cased and sorted. */
+async function hotUsersOf(db: Db, ref: MessageRef): Promise<string[]> {
+  return [...new Set((await hotRows(db, ref)).map((r) => String(r.user_id).toLowerCase()))].sort();
+}
+
+async function indexNames(db: Db, table: string): Promise<string[]> {
+  const [rows] = (await db.raw('SHOW INDEX FROM ??', [table])) as [{ Key_name: string }[]];
+  return [...new Set(rows.map((r) => r.Key_name))];
+}
+
+describe('user_messages (migration 005)', () => {
+  const database = `idtest_${randomBytes(4).toString('hex')}`;
+  let db: Db;
+
+  before(async () => {
+    const u = new URL(BASE);
+    u.pathname = `/${database}`;
+    await ensureDatabase(u.toString());
+    db = createDb(u.toString());
+    await migrateToLatest(db);
+  });
+  after(async () => {
+    await db?.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
+    await db?.destroy();
+  });
+  beforeEach(async () => {
+    for (const t of ['interactions', 'archive_chunks', 'archive_manifests', 'user_messages', 'ingested_events']) await db(t).delete();
+  });
+
+  it('is filled from the hot rows when the migration runs, and replaces ix_interactions_user', async () => {
+    await db.migrate.down({ migrationSource });
+    try {
+      assert.ok((await indexNames(db, 'interactions')).includes('ix_interactions_user'), 'down puts the index back');
+      await seedInteractions(db, campaign, 600);
+      await seedInteractions(db, canvas, 300);
+      // The same user in another case: the database compares ids case-insensitively, so one pair.
+      await db('interactions').insert({ ...(await hotRows(db, canvas))[0], id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
+      await db('archive_manifests').insert({ message_kind: 'campaign', message_id: 'archived-earlier', generation: 1, status: 'archived' });
+    } finally {
+      await migrateToLatest(db);
+    }
+    assert.ok(!(await indexNames(db, 'interactions')).includes('ix_interactions_user'));
+    assert.deepEqual(await pairsOf(db, campaign), await hotUsersOf(db, campaign));
+    assert.deepEqual(await pairsOf(db, canvas), await hotUsersOf(db, canvas));
+    assert.equal((await pairsOf(db, canvas)).filter((u) => u === 'user-0').length, 1);
+    const earlier = await db('archive_manifests').where({ message_id: 'archived-earlier' }).first<{ user_messages_kept: number }>();
+    assert.equal(Number(earlier?.user_messages_kept), 0, 'a generation archived before the migration is marked as such');
+  });
+
+  it('gets one pair per user and message from ingestion, however many events and whatever the case', async () => {
+    const event = (n: number, userId: string, ref: MessageRef): InteractionEvent => ({
+      eventId: `pair-${n}`,
+      type: 'received',
+      messageKind: ref.kind,
+      messageId: ref.id,
+      userId,
+      occurredAt: `2026-01-01T00:00:${String(n).padStart(2, '0')}.000Z`,
+      channel: 'email',
+      ...(ref.kind === 'canvas' ? { stepId: 'step-1' } : {}),
+    });
+    await ingestEvents(db, [event(1, 'ann', campaign), event(2, 'Ann', campaign), event(3, 'bob', campaign), event(4, 'ann', canvas)]);
+    await ingestEvents(db, [event(5, 'ANN', campaign), event(6, 'cy', canvas)]);
+    assert.deepEqual(await pairsOf(db, campaign), ['ann', 'bob']);
+    assert.deepEqual(await pairsOf(db, canvas), ['ann', 'cy']);
+  });
+
+  for (const kept of [true, false]) {
+    it(kept ? 'is left alone by the archive and the restore of a generation archived since' : 'gets the users back from the restore of a generation archived before the migration', async () => {
+      await seedInteractions(db, campaign, 2_500);
+      const users = await hotUsersOf(db, campaign);
+      // What ingestion would have written; the generation archived before the migration had none.
+      if (kept) await db('user_messages').insert(users.map((user_id) => ({ user_id, message_kind: campaign.kind, message_id: campaign.id })));
+      await archiveMessage(db, campaign, 1, { chunkRows: 1_000 });
+      const manifest = db('archive_manifests').where({ message_kind: campaign.kind, message_id: campaign.id, generation: 1 });
+      assert.equal(Number((await manifest.clone().first<{ user_messages_kept: number }>())?.user_messages_kept), 1, 'the archive marks its generations');
+      if (!kept) await manifest.clone().update({ user_messages_kept: false });
+      assert.deepEqual(await pairsOf(db, campaign), kept ? users : [], 'the archive removes no pair');
+      await restoreMessage(db, campaign, 1, { insertBatch: 300 });
+      assert.deepEqual(await pairsOf(db, campaign), users);
+    });
+  }
+});
