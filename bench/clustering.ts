@@ -15,7 +15,7 @@
  *                                                  columns), measured again on the rebuilt table at the end
  *   BENCH_LAYOUTS=id,four,five npm run bench:clustering what the archive's own index costs every move
  *   BENCH_LAYOUTS=id,event,noevent npm run bench:clustering   what the unique event-id key cost (dropped in migration 004)
- *   BENCH_LAYOUTS=id,nouser,user npm run bench:clustering   what the per-user index costs every move
+ *   BENCH_LAYOUTS=id,user,nouser npm run bench:clustering   what the per-user index cost (dropped in migration 005)
  */
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { fmtInt } from './lib/proc';
@@ -107,14 +107,14 @@ async function main(): Promise<void> {
         'ALTER TABLE interactions DROP INDEX ux_interactions_event_id',
       ],
       [
-        'nouser',
-        'clustered by id, without ix_interactions_user (profiles and the users export read one user)',
-        'ALTER TABLE interactions DROP INDEX ix_interactions_user',
+        'user',
+        'clustered by id, with ix_interactions_user (the migrations before 005)',
+        'ALTER TABLE interactions ADD INDEX ix_interactions_user (user_id)',
       ],
       [
-        'user',
-        'clustered by id, ix_interactions_user added back (the migrations\' four B-trees, after a rebuild)',
-        'ALTER TABLE interactions ADD INDEX ix_interactions_user (user_id)',
+        'nouser',
+        'clustered by id, ix_interactions_user dropped again (user_messages names each user\'s messages, as from migration 005)',
+        'ALTER TABLE interactions DROP INDEX ix_interactions_user',
       ],
       [
         'ci',

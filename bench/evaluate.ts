@@ -49,7 +49,7 @@ function numbers(digits: number): string {
   return `(SELECT ${expr} AS n FROM ${parts.join(' CROSS JOIN ')})`;
 }
 
-const SECONDARY = ['ix_interactions_message', 'ix_interactions_reads', 'ix_interactions_user'];
+const SECONDARY = ['ix_interactions_message', 'ix_interactions_reads'];
 
 async function indexDefinitions(db: Db): Promise<string[]> {
   const [rows] = (await db.raw('SHOW INDEX FROM interactions')) as [{ Key_name: string; Column_name: string; Seq_in_index: number; Non_unique: number }[]];
