@@ -70,26 +70,37 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** Bounded memory for the server's output: only the tail matters for diagnosing a failed start. */
+/**
+ * Bounded memory for the server's output: its first lines and its tail. A Go panic names its cause on
+ * the line that starts the goroutine dump, which can be hundreds of lines before the end.
+ */
 class OutputTail {
   private lines: string[] = [];
+  private head: string[] = [];
   private partial = '';
-  constructor(private readonly max = 200) {}
+  private dropped = 0;
+  constructor(
+    private readonly max = 200,
+    private readonly headMax = 10,
+  ) {}
 
   push(chunk: string, onLine: (line: string) => void): void {
     const parts = (this.partial + chunk).split('\n');
     this.partial = parts.pop() ?? '';
     for (const line of parts) {
       if (!line.trim()) continue;
-      this.lines.push(line);
+      if (this.head.length < this.headMax) this.head.push(line);
+      else this.lines.push(line);
       onLine(line);
     }
-    if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
+    if (this.lines.length > this.max) this.dropped += this.lines.splice(0, this.lines.length - this.max).length;
   }
 
+  /** The first lines, then the last `n` (with how many were left out between them). */
   tail(n: number): string {
-    const all = this.partial.trim() ? [...this.lines, this.partial] : this.lines;
-    return all.slice(-n).join('\n');
+    const rest = this.partial.trim() ? [...this.lines, this.partial] : this.lines;
+    const skipped = this.dropped + Math.max(0, rest.length - n);
+    return [...this.head, ...(skipped > 0 ? [`… ${skipped} lines …`] : []), ...rest.slice(-n)].join('\n');
   }
 }
 
