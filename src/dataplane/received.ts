@@ -1,8 +1,9 @@
 /**
  * What users received, per campaign and Canvas, read from the hot interaction rows of messages whose
  * data is available: `user_messages` names each user's messages, and each message's rows of those
- * users are read from its own part of ix_interactions_reads. Shared by the profile lists (Campaigns Received, Canvas Messages Received) and
- * the users export (campaigns_received, canvases_received); expired messages are left out (rule 6).
+ * users are read from its own part of ix_interactions_reads. Shared by the profile lists (Campaigns
+ * Received, Canvas Messages Received) and the users export (campaigns_received, canvases_received);
+ * expired messages are left out (rule 6).
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';

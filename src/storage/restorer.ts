@@ -312,13 +312,16 @@ async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning
 async function addUserMessages(db: Db, ref: MessageRef, chunk: DecodedChunk): Promise<void> {
   const users = new Map<string, string>();
   for (const u of chunk.columns[INTERACTION_COLUMNS.indexOf('user_id')]) if (u !== null) users.set(u.toLowerCase(), u);
-  // Sorted, so restores and ingestion touching the same pairs lock them in one order.
+  // Sorted, as ingestion sorts its pairs, so that the two mostly lock shared pairs in one order; a
+  // deadlock left (the database's collation does not sort exactly as JavaScript does) is retried.
   const sorted = [...users.keys()].sort().map((k) => users.get(k) as string);
   for (let i = 0; i < sorted.length; i += MAX_ROWS_PER_STATEMENT) {
     const part = sorted.slice(i, i + MAX_ROWS_PER_STATEMENT);
-    await db.raw(
-      `INSERT INTO user_messages (user_id, message_kind, message_id) VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE user_id = user_id`,
-      part.flatMap((u) => [u, ref.kind, ref.id]),
+    await retryOnDeadlock(() =>
+      db.raw(
+        `INSERT INTO user_messages (user_id, message_kind, message_id) VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE user_id = user_id`,
+        part.flatMap((u) => [u, ref.kind, ref.id]),
+      ),
     );
   }
 }
