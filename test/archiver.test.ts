@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { createDb, ensureDatabase, migrateToLatest, type Db } from '../src/db/knex';
+import { before, describe, it } from 'node:test';
+import type { Db } from '../src/db/knex';
 import type { ArchiveManifest, MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
 import { restoreMessage } from '../src/storage/restorer';
-import { hotRows } from './support/stack';
+import { hotRows, useThrowawayDatabase } from './support/stack';
 
-const BASE = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
 const target: MessageRef = { kind: 'campaign', id: 'races' };
 const other: MessageRef = { kind: 'canvas', id: 'neighbour' };
 
@@ -70,22 +69,10 @@ async function assertWholeMessageArchived(db: Db, manifest: ArchiveManifest, bef
 }
 
 for (const deleteReturning of [true, false]) describe(`archive protocol under concurrent change (${deleteReturning ? 'DELETE ... RETURNING' : 'lock, compare, delete'})`, () => {
-  const database = `idtest_${randomBytes(4).toString('hex')}`;
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests']);
   let db: Db;
-
-  before(async () => {
-    const u = new URL(BASE);
-    u.pathname = `/${database}`;
-    await ensureDatabase(u.toString());
-    db = createDb(u.toString());
-    await migrateToLatest(db);
-  });
-  after(async () => {
-    await db?.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
-    await db?.destroy();
-  });
-  beforeEach(async () => {
-    for (const t of ['interactions', 'archive_chunks', 'archive_manifests']) await db(t).delete();
+  before(() => {
+    db = database.get();
   });
 
   if (deleteReturning)

@@ -4,17 +4,15 @@
  * the restore, except that a restore of a generation archived before the migration adds its users.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { ingestEvents } from '../src/dataplane/ingest/ingest';
 import type { InteractionEvent } from '../src/dataplane/ingest/events';
-import { createDb, ensureDatabase, migrateToLatest, migrationSource, type Db } from '../src/db/knex';
+import { migrateToLatest, migrationSource, type Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { restoreMessage } from '../src/storage/restorer';
-import { hotRows, seedInteractions } from './support/stack';
+import { hotRows, seedInteractions, useThrowawayDatabase } from './support/stack';
 
-const BASE = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
 const campaign: MessageRef = { kind: 'campaign', id: 'pairs-campaign' };
 const canvas: MessageRef = { kind: 'canvas', id: 'pairs-canvas' };
 
@@ -35,22 +33,10 @@ async function indexNames(db: Db, table: string): Promise<string[]> {
 }
 
 describe('user_messages (migration 005)', () => {
-  const database = `idtest_${randomBytes(4).toString('hex')}`;
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'user_messages', 'ingested_events']);
   let db: Db;
-
-  before(async () => {
-    const u = new URL(BASE);
-    u.pathname = `/${database}`;
-    await ensureDatabase(u.toString());
-    db = createDb(u.toString());
-    await migrateToLatest(db);
-  });
-  after(async () => {
-    await db?.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
-    await db?.destroy();
-  });
-  beforeEach(async () => {
-    for (const t of ['interactions', 'archive_chunks', 'archive_manifests', 'user_messages', 'ingested_events']) await db(t).delete();
+  before(() => {
+    db = database.get();
   });
 
   it('is filled from the hot rows when the migration runs, and replaces ix_interactions_user', async () => {

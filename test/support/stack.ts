@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { after, before, beforeEach } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -52,6 +53,35 @@ export interface TestStack {
 
 export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * A migrated database of its own for a describe block that needs MySQL but no Temporal: created before
+ * its tests, the given tables emptied before each, dropped after. `get()` is the open handle.
+ */
+export function useThrowawayDatabase(emptied: readonly string[]): { get(): Db } {
+  const base = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
+  const database = uniqueName('idtest');
+  let db: Db | undefined;
+  before(async () => {
+    const url = withDatabase(base, database);
+    await ensureDatabase(url);
+    db = createDb(url);
+    await migrateToLatest(db);
+  });
+  after(async () => {
+    await db?.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
+    await db?.destroy();
+  });
+  beforeEach(async () => {
+    for (const t of emptied) await (db as Db)(t).delete();
+  });
+  return {
+    get() {
+      if (!db) throw new Error('the throwaway database is only open inside its describe block');
+      return db;
+    },
+  };
 }
 
 function withDatabase(url: string, database: string): string {
