@@ -16,8 +16,16 @@
  *   BENCH_LAYOUTS=id,four,five npm run bench:clustering what the archive's own index costs every move
  *   BENCH_LAYOUTS=id,event,noevent npm run bench:clustering   what the unique event-id key cost (dropped in migration 004)
  *   BENCH_LAYOUTS=id,user,nouser npm run bench:clustering   what the per-user index cost (dropped in migration 005)
+ *   BENCH_LAYOUTS=id,noreads,reads npm run bench:clustering   what the read index costs every move
+ *   BENCH_ORDER=reads BENCH_LAYOUTS=id,noreads npm run bench:clustering   rows moved in the read index's
+ *                                                  order instead of by id
+ *   BENCH_LAYOUTS=id,msgno,msgnoid npm run bench:clustering  clustered by a 4-byte message number,
+ *                                                  `PRIMARY KEY (message_no, id)`, ids without (msgno) and with
+ *                                                  (msgnoid) the index AUTO_INCREMENT needs, and with no
+ *                                                  secondary index at all (bare, after msgnoid)
  */
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
+import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
 import { fmtInt } from './lib/proc';
 import { envInt, log, saveResults, table } from './lib/report';
 import { insertBackInChunks, timedPhase, type PhaseFigure } from './lib/moves';
@@ -39,21 +47,65 @@ const BINARY_COLUMNS: [string, string][] = [
   ['channel', `VARCHAR(32) ${ASCII} NULL`],
 ];
 
+/**
+ * Layouts from `msgno` on name a message by a number of its own: every message gets one, the rows carry
+ * it, and the table is clustered by it, so that a message's rows are contiguous behind a 12-byte key.
+ */
+const MESSAGE_NUMBERS = [
+  // CREATE … SELECT copies the identifier columns' types and collation, so the joins below compare like with like.
+  'CREATE TABLE bench_message_numbers (no INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, UNIQUE KEY (message_kind, message_id)) SELECT DISTINCT message_kind, message_id FROM interactions',
+  'ALTER TABLE interactions ADD COLUMN message_no INT UNSIGNED NOT NULL DEFAULT 0',
+  'UPDATE interactions i JOIN bench_message_numbers n ON n.message_kind = i.message_kind AND n.message_id = i.message_id SET i.message_no = n.no',
+  'ALTER TABLE bench_copy ADD COLUMN message_no INT UNSIGNED NOT NULL DEFAULT 0',
+  'UPDATE bench_copy i JOIN bench_message_numbers n ON n.message_kind = i.message_kind AND n.message_id = i.message_id SET i.message_no = n.no',
+  'ALTER TABLE interactions MODIFY id BIGINT UNSIGNED NOT NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (message_no, id), DROP INDEX ix_interactions_message',
+];
+
+/** The target's message number, once a layout has given the table one. */
+let targetNo: number | null = null;
+
+/**
+ * The order rows leave and come back in. `id` (default) is the archive's; `reads` is the order of
+ * ix_interactions_reads (event type, user, time), in which each chunk's entries in that index are
+ * contiguous and its rows scattered over the clustered index instead.
+ */
+const ORDER = process.env.BENCH_ORDER === 'reads' ? 'reads' : 'id';
+
 async function deleteInChunks(db: Db): Promise<void> {
   let after = '0';
   for (;;) {
     // The copy holds exactly the message's rows: their ids are read from it by primary key, so that
     // finding them costs the same whatever indexes the layout gives `interactions`.
-    const ids = (await db('bench_copy').andWhere('id', '>', after).orderBy('id').limit(CHUNK).pluck('id')) as string[];
+    const ids =
+      ORDER === 'id'
+        ? ((await db('bench_copy').andWhere('id', '>', after).orderBy('id').limit(CHUNK).pluck('id')) as string[])
+        : ((await db('bench_order').andWhere('n', '>', after).orderBy('n').limit(CHUNK).pluck('id')) as string[]);
     if (ids.length === 0) return;
+    if (ORDER === 'reads') after = String(Number(after) + ids.length);
     await db.transaction(async (trx) => {
+      if (targetNo !== null) {
+        await trx.raw(`DELETE FROM interactions WHERE message_no = ? AND id IN (${ids.map(() => '?').join(', ')})`, [targetNo, ...ids]);
+        return;
+      }
       await trx.raw(`DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')})`, [
         TARGET.kind,
         TARGET.id,
         ...ids,
       ]);
     });
-    after = ids[ids.length - 1];
+    if (ORDER === 'id') after = ids[ids.length - 1];
+  }
+}
+
+/** Inserts the copy's rows back in bench_order's order, CHUNK per statement. */
+async function insertBackInReadsOrder(db: Db, extraColumns: string[]): Promise<void> {
+  const cols = [...INTERACTION_COLUMNS, ...extraColumns].map((c) => `c.${c}`).join(', ');
+  const [[{ n }]] = (await db.raw('SELECT COUNT(*) AS n FROM bench_order')) as [{ n: number }[]];
+  for (let from = 0; from < Number(n); from += CHUNK) {
+    await db.raw(
+      `INSERT INTO interactions (${cols.replace(/c\./g, '')}) SELECT ${cols} FROM bench_order o JOIN bench_copy c ON c.id = o.id WHERE o.n > ? AND o.n <= ? ORDER BY o.n`,
+      [from, from + CHUNK],
+    );
   }
 }
 
@@ -68,8 +120,13 @@ async function main(): Promise<void> {
     await generateInteractions(bench.db, { targetRows, otherRows }, log);
     await bench.db.raw('CREATE TABLE bench_copy LIKE interactions');
     await bench.db.raw('INSERT INTO bench_copy SELECT * FROM interactions WHERE message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id]);
+    if (ORDER === 'reads') {
+      log('rows leave and come back in the order of ix_interactions_reads (BENCH_ORDER=reads)');
+      await bench.db.raw('CREATE TABLE bench_order (n INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, id BIGINT UNSIGNED NOT NULL)');
+      await bench.db.raw('INSERT INTO bench_order (id) SELECT id FROM bench_copy ORDER BY event_type, user_id, occurred_at, id');
+    }
 
-    const all: [string, string, string | null][] = [
+    const all: [string, string, string | string[] | null][] = [
       ['id', 'clustered by id (migrations)', null],
       [
         'message',
@@ -117,6 +174,27 @@ async function main(): Promise<void> {
         'ALTER TABLE interactions DROP INDEX ix_interactions_user',
       ],
       [
+        'noreads',
+        'clustered by id, without ix_interactions_reads (the filters\' and profiles\' index)',
+        'ALTER TABLE interactions DROP INDEX ix_interactions_reads',
+      ],
+      [
+        'reads',
+        'clustered by id, ix_interactions_reads added back (after a rebuild)',
+        'ALTER TABLE interactions ADD INDEX ix_interactions_reads (message_kind, message_id, event_type, user_id, occurred_at)',
+      ],
+      ['msgno', 'clustered by message number, PRIMARY KEY (message_no, id), no index on id alone (ids handed out by the application)', MESSAGE_NUMBERS],
+      [
+        'msgnoid',
+        'clustered by message number, with the index on id that AUTO_INCREMENT needs',
+        'ALTER TABLE interactions MODIFY id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, ADD INDEX ix_interactions_id (id)',
+      ],
+      [
+        'bare',
+        'clustered by message number, no secondary index at all (the floor: no reads could use the table)',
+        'ALTER TABLE interactions MODIFY id BIGINT UNSIGNED NOT NULL, DROP INDEX ix_interactions_id, DROP INDEX ix_interactions_reads',
+      ],
+      [
         'ci',
         'clustered by id, identifiers back to utf8mb4_unicode_ci (the migrations\' collation, after a rebuild)',
         `ALTER TABLE interactions ${BINARY_COLUMNS.map(([c, type]) => `MODIFY \`${c}\` ${type.replace(/CHARACTER SET \w+ COLLATE \w+/, 'CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci')}`).join(', ')}`,
@@ -126,18 +204,25 @@ async function main(): Promise<void> {
     const layouts = all.filter(([key]) => wanted.includes(key));
     if (layouts.length === 0) throw new Error(`BENCH_LAYOUTS: pick from ${all.map(([key]) => key).join(', ')}`);
     for (const [, name, alter] of layouts) {
-      if (alter) {
-        log(`rebuilding: ${alter}`);
-        await bench.db.raw(alter);
+      for (const statement of typeof alter === 'string' ? [alter] : alter ?? []) {
+        log(`rebuilding: ${statement}`);
+        await bench.db.raw(statement);
         // The rows inserted back come from the copy: give it the same column types, so that the insert
         // measures the layout and not a conversion between character sets.
-        if (alter.includes(' MODIFY ')) await bench.db.raw(alter.replace('ALTER TABLE interactions', 'ALTER TABLE bench_copy'));
-        await bench.db.raw('ANALYZE TABLE interactions');
+        if (/ MODIFY `/.test(statement)) await bench.db.raw(statement.replace('ALTER TABLE interactions', 'ALTER TABLE bench_copy'));
+      }
+      if (alter) await bench.db.raw('ANALYZE TABLE interactions');
+      if (alter === MESSAGE_NUMBERS) {
+        const [rows] = (await bench.db.raw('SELECT no FROM bench_message_numbers WHERE message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id])) as [{ no: number }[]];
+        targetNo = rows[0].no;
       }
       log(`${name}: deleting ${fmtInt(targetRows)} rows in chunks of ${CHUNK}`);
       const del = await timedPhase(bench.db, server.pid, () => deleteInChunks(bench.db));
       log(`${name}: inserting them back`);
-      const ins = await timedPhase(bench.db, server.pid, () => insertBackInChunks(bench.db, 'bench_copy', CHUNK));
+      const extra = targetNo === null ? [] : ['message_no'];
+      const ins = await timedPhase(bench.db, server.pid, () =>
+        ORDER === 'id' ? insertBackInChunks(bench.db, 'bench_copy', CHUNK, extra) : insertBackInReadsOrder(bench.db, extra),
+      );
       results[name] = { delete: del, insert: ins };
       log(`${name}: delete ${del.seconds.toFixed(1)} s (MariaDB CPU ${del.dbCpuSeconds?.toFixed(1)} s), insert ${ins.seconds.toFixed(1)} s (${ins.dbCpuSeconds?.toFixed(1)} s)`);
     }
@@ -151,8 +236,8 @@ async function main(): Promise<void> {
         r.insert.dbCpuSeconds?.toFixed(1) ?? 'n/a',
       ]),
     );
-    console.log(`\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK}, ${server.description}\n\n${markdown}\n`);
-    saveResults('clustering', { targetRows, otherRows, server: server.description, results, markdown });
+    console.log(`\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK} in ${ORDER} order, ${server.description}\n\n${markdown}\n`);
+    saveResults('clustering', { targetRows, otherRows, order: ORDER, server: server.description, results, markdown });
   } finally {
     await bench.drop();
     await server.stop();

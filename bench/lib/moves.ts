@@ -25,8 +25,8 @@ export async function timedPhase(db: Db, pid: number | null, work: () => Promise
 }
 
 /** Inserts the rows of `copy` back into `interactions`, `chunk` rows per statement, in id order. */
-export async function insertBackInChunks(db: Db, copy: string, chunk: number): Promise<void> {
-  const cols = INTERACTION_COLUMNS.join(', ');
+export async function insertBackInChunks(db: Db, copy: string, chunk: number, extraColumns: string[] = []): Promise<void> {
+  const cols = [...INTERACTION_COLUMNS, ...extraColumns].join(', ');
   let after = '0';
   for (;;) {
     const [rows] = (await db.raw('SELECT MAX(id) AS m FROM (SELECT id FROM ?? WHERE id > ? ORDER BY id LIMIT ?) x', [copy, after, chunk])) as [
