@@ -8,6 +8,7 @@ import { before, describe, it } from 'node:test';
 import { ingestEvents } from '../src/dataplane/ingest/ingest';
 import type { InteractionEvent } from '../src/dataplane/ingest/events';
 import { migrateToLatest, migrationSource, type Db } from '../src/db/knex';
+import { backfillUserMessages } from '../src/db/migrations/005_user_messages';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { restoreMessage } from '../src/storage/restorer';
@@ -57,6 +58,27 @@ describe('user_messages (migration 005)', () => {
     assert.equal((await pairsOf(db, canvas)).filter((u) => u === 'user-0').length, 1);
     const earlier = await db('archive_manifests').where({ message_id: 'archived-earlier' }).first<{ user_messages_kept: number }>();
     assert.equal(Number(earlier?.user_messages_kept), 0, 'a generation archived before the migration is marked as such');
+  });
+
+  it('backfills range by range, and a run stopped halfway is completed by running the migration again', async () => {
+    await seedInteractions(db, campaign, 600);
+    await seedInteractions(db, canvas, 300);
+    await db('interactions').insert({ ...(await hotRows(db, canvas))[0], id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
+    // A run stopped in its backfill: the table and the flag are there, some pairs, the index still.
+    await db.raw('ALTER TABLE interactions ADD INDEX ix_interactions_user (user_id)');
+    const someUsers = (await hotUsersOf(db, campaign)).slice(0, 5);
+    await db('user_messages').insert(someUsers.map((user_id) => ({ user_id, message_kind: campaign.kind, message_id: campaign.id })));
+    // Ranges of 7 rows: over a hundred statements, each taking every row of the user at its upper bound.
+    await backfillUserMessages(db, 7);
+    assert.deepEqual(await pairsOf(db, campaign), await hotUsersOf(db, campaign));
+    assert.deepEqual(await pairsOf(db, canvas), await hotUsersOf(db, canvas));
+
+    await db('user_messages').where({ message_kind: canvas.kind }).delete();
+    await db('knex_migrations').where({ name: '005_user_messages' }).delete();
+    await migrateToLatest(db);
+    assert.deepEqual(await pairsOf(db, canvas), await hotUsersOf(db, canvas), 'the second run writes the missing pairs');
+    assert.deepEqual(await pairsOf(db, campaign), await hotUsersOf(db, campaign));
+    assert.ok(!(await indexNames(db, 'interactions')).includes('ix_interactions_user'), 'and drops the index');
   });
 
   it('gets one pair per user and message from ingestion, however many events and whatever the case', async () => {
