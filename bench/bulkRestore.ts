@@ -31,6 +31,7 @@ import { createLogger } from '../src/logger';
 import type { BulkRestoreProgress } from '../src/bulk/types';
 import { freePort, startDevServer } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
+import { exitWhenSettled } from './lib/report';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const TAG = 'bench';
@@ -304,10 +305,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:bulk-restore failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+exitWhenSettled(main(), 'bench:bulk-restore');

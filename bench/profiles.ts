@@ -9,7 +9,7 @@
  */
 import { createBenchDatabase } from './lib/dataset';
 import { fmtInt, uptimeLine } from './lib/proc';
-import { envInt, log, saveResults, table } from './lib/report';
+import { envInt, exitWhenSettled, log, saveResults, table } from './lib/report';
 import { startBenchServer } from './lib/server';
 import type { Db } from '../src/db/knex';
 import { loadMessages } from '../src/dataplane/messages';
@@ -114,10 +114,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exit(1);
-  },
-);
+exitWhenSettled(main());

@@ -10,7 +10,7 @@
 import { actorsBench } from './actors';
 import { archiveBench } from './archive';
 import { growthBench } from './growth';
-import { log } from './lib/report';
+import { exitWhenSettled, log } from './lib/report';
 import { startBenchServer } from './lib/server';
 
 const PARTS = {
@@ -34,10 +34,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exit(1);
-  },
-);
+exitWhenSettled(main());

@@ -32,3 +32,18 @@ export function envInt(name: string, fallback: number): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${raw}"`);
   return n;
 }
+
+/**
+ * Ends the process once a benchmark's `main` has settled: 0 when it resolved, 1 with the error's stack
+ * when it threw. Exiting outright ends whatever a failed run left open (a child worker, a pool).
+ */
+export function exitWhenSettled(run: Promise<void>, name?: string): void {
+  run.then(
+    () => process.exit(0),
+    (err: unknown) => {
+      const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      process.stderr.write(`${name ? `${name} failed: ` : ''}${detail}\n`);
+      process.exit(1);
+    },
+  );
+}
