@@ -82,16 +82,10 @@ async function deleteInChunks(db: Db): Promise<void> {
         : ((await db('bench_order').andWhere('n', '>', after).orderBy('n').limit(CHUNK).pluck('id')) as string[]);
     if (ids.length === 0) return;
     if (ORDER === 'reads') after = String(Number(after) + ids.length);
+    // Once the table is clustered by message number, the rows are found by it and their ids.
+    const [message, key] = targetNo === null ? ['message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id]] : ['message_no = ?', [targetNo]];
     await db.transaction(async (trx) => {
-      if (targetNo !== null) {
-        await trx.raw(`DELETE FROM interactions WHERE message_no = ? AND id IN (${ids.map(() => '?').join(', ')})`, [targetNo, ...ids]);
-        return;
-      }
-      await trx.raw(`DELETE FROM interactions WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')})`, [
-        TARGET.kind,
-        TARGET.id,
-        ...ids,
-      ]);
+      await trx.raw(`DELETE FROM interactions WHERE ${message} AND id IN (${ids.map(() => '?').join(', ')})`, [...key, ...ids]);
     });
     if (ORDER === 'id') after = ids[ids.length - 1];
   }
@@ -99,11 +93,11 @@ async function deleteInChunks(db: Db): Promise<void> {
 
 /** Inserts the copy's rows back in bench_order's order, CHUNK per statement. */
 async function insertBackInReadsOrder(db: Db, extraColumns: string[]): Promise<void> {
-  const cols = [...INTERACTION_COLUMNS, ...extraColumns].map((c) => `c.${c}`).join(', ');
+  const cols = [...INTERACTION_COLUMNS, ...extraColumns];
   const [[{ n }]] = (await db.raw('SELECT COUNT(*) AS n FROM bench_order')) as [{ n: number }[]];
   for (let from = 0; from < Number(n); from += CHUNK) {
     await db.raw(
-      `INSERT INTO interactions (${cols.replace(/c\./g, '')}) SELECT ${cols} FROM bench_order o JOIN bench_copy c ON c.id = o.id WHERE o.n > ? AND o.n <= ? ORDER BY o.n`,
+      `INSERT INTO interactions (${cols.join(', ')}) SELECT ${cols.map((c) => `c.${c}`).join(', ')} FROM bench_order o JOIN bench_copy c ON c.id = o.id WHERE o.n > ? AND o.n <= ? ORDER BY o.n`,
       [from, from + CHUNK],
     );
   }
