@@ -1,6 +1,15 @@
 import type { Knex } from 'knex';
 
 /**
+ * Each step commits on its own (MySQL commits at every DDL statement anyway), and each is skipped when
+ * a previous run got past it: a run stopped halfway is run again with `npm run migrate`.
+ */
+export const config = { transaction: false };
+
+/** Hot rows read per backfill statement. */
+const BACKFILL_ROWS = 50_000;
+
+/**
  * The profile lists and the users export find a user's messages in `user_messages`, one row per
  * (user, message) that has interaction rows, instead of in a per-user index of `interactions`.
  *
@@ -20,15 +29,6 @@ import type { Knex } from 'knex';
  * Whatever writes `interactions` other than ingestion (an import) must add the rows' pairs here, as
  * it must add their event ids to the ledger (migration 004).
  */
-/**
- * Each step commits on its own (MySQL commits at every DDL statement anyway), and each is skipped when
- * a previous run got past it: a run stopped halfway is run again with `npm run migrate`.
- */
-export const config = { transaction: false };
-
-/** Hot rows read per backfill statement. */
-const BACKFILL_ROWS = 50_000;
-
 export async function up(knex: Knex): Promise<void> {
   if (!(await knex.schema.hasTable('user_messages'))) {
     await knex.schema.createTable('user_messages', (t) => {
