@@ -51,7 +51,7 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
       await settlePurge(bench.db);
       log('running pt-archiver');
       const db0 = server.pid ? cpuSeconds(server.pid) : NaN;
-      const result = await runPtArchiver(bench, TARGET, 'interactions_archive', process.env.BENCH_PT_INDEX || undefined);
+      const result = await runPtArchiver(bench, TARGET, 'interactions_archive', { index: process.env.BENCH_PT_INDEX || undefined });
       const dbCpu = server.pid ? cpuSeconds(server.pid) - db0 : NaN;
       const left = await countRows(bench.db, 'interactions', TARGET);
       const moved = await sqlFingerprint(bench.db, 'interactions_archive', TARGET);

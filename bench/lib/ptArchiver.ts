@@ -38,14 +38,23 @@ export interface PtArchiverRun extends CommandResult {
   statistics: string;
 }
 
-export async function runPtArchiver(bench: BenchDatabase, target: MessageRef, destTable: string, index?: string): Promise<PtArchiverRun> {
+export interface PtArchiverSource {
+  /** The index pt-archiver walks (its DSN's `i`); its own choice when not given. */
+  index?: string;
+  /** The table the rows leave; `interactions` when not given. */
+  table?: string;
+  /** Flags after the issue's own, e.g. `--no-safe-auto-increment` for a table holding only the message. */
+  extraFlags?: readonly string[];
+}
+
+export async function runPtArchiver(bench: BenchDatabase, target: MessageRef, destTable: string, source: PtArchiverSource = {}): Promise<PtArchiverRun> {
   const c = parseMysqlUrl(bench.url);
   // pt-archiver's DSN: A charset, L enables LOAD DATA LOCAL INFILE (needed by --bulk-insert), i index.
-  const dsn = [`h=${c.host}`, `P=${c.port}`, `u=${c.user}`, ...(c.password ? [`p=${c.password}`] : []), `D=${c.database}`, 't=interactions', 'A=utf8mb4', 'L=1'];
-  if (index) dsn.push(`i=${index}`);
+  const dsn = [`h=${c.host}`, `P=${c.port}`, `u=${c.user}`, ...(c.password ? [`p=${c.password}`] : []), `D=${c.database}`, `t=${source.table ?? 'interactions'}`, 'A=utf8mb4', 'L=1'];
+  if (source.index) dsn.push(`i=${source.index}`);
   // The message reference is a fixed benchmark identifier, not user input; pt-archiver takes a WHERE text.
   const where = `message_kind = '${target.kind}' AND message_id = '${target.id}'`;
-  const args = ['--source', dsn.join(','), '--dest', `t=${destTable}`, '--where', where, ...PT_ARCHIVER_FLAGS, '--statistics'];
+  const args = ['--source', dsn.join(','), '--dest', `t=${destTable}`, '--where', where, ...PT_ARCHIVER_FLAGS, ...(source.extraFlags ?? []), '--statistics'];
   const result = await runCommand('pt-archiver', args);
   if (result.code !== 0) throw new Error(`pt-archiver failed (${result.code}): ${result.stderr || result.stdout}`);
   const shown = args.map((a) => (/[\s',=]/.test(a) && !a.startsWith('h=') ? `"${a}"` : a)).join(' ').replace(/p=[^,]*/, 'p=***');

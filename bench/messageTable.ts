@@ -1,0 +1,189 @@
+/**
+ * A design experiment beside target 1, not the service's code: what the archive would cost if each
+ * message's hot rows lived in a table of their own, so that archiving drops the table instead of
+ * deleting its rows one by one.
+ *
+ * Every read of `interactions` names one message first (ix_interactions_reads leads with it; since
+ * migration 005 profiles find a user's messages in `user_messages`), so such a layout is possible; what
+ * it would cost ingestion, the reads and operators is not measured here (docs/BENCHMARKS.md).
+ *
+ * One MariaDB, one data set (the bench:archive generator): the message's rows are copied, in id order,
+ * into two tables of their own with the real table's columns and indexes. Timed, as printed:
+ *   1. pt-archiver from the shared `interactions` table (the issue's baseline, as in bench:archive);
+ *   2. pt-archiver from the message's own table (it deletes row by row wherever the rows are);
+ *   3. the prototype: the rows read in id order, encoded by the service's own codec, stored as chunks
+ *      marked verified, each read back and checked, one chunk stored while the next is read; then
+ *      `DROP TABLE`.
+ * The chunks are then decoded into a third table whose fingerprint must equal the rows' before.
+ *
+ *   npm run bench:message-table                   1,000,000 rows among 5,000,000
+ *   BENCH_TARGET_ROWS=100000 BENCH_OTHER_ROWS=500000 npm run bench:message-table
+ */
+import type { Db } from '../src/db/knex';
+import { CHUNK_CODEC, decodeChunk, encodeRowArrays, INTERACTION_COLUMNS, verifyPayload, type RowArray } from '../src/storage/chunkCodec';
+import { createBenchDatabase, type BenchDatabase, generateInteractions, sqlFingerprint, tableBytes, TARGET, countRows } from './lib/dataset';
+import { timedPhase, type PhaseFigure } from './lib/moves';
+import { cpuSeconds, fmtInt, fmtMB, uptimeLine } from './lib/proc';
+import { createPlainArchiveTable, ptArchiverVersion, runPtArchiver, type PtArchiverRun, type PtArchiverSource } from './lib/ptArchiver';
+import { envInt, exitWhenSettled, log, saveResults, table } from './lib/report';
+import { startBenchServer } from './lib/server';
+
+const CHUNK_ROWS = 5_000;
+const KEY = { message_kind: TARGET.kind, message_id: TARGET.id, generation: 1 };
+
+interface Timed extends PhaseFigure {
+  clientCpuSeconds: number;
+}
+
+/** Copies the message's rows, in id order, into a table of their own with the real table's indexes. */
+async function copyIntoOwnTable(db: Db, name: string): Promise<void> {
+  await db.raw('CREATE TABLE ?? LIKE interactions', [name]);
+  await db.raw('INSERT INTO ?? SELECT * FROM interactions WHERE message_kind = ? AND message_id = ? ORDER BY id', [name, TARGET.kind, TARGET.id]);
+  await db.raw('ANALYZE TABLE ??', [name]);
+}
+
+async function timedPt(bench: BenchDatabase, pid: number | null, source: PtArchiverSource, dest: string): Promise<Timed & { statistics: string; command: string }> {
+  await createPlainArchiveTable(bench, dest);
+  let run: PtArchiverRun | null = null;
+  const phase = await timedPhase(bench.db, pid, async () => {
+    run = await runPtArchiver(bench, TARGET, dest, source);
+  });
+  const done = run as PtArchiverRun | null;
+  if (!done) throw new Error('pt-archiver did not run');
+  return { ...phase, seconds: done.seconds, clientCpuSeconds: done.cpuSeconds, statistics: done.statistics, command: done.command };
+}
+
+/** Stores one chunk marked verified, then reads it back and checks it decompresses to the rows' bytes. */
+async function storeChunk(db: Db, seq: number, rows: RowArray[]): Promise<number> {
+  const chunk = await encodeRowArrays(rows);
+  await db('archive_chunks').insert({
+    ...KEY,
+    seq,
+    first_id: chunk.firstId,
+    last_id: chunk.lastId,
+    row_count: chunk.rowCount,
+    checksum: chunk.checksum,
+    codec: CHUNK_CODEC,
+    payload: chunk.payload,
+    verified_at: db.raw('CURRENT_TIMESTAMP(3)'),
+  });
+  const stored = await db('archive_chunks').where({ ...KEY, seq }).first<{ payload: Buffer }>('payload');
+  if (!stored) throw new Error(`chunk ${seq} vanished`);
+  await verifyPayload(stored.payload, chunk.checksum);
+  return rows.length;
+}
+
+/** The prototype's archive: the table read in id order and stored chunk by chunk, then dropped. */
+async function archiveOwnTable(db: Db, name: string): Promise<number> {
+  const read = (after: string) =>
+    db.from(name).select(INTERACTION_COLUMNS).where('id', '>', after).orderBy('id').limit(CHUNK_ROWS).options({ rowsAsArray: true }) as Promise<RowArray[]>;
+  let moved = 0;
+  let seq = 0;
+  let next = read('0');
+  const storing: Promise<number>[] = [];
+  for (;;) {
+    const rows = await next;
+    if (rows.length === 0) break;
+    // The next chunk is read while this one is encoded, stored and checked.
+    next = read(String(rows[rows.length - 1][0]));
+    next.catch(() => undefined);
+    seq += 1;
+    storing.push(storeChunk(db, seq, rows));
+    if (storing.length >= 2) moved += await storing.shift()!;
+  }
+  for (const s of storing) moved += await s;
+  await db.raw('DROP TABLE ??', [name]);
+  return moved;
+}
+
+/** Decodes every stored chunk into a new table of the message's own (the check, not timed as a target). */
+async function restoreInto(db: Db, name: string): Promise<void> {
+  await db.raw('CREATE TABLE ?? LIKE interactions', [name]);
+  const chunks = (await db('archive_chunks').where(KEY).orderBy('seq').select('seq', 'checksum', 'row_count')) as { seq: number; checksum: string; row_count: number }[];
+  for (const c of chunks) {
+    const { payload } = await db('archive_chunks').where({ ...KEY, seq: c.seq }).first<{ payload: Buffer }>('payload');
+    const rows = await decodeChunk(payload, { checksum: c.checksum, rowCount: Number(c.row_count) });
+    for (let i = 0; i < rows.length; i += 1_000) await db(name).insert(rows.slice(i, i + 1_000));
+  }
+}
+
+async function main(): Promise<void> {
+  const targetRows = envInt('BENCH_TARGET_ROWS', 1_000_000);
+  const otherRows = envInt('BENCH_OTHER_ROWS', 5_000_000);
+  log(`pt-archiver: ${ptArchiverVersion()}`);
+  const server = await startBenchServer(log);
+  const bench = await createBenchDatabase(server.url, 'bench_message_table');
+  const db = bench.db;
+  try {
+    log(`generating ${fmtInt(targetRows)} rows of ${TARGET.kind}:${TARGET.id} among ${fmtInt(otherRows)} others`);
+    await generateInteractions(db, { targetRows, otherRows }, log);
+    const fingerprint = await sqlFingerprint(db, 'interactions', TARGET);
+    log('copying the message into two tables of its own');
+    await copyIntoOwnTable(db, 'msg_for_pt');
+    await copyIntoOwnTable(db, 'msg_for_service');
+    const ownBytes = await tableBytes(db, 'msg_for_service');
+    const uptimeBefore = uptimeLine();
+
+    log('pt-archiver from the shared table');
+    const ptShared = await timedPt(bench, server.pid, {}, 'archive_from_shared');
+    log(`  ${ptShared.seconds.toFixed(1)} s`);
+    log("pt-archiver from the message's own table");
+    // Every row of the own table is the message's, the highest id too: pt-archiver keeps that row back
+    // unless told not to (its --safe-auto-increment default, there for tables that hand out ids).
+    const ptOwn = await timedPt(bench, server.pid, { table: 'msg_for_pt', extraFlags: ['--no-safe-auto-increment'] }, 'archive_from_own');
+    log(`  ${ptOwn.seconds.toFixed(1)} s`);
+
+    log("prototype: the message's own table stored as chunks, then dropped");
+    const cpu0 = process.cpuUsage();
+    let moved = 0;
+    const proto = await timedPhase(db, server.pid, async () => {
+      moved = await archiveOwnTable(db, 'msg_for_service');
+    });
+    const used = process.cpuUsage(cpu0);
+    const prototype: Timed = { ...proto, clientCpuSeconds: (used.user + used.system) / 1e6 };
+    log(`  ${prototype.seconds.toFixed(1)} s, ${fmtInt(moved)} rows`);
+    const uptimeAfter = uptimeLine();
+
+    const checks = {
+      ptShared: (await sqlFingerprint(db, 'archive_from_shared', TARGET)) === fingerprint && (await countRows(db, 'interactions', TARGET)) === 0,
+      ptOwn: (await sqlFingerprint(db, 'archive_from_own', TARGET)) === fingerprint,
+      prototype: moved === targetRows,
+    };
+    const [[{ payloads }]] = (await db.raw('SELECT COALESCE(SUM(LENGTH(payload)), 0) AS payloads FROM archive_chunks')) as [{ payloads: string | number }[]];
+    log('decoding the chunks into a third table to check them');
+    await restoreInto(db, 'msg_restored');
+    checks.prototype = checks.prototype && (await sqlFingerprint(db, 'msg_restored', TARGET)) === fingerprint;
+    if (!Object.values(checks).every(Boolean)) throw new Error(`rows differ after a run: ${JSON.stringify(checks)} (fingerprint ${fingerprint})`);
+
+    const row = (name: string, t: Timed, client: string) => [
+      name,
+      t.seconds.toFixed(1),
+      fmtInt(targetRows / t.seconds),
+      `${(ptShared.seconds / t.seconds).toFixed(2)}x`,
+      `${t.dbCpuSeconds?.toFixed(1) ?? '?'} + ${t.clientCpuSeconds.toFixed(1)} (${client})`,
+    ];
+    const markdown = [
+      `${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, ${server.description}; fingerprint ${fingerprint} after every run.`,
+      '',
+      table(
+        ['run', 'seconds', 'rows/s', 'vs pt-archiver (shared table)', 'CPU s (MariaDB incl. purge + client)'],
+        [
+          row('pt-archiver, shared `interactions` (the baseline)', ptShared, 'pt-archiver'),
+          row("pt-archiver, the message's own table", ptOwn, 'pt-archiver'),
+          row("prototype: own table → verified chunks → DROP TABLE", prototype, 'this process'),
+        ],
+      ),
+      '',
+      `The message's own table: data ${fmtMB(ownBytes.data)}, index ${fmtMB(ownBytes.index)}; chunk payloads ${fmtMB(Number(payloads))}; peak RSS of this process ${fmtMB(process.resourceUsage().maxRSS * 1024)}.`,
+      '',
+      `Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\`.`,
+    ].join('\n');
+    process.stdout.write(`\n${markdown}\n\npt-archiver, shared table:\n${ptShared.command}\n${ptShared.statistics}\n\npt-archiver, own table:\n${ptOwn.command}\n${ptOwn.statistics}\n`);
+    saveResults('message-table', { targetRows, otherRows, server: server.description, fingerprint, ptShared, ptOwn, prototype, markdown, dbPid: server.pid, dbCpuTotal: server.pid ? cpuSeconds(server.pid) : null });
+  } finally {
+    await bench.drop();
+    await server.stop();
+  }
+}
+
+exitWhenSettled(main(), 'bench:message-table');
