@@ -16,6 +16,12 @@
  *      `DROP TABLE`.
  * The chunks are then decoded into a third table whose fingerprint must equal the rows' before.
  *
+ * What the layout costs ingestion's own statement: BENCH_INGEST_ROWS rows (default 200,000) of 25 other
+ * messages, interleaved as concurrent sends arrive, inserted in batches of 1,000, one transaction per
+ * batch: into the shared table (one INSERT per batch, as ingestion does now), then into 25 tables of
+ * their own (one INSERT per message in the batch). Only that statement: the rest of an ingestion
+ * batch (ledger, summaries) is the same in either layout.
+ *
  *   npm run bench:message-table                   1,000,000 rows among 5,000,000
  *   BENCH_TARGET_ROWS=100000 BENCH_OTHER_ROWS=500000 npm run bench:message-table
  */
@@ -107,6 +113,44 @@ async function restoreInto(db: Db, name: string): Promise<void> {
   }
 }
 
+const INGEST_MESSAGES = 25;
+const INGEST_BATCH = 1_000;
+const ownTableOf = (messageId: string) => `own_${messageId.replace(/[^a-z0-9]/gi, '_')}`;
+
+/** Rows of INGEST_MESSAGES other messages, round-robin, without ids (the tables hand them out). */
+async function ingestRows(db: Db, rows: number): Promise<Record<string, unknown>[][]> {
+  const perMessage = Math.ceil(rows / INGEST_MESSAGES);
+  const columns = INTERACTION_COLUMNS.filter((c) => c !== 'id');
+  const lists: Record<string, unknown>[][] = [];
+  for (let m = 0; m < INGEST_MESSAGES; m++) {
+    lists.push((await db('interactions').where({ message_id: `bench-other-${m}` }).orderBy('id').limit(perMessage).select(columns)) as Record<string, unknown>[]);
+  }
+  const interleaved: Record<string, unknown>[] = [];
+  for (let i = 0; i < perMessage; i++) for (const list of lists) if (list[i]) interleaved.push(list[i]);
+  const batches: Record<string, unknown>[][] = [];
+  for (let i = 0; i < Math.min(rows, interleaved.length); i += INGEST_BATCH) batches.push(interleaved.slice(i, Math.min(rows, i + INGEST_BATCH)));
+  return batches;
+}
+
+async function timedIngest(db: Db, pid: number | null, batches: Record<string, unknown>[][], own: boolean): Promise<Timed> {
+  const cpu0 = process.cpuUsage();
+  const phase = await timedPhase(db, pid, async () => {
+    for (const batch of batches) {
+      await db.transaction(async (trx) => {
+        if (!own) {
+          await trx('interactions').insert(batch);
+          return;
+        }
+        const byMessage = new Map<string, Record<string, unknown>[]>();
+        for (const r of batch) byMessage.set(String(r.message_id), [...(byMessage.get(String(r.message_id)) ?? []), r]);
+        for (const [messageId, rows] of byMessage) await trx(ownTableOf(messageId)).insert(rows);
+      });
+    }
+  });
+  const used = process.cpuUsage(cpu0);
+  return { ...phase, clientCpuSeconds: (used.user + used.system) / 1e6 };
+}
+
 async function main(): Promise<void> {
   const targetRows = envInt('BENCH_TARGET_ROWS', 1_000_000);
   const otherRows = envInt('BENCH_OTHER_ROWS', 5_000_000);
@@ -142,6 +186,17 @@ async function main(): Promise<void> {
     const used = process.cpuUsage(cpu0);
     const prototype: Timed = { ...proto, clientCpuSeconds: (used.user + used.system) / 1e6 };
     log(`  ${prototype.seconds.toFixed(1)} s, ${fmtInt(moved)} rows`);
+
+    const ingestTarget = envInt('BENCH_INGEST_ROWS', 200_000);
+    log(`ingestion's insert: ${fmtInt(ingestTarget)} rows of ${INGEST_MESSAGES} messages in batches of ${INGEST_BATCH}`);
+    const batches = await ingestRows(db, ingestTarget);
+    const ingested = batches.reduce((n, b) => n + b.length, 0);
+    const created = Date.now();
+    for (let m = 0; m < INGEST_MESSAGES; m++) await db.raw('CREATE TABLE ?? LIKE interactions', [ownTableOf(`bench-other-${m}`)]);
+    const createMs = (Date.now() - created) / INGEST_MESSAGES;
+    const ingestShared = await timedIngest(db, server.pid, batches, false);
+    const ingestOwn = await timedIngest(db, server.pid, batches, true);
+    log(`  shared ${ingestShared.seconds.toFixed(1)} s, own tables ${ingestOwn.seconds.toFixed(1)} s`);
     const uptimeAfter = uptimeLine();
 
     const checks = {
@@ -174,12 +229,20 @@ async function main(): Promise<void> {
         ],
       ),
       '',
+      table(
+        [`ingestion's INSERT, ${fmtInt(ingested)} rows of ${INGEST_MESSAGES} messages, batches of ${INGEST_BATCH}`, 'seconds', 'rows/s', 'CPU s (MariaDB incl. purge + client)'],
+        [
+          ['one INSERT per batch into the shared table', ingestShared, 'shared'] as const,
+          [`one INSERT per message and batch into its own table (CREATE TABLE … LIKE: ${createMs.toFixed(0)} ms each)`, ingestOwn, 'own'] as const,
+        ].map(([name, t]) => [name, t.seconds.toFixed(1), fmtInt(ingested / t.seconds), `${t.dbCpuSeconds?.toFixed(1) ?? '?'} + ${t.clientCpuSeconds.toFixed(1)}`]),
+      ),
+      '',
       `The message's own table: data ${fmtMB(ownBytes.data)}, index ${fmtMB(ownBytes.index)}; chunk payloads ${fmtMB(Number(payloads))}; peak RSS of this process ${fmtMB(process.resourceUsage().maxRSS * 1024)}.`,
       '',
       `Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\`.`,
     ].join('\n');
     process.stdout.write(`\n${markdown}\n\npt-archiver, shared table:\n${ptShared.command}\n${ptShared.statistics}\n\npt-archiver, own table:\n${ptOwn.command}\n${ptOwn.statistics}\n`);
-    saveResults('message-table', { targetRows, otherRows, server: server.description, fingerprint, ptShared, ptOwn, prototype, markdown, dbPid: server.pid, dbCpuTotal: server.pid ? cpuSeconds(server.pid) : null });
+    saveResults('message-table', { targetRows, otherRows, server: server.description, fingerprint, ptShared, ptOwn, prototype, ingest: { rows: ingested, createMs, shared: ingestShared, own: ingestOwn }, markdown, dbPid: server.pid, dbCpuTotal: server.pid ? cpuSeconds(server.pid) : null });
   } finally {
     await bench.drop();
     await server.stop();
