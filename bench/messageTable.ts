@@ -27,7 +27,8 @@
  *   BENCH_TARGET_ROWS=100000 BENCH_OTHER_ROWS=500000 npm run bench:message-table
  */
 import type { Db } from '../src/db/knex';
-import { CHUNK_CODEC, decodeChunk, encodeRowArrays, INTERACTION_COLUMNS, verifyPayload, type RowArray } from '../src/storage/chunkCodec';
+import { storeVerifiedChunk } from '../src/storage/archiver';
+import { decodeChunk, encodeRowArrays, INTERACTION_COLUMNS, type RowArray } from '../src/storage/chunkCodec';
 import { createBenchDatabase, type BenchDatabase, generateInteractions, sqlFingerprint, tableBytes, TARGET, countRows } from './lib/dataset';
 import { timedPhase, type PhaseFigure } from './lib/moves';
 import { fmtInt, fmtMB, uptimeLine } from './lib/proc';
@@ -49,6 +50,16 @@ async function copyIntoOwnTable(db: Db, name: string): Promise<void> {
   await db.raw('ANALYZE TABLE ??', [name]);
 }
 
+/** A phase of work done in this process: timedPhase's figures and this process's CPU seconds. */
+async function timedHere(db: Db, pid: number | null, work: () => Promise<void>): Promise<Timed> {
+  const cpu0 = process.cpuUsage();
+  const phase = await timedPhase(db, pid, work);
+  const used = process.cpuUsage(cpu0);
+  return { ...phase, clientCpuSeconds: (used.user + used.system) / 1e6 };
+}
+
+const cpuCell = (t: Timed) => `${t.dbCpuSeconds?.toFixed(1) ?? '?'} + ${t.clientCpuSeconds.toFixed(1)}`;
+
 async function timedPt(bench: BenchDatabase, pid: number | null, source: PtArchiverSource, dest: string): Promise<Timed & { statistics: string; command: string }> {
   await createPlainArchiveTable(bench, dest);
   // timedPhase times the run and the purge after it; pt-archiver's own figures come from its process.
@@ -60,23 +71,9 @@ async function timedPt(bench: BenchDatabase, pid: number | null, source: PtArchi
   return { ...phase, seconds: done.seconds, clientCpuSeconds: done.cpuSeconds, statistics: done.statistics, command: done.command };
 }
 
-/** Stores one chunk marked verified, then reads it back and checks it decompresses to the rows' bytes. */
+/** One chunk encoded by the service's codec and stored as the archive stores it, checked once stored. */
 async function storeChunk(db: Db, seq: number, rows: RowArray[]): Promise<number> {
-  const chunk = await encodeRowArrays(rows);
-  await db('archive_chunks').insert({
-    ...KEY,
-    seq,
-    first_id: chunk.firstId,
-    last_id: chunk.lastId,
-    row_count: chunk.rowCount,
-    checksum: chunk.checksum,
-    codec: CHUNK_CODEC,
-    payload: chunk.payload,
-    verified_at: db.raw('CURRENT_TIMESTAMP(3)'),
-  });
-  const stored = await db('archive_chunks').where({ ...KEY, seq }).first<{ payload: Buffer }>('payload');
-  if (!stored) throw new Error(`chunk ${seq} vanished`);
-  await verifyPayload(stored.payload, chunk.checksum);
+  await storeVerifiedChunk(db, KEY, seq, await encodeRowArrays(rows));
   return rows.length;
 }
 
@@ -133,9 +130,8 @@ async function ingestRows(db: Db, rows: number): Promise<Record<string, unknown>
   return batches;
 }
 
-async function timedIngest(db: Db, pid: number | null, batches: Record<string, unknown>[][], own: boolean): Promise<Timed> {
-  const cpu0 = process.cpuUsage();
-  const phase = await timedPhase(db, pid, async () => {
+function timedIngest(db: Db, pid: number | null, batches: Record<string, unknown>[][], own: boolean): Promise<Timed> {
+  return timedHere(db, pid, async () => {
     for (const batch of batches) {
       await db.transaction(async (trx) => {
         if (!own) {
@@ -152,8 +148,6 @@ async function timedIngest(db: Db, pid: number | null, batches: Record<string, u
       });
     }
   });
-  const used = process.cpuUsage(cpu0);
-  return { ...phase, clientCpuSeconds: (used.user + used.system) / 1e6 };
 }
 
 async function main(): Promise<void> {
@@ -183,13 +177,10 @@ async function main(): Promise<void> {
     log(`  ${ptOwn.seconds.toFixed(1)} s`);
 
     log("prototype: the message's own table stored as chunks, then dropped");
-    const cpu0 = process.cpuUsage();
     let moved = 0;
-    const proto = await timedPhase(db, server.pid, async () => {
+    const prototype = await timedHere(db, server.pid, async () => {
       moved = await archiveOwnTable(db, 'msg_for_service');
     });
-    const used = process.cpuUsage(cpu0);
-    const prototype: Timed = { ...proto, clientCpuSeconds: (used.user + used.system) / 1e6 };
     log(`  ${prototype.seconds.toFixed(1)} s, ${fmtInt(moved)} rows`);
 
     const ingestTarget = envInt('BENCH_INGEST_ROWS', 200_000);
@@ -220,7 +211,7 @@ async function main(): Promise<void> {
       t.seconds.toFixed(1),
       fmtInt(targetRows / t.seconds),
       `${(ptShared.seconds / t.seconds).toFixed(2)}x`,
-      `${t.dbCpuSeconds?.toFixed(1) ?? '?'} + ${t.clientCpuSeconds.toFixed(1)} (${client})`,
+      `${cpuCell(t)} (${client})`,
     ];
     const markdown = [
       `${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, ${server.description}; fingerprint ${fingerprint} after every run.`,
@@ -239,7 +230,7 @@ async function main(): Promise<void> {
         [
           ['one INSERT per batch into the shared table', ingestShared, 'shared'] as const,
           [`one INSERT per message and batch into its own table (CREATE TABLE … LIKE: ${createMs.toFixed(0)} ms each)`, ingestOwn, 'own'] as const,
-        ].map(([name, t]) => [name, t.seconds.toFixed(1), fmtInt(ingested / t.seconds), `${t.dbCpuSeconds?.toFixed(1) ?? '?'} + ${t.clientCpuSeconds.toFixed(1)}`]),
+        ].map(([name, t]) => [name, t.seconds.toFixed(1), fmtInt(ingested / t.seconds), cpuCell(t)]),
       ),
       '',
       `The message's own table: data ${fmtMB(ownBytes.data)}, index ${fmtMB(ownBytes.index)}; chunk payloads ${fmtMB(Number(payloads))}; peak RSS of this process ${fmtMB(process.resourceUsage().maxRSS * 1024)}.`,

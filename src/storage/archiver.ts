@@ -63,6 +63,13 @@ export class ArchiveConflictError extends Error {
 
 const MESSAGE = (ref: MessageRef) => ({ message_kind: ref.kind, message_id: ref.id });
 
+/** What names one generation's chunks in `archive_chunks`. */
+export interface ChunkKey {
+  message_kind: string;
+  message_id: string;
+  generation: number;
+}
+
 const DEFAULT_PARALLEL_DELETES = 1;
 const DEFAULT_CHUNKS_IN_FLIGHT = 2;
 
@@ -219,22 +226,7 @@ function takeChunk(db: Db, ref: MessageRef, generation: number, seq: number, aft
         announce(ids[ids.length - 1]);
         if (deleted.length === 0) return 0;
         const rows = [...deleted].sort((x, y) => compareIds(x[0] as string, y[0] as string));
-        const chunk = await encodeRowArrays(rows);
-        await trx('archive_chunks').insert({
-          ...key,
-          seq,
-          first_id: chunk.firstId,
-          last_id: chunk.lastId,
-          row_count: chunk.rowCount,
-          checksum: chunk.checksum,
-          codec: CHUNK_CODEC,
-          payload: chunk.payload,
-          verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
-        });
-        // The chunk as the database stored it must decompress to the bytes of the rows just deleted.
-        const stored = await trx('archive_chunks').where({ ...key, seq }).first<{ payload: Buffer }>('payload');
-        if (!stored) throw new ArchiveConflictError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
-        await verifyPayload(stored.payload, chunk.checksum);
+        await storeVerifiedChunk(trx, key, seq, await encodeRowArrays(rows));
         return rows.length;
       },
       { isolationLevel: 'read committed' },
@@ -283,22 +275,39 @@ async function moveByCopying(db: Db, ref: MessageRef, generation: number, firstS
     next.catch(() => undefined);
 
     const claim: ChunkClaim = { seq, ids: prepared.ids, rowCount: prepared.chunk.rowCount, checksum: prepared.chunk.checksum };
-    await db('archive_chunks').insert({
-      ...key,
-      seq,
-      first_id: prepared.chunk.firstId,
-      last_id: prepared.chunk.lastId,
-      row_count: prepared.chunk.rowCount,
-      checksum: prepared.chunk.checksum,
-      codec: CHUNK_CODEC,
-      payload: prepared.chunk.payload,
-    });
+    await db('archive_chunks').insert(chunkRow(key, seq, prepared.chunk));
     seq += 1;
     while (queue.length >= parallel) await settleOldest();
     const done = verifyAndDelete(db, ref, generation, claim, false).then((deleted) => (deleted ? claim.rowCount : null));
     done.catch(() => undefined); // awaited, in order, by settleOldest
     queue.push(prepared.chunk.lastId, done);
   }
+}
+
+/** The `archive_chunks` row of an encoded chunk, not yet marked verified. */
+function chunkRow(key: ChunkKey, seq: number, chunk: EncodedChunk) {
+  return {
+    ...key,
+    seq,
+    first_id: chunk.firstId,
+    last_id: chunk.lastId,
+    row_count: chunk.rowCount,
+    checksum: chunk.checksum,
+    codec: CHUNK_CODEC,
+    payload: chunk.payload,
+  };
+}
+
+/**
+ * Stores a chunk already marked verified and checks that the chunk as the database stored it
+ * decompresses to the bytes of the rows it was made from. Inside a transaction, nothing commits unless
+ * the check holds.
+ */
+export async function storeVerifiedChunk(q: Knex | Knex.Transaction, key: ChunkKey, seq: number, chunk: EncodedChunk): Promise<void> {
+  await q('archive_chunks').insert({ ...chunkRow(key, seq, chunk), verified_at: q.raw('CURRENT_TIMESTAMP(3)') });
+  const stored = await q('archive_chunks').where({ ...key, seq }).first<{ payload: Buffer }>('payload');
+  if (!stored) throw new ArchiveConflictError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
+  await verifyPayload(stored.payload, chunk.checksum);
 }
 
 /** The ids of the message's next `limit` hot rows after `after`, in id order, read from its own index alone. */
