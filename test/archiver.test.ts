@@ -1,43 +1,53 @@
 /**
- * The archive's per-chunk protocol when the hot store changes under it (no Temporal needed): a row
- * changed while the archive runs, a late row committed inside a chunk's id range, a crash that left a
- * committed chunk unverified, two messages archived at once. Nothing may be lost, doubled, or archived
- * in a stale version, and the other messages' rows sharing the id range are never touched.
+ * The archive and the restore at the level of one message's table (no Temporal needed): rows written
+ * while an archive runs, an archive cut short and resumed, chunks the stored ones fail to account for,
+ * chunks left unverified by the earlier protocol, two messages at once, and restores over rows already
+ * there. Nothing may be lost, doubled, or archived in a stale version, and the other message's rows are
+ * never touched.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import type { Db } from '../src/db/knex';
-import type { ArchiveManifest, MessageRef } from '../src/shared/types';
-import { archiveMessage } from '../src/storage/archiver';
-import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
+import type { MessageRef } from '../src/shared/types';
+import { ArchiveConflictError, archiveMessage } from '../src/storage/archiver';
+import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, compareIds, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
+import { ensureHotTable, firstIdOf } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { hotRows, useThrowawayDatabase } from './support/stack';
 
 const target: MessageRef = { kind: 'campaign', id: 'races' };
 const other: MessageRef = { kind: 'canvas', id: 'neighbour' };
 
-/** Rows of both messages alternate in id order, so every chunk's id range also holds the neighbour's rows. */
-async function seed(db: Db, pairs: number): Promise<void> {
-  const rows = [];
-  for (let i = 0; i < pairs; i++) {
+function row(ref: MessageRef, i: number, tag = randomBytes(4).toString('hex')) {
+  return {
+    event_id: `${ref.id}-${i}-${tag}`,
+    message_kind: ref.kind,
+    message_id: ref.id,
+    user_id: `user-${i % 37}`,
+    event_type: ['received', 'opened', 'clicked'][i % 3],
+    variant_id: ref.kind === 'campaign' ? `variant-${i % 2}` : null,
+    step_id: ref.kind === 'canvas' ? `step-${i % 3}` : null,
+    variation_id: null,
+    alias: i % 4 === 0 ? `cta ${i}` : null,
+    channel: 'email',
+    occurred_at: new Date(Date.UTC(2026, 0, 1) + i * 997).toISOString().slice(0, 23).replace('T', ' '),
+  };
+}
+
+/** `rows` rows of each message, each message in its own table, written in turns. */
+async function seed(db: Db, rows: number): Promise<void> {
+  for (let i = 0; i < rows; i += 250) {
     for (const ref of [target, other]) {
-      rows.push({
-        event_id: `${ref.id}-${i}-${randomBytes(4).toString('hex')}`,
-        message_kind: ref.kind,
-        message_id: ref.id,
-        user_id: `user-${i % 37}`,
-        event_type: ['received', 'opened', 'clicked'][i % 3],
-        variant_id: ref.kind === 'campaign' ? `variant-${i % 2}` : null,
-        step_id: ref.kind === 'canvas' ? `step-${i % 3}` : null,
-        variation_id: null,
-        alias: i % 4 === 0 ? `cta ${i}` : null,
-        channel: 'email',
-        occurred_at: new Date(Date.UTC(2026, 0, 1) + i * 997).toISOString().slice(0, 23).replace('T', ' '),
-      });
+      const { name } = await ensureHotTable(db, ref);
+      await db(name).insert(Array.from({ length: Math.min(250, rows - i) }, (_, k) => row(ref, i + k)));
     }
   }
-  for (let i = 0; i < rows.length; i += 500) await db('interactions').insert(rows.slice(i, i + 500));
+}
+
+/** Inserts rows into the message's current table, as ingestion would. */
+async function insertHot(db: Db, ref: MessageRef, rows: object[]): Promise<void> {
+  await db((await ensureHotTable(db, ref)).name).insert(rows);
 }
 
 /** Every row of the archive of one generation, decoded, in id order. */
@@ -48,131 +58,112 @@ async function archivedRows(db: Db, ref: MessageRef, generation = 1): Promise<In
     .orderBy('seq')) as { payload: Buffer; checksum: string; row_count: number }[];
   const rows: InteractionRow[] = [];
   for (const c of chunks) rows.push(...(await decodeChunk(c.payload, { checksum: c.checksum, rowCount: Number(c.row_count) })));
-  return rows.sort((a, b) => Number(a.id) - Number(b.id));
+  return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
 }
 
-/**
- * The target's rows all left the hot store and are archived, each once; the neighbour's rows, which
- * share the chunks' id ranges, are as they were. Returns the archived rows.
- */
-async function assertWholeMessageArchived(db: Db, manifest: ArchiveManifest, before: InteractionRow[], neighbour: InteractionRow[]): Promise<InteractionRow[]> {
-  assert.equal(manifest.rowCount, before.length);
-  assert.equal((await hotRows(db, target)).length, 0);
-  const archived = await archivedRows(db, target);
-  assert.deepEqual(
-    archived.map((r) => r.id),
-    before.map((r) => r.id),
-    'every row once',
-  );
-  assert.deepEqual(await hotRows(db, other), neighbour, "the neighbour's rows in the same id ranges are untouched");
-  return archived;
-}
+const roles = async (db: Db, ref: MessageRef) =>
+  ((await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).orderBy('table_no').pluck('role')) as string[]).join(',');
 
-for (const deleteReturning of [true, false]) describe(`archive protocol under concurrent change (${deleteReturning ? 'DELETE ... RETURNING' : 'lock, compare, delete'})`, () => {
+describe('archive of a message\'s table', () => {
   const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests']);
   let db: Db;
   before(() => {
     db = database.get();
   });
 
-  if (deleteReturning)
-    it('archives each row as it was when its chunk took it, whether changed before or after', async () => {
-      await seed(db, 350);
-      const neighbour = await hotRows(db, other);
-      const before = await hotRows(db, target);
-      // Chunk 2 (rows 100-199) has been taken when chunk 1 reports, chunk 3 (200-299) not yet.
-      const [taken, notYet] = [before[150], before[250]];
-      let updated: { taken: number; notYet: number } | undefined;
-      const manifest = await archiveMessage(db, target, 1, {
+  it('archives every row once, drops the table, and leaves the other message alone', async () => {
+    await seed(db, 350);
+    const [before, neighbour] = [await hotRows(db, target), await hotRows(db, other)];
+    const manifest = await archiveMessage(db, target, 1, { chunkRows: 100 });
+    assert.equal(manifest.rowCount, 350);
+    assert.equal(manifest.chunkCount, 4);
+    assert.deepEqual(await archivedRows(db, target), before);
+    assert.deepEqual(await hotRows(db, target), []);
+    assert.equal(await roles(db, target), 'current', 'the drained table is gone; a fresh, empty one is current');
+    assert.deepEqual(await hotRows(db, other), neighbour);
+  });
+
+  it('keeps a row written during the archive hot, in the fresh table, with a higher id, and the next sweep archives it', async () => {
+    await seed(db, 350);
+    const before = await hotRows(db, target);
+    let late: InteractionRow | undefined;
+    const manifest = await archiveMessage(db, target, 1, {
+      chunkRows: 100,
+      onProgress: async (_cursor, moved) => {
+        if (moved === 100 && !late) {
+          await insertHot(db, target, [row(target, 9_999, 'late')]);
+          [late] = await hotRows(db, target).then((rows) => rows.filter((r) => String(r.event_id).endsWith('-late')));
+        }
+      },
+    });
+    assert.ok(late);
+    assert.equal(manifest.rowCount, 350, 'the archive took the table as it was when it was swapped out');
+    assert.deepEqual(await hotRows(db, target), [late]);
+    assert.ok(compareIds(String(late.id), String(before[before.length - 1].id)) > 0, 'ids keep rising across tables');
+    const current = await ensureHotTable(db, target);
+    assert.ok(compareIds(String(late.id), firstIdOf(current.tableNo)) >= 0, "the fresh table's id range");
+
+    const swept = await archiveMessage(db, target, 1, { chunkRows: 100 });
+    assert.equal(swept.rowCount, 351);
+    assert.deepEqual(await hotRows(db, target), []);
+    assert.deepEqual(await archivedRows(db, target), [...before, late]);
+  });
+
+  it('resumes an archive cut short after the chunks it stored, and stores each row once', async () => {
+    await seed(db, 350);
+    const before = await hotRows(db, target);
+    await assert.rejects(
+      archiveMessage(db, target, 1, {
         chunkRows: 100,
-        deleteReturning,
-        onProgress: async (_cursor, moved) => {
-          if (moved === 100 && !updated) {
-            const change = (id: string | null) => db('interactions').where({ id }).update({ alias: 'changed while archiving' });
-            updated = { notYet: await change(notYet.id), taken: await change(taken.id) };
-          }
+        onProgress: (_cursor, moved) => {
+          if (moved === 200) throw new Error('worker killed');
         },
-      });
-      assert.deepEqual(updated, { taken: 0, notYet: 1 }, 'a taken row is gone from the hot table; a row not yet taken is still there');
-      const archived = await assertWholeMessageArchived(db, manifest, before, neighbour);
-      assert.equal(archived.find((r) => r.id === notYet.id)?.alias, 'changed while archiving');
-      assert.equal(archived.find((r) => r.id === taken.id)?.alias, taken.alias);
-    });
+      }),
+      /worker killed/,
+    );
+    assert.equal(await roles(db, target), 'draining,current', 'the old table is out of service, a fresh one takes new rows');
+    assert.deepEqual(await hotRows(db, target), before, 'every row still hot in the table being drained');
+    assert.ok((await archivedRows(db, target)).length >= 200);
 
-  if (!deleteReturning) it('archives the new version of a row changed after its chunk was read', async () => {
-    await seed(db, 350);
-    const neighbour = await hotRows(db, other);
-    const before = await hotRows(db, target);
-    const victim = before[150];
-    let changed = false;
-    const manifest = await archiveMessage(db, target, 1, {
-      chunkRows: 100,
-      deleteReturning,
-      // One chunk deleted at a time, so that chunk 2 is committed but not yet re-read when this runs.
-      parallelDeletes: 1,
-      onProgress: async (_cursor, moved) => {
-        // Chunk 2 (rows 100-199) has already been read, compressed and committed while chunk 1 was moved.
-        if (moved === 100 && !changed) {
-          changed = true;
-          await db('interactions').where({ id: victim.id }).update({ alias: 'changed while archiving' });
-        }
-      },
-    });
-    assert.ok(changed);
-    const archived = await assertWholeMessageArchived(db, manifest, before, neighbour);
-    assert.equal(archived.find((r) => r.id === victim.id)?.alias, 'changed while archiving');
+    const manifest = await archiveMessage(db, target, 1, { chunkRows: 100 });
+    assert.equal(manifest.rowCount, 350);
+    assert.deepEqual(await archivedRows(db, target), before, 'each row once');
+    assert.deepEqual(await hotRows(db, target), []);
   });
 
-  it('never deletes a late row committed inside a chunk it did not read, and archives it in the final pass', async () => {
+  it('keeps the table when its stored chunks do not account for every row', async () => {
     await seed(db, 350);
     const before = await hotRows(db, target);
-    // Free an id inside chunk 3's range (rows 200-299) by removing a neighbour row there.
-    const [freeId] = (await db('interactions')
-      .where({ message_kind: other.kind, message_id: other.id })
-      .andWhere('id', '>', before[250].id as string)
-      .orderBy('id')
-      .limit(1)
-      .pluck('id')) as string[];
-    await db('interactions').where({ id: freeId }).delete();
-    let inserted = false;
-    const manifest = await archiveMessage(db, target, 1, {
-      chunkRows: 100,
-      deleteReturning,
-      onProgress: async (_cursor, moved) => {
-        if (moved === 200 && !inserted) {
-          inserted = true;
-          // Chunk 3 was read before this row existed: its id range now holds a row it never saw, which
-          // must stay hot until the pass from the start archives it.
-          await db('interactions').insert({ ...before[0], id: freeId, event_id: `late-${randomBytes(4).toString('hex')}` });
-        }
-      },
-    });
-    assert.ok(inserted);
-    assert.equal(manifest.rowCount, 351);
-    assert.equal((await hotRows(db, target)).length, 0);
-    const archived = await archivedRows(db, target);
-    assert.equal(new Set(archived.map((r) => r.id)).size, 351, 'no row twice');
-    assert.ok(archived.some((r) => r.id === String(freeId)), 'the late row is archived too');
+    await assert.rejects(
+      archiveMessage(db, target, 1, {
+        chunkRows: 100,
+        onProgress: (_cursor, moved) => {
+          if (moved === 200) throw new Error('worker killed');
+        },
+      }),
+    );
+    // A chunk lost from long-term storage in between: the resume must not drop rows it never stored.
+    await db('archive_chunks').where({ message_kind: target.kind, message_id: target.id, generation: 1, seq: 1 }).delete();
+    await assert.rejects(archiveMessage(db, target, 1, { chunkRows: 100 }), ArchiveConflictError);
+    assert.deepEqual(await hotRows(db, target), before, 'nothing dropped');
   });
 
-  it('archives two messages whose rows alternate at the same time, each row once', async () => {
+  it('archives two messages at the same time, each row once', async () => {
     await seed(db, 1_000);
     const [targetBefore, otherBefore] = [await hotRows(db, target), await hotRows(db, other)];
-    const [a, b] = await Promise.all([
-      archiveMessage(db, target, 1, { chunkRows: 50, deleteReturning }),
-      archiveMessage(db, other, 1, { chunkRows: 50, deleteReturning }),
-    ]);
+    const [a, b] = await Promise.all([archiveMessage(db, target, 1, { chunkRows: 50 }), archiveMessage(db, other, 1, { chunkRows: 50 })]);
     assert.deepEqual([a.rowCount, b.rowCount], [1_000, 1_000]);
-    assert.equal(Number((await db('interactions').count<{ n: number }[]>('* as n'))[0].n), 0);
+    assert.deepEqual([await hotRows(db, target), await hotRows(db, other)], [[], []]);
     const plain = (rows: InteractionRow[]) => rows.map((r) => ({ ...r }));
     assert.deepEqual(plain(await archivedRows(db, target)), plain(targetBefore));
     assert.deepEqual(plain(await archivedRows(db, other)), plain(otherBefore));
   });
 
-  it('finishes a chunk left committed but unverified, or drops it when the hot rows moved on', async () => {
+  it('stores again the rows of a chunk the earlier protocol left unverified', async () => {
     await seed(db, 300);
     const original = await hotRows(db, target);
-    // A crash after committing chunk 1 and before deleting its rows.
+    // That protocol committed a chunk, then deleted its rows and marked it verified together: a crash in
+    // between left the chunk unverified and its rows hot.
     const first = await encodeChunk(original.slice(0, 100));
     const key = { message_kind: target.kind, message_id: target.id, generation: 1 };
     await db('archive_manifests').insert({ ...key, status: 'archiving' });
@@ -186,45 +177,29 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
       codec: CHUNK_CODEC,
       payload: first.payload,
     });
-    // ...and one that no longer matches: a row in its range changed after it was committed.
-    const second = await encodeChunk(original.slice(100, 200));
-    await db('archive_chunks').insert({
-      ...key,
-      seq: 2,
-      first_id: second.firstId,
-      last_id: second.lastId,
-      row_count: second.rowCount,
-      checksum: second.checksum,
-      codec: CHUNK_CODEC,
-      payload: second.payload,
-    });
-    await db('interactions').where({ id: original[120].id }).update({ channel: 'push' });
-
-    const manifest = await archiveMessage(db, target, 1, { chunkRows: 100, deleteReturning });
+    const manifest = await archiveMessage(db, target, 1, { chunkRows: 100 });
     assert.equal(manifest.rowCount, 300);
-    const archived = await archivedRows(db, target);
-    assert.deepEqual(
-      archived.map((r) => r.id),
-      original.map((r) => r.id),
-    );
-    assert.equal(archived.find((r) => r.id === original[120].id)?.channel, 'push', 'the stale chunk was dropped, not kept');
+    assert.deepEqual(await archivedRows(db, target), original);
+  });
+});
 
-    await restoreMessage(db, target, 1, { insertReturning: deleteReturning });
-    const back = await hotRows(db, target);
-    const expected = original.map((r) => (r.id === original[120].id ? { ...r, channel: 'push' } : r));
-    assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(expected)), 'restored byte for byte');
+for (const insertReturning of [true, false]) describe(`restore into a message's table (${insertReturning ? 'INSERT ... RETURNING' : 'read back'})`, () => {
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests']);
+  let db: Db;
+  before(() => {
+    db = database.get();
   });
 
   it('restores over rows an interrupted restore already put back, keeping each row once', async () => {
     await seed(db, 300);
     const original = await hotRows(db, target);
-    await archiveMessage(db, target, 1, { chunkRows: 100, deleteReturning });
+    await archiveMessage(db, target, 1, { chunkRows: 100 });
     assert.equal((await hotRows(db, target)).length, 0);
     // An earlier attempt died part-way through chunk 2: some of its statements went in, and one row
     // of a statement that had not.
     const partial = [...original.slice(100, 140), original[175]];
-    await db('interactions').insert(partial);
-    await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2, insertReturning: deleteReturning });
+    await insertHot(db, target, partial);
+    await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2, insertReturning });
     const back = await hotRows(db, target);
     assert.equal(back.length, original.length, 'no row doubled, none lost');
     assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(original)), 'restored byte for byte');
@@ -247,12 +222,12 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
       channel: 'email',
       occurred_at: '2026-01-02 03:04:05.678',
     }));
-    await db('interactions').insert(rows);
+    await insertHot(db, target, rows);
     const original = await hotRows(db, target);
     assert.deepEqual(original.map((r) => r.alias), awkward, 'the values went in as written');
-    await archiveMessage(db, target, 1, { chunkRows: 4, deleteReturning });
+    await archiveMessage(db, target, 1, { chunkRows: 4 });
     assert.equal((await hotRows(db, target)).length, 0);
-    await restoreMessage(db, target, 1, { insertBatch: 3, insertReturning: deleteReturning });
+    await restoreMessage(db, target, 1, { insertBatch: 3, insertReturning });
     const back = await hotRows(db, target);
     assert.deepEqual(back, original, 'restored value for value');
   });
@@ -260,11 +235,11 @@ for (const deleteReturning of [true, false]) describe(`archive protocol under co
   it('refuses to call a restore done when a row already in the hot store differs from the archive', async () => {
     await seed(db, 300);
     const original = await hotRows(db, target);
-    await archiveMessage(db, target, 1, { chunkRows: 100, deleteReturning });
+    await archiveMessage(db, target, 1, { chunkRows: 100 });
     // A row with an archived id, but not the archived row: the insert keeps it as it is, and the
     // check must see the stored row, not the values the restore sent.
-    await db('interactions').insert({ ...original[150], channel: 'not-the-archived-value' });
-    await assert.rejects(restoreMessage(db, target, 1, { insertBatch: 20, insertReturning: deleteReturning }), ChunkIntegrityError);
+    await insertHot(db, target, [{ ...original[150], channel: 'not-the-archived-value' }]);
+    await assert.rejects(restoreMessage(db, target, 1, { insertBatch: 20, insertReturning }), ChunkIntegrityError);
     const manifest = await db('archive_manifests').where({ message_kind: target.kind, message_id: target.id, generation: 1 }).first<{ status: string }>();
     assert.notEqual(manifest?.status, 'restored', 'the manifest is not marked restored');
     assert.equal(Number((await db('archive_chunks').where({ message_kind: target.kind, message_id: target.id, generation: 1 }).count<{ n: number }[]>('* as n'))[0].n), 3, 'the long-term copy is kept');

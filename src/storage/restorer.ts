@@ -30,6 +30,7 @@ import {
   type RowArray,
 } from './chunkCodec';
 import { retryOnDeadlock } from './deadlock';
+import { ensureHotTable } from './hotTables';
 import { supportsReturning } from './returning';
 
 export interface RestoreCursor {
@@ -117,6 +118,8 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
     const returning = opts.insertReturning ?? (await supportsReturning(db));
     // Archived before migration 005: its users' pairs were never written to `user_messages`.
     const addUserMessages = !Number(manifest.user_messages_kept);
+    // The rows go back into the message's current table; nothing swaps it while the actor restores.
+    const { name: table } = await ensureHotTable(db, ref);
     // Chunks being inserted and checked, oldest first. The cursor only moves past a chunk once it and
     // every chunk before it are back and verified, so a resume never skips one.
     const inFlight: { seq: number; rows: number; done: Promise<void> }[] = [];
@@ -131,7 +134,7 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
       while (inFlight.length >= parallel) await settleOldest();
       // A chunk is fetched and decoded only when it is its turn: reading the next one ahead saved no
       // time on an idle machine either (30.0 s against 30.3 s) and took the worker from 342 to 441 MB.
-      const done = loadChunk(db, ref, generation, meta).then((chunk) => restoreChunk(db, ref, chunk, { insertBatch, connections, returning, addUserMessages }));
+      const done = loadChunk(db, ref, generation, meta).then((chunk) => restoreChunk(db, ref, chunk, { table, insertBatch, connections, returning, addUserMessages }));
       done.catch(() => undefined); // awaited, in order, by settleOldest
       inFlight.push({ seq: meta.seq, rows: Number(meta.row_count), done });
     }
@@ -182,12 +185,12 @@ const ROW_PLACEHOLDERS = `(${INTERACTION_COLUMNS.map(() => '?').join(', ')})`;
  */
 const MAX_ROWS_PER_STATEMENT = 1_000;
 const insertSql = new Map<string, string>();
-function insertStatement(rows: number, returning: boolean): string {
-  const key = `${rows}/${returning}`;
+function insertStatement(table: string, rows: number, returning: boolean): string {
+  const key = `${table}/${rows}/${returning}`;
   let sql = insertSql.get(key);
   if (!sql) {
     sql =
-      `INSERT INTO interactions (${INTERACTION_COLUMN_LIST}) VALUES ${new Array(rows).fill(ROW_PLACEHOLDERS).join(', ')} ON DUPLICATE KEY UPDATE id = id` +
+      `INSERT INTO \`${table}\` (${INTERACTION_COLUMN_LIST}) VALUES ${new Array(rows).fill(ROW_PLACEHOLDERS).join(', ')} ON DUPLICATE KEY UPDATE id = id` +
       (returning ? ` RETURNING ${INTERACTION_COLUMN_LIST}` : '');
     // Two sizes are common (full batches and a chunk's remainder); do not keep every remainder ever seen.
     if (insertSql.size > 16) insertSql.clear();
@@ -218,7 +221,7 @@ function run(conn: RawConnection, sql: string, values: readonly (string | null)[
  * to the old generation (with two chunks in flight, a restoring process's old generation peaked at
  * 73 MB that way, 47-57 MB this way: docs/BENCHMARKS.md).
  */
-async function insertRows(db: Db, chunk: DecodedChunk, ref: MessageRef, batchRows: number, connections: number, returning: boolean): Promise<void> {
+async function insertRows(db: Db, table: string, chunk: DecodedChunk, ref: MessageRef, batchRows: number, connections: number, returning: boolean): Promise<void> {
   const { columns, rowCount } = chunk;
   const step = Math.max(1, Math.min(batchRows, MAX_ROWS_PER_STATEMENT));
   let next = 0;
@@ -238,7 +241,7 @@ async function insertRows(db: Db, chunk: DecodedChunk, ref: MessageRef, batchRow
         // taking gap locks, which restores running side by side would otherwise deadlock on.
         const answer = await retryOnDeadlock(async () => {
           await run(conn, 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-          return run(conn, insertStatement(n, returning), values);
+          return run(conn, insertStatement(table, n, returning), values);
         });
         if (returning) {
           const mismatch = firstMismatch(answer as RowArray[], columns, i, n);
@@ -281,6 +284,8 @@ function firstMismatch(answered: readonly RowArray[], columns: readonly (string 
 }
 
 interface InsertTuning {
+  /** The message's current hot table. */
+  table: string;
   insertBatch: number;
   connections: number;
   returning: boolean;
@@ -289,12 +294,12 @@ interface InsertTuning {
 }
 
 async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning: InsertTuning): Promise<void> {
-  await insertRows(db, chunk, ref, tuning.insertBatch, tuning.connections, tuning.returning);
+  await insertRows(db, tuning.table, chunk, ref, tuning.insertBatch, tuning.connections, tuning.returning);
   if (tuning.addUserMessages) await addUserMessages(db, ref, chunk);
   if (tuning.returning) return; // each statement's answer has been checked already
   // Without RETURNING, re-read exactly the chunk's ids, by primary key: the message may also have late
   // rows in the hot store, which are not this chunk's business.
-  const mine = (await db('interactions')
+  const mine = (await db(tuning.table)
     .select(INTERACTION_COLUMNS)
     .whereIn('id', chunk.columns[0] as string[])
     .orderBy('id')

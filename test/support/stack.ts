@@ -22,7 +22,8 @@ import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { MessageRef } from '../../src/shared/types';
 import type { InteractionRow } from '../../src/storage/chunkCodec';
-import { INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
+import { compareIds, INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
+import { ensureHotTable, hotTableName, messageHotTables } from '../../src/storage/hotTables';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const BASE_MYSQL = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
@@ -74,7 +75,11 @@ export function useThrowawayDatabase(emptied: readonly string[]): { get(): Db } 
     await db?.destroy();
   });
   beforeEach(async () => {
-    for (const t of emptied) await (db as Db)(t).delete();
+    for (const t of emptied) {
+      // Every message's hot rows, wherever they are: each table of them goes, and the registry with them.
+      if (t === 'interactions') await dropHotTables(db as Db);
+      else await (db as Db)(t).delete();
+    }
   });
   return {
     get() {
@@ -82,6 +87,13 @@ export function useThrowawayDatabase(emptied: readonly string[]): { get(): Db } 
       return db;
     },
   };
+}
+
+/** Drops every message's table of hot rows and empties their registry, leaving the template alone. */
+export async function dropHotTables(db: Db): Promise<void> {
+  const tables = (await db('hot_tables').pluck('table_no')) as string[];
+  for (const no of tables) await db.raw(`DROP TABLE IF EXISTS ??`, [hotTableName(no)]);
+  await db('hot_tables').delete();
 }
 
 function withDatabase(url: string, database: string): string {
@@ -228,15 +240,22 @@ export async function seedInteractions(db: Db, ref: MessageRef, count: number, o
     occurred_at: new Date(Date.UTC(2026, 0, 1) + i * 1013).toISOString().slice(0, 23).replace('T', ' '),
   }));
   const batch = opts.batch ?? 1000;
-  for (let i = 0; i < rows.length; i += batch) await db('interactions').insert(rows.slice(i, i + batch));
+  const { name } = await ensureHotTable(db, ref);
+  for (let i = 0; i < rows.length; i += batch) await db(name).insert(rows.slice(i, i + batch));
 }
 
-/** Every hot row of a message, in id order, as stored. */
+/** Every hot row of a message (its current table and any table an archive is draining), in id order, as stored. */
 export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]> {
-  return (await db('interactions')
-    .select(INTERACTION_COLUMNS)
-    .where({ message_kind: ref.kind, message_id: ref.id })
-    .orderBy('id')) as InteractionRow[];
+  const rows: InteractionRow[] = [];
+  for (const t of await messageHotTables(db, ref)) rows.push(...((await db(t.name).select(INTERACTION_COLUMNS).orderBy('id')) as InteractionRow[]));
+  return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
+}
+
+/** How many hot rows the message has, in every table that holds some. */
+export async function hotRowCount(db: Db, ref: MessageRef): Promise<number> {
+  let n = 0;
+  for (const t of await messageHotTables(db, ref)) n += Number((await db(t.name).count<{ n: number }[]>('* as n'))[0].n);
+  return n;
 }
 
 /** Restore e-mails to `to` whose send Resend has answered (the outbox records that after the response). */

@@ -1,6 +1,6 @@
 /**
- * Stores one validated batch: in a single transaction, the events not seen before go to the hot
- * `interactions` table and the event-id ledger, and the per-user summaries, receipts, (user, message)
+ * Stores one validated batch: in a single transaction, the events not seen before go to their
+ * messages' hot tables (src/storage/hotTables.ts) and the event-id ledger, and the per-user summaries, receipts, (user, message)
  * pairs, clicked aliases and per-message analytics are brought up to date with exactly those events.
  * A retried batch (or an event re-sent after its message expired and its row left the hot table) is
  * found in the ledger and counted as a duplicate: nothing is stored twice and no aggregate counts it
@@ -10,6 +10,8 @@
  * they stay invisible until restored, and the actor's cleanup sweep moves them to long-term storage.
  */
 import type { Db } from '../../db/knex';
+import type { MessageRef } from '../../shared/types';
+import { ensureHotTable, lockCurrentTables, type HotTable } from '../../storage/hotTables';
 import { ER_DUP_ENTRY, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, sqlErrno, valuesPlaceholders } from '../sql';
 import type { InteractionEvent } from './events';
 import { inTransaction, type SqlSession, type SqlValue } from './session';
@@ -28,13 +30,30 @@ const toSql = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
 /** Raised inside the transaction on a duplicate event id: a concurrent batch committed it first. */
 class EventIdRace extends Error {}
 
+/**
+ * Raised inside the transaction when a message has no table yet: made outside it (DDL commits any
+ * transaction it runs in), then the batch starts over.
+ */
+class MissingHotTables extends Error {
+  constructor(readonly refs: MessageRef[]) {
+    super(`no hot table yet for ${refs.length} message(s)`);
+  }
+}
+
 export async function ingestEvents(db: Db, events: readonly InteractionEvent[]): Promise<IngestResult> {
   if (events.length === 0) return { received: 0, stored: 0, duplicates: 0 };
   // The ledger alone answers "seen before?": the hot table has no key on event ids (migration 004).
+  let tablesMade = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await inTransaction(db, (s) => storeOnce(s, events));
     } catch (err) {
+      // Not an attempt used up: the next one finds the tables.
+      if (err instanceof MissingHotTables && tablesMade++ < ATTEMPTS) {
+        for (const ref of err.refs) await ensureHotTable(db, ref);
+        attempt -= 1;
+        continue;
+      }
       // A deadlock or lock timeout rolls the whole batch back, as does a concurrent insert of one of
       // its event ids (a client retrying while the first attempt is still running): start over, and the
       // next attempt sees what the other transaction committed.
@@ -67,8 +86,33 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
     await insertOrRace(trx, `INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ledger.length, 1)}`, ledger);
   }
 
-  const rowValues: SqlValue[] = [];
+  // Each message's rows go to its own table, locked in share mode so the archive cannot take it out of
+  // service before this commits (src/storage/hotTables.ts).
+  const refs = new Map<string, MessageRef>();
   for (const e of fresh) {
+    const k = `${e.messageKind}\u0000${e.messageId}`;
+    if (!refs.has(k)) refs.set(k, { kind: e.messageKind, id: e.messageId });
+  }
+  const tables = await lockCurrentTables(trx.query, [...refs.values()]);
+  const missing = [...refs.values()].filter((r) => !tables.has(r));
+  if (missing.length > 0) throw new MissingHotTables(missing);
+  // Ids that the database compares as equal (case, accents) share a table, and one statement.
+  const byTable = new Map<string, InteractionEvent[]>();
+  for (const e of fresh) {
+    const name = (tables.get(refs.get(`${e.messageKind}\u0000${e.messageId}`) as MessageRef) as HotTable).name;
+    const list = byTable.get(name);
+    if (list) list.push(e);
+    else byTable.set(name, [e]);
+  }
+  for (const [name, events] of byTable) await insertRows(trx, name, events);
+
+  await applyDeltas(trx, batchDeltas(fresh));
+  return { received: events.length, stored: fresh.length, duplicates: events.length - fresh.length };
+}
+
+async function insertRows(trx: SqlSession, table: string, events: readonly InteractionEvent[]): Promise<void> {
+  const rowValues: SqlValue[] = [];
+  for (const e of events) {
     rowValues.push(
       e.eventId,
       e.messageKind,
@@ -84,12 +128,9 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
     );
   }
   await trx.query(
-    `INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, variation_id, alias, channel, occurred_at) VALUES ${valuesPlaceholders(fresh.length, 11)}`,
+    `INSERT INTO \`${table}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, variation_id, alias, channel, occurred_at) VALUES ${valuesPlaceholders(events.length, 11)}`,
     rowValues,
   );
-
-  await applyDeltas(trx, batchDeltas(fresh));
-  return { received: events.length, stored: fresh.length, duplicates: events.length - fresh.length };
 }
 
 /** A duplicate key in the ledger: a concurrent batch committed one of these ids since it was looked up. */

@@ -1,0 +1,196 @@
+/**
+ * Each message's hot interaction rows live in a table of their own, `interactions_<n>`, made like the
+ * empty template table `interactions` (migration 006). `hot_tables` names them:
+ *
+ * - `current`: the one table ingestion writes and readers read, at most one per message;
+ * - `pending`: made and empty, waiting to become current (a first table, or the archive's fresh one);
+ * - `draining`: taken out of service by the archive, read into long-term storage and then dropped.
+ *
+ * Why: archiving a message then reads one table in primary-key order and drops it, instead of deleting
+ * its rows one by one out of a table shared with every other message, with every secondary index
+ * entry removed and purged (docs/BENCHMARKS.md, `bench:message-table`: about 3.8x pt-archiver's rows/s
+ * against 1.5x).
+ *
+ * Ids stay unique across all tables, as they were in one table: table n hands out ids from
+ * n * 2^40 + 1 on (its AUTO_INCREMENT is set when it is made), so a row restored into a later table
+ * never meets another row's id, and a message's later tables always hold higher ids than its earlier
+ * ones.
+ *
+ * Ingestion takes a shared lock on each current row it writes through; the archive's swap takes it
+ * exclusively. Once the swap has committed, no transaction is still writing the table it took out of
+ * service, and none ever will.
+ */
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex';
+import type { MessageRef } from '../shared/types';
+
+/** The empty table every message's table is made like; schema changes go to it and to every `interactions_<n>`. */
+export const HOT_TABLE_TEMPLATE = 'interactions';
+
+/** Ids per table: table n's ids start at n * ID_BLOCK + 1. */
+export const ID_BLOCK = 2n ** 40n;
+
+export type HotTableRole = 'pending' | 'current' | 'draining';
+
+export interface HotTable {
+  tableNo: string;
+  name: string;
+}
+
+/** The SQL name of table number `tableNo`; anything but a plain positive integer is refused, as it ends up in SQL text. */
+export function hotTableName(tableNo: string | number): string {
+  const s = String(tableNo);
+  if (!/^[1-9][0-9]{0,6}$/.test(s)) throw new Error(`not a hot table number: ${JSON.stringify(s)}`);
+  return `interactions_${s}`;
+}
+
+const table = (tableNo: string | number): HotTable => ({ tableNo: String(tableNo), name: hotTableName(tableNo) });
+
+/** The first id table `tableNo` hands out. */
+export function firstIdOf(tableNo: string | number): string {
+  return (BigInt(tableNo) * ID_BLOCK + 1n).toString();
+}
+
+type Q = Knex | Knex.Transaction;
+
+async function findRole(q: Q, ref: MessageRef, role: HotTableRole, lock?: 'share' | 'update'): Promise<HotTable | null> {
+  let query = q('hot_tables').where({ message_kind: ref.kind, message_id: ref.id, role }).first<{ table_no: string } | undefined>('table_no');
+  if (lock === 'share') query = query.forShare();
+  if (lock === 'update') query = query.forUpdate();
+  const row = await query;
+  return row ? table(row.table_no) : null;
+}
+
+/** The message's current table, or null when it never had one (no interaction was ever stored for it). */
+export async function currentHotTable(q: Q, ref: MessageRef): Promise<HotTable | null> {
+  return findRole(q, ref, 'current');
+}
+
+/** The current tables of several messages, keyed by the ref as given (ids compare as the database compares them). */
+export async function currentHotTables(q: Q, refs: readonly MessageRef[]): Promise<Map<MessageRef, HotTable>> {
+  const out = new Map<MessageRef, HotTable>();
+  if (refs.length === 0) return out;
+  const [rows] = (await q.raw(currentTablesSql(refs.length, ''), refValues(refs))) as [CurrentRow[]];
+  for (const r of rows) out.set(refs[Number(r.k)], table(r.table_no));
+  return out;
+}
+
+interface CurrentRow {
+  k: number | string;
+  table_no: string;
+}
+
+/**
+ * The refs as a derived table joined to the registry, so that each answer says which ref it is for
+ * while the ids are compared the database's way (case-insensitively), not JavaScript's.
+ */
+function currentTablesSql(refs: number, lock: '' | ' LOCK IN SHARE MODE'): string {
+  const wanted = Array.from({ length: refs }, (_, i) => `SELECT ${i} AS k, ? AS message_kind, ? AS message_id`).join(' UNION ALL ');
+  return (
+    `SELECT v.k, h.table_no FROM (${wanted}) v ` +
+    `JOIN hot_tables h ON h.message_kind = v.message_kind AND h.message_id = v.message_id AND h.role = 'current'${lock}`
+  );
+}
+
+const refValues = (refs: readonly MessageRef[]) => refs.flatMap((r) => [r.kind, r.id]);
+
+/**
+ * Makes the message's pending table if it has none: the registry row first (which hands out the
+ * number), then the table, in one DDL statement so that it never exists without its id range. Both
+ * steps are idempotent, so an attempt cut short anywhere is finished by the next one.
+ */
+async function preparePending(db: Db, ref: MessageRef): Promise<HotTable> {
+  await db('hot_tables').insert({ message_kind: ref.kind, message_id: ref.id, role: 'pending' }).onConflict(['message_kind', 'message_id', 'role']).ignore();
+  const pending = await findRole(db, ref, 'pending');
+  if (!pending) throw new Error(`no pending hot table for ${ref.kind}:${ref.id} after making one`);
+  await createLikeTemplate(db, pending);
+  return pending;
+}
+
+/** `CREATE TABLE … LIKE` takes no table options, so the template's own definition is used, with this table's id range. */
+async function createLikeTemplate(db: Db, t: HotTable): Promise<void> {
+  const [rows] = (await db.raw('SHOW CREATE TABLE ??', [HOT_TABLE_TEMPLATE])) as [Record<string, string>[]];
+  const ddl = rows[0]['Create Table'];
+  const head = `CREATE TABLE \`${HOT_TABLE_TEMPLATE}\``;
+  if (!ddl.startsWith(head)) throw new Error(`unexpected definition of ${HOT_TABLE_TEMPLATE}: ${ddl.slice(0, 80)}`);
+  const body = ddl.slice(head.length).replace(/ AUTO_INCREMENT=\d+/, '');
+  await db.raw(`CREATE TABLE IF NOT EXISTS \`${t.name}\`${body} AUTO_INCREMENT=${firstIdOf(t.tableNo)}`);
+}
+
+/**
+ * The message's current table, made (and registered) first if the message has none. Concurrent
+ * callers for one message end up with the same table.
+ */
+export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable> {
+  const existing = await currentHotTable(db, ref);
+  if (existing) return existing;
+  const pending = await preparePending(db, ref);
+  return db.transaction(async (trx) => {
+    const current = await findRole(trx, ref, 'current', 'update');
+    if (current) return current; // another caller got there first; the pending table waits for the next archive
+    await trx('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' });
+    return pending;
+  });
+}
+
+/**
+ * Inside a writer's transaction: the current tables of these messages, each locked in share mode until
+ * the transaction ends, so that the archive cannot take a table out of service while rows are being
+ * written into it. A message without a current table is missing from the answer.
+ */
+export async function lockCurrentTables(
+  query: <T>(sql: string, values: readonly string[]) => Promise<T>,
+  refs: readonly MessageRef[],
+): Promise<Map<MessageRef, HotTable>> {
+  const out = new Map<MessageRef, HotTable>();
+  if (refs.length === 0) return out;
+  const rows = await query<CurrentRow[]>(currentTablesSql(refs.length, ' LOCK IN SHARE MODE'), refValues(refs));
+  for (const r of rows) out.set(refs[Number(r.k)], table(r.table_no));
+  return out;
+}
+
+/**
+ * The table the archive drains: the one an interrupted archive left draining, or else the current
+ * one, swapped for a fresh, empty table in one transaction. Null when there is nothing to drain (no
+ * table, or an empty current one, which is then left in place).
+ */
+export async function beginDrain(db: Db, ref: MessageRef): Promise<HotTable | null> {
+  const draining = await findRole(db, ref, 'draining');
+  if (draining) return draining;
+  const current = await currentHotTable(db, ref);
+  if (!current) return null;
+  if (!(await db.from(current.name).first('id'))) return null;
+  const fresh = await preparePending(db, ref);
+  return db.transaction(async (trx) => {
+    // Waits for every ingestion transaction still writing the current table to commit.
+    const locked = await findRole(trx, ref, 'current', 'update');
+    if (!locked) throw new Error(`${ref.kind}:${ref.id} lost its current hot table during an archive`);
+    await trx('hot_tables').where({ table_no: locked.tableNo }).update({ role: 'draining' });
+    await trx('hot_tables').where({ table_no: fresh.tableNo, role: 'pending' }).update({ role: 'current' });
+    return locked;
+  });
+}
+
+/** Drops a drained table and forgets it; safe to run again after a crash between the two. */
+export async function endDrain(db: Db, t: HotTable): Promise<void> {
+  await db.raw(`DROP TABLE IF EXISTS \`${t.name}\``);
+  await db('hot_tables').where({ table_no: t.tableNo, role: 'draining' }).delete();
+}
+
+/** Whether the table exists (a draining table whose DROP ran before its registry row was removed does not). */
+export async function hotTableExists(db: Db, t: HotTable): Promise<boolean> {
+  const [rows] = (await db.raw('SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [t.name])) as [
+    { n: number | string }[],
+  ];
+  return Number(rows[0].n) > 0;
+}
+
+/** Every table holding hot rows of the message: its current one and, while an archive runs, the one it drains. */
+export async function messageHotTables(q: Q, ref: MessageRef): Promise<HotTable[]> {
+  const rows = (await q('hot_tables')
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .whereIn('role', ['current', 'draining'])
+    .orderBy('table_no')
+    .select('table_no')) as { table_no: string }[];
+  return rows.map((r) => table(r.table_no));
+}
