@@ -23,6 +23,12 @@ async function pairsOf(db: Db, ref: MessageRef): Promise<string[]> {
   return users.map((u) => u.toLowerCase()).sort();
 }
 
+/** The distinct users of a message's rows in the shared table, as it was before migration 006. */
+async function sharedTableUsersOf(db: Db, ref: MessageRef): Promise<string[]> {
+  const users = (await db('interactions').where({ message_kind: ref.kind, message_id: ref.id }).distinct('user_id').pluck('user_id')) as string[];
+  return [...new Set(users.map((u) => u.toLowerCase()))].sort();
+}
+
 /** The distinct users of a message's hot rows, lower-cased and sorted. */
 async function hotUsersOf(db: Db, ref: MessageRef): Promise<string[]> {
   return [...new Set((await hotRows(db, ref)).map((r) => String(r.user_id).toLowerCase()))].sort();
@@ -40,19 +46,32 @@ describe('user_messages (migration 005)', () => {
     db = database.get();
   });
 
-  it('is filled from the hot rows when the migration runs, and replaces ix_interactions_user', async () => {
+  it('is filled from the hot rows when the migration runs, and replaces ix_interactions_user; then 006 moves each message into its table', async () => {
+    // Back to before 006 (a table per message) and 005.
     await db.migrate.down({ migrationSource });
+    await db.migrate.down({ migrationSource });
+    let shared: { id: string; message_id: string }[] = [];
     try {
       assert.ok((await indexNames(db, 'interactions')).includes('ix_interactions_user'), 'down puts the index back');
-      await seedInteractions(db, campaign, 600);
-      await seedInteractions(db, canvas, 300);
+      await seedInteractions(db, campaign, 600, { table: 'interactions' });
+      await seedInteractions(db, canvas, 300, { table: 'interactions' });
       // The same user in another case: the database compares ids case-insensitively, so one pair.
-      await db('interactions').insert({ ...(await hotRows(db, canvas))[0], id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
+      const first = await db('interactions').where({ message_kind: canvas.kind, message_id: canvas.id }).orderBy('id').first();
+      await db('interactions').insert({ ...first, id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
       await db('archive_manifests').insert({ message_kind: 'campaign', message_id: 'archived-earlier', generation: 1, status: 'archived' });
+      shared = (await db('interactions').orderBy('id').select('id', 'message_id')) as typeof shared;
     } finally {
       await migrateToLatest(db);
     }
     assert.ok(!(await indexNames(db, 'interactions')).includes('ix_interactions_user'));
+    assert.equal(Number((await db('interactions').count<{ n: number }[]>('* as n'))[0].n), 0, '006 leaves the shared table empty');
+    for (const ref of [campaign, canvas]) {
+      assert.deepEqual(
+        (await hotRows(db, ref)).map((r) => String(r.id)),
+        shared.filter((r) => r.message_id === ref.id).map((r) => String(r.id)),
+        `every row of ${ref.id} in its own table, with its id`,
+      );
+    }
     assert.deepEqual(await pairsOf(db, campaign), await hotUsersOf(db, campaign));
     assert.deepEqual(await pairsOf(db, canvas), await hotUsersOf(db, canvas));
     assert.equal((await pairsOf(db, canvas)).filter((u) => u === 'user-0').length, 1);
@@ -61,17 +80,20 @@ describe('user_messages (migration 005)', () => {
   });
 
   it('backfills range by range, and a run stopped halfway is completed by running the migration again', async () => {
-    await seedInteractions(db, campaign, 600);
-    await seedInteractions(db, canvas, 300);
-    await db('interactions').insert({ ...(await hotRows(db, canvas))[0], id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
+    // Back to before 006: 005 reads the shared table.
+    await db.migrate.down({ migrationSource });
+    await seedInteractions(db, campaign, 600, { table: 'interactions' });
+    await seedInteractions(db, canvas, 300, { table: 'interactions' });
+    const first = await db('interactions').where({ message_kind: canvas.kind, message_id: canvas.id }).orderBy('id').first();
+    await db('interactions').insert({ ...first, id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
     // A run stopped in its backfill: the table and the flag are there, some pairs, the index still.
     await db.raw('ALTER TABLE interactions ADD INDEX ix_interactions_user (user_id)');
-    const someUsers = (await hotUsersOf(db, campaign)).slice(0, 5);
+    const someUsers = (await sharedTableUsersOf(db, campaign)).slice(0, 5);
     await db('user_messages').insert(someUsers.map((user_id) => ({ user_id, message_kind: campaign.kind, message_id: campaign.id })));
     // Ranges of 7 rows: over a hundred statements, each taking every row of the user at its upper bound.
     await backfillUserMessages(db, 7);
-    assert.deepEqual(await pairsOf(db, campaign), await hotUsersOf(db, campaign));
-    assert.deepEqual(await pairsOf(db, canvas), await hotUsersOf(db, canvas));
+    assert.deepEqual(await pairsOf(db, campaign), await sharedTableUsersOf(db, campaign));
+    assert.deepEqual(await pairsOf(db, canvas), await sharedTableUsersOf(db, canvas));
 
     await db('user_messages').where({ message_kind: canvas.kind }).delete();
     await db('knex_migrations').where({ name: '005_user_messages' }).delete();

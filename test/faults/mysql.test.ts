@@ -89,9 +89,8 @@ describe('MySQL connections killed under a running archive and restore', () => {
       await sleep(rnd.int(0, 200));
       const n = await killWorkerConnections();
       killedDuringArchive += 1;
-      const inPlace = await rowsInPlace(stack.db, ref, 1);
-      assert.equal(inPlace, ROWS, 'every row in exactly one place');
-      say(`archive: round ${round + 1}, killed ${n} connections at ${await verifiedRowCount(stack.db, ref, 1)}/${ROWS} rows`);
+      const inPlace = await rowsInPlace(stack.db, ref, 1, ROWS);
+      say(`archive: round ${round + 1}, killed ${n} connections at ${inPlace.moved}/${ROWS} rows stored, ${inPlace.hot} hot`);
     }
     const expired = await waitFor('expired', async () => {
       const s = await statusOf(stack, ref);
@@ -169,9 +168,8 @@ describe('MySQL server restarted mid-archive', () => {
       await db.destroy();
       await restartServer(how, rnd.int(500, 3_000));
       db = createDb(url);
-      const after = await rowsInPlace(db, ref, 1);
-      say(`${how} restart at ${await verifiedRowCount(db, ref, 1)}/${ROWS} rows; rows in place afterwards: ${after}`);
-      assert.equal(after, ROWS, 'every row in exactly one place after the restart');
+      const after = await rowsInPlace(db, ref, 1, ROWS);
+      say(`${how} restart at ${after.moved}/${ROWS} rows stored, ${after.hot} hot: every row in place`);
     }
     const expired = await waitFor('expired', async () => {
       const s = await statusOf(stack, ref);

@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Db } from '../../src/db/knex';
 import type { MessageRef } from '../../src/shared/types';
 import { canonicalBytes, decodeChunk, sha256, type InteractionRow } from '../../src/storage/chunkCodec';
-import { hotRows } from '../support/stack';
+import { hotRowCount, hotRows } from '../support/stack';
 
 export type FaultsMode = 'short' | 'full';
 
@@ -100,17 +100,31 @@ export async function verifiedRowCount(db: Db, ref: MessageRef, generation: numb
   return Number(row?.n ?? 0);
 }
 
-export async function hotRowCount(db: Db, ref: MessageRef): Promise<number> {
-  const [{ n }] = await db('interactions').where({ message_kind: ref.kind, message_id: ref.id }).count<{ n: number }[]>('* as n');
-  return Number(n);
-}
+export { hotRowCount } from '../support/stack';
+
+/** Errors of a read that met a table dropped under it (by the archive, after its last chunk). */
+const TABLE_GONE = new Set([1146, 1412]);
 
 /**
- * Rows of the message in a verified chunk plus rows still hot, read in one InnoDB snapshot: a worker
- * that is still running may move a chunk between two separate reads.
+ * Where the message's rows are, read in one InnoDB snapshot (a worker still running may store a chunk
+ * or drop a table between two separate reads). Until the archive drops the table it drained, every
+ * row is still in it and the stored chunks hold at most as many; once dropped, every row is in a
+ * chunk. Anything else, a row lost or doubled by the counts, throws.
  */
-export async function rowsInPlace(db: Db, ref: MessageRef, generation: number): Promise<number> {
-  return db.transaction(async (trx) => (await verifiedRowCount(trx, ref, generation)) + (await hotRowCount(trx, ref)));
+export async function rowsInPlace(db: Db, ref: MessageRef, generation: number, total: number): Promise<{ moved: number; hot: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const counts = await db.transaction(async (trx) => ({ moved: await verifiedRowCount(trx, ref, generation), hot: await hotRowCount(trx, ref) }));
+      const { moved, hot } = counts;
+      if (moved > total || !(hot === total || (hot === 0 && moved === total))) {
+        throw new Error(`rows out of place: ${hot} hot and ${moved} in chunks of ${total} (every row hot until the drop, every row in a chunk after it)`);
+      }
+      return counts;
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      if (attempt >= 5 || errno === undefined || !TABLE_GONE.has(errno)) throw err;
+    }
+  }
 }
 
 /**
