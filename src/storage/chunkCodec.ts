@@ -10,7 +10,7 @@ import { brotliCompress, brotliDecompress, constants } from 'node:zlib';
 
 export const CHUNK_CODEC = 'json-columns+br';
 
-/** Columns of `interactions`, in the order they are stored; `id` first. */
+/** Columns of the hot tables (`interactions` and each message's own), in the order they are stored; `id` first. */
 export const INTERACTION_COLUMNS = [
   'id',
   'event_id',
@@ -26,7 +26,7 @@ export const INTERACTION_COLUMNS = [
   'occurred_at',
 ] as const;
 export type InteractionColumn = (typeof INTERACTION_COLUMNS)[number];
-/** The columns as a quoted SQL list, for the archive's and the restore's RETURNING and INSERT clauses. */
+/** The columns as a quoted SQL list, for the restore's INSERT and RETURNING clauses. */
 export const INTERACTION_COLUMN_LIST = INTERACTION_COLUMNS.map((c) => `\`${c}\``).join(', ');
 /** As mysql2 returns them with dateStrings and bigNumberStrings: every value a string or null. */
 export type InteractionRow = Record<InteractionColumn, string | null>;

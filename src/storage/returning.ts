@@ -1,7 +1,7 @@
 /**
- * MariaDB answers `INSERT ... RETURNING` (10.5+) and `DELETE ... RETURNING` (10.0.5+) with the rows as
- * the statement left them: one statement both writes and proves what it wrote. MySQL has neither, and
- * the archive and restore fall back to reading the rows separately there.
+ * MariaDB answers `INSERT ... RETURNING` (10.5+) with the rows as the statement left them: one
+ * statement both writes and proves what it wrote. MySQL has no RETURNING, and the restore reads the
+ * rows again there.
  */
 import type { Db } from '../db/knex';
 
