@@ -8,6 +8,7 @@ import type { Db } from './db/knex';
 import type { Logger } from './logger';
 import type { LifecycleStatus, MessageRef } from './shared/types';
 import { lifecycleWorkflowId } from './shared/workflowId';
+import { ensureHotTable } from './storage/hotTables';
 
 interface DemoMessage extends MessageRef {
   name: string;
@@ -27,6 +28,9 @@ export async function seedDemo(db: Db, runId: string): Promise<{ messages: DemoM
   for (const m of messages) {
     await db('messages').insert({ kind: m.kind, id: m.id, name: m.name, status: 'active' });
     await db('message_tags').insert(m.tags.map((tag) => ({ kind: m.kind, message_id: m.id, tag })));
+    // Made outside the transactions below, as DDL would commit them. Nothing archives the message before
+    // it is stopped, after seeding, so its table stays current while the rows go in.
+    const table = await ensureHotTable(db, m);
     for (let offset = 0; offset < m.rows; offset += 2_000) {
       const rows = Array.from({ length: Math.min(2_000, m.rows - offset) }, (_, j) => {
         const i = offset + j;
@@ -49,7 +53,7 @@ export async function seedDemo(db: Db, runId: string): Promise<{ messages: DemoM
       const pairs = [...new Set(rows.map((r) => r.user_id))].map((user_id) => ({ user_id, message_kind: m.kind, message_id: m.id }));
       await db.transaction(async (trx) => {
         await trx('ingested_events').insert(rows.map((r) => ({ event_id: r.event_id })));
-        await trx('interactions').insert(rows);
+        await trx(table.name).insert(rows);
         await trx('user_messages').insert(pairs).onConflict().ignore();
       });
     }

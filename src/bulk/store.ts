@@ -6,8 +6,10 @@
  * message_availability is written by each actor on every transition, so it is the consistent place to
  * find which messages are expired without asking thousands of actors.
  */
+import { rereadIfTableMoved } from '../dataplane/sql';
 import type { Db } from '../db/knex';
 import type { LifecycleState, MessageKind, MessageRef } from '../shared/types';
+import { currentHotTable } from '../storage/hotTables';
 import {
   MAX_FAILURES_KEPT,
   type BulkFailure,
@@ -102,14 +104,19 @@ export async function classifyRefs(db: Db, refs: readonly MessageRef[]): Promise
       const k = key(ref.kind, ref.id);
       const state = stateOf.get(k) ?? null;
       let action = classifyState(state);
-      if (!nameOf.has(k) && state === null) {
-        const row = await db('interactions').where({ message_kind: ref.kind, message_id: ref.id }).first('id');
-        if (!row) action = 'unknown';
-      }
+      if (!nameOf.has(k) && state === null && !(await hasHotRow(db, ref))) action = 'unknown';
       out.push({ ...ref, name: nameOf.get(k) ?? null, state, action });
     }
   }
   return out;
+}
+
+/** Whether the message's current table holds a row; a message without a table never had one. */
+async function hasHotRow(db: Db, ref: MessageRef): Promise<boolean> {
+  return rereadIfTableMoved(async () => {
+    const table = await currentHotTable(db, ref);
+    return table !== null && (await db.from(table.name).first('id')) !== undefined;
+  });
 }
 
 function itemRow(executionKey: string, c: ClassifiedRef) {

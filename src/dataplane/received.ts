@@ -1,16 +1,17 @@
 /**
  * What users received, per campaign and Canvas, read from the hot interaction rows of messages whose
  * data is available: `user_messages` names each user's messages, and each message's rows of those
- * users are read from its own part of ix_interactions_reads. Shared by the profile lists (Campaigns
+ * users are read from ix_interactions_reads of its own table. Shared by the profile lists (Campaigns
  * Received, Canvas Messages Received) and the users export (campaigns_received, canvases_received);
  * expired messages are left out (rule 6).
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageKind, MessageRef } from '../shared/types';
+import { currentHotTables, type HotTable } from '../storage/hotTables';
 import { loadMessages, type StoredMessage } from './messages';
 import { refKey, type Component, type EventType } from './model';
-import { availabilityOf, inSnapshot, isoTime } from './sql';
+import { availabilityOf, inSnapshot, isoTime, rereadIfTableMoved } from './sql';
 
 /** One (user, message) with the facts the lists show; times are ISO-8601 or null. */
 export interface MessageFacts {
@@ -64,14 +65,21 @@ export function userMessagesQuery(db: Db, userIds: readonly string[]): Knex.Quer
   return db('user_messages').select('user_id', 'message_kind', 'message_id').whereIn('user_id', userIds as string[]);
 }
 
+/** Users of one message whose facts are wanted, and the message's current table. */
+export interface WantedFacts {
+  ref: MessageRef;
+  table: HotTable;
+  users: readonly string[];
+}
+
 /**
  * One row per distinct fact of the given users in one message, however many times it happened:
- * through ix_interactions_reads, one range per (event type, user), so a message with millions of rows
- * costs what the users' own rows cost.
+ * through ix_interactions_reads of the message's table, one range per (event type, user), so a message
+ * with millions of rows costs what the users' own rows cost.
  */
-export function receivedRowsQuery(db: Db, ref: MessageRef, userIds: readonly string[]): Knex.QueryBuilder {
+export function receivedRowsQuery(db: Db, table: HotTable, ref: MessageRef, userIds: readonly string[]): Knex.QueryBuilder {
   return db
-    .from(db.raw('interactions FORCE INDEX (ix_interactions_reads)'))
+    .from(db.raw('?? FORCE INDEX (??)', [table.name, 'ix_interactions_reads']))
     .select('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')
     .max('occurred_at as last_at')
     .where({ message_kind: ref.kind, message_id: ref.id })
@@ -80,17 +88,17 @@ export function receivedRowsQuery(db: Db, ref: MessageRef, userIds: readonly str
     .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel');
 }
 
-/** receivedRowsQuery of several messages in one statement (UNION ALL). */
-export function receivedFactsQuery(db: Db, wanted: readonly { ref: MessageRef; users: readonly string[] }[]): Knex.QueryBuilder {
-  const parts = wanted.map((m) => receivedRowsQuery(db, m.ref, m.users));
+/** receivedRowsQuery of several messages in one statement (UNION ALL), each branch on its message's table. */
+export function receivedFactsQuery(db: Db, wanted: readonly WantedFacts[]): Knex.QueryBuilder {
+  const parts = wanted.map((m) => receivedRowsQuery(db, m.table, m.ref, m.users));
   return parts.length === 1 ? parts[0] : db.queryBuilder().unionAll(parts, true);
 }
 
 /** Received lists of each given user (keys lower-cased user ids). */
 export async function receivedByUser(db: Db, userIds: readonly string[]): Promise<Map<string, UserReceived>> {
-  const out = new Map<string, UserReceived>();
-  if (userIds.length === 0) return out;
-  return inSnapshot(db, async (trx) => {
+  if (userIds.length === 0) return new Map();
+  return rereadIfTableMoved(() => inSnapshot(db, async (trx) => {
+    const out = new Map<string, UserReceived>();
     const pairs = (await userMessagesQuery(trx, userIds)) as { user_id: string; message_kind: MessageKind; message_id: string }[];
     const byMessage = new Map<string, { ref: MessageRef; users: string[] }>();
     for (const p of pairs) {
@@ -103,7 +111,13 @@ export async function receivedByUser(db: Db, userIds: readonly string[]): Promis
     const avail = await availabilityOf(trx, refs);
     const messages = await loadMessages(trx, refs);
     // Expired messages are as if never there: their rows are not even read.
-    const wanted = [...byMessage.entries()].filter(([key]) => avail.get(key)?.available !== false && messages.has(key)).map(([, m]) => m);
+    const visible = [...byMessage.entries()].filter(([key]) => avail.get(key)?.available !== false && messages.has(key)).map(([, m]) => m);
+    const tables = await currentHotTables(trx, visible.map((m) => m.ref));
+    // A message without a table never had a row.
+    const wanted = visible.flatMap((m) => {
+      const table = tables.get(m.ref);
+      return table ? [{ ...m, table }] : [];
+    });
     const rows: GroupRow[] = [];
     for (let i = 0; i < wanted.length; i += MESSAGES_PER_STATEMENT) {
       rows.push(...((await receivedFactsQuery(trx, wanted.slice(i, i + MESSAGES_PER_STATEMENT))) as GroupRow[]));
@@ -189,7 +203,7 @@ export async function receivedByUser(db: Db, userIds: readonly string[]): Promis
       out.set(u, entry);
     }
     return out;
-  });
+  }));
 }
 
 function byRecent(a: MessageFacts, b: MessageFacts): number {

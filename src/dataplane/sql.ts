@@ -32,6 +32,8 @@ export function valuesPlaceholders(rows: number, columns: number): string {
 export const ER_DUP_ENTRY = 1062;
 export const ER_LOCK_DEADLOCK = 1213;
 export const ER_LOCK_WAIT_TIMEOUT = 1205;
+export const ER_NO_SUCH_TABLE = 1146;
+export const ER_TABLE_DEF_CHANGED = 1412;
 
 export function sqlErrno(err: unknown): number | undefined {
   const errno = (err as { errno?: unknown } | null)?.errno;
@@ -45,6 +47,22 @@ export function sqlErrno(err: unknown): number | undefined {
  */
 export function inSnapshot<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
   return db.transaction((trx) => fn(trx), { readOnly: true });
+}
+
+/**
+ * Runs a read of messages' hot tables once more when a table it resolved was dropped before the read
+ * got to it (an archive finished in between), or was made after its snapshot began (a migration moving
+ * rows registers a table before making it). The second run resolves the tables again, from a snapshot
+ * of its own, in which the message is unavailable or has its new table.
+ */
+export async function rereadIfTableMoved<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    const errno = sqlErrno(err);
+    if (errno !== ER_NO_SUCH_TABLE && errno !== ER_TABLE_DEF_CHANGED) throw err;
+    return read();
+  }
 }
 
 /** Availability of each given message; messages without a row have never stopped and are available. */

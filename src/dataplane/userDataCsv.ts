@@ -10,10 +10,11 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
+import { currentHotTable, type HotTable } from '../storage/hotTables';
 import { conflict, notFound } from './errors';
 import { loadMessage, type StoredMessage } from './messages';
 import { refKey } from './model';
-import { availabilityOf, isoTime } from './sql';
+import { availabilityOf, isoTime, rereadIfTableMoved } from './sql';
 
 export const CAMPAIGN_CSV_COLUMNS = [
   'user_id',
@@ -77,8 +78,11 @@ export function restoreHint(ref: MessageRef): string {
   );
 }
 
-/** Per-user aggregates of one message, in user order; components resolved to the latest one seen. */
-export function userDataRowsQuery(trx: Db, ref: MessageRef): Knex.Raw {
+/**
+ * Per-user aggregates of one message, in user order; components resolved to the latest one seen. The
+ * message's table holds its rows only, so a scan of it (the plan when every row matches) reads nothing else.
+ */
+export function userDataRowsQuery(trx: Db, table: HotTable, ref: MessageRef): Knex.Raw {
   const componentCol = ref.kind === 'campaign' ? 'variant_id' : 'variation_id';
   const componentEvent = ref.kind === 'campaign' ? 'received' : 'entered_variation';
   // SUBSTRING_INDEX(GROUP_CONCAT(... ORDER BY occurred_at DESC), ',', 1): the latest value (ids hold no commas).
@@ -95,11 +99,11 @@ export function userDataRowsQuery(trx: Db, ref: MessageRef): Knex.Raw {
        MAX(CASE WHEN event_type = 'entered_variation' THEN occurred_at END) AS last_entered,
        MAX(CASE WHEN event_type = 'exited' THEN occurred_at END) AS last_exited,
        GROUP_CONCAT(DISTINCT CASE WHEN event_type = 'received' THEN step_id END SEPARATOR ',') AS steps
-     FROM interactions
+     FROM ??
      WHERE message_kind = ? AND message_id = ?
      GROUP BY user_id
      ORDER BY user_id`,
-    [componentEvent, ref.kind, ref.id],
+    [componentEvent, table.name, ref.kind, ref.id],
   );
 }
 
@@ -148,30 +152,16 @@ export interface UserDataExport {
 export async function openUserDataCsv(db: Db, ref: MessageRef): Promise<UserDataExport> {
   const message = await loadMessage(db, ref);
   if (!message) throw notFound(`no ${ref.kind} ${JSON.stringify(ref.id)}`);
-  const trx = await db.transaction(undefined, { readOnly: true });
+  const { trx, table } = await rereadIfTableMoved(() => openSnapshot(db, ref, message));
   let finished = false;
   const finish = (ok: boolean) => {
     if (finished) return;
     finished = true;
     void (ok ? trx.commit() : trx.rollback()).catch(() => undefined);
   };
-  try {
-    const avail = (await availabilityOf(trx, [ref])).get(refKey(ref));
-    if (avail && !avail.available) {
-      const what = ref.kind === 'canvas' ? 'Canvas' : 'campaign';
-      const now = avail.state === 'restoring' ? 'is being restored from long-term storage' : avail.state === 'archiving' ? 'is being moved to long-term storage' : 'has expired and is in long-term storage';
-      throw conflict('interaction_data_expired', `The interaction data of ${what} ${JSON.stringify(message.name)} (${ref.kind}:${ref.id}) ${now}, so its User Data export would be empty. ${restoreHint(ref)}`, {
-        state: avail.state,
-      });
-    }
-    // The GROUP_CONCATs hold one user's values; the default 1 KB is short for users with many steps.
-    await trx.raw('SET SESSION group_concat_max_len = 1048576');
-  } catch (err) {
-    finish(false);
-    throw err;
-  }
   const columns = ref.kind === 'campaign' ? CAMPAIGN_CSV_COLUMNS : CANVAS_CSV_COLUMNS;
-  const source = userDataRowsQuery(trx, ref).stream({ highWaterMark: 500 }) as Readable;
+  // A message without a table never had a row: the file is its header.
+  const source = table ? (userDataRowsQuery(trx, table, ref).stream({ highWaterMark: 500 }) as Readable) : Readable.from([]);
   let headerSent = false;
   const csv = new Transform({
     writableObjectMode: true,
@@ -192,4 +182,32 @@ export async function openUserDataCsv(db: Db, ref: MessageRef): Promise<UserData
     finish(csv.readableEnded);
   });
   return { message, filename: `${ref.kind}-${ref.id}-user-data.csv`, stream: csv };
+}
+
+/**
+ * The export's read-only transaction, once the message is known to be available in it, with the
+ * message's table as of the same snapshot. The table is read once here: from then on an archive cannot
+ * drop it before the transaction ends, and one that dropped it already fails this before anything is
+ * sent, so the caller opens the export again and finds the message unavailable.
+ */
+async function openSnapshot(db: Db, ref: MessageRef, message: StoredMessage): Promise<{ trx: Knex.Transaction; table: HotTable | null }> {
+  const trx = await db.transaction(undefined, { readOnly: true });
+  try {
+    const avail = (await availabilityOf(trx, [ref])).get(refKey(ref));
+    if (avail && !avail.available) {
+      const what = ref.kind === 'canvas' ? 'Canvas' : 'campaign';
+      const now = avail.state === 'restoring' ? 'is being restored from long-term storage' : avail.state === 'archiving' ? 'is being moved to long-term storage' : 'has expired and is in long-term storage';
+      throw conflict('interaction_data_expired', `The interaction data of ${what} ${JSON.stringify(message.name)} (${ref.kind}:${ref.id}) ${now}, so its User Data export would be empty. ${restoreHint(ref)}`, {
+        state: avail.state,
+      });
+    }
+    const table = await currentHotTable(trx, ref);
+    if (table) await trx.from(table.name).first('id');
+    // The GROUP_CONCATs hold one user's values; the default 1 KB is short for users with many steps.
+    await trx.raw('SET SESSION group_concat_max_len = 1048576');
+    return { trx, table };
+  } catch (err) {
+    void trx.rollback().catch(() => undefined);
+    throw err;
+  }
 }

@@ -6,8 +6,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ApiServer } from '../../src/api/app';
-import { createStack, waitForState, type TestStack } from '../support/stack';
+import type { Db } from '../../src/db/knex';
+import { ensureHotTable, hotTableName } from '../../src/storage/hotTables';
+import { createStack, hotRowCount, hotRows, waitForState, type TestStack } from '../support/stack';
 import { call, dataPlaneApi, ev, eventId } from './helpers';
+
+/** Hot rows of every message: each message's current table and any table an archive is draining. */
+async function allHotRows(db: Db): Promise<number> {
+  const tables = (await db('hot_tables').whereIn('role', ['current', 'draining']).pluck('table_no')) as string[];
+  let n = 0;
+  for (const no of tables) n += Number((await db(hotTableName(no)).count<{ n: number }[]>('* as n'))[0].n);
+  return n;
+}
 
 describe('ingestion', () => {
   let stack: TestStack;
@@ -33,7 +43,7 @@ describe('ingestion', () => {
   });
 
   const counts = async () => ({
-    interactions: Number((await stack.db('interactions').count<{ n: number }[]>('* as n'))[0].n),
+    interactions: await allHotRows(stack.db),
     ledger: Number((await stack.db('ingested_events').count<{ n: number }[]>('* as n'))[0].n),
     users: Number((await stack.db('users').count<{ n: number }[]>('* as n'))[0].n),
     analytics: Number((await stack.db('message_analytics').sum<{ n: number }[]>('count as n'))[0].n ?? 0),
@@ -59,11 +69,13 @@ describe('ingestion', () => {
     assert.equal(end.analytics - start.analytics, 75);
   });
 
-  it('recognises an event imported with its ledger entry, and keeps no key on event ids in the hot table', async () => {
+  it('recognises an event imported with its ledger entry, and keeps no key on event ids in the hot tables', async () => {
+    const ref = { kind: 'campaign', id: 'promo' } as const;
+    const table = await ensureHotTable(stack.db, ref);
     // An import writes the hot row and the ledger entry together (README, "Stored once").
     await stack.db.transaction(async (trx) => {
       await trx('ingested_events').insert({ event_id: 'imported-1' });
-      await trx('interactions').insert({
+      await trx(table.name).insert({
         event_id: 'imported-1',
         message_kind: 'campaign',
         message_id: 'promo',
@@ -75,11 +87,13 @@ describe('ingestion', () => {
     });
     const res = await call(api, 'POST', '/v1/interactions', { events: [promo('imported-user', { eventId: 'IMPORTED-1' }), promo('fresh-user')] });
     assert.deepEqual(res.body, { received: 2, stored: 1, duplicates: 1 });
-    assert.equal(Number((await stack.db('interactions').where({ user_id: 'imported-user' }).count<{ n: number }[]>('* as n'))[0].n), 1);
+    assert.equal((await hotRows(stack.db, ref)).filter((r) => r.user_id === 'imported-user').length, 1);
+    // The template, and the message's table made like it.
     const [keys] = (await stack.db.raw(
-      "SELECT COUNT(*) AS n FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'interactions' AND COLUMN_NAME = 'event_id'",
+      "SELECT COUNT(*) AS n FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('interactions', ?) AND COLUMN_NAME = 'event_id'",
+      [table.name],
     )) as [{ n: number | string }[]];
-    assert.equal(Number(keys[0].n), 0, 'the ledger alone keeps event ids unique: no index on interactions.event_id to maintain');
+    assert.equal(Number(keys[0].n), 0, 'the ledger alone keeps event ids unique: no index on event_id in the hot tables to maintain');
   });
 
   it('stores concurrent retries of the same batch once', async () => {
@@ -160,12 +174,12 @@ describe('ingestion', () => {
     const whileStopped = await call<{ stored: number }>(api, 'POST', '/v1/interactions', { events: [late('while-stopped')] });
     assert.equal(whileStopped.body.stored, 1);
     await waitForState(stack, ref, 'expired', 30_000);
-    assert.equal(Number((await stack.db('interactions').where({ message_id: 'late' }).count<{ n: number }[]>('* as n'))[0].n), 0, 'archived');
+    assert.equal(await hotRowCount(stack.db, ref), 0, 'archived');
 
     // A late event for the expired message: stored, but no feature sees it.
     const lateRes = await call<{ stored: number }>(api, 'POST', '/v1/interactions', { events: [late('after-expiry')] });
     assert.equal(lateRes.body.stored, 1);
-    assert.equal(Number((await stack.db('interactions').where({ message_id: 'late' }).count<{ n: number }[]>('* as n'))[0].n), 1);
+    assert.equal(await hotRowCount(stack.db, ref), 1);
     const page = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', { filter: { type: 'received_message_from_campaign', messageId: 'late' } });
     assert.deepEqual(page.body.userIds, []);
     const profile = await call<{ campaignsReceived: unknown[] }>(api, 'GET', '/v1/users/after-expiry');

@@ -2,17 +2,19 @@
  * Evaluates one retargeting filter into pages of matching user ids, in user id order.
  *
  * Filters that read interaction data first resolve which of their messages are visible (no
- * availability row, or available = 1), in the same read-only snapshot as the query that follows, then
- * read only those messages' rows through ix_interactions_reads: one index range per (message, event
- * type), already ordered by user, so a page costs about its own size however large the hot table is.
+ * availability row, or available = 1) and each one's current hot table, in the same read-only snapshot
+ * as the query that follows, then read only those tables through ix_interactions_reads: one index
+ * range per (message, event type), already ordered by user, so a page costs about its own size however
+ * large the message is.
  */
 import type { Knex } from 'knex';
 import type { Db } from '../../db/knex';
 import type { MessageKind, MessageRef } from '../../shared/types';
+import { currentHotTable, currentHotTables, type HotTable } from '../../storage/hotTables';
 import { conflict } from '../errors';
 import { purgedAmong } from '../messages';
 import { refKey } from '../model';
-import { availabilityOf, inSnapshot, sqlTime, type Availability } from '../sql';
+import { availabilityOf, inSnapshot, rereadIfTableMoved, sqlTime, type Availability } from '../sql';
 import { decodeCursor, encodeCursor } from './cursor';
 import { filterTarget, type ParsedFilter, type Window } from './definitions';
 
@@ -45,11 +47,11 @@ export async function assertNotPurged(db: Db, refs: readonly MessageRef[]): Prom
 export async function evaluateFilter(db: Db, filter: ParsedFilter, opts: { cursor?: string; limit?: number } = {}): Promise<EvaluatePage> {
   const after = opts.cursor === undefined ? null : decodeCursor(opts.cursor);
   const limit = opts.limit ?? EVALUATE_LIMIT_DEFAULT;
-  if (filter.category === 'specific') return evaluateOnMessage(db, filter, after, limit);
+  if (filter.category === 'specific') return rereadIfTableMoved(() => evaluateOnMessage(db, filter, after, limit));
   const target = filterTarget(filter);
   if (target) await assertNotPurged(db, [target]);
 
-  return inSnapshot(db, async (trx) => {
+  return rereadIfTableMoved(() => inSnapshot(db, async (trx) => {
     let userIds: string[];
     const excluded: Availability[] = [];
     switch (filter.category) {
@@ -62,7 +64,13 @@ export async function evaluateFilter(db: Db, filter: ParsedFilter, opts: { curso
           const a = avail.get(refKey(r));
           if (a && !a.available) excluded.push(a);
         }
-        userIds = visible.length === 0 ? [] : await interactionUsers(trx, visible, filter.events, {}, filter, after, limit);
+        const tables = await currentHotTables(trx, visible);
+        // A message without a table never had a row.
+        const read = visible.flatMap((ref) => {
+          const table = tables.get(ref);
+          return table ? [{ ref, table }] : [];
+        });
+        userIds = await interactionUsers(trx, read, filter.events, {}, filter, after, limit);
         break;
       }
       case 'summary':
@@ -85,15 +93,17 @@ export async function evaluateFilter(db: Db, filter: ParsedFilter, opts: { curso
       nextCursor: userIds.length === limit ? encodeCursor(userIds[userIds.length - 1]) : null,
       excludedMessages: excluded.map((a) => ({ kind: a.kind, id: a.id, state: a.state })),
     };
-  });
+  }));
 }
 
 type SpecificFilter = Extract<ParsedFilter, { category: 'specific' }>;
 
 /**
- * The 14 filters on one message, the hot path: two statements and no transaction. The first reads the
- * purge mark and availability; the page query then carries its own availability condition, so it is
- * consistent by itself (one statement, one snapshot) even if the actor flips the message in between.
+ * The 14 filters on one message, the hot path: three statements and no transaction. The first reads the
+ * purge mark and availability, the second the message's table; the page query then carries its own
+ * availability condition, so it is consistent by itself (one statement, one snapshot) even if the actor
+ * flips the message in between. An archive that drops the table before the page query reads it makes
+ * the caller run this again, and the message is then seen unavailable.
  */
 async function evaluateOnMessage(db: Db, filter: SpecificFilter, after: string | null, limit: number): Promise<EvaluatePage> {
   const t = filter.target;
@@ -107,7 +117,8 @@ async function evaluateOnMessage(db: Db, filter: SpecificFilter, after: string |
   if (status.state !== null && Number(status.available) === 0) {
     return { userIds: [], nextCursor: null, excludedMessages: [{ kind: t.kind, id: t.id, state: status.state }] };
   }
-  const userIds = await interactionUsers(db, [t], filter.events, filter, filter, after, limit, t);
+  const table = await currentHotTable(db, t);
+  const userIds = table ? await interactionUsers(db, [{ ref: t, table }], filter.events, filter, filter, after, limit, t) : [];
   return { userIds, nextCursor: userIds.length === limit ? encodeCursor(userIds[userIds.length - 1]) : null, excludedMessages: [] };
 }
 
@@ -118,13 +129,21 @@ interface RowConditions {
   alias?: string;
 }
 
+/** A message whose rows a filter reads, and the table they are in. */
+export interface MessageTable {
+  ref: MessageRef;
+  table: HotTable;
+}
+
 /**
  * SQL of the interaction-reading filters, exported so a test can EXPLAIN exactly what runs.
- * One `(message, event type)` equality group per index range; per-row conditions after it.
+ * One `(message, event type)` equality group per index range; per-row conditions after it. One message
+ * is read straight from its table, in user order off the index; several are one UNION ALL branch per
+ * table, grouped by user over the branches.
  */
 export function interactionUsersQuery(
   db: Db,
-  messages: readonly MessageRef[],
+  messages: readonly MessageTable[],
   events: readonly string[],
   row: RowConditions,
   window: Window,
@@ -133,19 +152,26 @@ export function interactionUsersQuery(
   /** Adds "and the message is not unavailable", evaluated once, in the statement's own snapshot. */
   onlyIfAvailable?: MessageRef,
 ): Knex.QueryBuilder {
-  const q = db
-    .from(db.raw('?? AS i FORCE INDEX (??)', ['interactions', 'ix_interactions_reads']))
-    .select('i.user_id')
-    .where((w) => {
-      for (const m of messages) {
-        for (const e of events) w.orWhere((x) => x.where('i.message_kind', m.kind).andWhere('i.message_id', m.id).andWhere('i.event_type', e));
-      }
-    });
-  if (row.variantId !== undefined) q.andWhere('i.variant_id', row.variantId);
-  if (row.stepId !== undefined) q.andWhere('i.step_id', row.stepId);
-  if (row.variationId !== undefined) q.andWhere('i.variation_id', row.variationId);
-  if (row.alias !== undefined) q.andWhere('i.alias', row.alias);
-  if (after !== null) q.andWhere('i.user_id', '>', after);
+  if (messages.length === 0) throw new Error('interactionUsersQuery needs at least one message');
+  const rowsOf = ({ ref, table }: MessageTable): Knex.QueryBuilder => {
+    const b = db
+      .from(db.raw('?? AS i FORCE INDEX (??)', [table.name, 'ix_interactions_reads']))
+      .where((w) => {
+        for (const e of events) w.orWhere((x) => x.where('i.message_kind', ref.kind).andWhere('i.message_id', ref.id).andWhere('i.event_type', e));
+      });
+    if (row.variantId !== undefined) b.andWhere('i.variant_id', row.variantId);
+    if (row.stepId !== undefined) b.andWhere('i.step_id', row.stepId);
+    if (row.variationId !== undefined) b.andWhere('i.variation_id', row.variationId);
+    if (row.alias !== undefined) b.andWhere('i.alias', row.alias);
+    if (after !== null) b.andWhere('i.user_id', '>', after);
+    return b;
+  };
+  const q: Knex.QueryBuilder =
+    messages.length === 1
+      ? rowsOf(messages[0]).select('i.user_id')
+      : db
+          .from(db.queryBuilder().unionAll(messages.map((m) => rowsOf(m).select('i.user_id', 'i.occurred_at')), true).as('i'))
+          .select('i.user_id');
   if (onlyIfAvailable) {
     q.whereNotExists((sub) =>
       sub
@@ -162,7 +188,7 @@ export function interactionUsersQuery(
 
 async function interactionUsers(
   db: Db,
-  messages: readonly MessageRef[],
+  messages: readonly MessageTable[],
   events: readonly string[],
   row: RowConditions,
   window: Window,
@@ -170,6 +196,7 @@ async function interactionUsers(
   limit: number,
   onlyIfAvailable?: MessageRef,
 ): Promise<string[]> {
+  if (messages.length === 0) return [];
   const rows = (await interactionUsersQuery(db, messages, events, row, window, after, limit, onlyIfAvailable)) as { user_id: string }[];
   return rows.map((r) => r.user_id);
 }
