@@ -23,6 +23,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
+import { retryOnDeadlock } from './deadlock';
 
 /** The empty table every message's table is made like; schema changes go to it and to every `interactions_<n>`. */
 export const HOT_TABLE_TEMPLATE = 'interactions';
@@ -125,12 +126,14 @@ export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable>
   const existing = await currentHotTable(db, ref);
   if (existing) return existing;
   const pending = await preparePending(db, ref);
-  return db.transaction(async (trx) => {
+  // Two callers for one new message both lock the gap where its current row will go, and one of them is
+  // then chosen as a deadlock victim: its retry finds the other's table.
+  return retryOnDeadlock(() => db.transaction(async (trx) => {
     const current = await findRole(trx, ref, 'current', 'update');
     if (current) return current; // another caller got there first; the pending table waits for the next archive
     await trx('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' });
     return pending;
-  });
+  }));
 }
 
 /**

@@ -1,0 +1,83 @@
+/**
+ * A table per message (src/storage/hotTables.ts): callers racing to make a new message's table end
+ * up with one, and ingestion running while archives swap the table out loses and doubles nothing.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { InteractionEvent } from '../src/dataplane/ingest/events';
+import { ingestEvents } from '../src/dataplane/ingest/ingest';
+import type { Db } from '../src/db/knex';
+import type { MessageRef } from '../src/shared/types';
+import { archiveMessage } from '../src/storage/archiver';
+import { ensureHotTable, firstIdOf, hotTableName } from '../src/storage/hotTables';
+import { archivedRowCount, hotRows, useThrowawayDatabase } from './support/stack';
+
+const event = (ref: MessageRef, n: number): InteractionEvent => ({
+  eventId: `${ref.id}-${n}`,
+  type: 'received',
+  messageKind: ref.kind,
+  messageId: ref.id,
+  userId: `user-${n % 17}`,
+  occurredAt: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString(),
+  channel: 'email',
+});
+
+describe('hot tables', () => {
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'ingested_events']);
+  let db: Db;
+  before(() => {
+    db = database.get();
+  });
+
+  it('refuses a table number that is not a plain positive integer', () => {
+    for (const bad of ['0', '-1', '1; DROP TABLE x', '1e3', '', '12345678']) assert.throws(() => hotTableName(bad), /not a hot table number/);
+    assert.equal(hotTableName('42'), 'interactions_42');
+    assert.equal(firstIdOf('3'), String(3n * 2n ** 40n + 1n));
+  });
+
+  it('gives callers racing for a new message one table', async () => {
+    const ref: MessageRef = { kind: 'campaign', id: 'raced' };
+    const tables = await Promise.all(Array.from({ length: 12 }, () => ensureHotTable(db, ref)));
+    assert.equal(new Set(tables.map((t) => t.name)).size, 1);
+    const roles = (await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).pluck('role')) as string[];
+    assert.ok(roles.filter((r) => r === 'current').length === 1 && roles.length <= 2, `one current table (and at most one made spare): ${roles}`);
+    // Ids differing only in case are one message to the database, and so one table.
+    assert.equal((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).name, tables[0].name);
+  });
+
+  it('loses and doubles nothing when ingestion runs while archives swap the table out', async () => {
+    const ref: MessageRef = { kind: 'canvas', id: 'busy' };
+    const batches = 40;
+    const perBatch = 50;
+    let ingested = 0;
+    const writer = (async () => {
+      for (let b = 0; b < batches; b++) {
+        const r = await ingestEvents(
+          db,
+          Array.from({ length: perBatch }, (_, i) => ({ ...event(ref, b * perBatch + i), stepId: 'step-1' })),
+        );
+        ingested += r.stored;
+      }
+    })();
+    // Sweeps of one generation, back to back, while the writer runs.
+    let sweeps = 0;
+    let writing = true;
+    void writer.finally(() => {
+      writing = false;
+    });
+    while (writing) {
+      await archiveMessage(db, ref, 1, { chunkRows: 30 });
+      sweeps += 1;
+    }
+    await writer;
+    const manifest = await archiveMessage(db, ref, 1, { chunkRows: 30 });
+    assert.equal(ingested, batches * perBatch);
+    assert.equal(manifest.rowCount, ingested, `every row archived once over ${sweeps + 1} archives`);
+    assert.equal(await archivedRowCount(db, ref), ingested);
+    assert.deepEqual(await hotRows(db, ref), []);
+    const chunks = (await db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id }).select('first_id', 'last_id')) as { first_id: string; last_id: string }[];
+    const spans = chunks.map((c) => [BigInt(c.first_id), BigInt(c.last_id)] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] > spans[i - 1][1], 'chunks never overlap: no row stored twice');
+    assert.ok(sweeps > 1, 'the archives ran while rows were being written');
+  });
+});
