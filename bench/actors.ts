@@ -12,13 +12,12 @@
  * operator would restore data meant to stay) and restores every actor.
  */
 import { randomBytes } from 'node:crypto';
-import { createBenchDatabase, type BenchDatabase } from './lib/dataset';
+import { countTableRows, createBenchDatabase, forEachLimited, hotTablesOf, loadIntoHotTables, tablesFingerprint, type BenchDatabase } from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, log, saveResults, table, verdict } from './lib/report';
 import { startBenchServer, type BenchServer } from './lib/server';
 import { resetStickiness, spawnBenchWorker, startBenchTemporal, waitForStatus, type BenchTemporal, type BenchWorker } from './lib/stack';
 import type { MessageKind, MessageRef } from '../src/shared/types';
-import { INTERACTION_COLUMNS } from '../src/storage/chunkCodec';
 
 interface PhaseFigures {
   actors: number;
@@ -49,30 +48,9 @@ function refOf(i: number): MessageRef {
   return { kind: (i % 2 ? 'canvas' : 'campaign') as MessageKind, id: `actor-${i}` };
 }
 
-/** Runs fn over items with at most `limit` in flight; on a failure, lets the others finish, then throws it. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown = null;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length && failure === null) {
-        try {
-          await fn(items[next++]);
-        } catch (err) {
-          failure ??= err;
-        }
-      }
-    }),
-  );
-  if (failure !== null) throw failure;
-}
-
+/** The actors' hot rows, in every table they are in (each actor's table holds its rows only). */
 async function actorsFingerprint(bench: BenchDatabase): Promise<string> {
-  const cols = INTERACTION_COLUMNS.map((c) => `COALESCE(CAST(\`${c}\` AS CHAR), '\\\\N')`).join(", '|', ");
-  const [rows] = (await bench.db.raw(
-    `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT(${cols}))) AS s, BIT_XOR(CRC32(CONCAT(${cols}))) AS x FROM interactions WHERE message_id LIKE 'actor-%'`,
-  )) as [{ n: string | number; s: string | null; x: string | number }[]];
-  return `${rows[0].n}/${rows[0].s ?? 0}/${rows[0].x}`;
+  return tablesFingerprint(bench.db, await hotTablesOf(bench.db, 'actor-%'));
 }
 
 async function countWhere(bench: BenchDatabase, sql: string): Promise<number> {
@@ -194,18 +172,21 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
   const bench = await createBenchDatabase(server.url, `bench_actors_${randomBytes(3).toString('hex')}`);
   const temporal = await startBenchTemporal();
   try {
-    // Rows of every actor, written by the database (one statement per 1,000 actors).
-    for (let from = 0; from < actors; from += 1000) {
-      const to = Math.min(actors, from + 1000) - 1;
-      await bench.db.raw(`
-        INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, alias, channel, occurred_at)
-        SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('actor-', a.seq),
-               SUBSTR(MD5(CONCAT('user-', (a.seq * 7919 + r.seq) % 50000)), 1, 24),
-               ELT(1 + r.seq % 4, 'received', 'opened', 'clicked', 'converted'),
-               IF(a.seq % 2 = 0, CONCAT('variant-', r.seq % 2), NULL), IF(a.seq % 2 = 1, CONCAT('step-', r.seq % 3), NULL),
-               IF(r.seq % 4 = 2, 'cta', NULL), 'email', TIMESTAMPADD(SECOND, a.seq * 100 + r.seq, TIMESTAMP'2026-01-01 00:00:00')
-          FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
-    }
+    // Rows of every actor, written by the database (one statement per 1,000 actors), then copied into
+    // each actor's own table, where ingestion would have put them.
+    await loadIntoHotTables(bench.db, async (staging) => {
+      for (let from = 0; from < actors; from += 1000) {
+        const to = Math.min(actors, from + 1000) - 1;
+        await bench.db.raw(`
+          INSERT INTO \`${staging}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, alias, channel, occurred_at)
+          SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('actor-', a.seq),
+                 SUBSTR(MD5(CONCAT('user-', (a.seq * 7919 + r.seq) % 50000)), 1, 24),
+                 ELT(1 + r.seq % 4, 'received', 'opened', 'clicked', 'converted'),
+                 IF(a.seq % 2 = 0, CONCAT('variant-', r.seq % 2), NULL), IF(a.seq % 2 = 1, CONCAT('step-', r.seq % 3), NULL),
+                 IF(r.seq % 4 = 2, 'cta', NULL), 'email', TIMESTAMPADD(SECOND, a.seq * 100 + r.seq, TIMESTAMP'2026-01-01 00:00:00')
+            FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
+      }
+    }, log);
     const fingerprint = await actorsFingerprint(bench);
     log(`seeded ${fmtInt(actors * rowsEach)} rows`);
 
@@ -220,7 +201,7 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
       () => countWhere(bench, "SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE 'actor-%' AND state = 'expired'"),
       timeoutMs,
     );
-    const hotLeft = await countWhere(bench, "SELECT COUNT(*) AS n FROM interactions WHERE message_id LIKE 'actor-%'");
+    const hotLeft = await countTableRows(bench.db, await hotTablesOf(bench.db, 'actor-%'));
     const archived = await countWhere(bench, "SELECT COALESCE(SUM(row_count), 0) AS n FROM archive_manifests WHERE message_id LIKE 'actor-%' AND status = 'archived'");
     if (hotLeft !== 0 || archived !== actors * rowsEach) throw new Error(`after expiry: ${hotLeft} hot rows left, ${archived} archived`);
 

@@ -6,11 +6,12 @@
  *   BENCH_ROWS=1000000 npm run bench:evaluate            a quick look
  *
  * The rows are generated inside MySQL (INSERT ... SELECT over a digits cross join: MariaDB and MySQL 8)
- * into a throwaway database, with the secondary indexes built once after loading (the same indexes the
- * migrations create; the script checks that), then ANALYZE TABLE. The requests go through the real HTTP
- * route of the API, listening on a free port. The database is dropped at the end (BENCH_KEEP=1 keeps it).
- * Environment: BENCH_MYSQL_URL (else MYSQL_URL, else the local default), BENCH_ROWS, BENCH_RECIPIENTS,
- * BENCH_REQUESTS, BENCH_LIMIT (users per page, default 1000).
+ * into a throwaway database, then copied into each message's own table, where the service keeps them
+ * (src/storage/hotTables.ts); a large message's table gets its secondary index built once, by a sort,
+ * after its rows are in (the template's indexes; the script checks that), then ANALYZE TABLE. The
+ * requests go through the real HTTP route of the API, listening on a free port. The database is
+ * dropped at the end (BENCH_KEEP=1 keeps it). Environment: BENCH_MYSQL_URL (else MYSQL_URL, else the
+ * local default), BENCH_ROWS, BENCH_RECIPIENTS, BENCH_REQUESTS, BENCH_LIMIT (users per page, default 1000).
  */
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +23,8 @@ import { buildApi } from '../src/api/app';
 import { LifecycleClient } from '../src/client/lifecycleClient';
 import { DEFAULT_MYSQL_URL } from '../src/config';
 import { openDatabase, type Db } from '../src/db/knex';
+import { currentHotTable, HOT_TABLE_TEMPLATE } from '../src/storage/hotTables';
+import { loadIntoHotTables, secondaryIndexes } from './lib/dataset';
 
 const envInt = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const ROWS = envInt('BENCH_ROWS', 10_000_000);
@@ -49,53 +52,46 @@ function numbers(digits: number): string {
   return `(SELECT ${expr} AS n FROM ${parts.join(' CROSS JOIN ')})`;
 }
 
-const SECONDARY = ['ix_interactions_message', 'ix_interactions_reads'];
-
-async function indexDefinitions(db: Db): Promise<string[]> {
-  const [rows] = (await db.raw('SHOW INDEX FROM interactions')) as [{ Key_name: string; Column_name: string; Seq_in_index: number; Non_unique: number }[]];
-  const byKey = new Map<string, string[]>();
-  for (const r of [...rows].sort((a, b) => a.Seq_in_index - b.Seq_in_index)) byKey.set(r.Key_name, [...(byKey.get(r.Key_name) ?? []), r.Column_name]);
-  return [...byKey.entries()].map(([k, cols]) => `${k}(${cols.join(',')})`).sort();
-}
+const indexList = (indexes: Map<string, string>) => [...indexes].map(([k, cols]) => `${k}(${cols})`).sort();
 
 async function load(db: Db): Promise<void> {
-  const expected = await indexDefinitions(db);
-  // Building the secondary indexes once, sorted, after the rows are in is what a bulk load does;
-  // the definitions are taken from the migrated table and checked again afterwards.
-  const [create] = (await db.raw('SHOW CREATE TABLE interactions')) as [{ 'Create Table': string }[]];
-  const defs = SECONDARY.map((name) => create[0]['Create Table'].split('\n').find((l) => l.includes(`\`${name}\``))!.trim().replace(/,$/, ''));
-  await db.raw(`ALTER TABLE interactions ${SECONDARY.map((n) => `DROP INDEX \`${n}\``).join(', ')}`);
-
   const t0 = Date.now();
-  // The target campaign: one receipt per recipient, a third of them also opened.
-  await db.raw(
-    `INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, variant_id, channel, occurred_at)
-     SELECT CONCAT('t-', n), 'campaign', ?, CONCAT('u', LPAD((n * 7919) % ?, 7, '0')), IF(n < ?, 'received', 'opened'), NULL, 'email',
-            TIMESTAMP('2026-01-01') + INTERVAL (n % 86400) SECOND
-     FROM ${numbers(6)} s WHERE n < ?`,
-    [TARGET, USERS, RECIPIENTS, Math.round(RECIPIENTS * 1.33)],
-  );
   const targetRows = Math.round(RECIPIENTS * 1.33);
-  const others = ROWS - targetRows;
-  const CHUNK = 1_000_000;
-  for (let offset = 0; offset < others; offset += CHUNK) {
-    const n = Math.min(CHUNK, others - offset);
-    await db.raw(
-      `INSERT INTO interactions (event_id, message_kind, message_id, user_id, event_type, variant_id, channel, alias, occurred_at)
-       SELECT CONCAT('o-', ? + n), 'campaign', CONCAT('c', LPAD((? + n) % ?, 4, '0')), CONCAT('u', LPAD(((? + n) * 104729) % ?, 7, '0')),
-              ELT(1 + (? + n) % 10, 'received','received','received','received','received','received','opened','opened','clicked','converted'),
-              NULL, 'email', IF((? + n) % 10 = 8, 'cta', NULL), TIMESTAMP('2026-01-01') + INTERVAL ((? + n) % 7776000) SECOND
-       FROM ${numbers(6)} s WHERE n < ?`,
-      [offset, offset, OTHER_MESSAGES, offset, USERS, offset, offset, offset, n],
-    );
-    log(`  loaded ${(offset + n + targetRows).toLocaleString('en-US')} rows (${Math.round((Date.now() - t0) / 1000)} s)`);
-  }
-  log('  building the secondary indexes');
-  await db.raw(`ALTER TABLE interactions ${defs.map((d) => `ADD ${d}`).join(', ')}`);
-  await db.raw('ANALYZE TABLE interactions');
-  const actual = await indexDefinitions(db);
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`indexes differ from the migration's: ${actual.join(' ')} vs ${expected.join(' ')}`);
-  log(`  loaded in ${Math.round((Date.now() - t0) / 1000)} s; indexes: ${actual.join(' ')}`);
+  await loadIntoHotTables(
+    db,
+    async (staging) => {
+      // The target campaign: one receipt per recipient, a third of them also opened.
+      await db.raw(
+        `INSERT INTO ?? (event_id, message_kind, message_id, user_id, event_type, variant_id, channel, occurred_at)
+         SELECT CONCAT('t-', n), 'campaign', ?, CONCAT('u', LPAD((n * 7919) % ?, 7, '0')), IF(n < ?, 'received', 'opened'), NULL, 'email',
+                TIMESTAMP('2026-01-01') + INTERVAL (n % 86400) SECOND
+         FROM ${numbers(6)} s WHERE n < ?`,
+        [staging, TARGET, USERS, RECIPIENTS, targetRows],
+      );
+      const others = ROWS - targetRows;
+      const CHUNK = 1_000_000;
+      for (let offset = 0; offset < others; offset += CHUNK) {
+        const n = Math.min(CHUNK, others - offset);
+        await db.raw(
+          `INSERT INTO ?? (event_id, message_kind, message_id, user_id, event_type, variant_id, channel, alias, occurred_at)
+           SELECT CONCAT('o-', ? + n), 'campaign', CONCAT('c', LPAD((? + n) % ?, 4, '0')), CONCAT('u', LPAD(((? + n) * 104729) % ?, 7, '0')),
+                  ELT(1 + (? + n) % 10, 'received','received','received','received','received','received','opened','opened','clicked','converted'),
+                  NULL, 'email', IF((? + n) % 10 = 8, 'cta', NULL), TIMESTAMP('2026-01-01') + INTERVAL ((? + n) % 7776000) SECOND
+           FROM ${numbers(6)} s WHERE n < ?`,
+          [staging, offset, offset, OTHER_MESSAGES, offset, USERS, offset, offset, offset, n],
+        );
+        log(`  loaded ${(offset + n + targetRows).toLocaleString('en-US')} rows (${Math.round((Date.now() - t0) / 1000)} s)`);
+      }
+      log("  copying each message's rows into its own table");
+    },
+    log,
+  );
+  const table = await currentHotTable(db, { kind: 'campaign', id: TARGET });
+  if (!table) throw new Error(`${TARGET} has no hot table after loading`);
+  const expected = indexList(await secondaryIndexes(db, HOT_TABLE_TEMPLATE));
+  const actual = indexList(await secondaryIndexes(db, table.name));
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`indexes of ${table.name} differ from the template's: ${actual.join(' ')} vs ${expected.join(' ')}`);
+  log(`  loaded in ${Math.round((Date.now() - t0) / 1000)} s; the target's table ${table.name} has indexes ${actual.join(' ')}`);
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -27,7 +27,7 @@ import { ensureLocalMysql, type LocalMysqlHandle } from '../src/db/localMysql';
 import { createLogger } from '../src/logger';
 import { freePort, startDevServer } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
-import { withDatabase } from './lib/dataset';
+import { countTableRows, hotTablesOf, withDatabase } from './lib/dataset';
 import { parseBytes, sizeLikeProduction } from './lib/server';
 
 const envInt = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
@@ -219,7 +219,8 @@ async function main(): Promise<void> {
     const rate = measuredEvents / SECONDS;
 
     const count = async (sql: string) => Number(((await db.raw(sql)) as [{ n: number | string }[]])[0][0].n);
-    const rows = await count('SELECT COUNT(*) AS n FROM interactions');
+    // Each message's rows are in its own table (src/storage/hotTables.ts).
+    const rows = await countTableRows(db, await hotTablesOf(db));
     const ledger = await count('SELECT COUNT(*) AS n FROM ingested_events');
     const analytics = await count('SELECT SUM(count) AS n FROM message_analytics');
     const users = await count('SELECT COUNT(*) AS n FROM users');

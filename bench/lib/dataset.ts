@@ -3,6 +3,12 @@
  * deterministic interaction rows generated inside MariaDB with INSERT ... SELECT over the SEQUENCE
  * engine, so that millions of rows never pass through Node and every copy is byte-identical.
  *
+ * The service keeps each message's hot rows in a table of its own (src/storage/hotTables.ts). The rows
+ * are generated into one shared table first, as they always were (the interleaving of messages in id
+ * order is the generator's), and then copied into each message's table by the service's own
+ * ensureHotTable; the shared table, in the layout before migration 006, is also what pt-archiver and
+ * the database-only benchmarks work on.
+ *
  * Rows look like production rows rather than test fixtures, because compression and index sizes
  * depend on it: event ids are random UUIDs (incompressible, and a unique index that grows at random
  * places), users are 24-hex ids drawn from a large population, variants are per-message API ids,
@@ -10,7 +16,9 @@
  */
 import type { Db } from '../../src/db/knex';
 import { createDb, ensureDatabase, migrateToLatest } from '../../src/db/knex';
+import { MESSAGE_KINDS, type MessageKind, type MessageRef } from '../../src/shared/types';
 import { INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
+import { ensureHotTable, HOT_TABLE_TEMPLATE, hotTableName, messageHotTables, type HotTable } from '../../src/storage/hotTables';
 
 export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
@@ -64,13 +72,14 @@ export interface GenerateTiming {
 }
 
 /**
- * Fills `interactions` with targetRows + otherRows rows. The target's rows are spread evenly across
- * the id range (every k-th id), as a message's interactions arrive among everybody else's. Secondary
- * indexes are dropped for the load and rebuilt afterwards by sorting, which takes minutes instead of
- * the hours that row-by-row maintenance of a random unique index would take here; the result is the
- * same schema with compact indexes (so the hot size it is compared with is, if anything, small).
+ * Fills a table of the shared layout (`table`, e.g. made by createSharedTable) with targetRows +
+ * otherRows rows. The target's rows are spread evenly across the id range (every k-th id), as a
+ * message's interactions arrive among everybody else's. Secondary indexes are dropped for the load and
+ * rebuilt afterwards by sorting, which takes minutes instead of the hours that row-by-row maintenance
+ * of random index entries would take here; the result is the same schema with compact indexes (so the
+ * hot size it is compared with is, if anything, small).
  */
-export async function generateInteractions(db: Db, spec: DatasetSpec, log: (msg: string) => void = () => undefined): Promise<GenerateTiming> {
+export async function generateSharedInteractions(db: Db, table: string, spec: DatasetSpec, log: (msg: string) => void = () => undefined): Promise<GenerateTiming> {
   const total = spec.targetRows + spec.otherRows;
   const others = Math.max(1, spec.otherMessages ?? 500);
   // Row n is the target's when n * targetRows / span crosses an integer: an even spread over the
@@ -79,14 +88,14 @@ export async function generateInteractions(db: Db, spec: DatasetSpec, log: (msg:
   const span = spec.otherRows > 0 ? total - 1 : total;
   const isTarget = `s.seq <= ${span} AND FLOOR(s.seq * ${spec.targetRows} / ${span}) > FLOOR((s.seq - 1) * ${spec.targetRows} / ${span})`;
   let insertSeconds = 0;
-  const indexSeconds = await withIndexesRebuilt(db, 'interactions', async () => {
+  const indexSeconds = await withIndexesRebuilt(db, table, async () => {
     const started = Date.now();
     const batch = 1_000_000;
     for (let from = 1; from <= total; from += batch) {
       const to = Math.min(total, from + batch - 1);
       // MariaDB's SEQUENCE engine: seq_<from>_to_<to> is a virtual table of those integers.
       await db.raw(`
-        INSERT INTO interactions (${INTERACTION_COLUMNS.join(', ')})
+        INSERT INTO \`${table}\` (${INTERACTION_COLUMNS.join(', ')})
         SELECT h.seq,
                CONCAT(SUBSTR(h.e, 1, 8), '-', SUBSTR(h.e, 9, 4), '-4', SUBSTR(h.e, 14, 3), '-',
                       SUBSTR('89ab', 1 + ASCII(SUBSTR(h.e, 17, 1)) % 4, 1), SUBSTR(h.e, 18, 3), '-', SUBSTR(h.e, 21, 12)),
@@ -114,6 +123,162 @@ export async function generateInteractions(db: Db, spec: DatasetSpec, log: (msg:
     insertSeconds = (Date.now() - started) / 1000;
   });
   return { insertSeconds, indexSeconds };
+}
+
+/**
+ * Fills the service's layout: every message's rows, generated as generateSharedInteractions makes them
+ * (same ids, same fingerprint), in the message's own hot table. The timing's insertSeconds is the
+ * generation, indexSeconds the staging table's index and the copy into the messages' tables.
+ */
+export async function generateInteractions(db: Db, spec: DatasetSpec, log: (msg: string) => void = () => undefined): Promise<GenerateTiming> {
+  let gen: GenerateTiming = { insertSeconds: 0, indexSeconds: 0 };
+  let generated = 0;
+  await loadIntoHotTables(
+    db,
+    async (staging) => {
+      gen = await generateSharedInteractions(db, staging, spec, log);
+      generated = Date.now();
+    },
+    log,
+  );
+  return { insertSeconds: gen.insertSeconds, indexSeconds: gen.indexSeconds + (Date.now() - generated) / 1000 };
+}
+
+/**
+ * Rows written the simple way, into one table, then put where the service keeps them: `load` fills a
+ * staging table of the template's columns (its name is the argument), whose rows are then copied into
+ * their messages' own tables; the staging table is dropped. Returns how many messages.
+ */
+export async function loadIntoHotTables(db: Db, load: (staging: string) => Promise<void>, log: (msg: string) => void = () => undefined): Promise<number> {
+  await createStagingTable(db, STAGING_TABLE);
+  await load(STAGING_TABLE);
+  const messages = await distributeIntoHotTables(db, STAGING_TABLE, log);
+  await db.raw('DROP TABLE ??', [STAGING_TABLE]);
+  return messages;
+}
+
+/** The shared table of the layout before migration 006, private to a benchmark. */
+export const SHARED_TABLE = 'shared_interactions';
+
+const STAGING_TABLE = 'bench_staging_interactions';
+
+/** Secondary indexes of `interactions` before migration 006 (001, 002, 004 and 005): name → columns. */
+const SHARED_INDEXES: Record<string, string> = {
+  ix_interactions_message: 'message_kind,message_id,id',
+  ix_interactions_reads: 'message_kind,message_id,event_type,user_id,occurred_at',
+};
+
+/**
+ * A table as `interactions` was before migration 006, when it held every message's rows: the
+ * template's columns and indexes, and ix_interactions_message, by which a message's rows were found.
+ * Checked against the old definition, so that a later change to the template does not silently turn
+ * the old layout into something that never existed.
+ */
+export async function createSharedTable(db: Db, name: string = SHARED_TABLE): Promise<void> {
+  await db.raw('DROP TABLE IF EXISTS ??', [name]);
+  await db.raw('CREATE TABLE ?? LIKE ??', [name, HOT_TABLE_TEMPLATE]);
+  await db.raw('ALTER TABLE ?? ADD INDEX ix_interactions_message (message_kind, message_id, id)', [name]);
+  const actual = [...(await secondaryIndexes(db, name))].map(([k, cols]) => `${k}(${cols})`).sort();
+  const expected = Object.entries(SHARED_INDEXES).map(([k, cols]) => `${k}(${cols})`).sort();
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+    throw new Error(`${name} is not the shared table of before migration 006: ${actual.join(' ')} instead of ${expected.join(' ')}`);
+  }
+}
+
+/** Secondary indexes of a table: name → its columns, comma-separated in index order. */
+export async function secondaryIndexes(db: Db, table: string): Promise<Map<string, string>> {
+  const [rows] = (await db.raw(
+    `SELECT INDEX_NAME AS k, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols FROM information_schema.STATISTICS
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' GROUP BY INDEX_NAME`,
+    [table],
+  )) as [{ k: string; cols: string }[]];
+  return new Map(rows.map((r) => [r.k, r.cols]));
+}
+
+/** Where rows are generated before being copied into their messages' tables: only the index the copy finds them by. */
+async function createStagingTable(db: Db, name: string): Promise<void> {
+  await db.raw('DROP TABLE IF EXISTS ??', [name]);
+  await db.raw('CREATE TABLE ?? LIKE ??', [name, HOT_TABLE_TEMPLATE]);
+  for (const index of (await secondaryIndexes(db, name)).keys()) await db.raw('ALTER TABLE ?? DROP INDEX ??', [name, index]);
+  await db.raw('ALTER TABLE ?? ADD INDEX ix_staging_message (message_kind, message_id, id)', [name]);
+}
+
+/** From this many rows on, a message's table gets its secondary indexes by a sort after the copy, as the generator's do. */
+const SORTED_INDEX_ROWS = 50_000;
+
+/** Tables made at once: each is a few DDL round trips, which overlap well. */
+const TABLES_IN_FLIGHT = 4;
+
+/** Parses a message kind read back from the database. */
+export function messageKind(kind: string): MessageKind {
+  const k = MESSAGE_KINDS.find((m) => m === kind);
+  if (!k) throw new Error(`not a message kind: ${JSON.stringify(kind)}`);
+  return k;
+}
+
+/**
+ * Copies every message's rows of `source` (which must have an index leading with message_kind,
+ * message_id) into the message's own hot table: what migration 006 does to existing data. Returns how
+ * many messages.
+ */
+export async function distributeIntoHotTables(db: Db, source: string, log: (msg: string) => void = () => undefined): Promise<number> {
+  const [groups] = (await db.raw('SELECT message_kind AS kind, message_id AS id, COUNT(*) AS n FROM ?? GROUP BY message_kind, message_id', [source])) as [
+    { kind: string; id: string; n: number | string }[],
+  ];
+  let done = 0;
+  await forEachLimited(groups, TABLES_IN_FLIGHT, async (g) => {
+    await copyIntoHotTable(db, source, { kind: messageKind(g.kind), id: g.id }, Number(g.n));
+    done += 1;
+    if (done % 1000 === 0) log(`  ${done.toLocaleString('en-US')} / ${groups.length.toLocaleString('en-US')} messages in their own tables`);
+  });
+  log(`  ${groups.length.toLocaleString('en-US')} messages in their own tables`);
+  return groups.length;
+}
+
+/**
+ * Copies the message's `rows` rows of `source` into its current hot table, made by the service's
+ * ensureHotTable if it has none, with their ids, in id order.
+ */
+export async function copyIntoHotTable(db: Db, source: string, ref: MessageRef, rows: number): Promise<HotTable> {
+  const t = await ensureHotTable(db, ref);
+  const copy = async () => {
+    await db.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ? ORDER BY id', [t.name, source, ref.kind, ref.id]);
+  };
+  if (rows >= SORTED_INDEX_ROWS) {
+    await withIndexesRebuilt(db, t.name, copy);
+  } else {
+    await copy();
+    // Else the statistics of the table as it was made, empty, would plan the first reads: InnoDB
+    // refreshes them only later, in the background.
+    await db.raw('ANALYZE TABLE ??', [t.name]);
+  }
+  return t;
+}
+
+/** Runs fn over items with at most `limit` in flight; on a failure, lets the others finish, then throws it. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown = null;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length && failure === null) {
+        try {
+          await fn(items[next++]);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    }),
+  );
+  if (failure !== null) throw failure;
+}
+
+/** Names of the hot tables in use (current or draining), of every message or of those whose id is LIKE `idLike`. */
+export async function hotTablesOf(db: Db, idLike?: string): Promise<string[]> {
+  let q = db('hot_tables').whereIn('role', ['current', 'draining']);
+  if (idLike !== undefined) q = q.where('message_id', 'like', idLike);
+  const rows = (await q.orderBy('table_no').select('table_no')) as { table_no: string }[];
+  return rows.map((r) => hotTableName(r.table_no));
 }
 
 /**
@@ -151,19 +316,60 @@ async function indexDefinitions(db: Db, table: string, names: string[]): Promise
   return out;
 }
 
+/** Tables per statement when a figure is summed over many tables: one statement naming thousands of them would be large to parse and plan. */
+const TABLES_PER_STATEMENT = 50;
+
+interface FingerprintParts {
+  n: bigint;
+  s: bigint;
+  x: bigint;
+  m: bigint;
+}
+
 /**
- * Order-independent fingerprint of a message's rows computed in SQL (no rows through Node): count, and
- * sum and xor of a CRC32 per row over every column with NULL kept distinct from any string.
+ * Sums, per statement, the rows of up to TABLES_PER_STATEMENT tables (of the message `ref` only, when
+ * given): count, and sum and xor of a CRC32 per row over every column with NULL kept distinct from any
+ * string, and the highest id.
  */
-export async function sqlFingerprint(db: Db, table: string, ref: { kind: string; id: string }): Promise<string> {
+async function fingerprintParts(db: Db, tables: readonly string[], ref: MessageRef | null): Promise<FingerprintParts> {
   const cols = INTERACTION_COLUMNS.map((c) => `COALESCE(CAST(\`${c}\` AS CHAR), '\\\\N')`).join(", '|', ");
-  const [rows] = (await db.raw(
-    `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT(${cols}))) AS s, BIT_XOR(CRC32(CONCAT(${cols}))) AS x, MAX(id) AS m
-       FROM ?? WHERE message_kind = ? AND message_id = ?`,
-    [table, ref.kind, ref.id],
-  )) as [{ n: string | number; s: string | null; x: string | number; m: string | null }[]];
-  const r = rows[0];
-  return `${r.n}/${r.s ?? 0}/${r.x}/${r.m ?? 0}`;
+  const total: FingerprintParts = { n: 0n, s: 0n, x: 0n, m: 0n };
+  for (let i = 0; i < tables.length; i += TABLES_PER_STATEMENT) {
+    const batch = tables.slice(i, i + TABLES_PER_STATEMENT);
+    const where = ref ? ' WHERE message_kind = ? AND message_id = ?' : '';
+    // Each table aggregated on its own, so that no union of its rows is materialized.
+    const branches = batch
+      .map(() => `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT(${cols}))) AS s, BIT_XOR(CRC32(CONCAT(${cols}))) AS x, MAX(id) AS m FROM ??${where}`)
+      .join(' UNION ALL ');
+    const bindings = batch.flatMap((t) => (ref ? [t, ref.kind, ref.id] : [t]));
+    const [rows] = (await db.raw(`SELECT SUM(n) AS n, SUM(s) AS s, BIT_XOR(x) AS x, MAX(m) AS m FROM (${branches}) u`, bindings)) as [
+      { n: string | number | null; s: string | number | null; x: string | number | null; m: string | number | null }[],
+    ];
+    const r = rows[0];
+    total.n += BigInt(r.n ?? 0);
+    total.s += BigInt(r.s ?? 0);
+    total.x ^= BigInt(r.x ?? 0);
+    const m = BigInt(r.m ?? 0);
+    if (m > total.m) total.m = m;
+  }
+  return total;
+}
+
+const formatFingerprint = (p: FingerprintParts) => `${p.n}/${p.s}/${p.x}/${p.m}`;
+
+/** Order-independent fingerprint of a message's rows in one table, computed in SQL (no rows through Node). */
+export async function sqlFingerprint(db: Db, table: string, ref: MessageRef): Promise<string> {
+  return formatFingerprint(await fingerprintParts(db, [table], ref));
+}
+
+/** The same fingerprint over whole tables, e.g. every hot table of a set of messages, each holding one message's rows only. */
+export async function tablesFingerprint(db: Db, tables: readonly string[]): Promise<string> {
+  return formatFingerprint(await fingerprintParts(db, tables, null));
+}
+
+/** The fingerprint of a message's hot rows, wherever the service keeps them (its current table, and a draining one). */
+export async function hotFingerprint(db: Db, ref: MessageRef): Promise<string> {
+  return tablesFingerprint(db, (await messageHotTables(db, ref)).map((t) => t.name));
 }
 
 /** data_length + index_length of a table, after ANALYZE so that the figures are current. */
@@ -176,9 +382,27 @@ export async function tableBytes(db: Db, table: string): Promise<{ data: number;
   return { data: Number(rows[0].d), index: Number(rows[0].i), rows: Number(rows[0].r) };
 }
 
-export async function countRows(db: Db, table: string, ref: { kind: string; id: string }): Promise<number> {
+export async function countRows(db: Db, table: string, ref: MessageRef): Promise<number> {
   const [rows] = (await db.raw('SELECT COUNT(*) AS n FROM ?? WHERE message_kind = ? AND message_id = ?', [table, ref.kind, ref.id])) as [
     { n: string | number }[],
   ];
   return Number(rows[0].n);
+}
+
+/** Rows in these tables, all of them. */
+export async function countTableRows(db: Db, tables: readonly string[]): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < tables.length; i += TABLES_PER_STATEMENT) {
+    const batch = tables.slice(i, i + TABLES_PER_STATEMENT);
+    const [rows] = (await db.raw(`SELECT SUM(n) AS n FROM (${batch.map(() => 'SELECT COUNT(*) AS n FROM ??').join(' UNION ALL ')}) u`, batch)) as [
+      { n: string | number | null }[],
+    ];
+    n += Number(rows[0].n ?? 0);
+  }
+  return n;
+}
+
+/** A message's hot rows, in whichever of its tables they are. */
+export async function countHotRows(db: Db, ref: MessageRef): Promise<number> {
+  return countTableRows(db, (await messageHotTables(db, ref)).map((t) => t.name));
 }

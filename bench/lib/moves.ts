@@ -1,7 +1,7 @@
 /**
  * Pieces shared by the benchmarks that move one message's rows inside the database alone (no worker,
- * no Temporal): a phase timed with the MariaDB CPU it cost, purge included, and the rows put back
- * from a copy between phases.
+ * no Temporal), on tables of their own: a phase timed with the MariaDB CPU it cost, purge included,
+ * and the rows put back from a copy between phases.
  */
 import type { Db } from '../../src/db/knex';
 import { INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
@@ -24,8 +24,8 @@ export async function timedPhase(db: Db, pid: number | null, work: () => Promise
   return { seconds, dbCpuSeconds: pid && cpu0 !== null ? cpuSeconds(pid) - cpu0 : null };
 }
 
-/** Inserts the rows of `copy` back into `interactions`, `chunk` rows per statement, in id order. */
-export async function insertBackInChunks(db: Db, copy: string, chunk: number, extraColumns: string[] = []): Promise<void> {
+/** Inserts the rows of `copy` back into `into`, `chunk` rows per statement, in id order. */
+export async function insertBackInChunks(db: Db, copy: string, into: string, chunk: number, extraColumns: string[] = []): Promise<void> {
   const cols = [...INTERACTION_COLUMNS, ...extraColumns].join(', ');
   let after = '0';
   for (;;) {
@@ -34,7 +34,7 @@ export async function insertBackInChunks(db: Db, copy: string, chunk: number, ex
     ];
     const last = rows[0]?.m;
     if (!last) return;
-    await db.raw(`INSERT INTO interactions (${cols}) SELECT ${cols} FROM ?? WHERE id > ? AND id <= ? ORDER BY id`, [copy, after, last]);
+    await db.raw(`INSERT INTO ?? (${cols}) SELECT ${cols} FROM ?? WHERE id > ? AND id <= ? ORDER BY id`, [into, copy, after, last]);
     after = String(last);
   }
 }

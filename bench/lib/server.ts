@@ -5,15 +5,19 @@
  * buffer pool BENCH_BUFFER_POOL, default 4G (the 6,000,000-row table with its indexes is about 2.6 GB),
  * redo log BENCH_REDO_LOG, default 1G. MariaDB's 96 MB redo log holds a tenth of what moving a million
  * rows writes to it, so with it InnoDB spends the move flushing pages early to free log space: three
- * times the page writes, and a restore a quarter slower (docs/BENCHMARKS.md). Everything else is
- * MariaDB's defaults, durable commits included. BENCH_MYSQL_URL runs on an existing server instead,
- * as it is configured.
+ * times the page writes, and a restore a quarter slower (docs/BENCHMARKS.md). Table caches
+ * (table_open_cache, table_definition_cache) BENCH_TABLE_CACHE, default 25,000: every message has a
+ * table of its own (src/storage/hotTables.ts), so bench:actors' 10,000 actors are 10,000 tables, and
+ * more while archives swap fresh ones in; MariaDB's 2,000 and 400 would have it reopen tables all along,
+ * which a server sized for this layout does not. Everything else is MariaDB's defaults, durable
+ * commits included. BENCH_MYSQL_URL runs on an existing server instead, as it is configured.
  */
 import path from 'node:path';
 import { createDb } from '../../src/db/knex';
 import { ensureLocalMysql, type LocalMysqlHandle } from '../../src/db/localMysql';
 import { createLogger } from '../../src/logger';
 import { freePort } from '../../src/temporal/devServer';
+import { envInt } from './report';
 import { REPO_ROOT } from './stack';
 
 export interface BenchServer {
@@ -33,29 +37,40 @@ export function parseBytes(text: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-async function serverFacts(url: string): Promise<{ version: string; bufferPool: number; redoLog: number }> {
+async function serverFacts(url: string): Promise<{ version: string; bufferPool: number; redoLog: number; tableCache: number }> {
   const db = createDb(url, { min: 0, max: 1 });
   try {
-    const [rows] = (await db.raw('SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b')) as [{ v: string; b: string | number }[]];
+    const [rows] = (await db.raw('SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b, LEAST(@@table_open_cache, @@table_definition_cache) AS t')) as [
+      { v: string; b: string | number; t: string | number }[],
+    ];
     // MySQL 8.0.30+ sizes its redo log by innodb_redo_log_capacity and ignores innodb_log_file_size
     // once that is set; MariaDB has only the latter.
     const [redo] = (await db.raw("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_redo_log_capacity', 'innodb_log_file_size')")) as [
       { Variable_name: string; Value: string }[],
     ];
     const size = (name: string) => redo.find((r) => r.Variable_name === name)?.Value;
-    return { version: rows[0].v, bufferPool: Number(rows[0].b), redoLog: Number(size('innodb_redo_log_capacity') ?? size('innodb_log_file_size') ?? 0) };
+    return {
+      version: rows[0].v,
+      bufferPool: Number(rows[0].b),
+      redoLog: Number(size('innodb_redo_log_capacity') ?? size('innodb_log_file_size') ?? 0),
+      tableCache: Number(rows[0].t),
+    };
   } finally {
     await db.destroy();
   }
 }
 
 /**
- * Sizes a server's buffer pool and redo log as a production server holding the benchmark's working set
- * would be, online, and returns once both resizes have finished.
+ * Sizes a server's buffer pool and redo log (and, when given, its table caches) as a production server
+ * holding the benchmark's working set would be, online, and returns once the resizes have finished.
  */
-export async function sizeLikeProduction(url: string, size: { bufferPoolBytes: number; redoLogBytes: number }): Promise<void> {
+export async function sizeLikeProduction(url: string, size: { bufferPoolBytes: number; redoLogBytes: number; tableCache?: number }): Promise<void> {
   const db = createDb(url, { min: 0, max: 1 });
   try {
+    if (size.tableCache !== undefined) {
+      await db.raw('SET GLOBAL table_open_cache = ?', [size.tableCache]);
+      await db.raw('SET GLOBAL table_definition_cache = ?', [size.tableCache]);
+    }
     // Resizing the redo log is online from MariaDB 10.9 on (the statement returns once it is done);
     // MySQL 8.0.30+ names the same setting innodb_redo_log_capacity.
     const redo = [size.redoLogBytes];
@@ -79,7 +94,7 @@ export async function startBenchServer(log: (msg: string) => void): Promise<Benc
     const facts = await serverFacts(given);
     return {
       url: given,
-      description: `MariaDB/MySQL ${facts.version} at ${new URL(given).host} as configured (buffer pool ${(facts.bufferPool / 1024 ** 2).toFixed(0)} MB, redo log ${(facts.redoLog / 1024 ** 2).toFixed(0)} MB)`,
+      description: `MariaDB/MySQL ${facts.version} at ${new URL(given).host} as configured (buffer pool ${(facts.bufferPool / 1024 ** 2).toFixed(0)} MB, redo log ${(facts.redoLog / 1024 ** 2).toFixed(0)} MB, table caches ${facts.tableCache.toLocaleString('en-US')})`,
       bufferPoolBytes: facts.bufferPool,
       pid: null,
       stop: async () => undefined,
@@ -93,13 +108,14 @@ export async function startBenchServer(log: (msg: string) => void): Promise<Benc
   await sizeLikeProduction(url, {
     bufferPoolBytes: parseBytes(process.env.BENCH_BUFFER_POOL || '4G'),
     redoLogBytes: parseBytes(process.env.BENCH_REDO_LOG || '1G'),
+    tableCache: envInt('BENCH_TABLE_CACHE', 25_000),
   });
   const facts = await serverFacts(url);
   return {
     url,
     description:
       `private MariaDB ${facts.version} (MariaDB defaults, innodb_buffer_pool_size ${(facts.bufferPool / 1024 ** 3).toFixed(1)} GB, ` +
-      `innodb_log_file_size ${(facts.redoLog / 1024 ** 3).toFixed(1)} GB)`,
+      `innodb_log_file_size ${(facts.redoLog / 1024 ** 3).toFixed(1)} GB, table caches ${facts.tableCache.toLocaleString('en-US')})`,
     bufferPoolBytes: facts.bufferPool,
     pid: handle.pid,
     stop: () => handle.stop(),

@@ -7,7 +7,8 @@
 import type { LifecycleStatus, MessageRef } from '../../src/shared/types';
 import { lifecycleWorkflowId } from '../../src/shared/workflowId';
 import { restoreSignal } from '../../workflows/definitions';
-import { countRows, sqlFingerprint, tableBytes, withIndexesRebuilt, type BenchDatabase } from './dataset';
+import { currentHotTable } from '../../src/storage/hotTables';
+import { countHotRows, hotFingerprint, tableBytes, type BenchDatabase } from './dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory } from './proc';
 import { settlePurge } from './purge';
 import { activityTimings, resetStickiness, spawnBenchWorker, timelineSince, startBenchTemporal, waitForIdleActor, waitForStatus, type BenchTemporal, type BenchWorker } from './stack';
@@ -108,8 +109,8 @@ async function phase(
 export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef, opts: ArchiveRestoreOptions): Promise<ServiceRun> {
   const { log } = opts;
   const timeoutMs = opts.timeoutMs ?? 60 * 60_000;
-  const fingerprintBefore = await sqlFingerprint(bench.db, 'interactions', target);
-  const rows = await countRows(bench.db, 'interactions', target);
+  const fingerprintBefore = await hotFingerprint(bench.db, target);
+  const rows = await countHotRows(bench.db, target);
   const temporal = await startBenchTemporal();
   try {
     // Archive: a TTL of one second, so the stop leads straight to expiry.
@@ -125,7 +126,7 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
     );
     const expired = a.status;
     if (expired.archive?.rowCount !== rows) throw new Error(`archived ${expired?.archive?.rowCount} rows, expected ${rows}`);
-    if ((await countRows(bench.db, 'interactions', target)) !== 0) throw new Error('hot rows left after the archive');
+    if ((await countHotRows(bench.db, target)) !== 0) throw new Error('hot rows left after the archive');
     const [archiveTiming] = await activityTimings(temporal.client, target, 'archiveInteractions');
     const archive: MovePhase = { rows, activitySeconds: archiveTiming.seconds, attempts: archiveTiming.attempts, rowsPerSecond: rows / archiveTiming.seconds, ...a.figures };
     log(
@@ -156,7 +157,7 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
     const [restoreTiming] = await activityTimings(temporal.client, target, 'restoreInteractions');
     if (process.env.BENCH_TIMELINE) log(`restore timeline:\n${await timelineSince(temporal.client, target, 'restore')}`);
     const restore: MovePhase = { rows, activitySeconds: restoreTiming.seconds, attempts: restoreTiming.attempts, rowsPerSecond: rows / restoreTiming.seconds, ...r.figures };
-    const fingerprintAfterRestore = await sqlFingerprint(bench.db, 'interactions', target);
+    const fingerprintAfterRestore = await hotFingerprint(bench.db, target);
     if (fingerprintAfterRestore !== fingerprintBefore) throw new Error(`restored rows differ: ${fingerprintAfterRestore} vs ${fingerprintBefore}`);
     log(
       `  restore: ${fmtInt(rows)} rows in ${restore.activitySeconds.toFixed(1)} s (${fmtInt(restore.rowsPerSecond)} rows/s), ` +
@@ -176,15 +177,13 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
   }
 }
 
-/** data+index bytes the message's rows take in the hot table: a copy of just them, same schema and indexes. */
+/**
+ * data+index bytes the message's rows take hot: its own table, as the service keeps it (for a large
+ * message, with its secondary index built by a sort when the data set was made, so compact).
+ */
 export async function hotBytesOf(bench: BenchDatabase, target: MessageRef): Promise<{ data: number; index: number }> {
-  const db = bench.db;
-  await db.raw('DROP TABLE IF EXISTS bench_hot_copy');
-  await db.raw('CREATE TABLE bench_hot_copy LIKE interactions');
-  await withIndexesRebuilt(db, 'bench_hot_copy', async () => {
-    await db.raw('INSERT INTO bench_hot_copy SELECT * FROM interactions WHERE message_kind = ? AND message_id = ? ORDER BY id', [target.kind, target.id]);
-  });
-  const bytes = await tableBytes(db, 'bench_hot_copy');
-  await db.raw('DROP TABLE bench_hot_copy');
+  const table = await currentHotTable(bench.db, target);
+  if (!table) throw new Error(`${target.kind}:${target.id} has no hot table`);
+  const bytes = await tableBytes(bench.db, table.name);
   return { data: bytes.data, index: bytes.index };
 }
