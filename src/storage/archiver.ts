@@ -118,11 +118,13 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
       const encoded = encodeRowArrays(rows);
       encoded.catch(() => undefined); // awaited by its store
       const chunkSeq = seq;
+      // Only the count is kept: the rows themselves can go as soon as they are encoded.
+      const count = rows.length;
       const previous = storing.length ? storing[storing.length - 1].done : Promise.resolve(0);
       const done = previous.then(async () => {
         const chunk = await encoded;
         await db.transaction((trx) => storeVerifiedChunk(trx, key, chunkSeq, chunk));
-        return rows.length;
+        return count;
       });
       done.catch(() => undefined); // awaited, in order, by settleOldest
       storing.push({ lastId: after, done });
