@@ -9,7 +9,7 @@ import { ingestEvents } from '../src/dataplane/ingest/ingest';
 import type { Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
-import { ensureHotTable, firstIdOf, hotTableName } from '../src/storage/hotTables';
+import { currentHotTables, ensureHotTable, firstIdOf, hotTableName } from '../src/storage/hotTables';
 import { archivedRowCount, hotRows, useThrowawayDatabase } from './support/stack';
 
 const event = (ref: MessageRef, n: number): InteractionEvent => ({
@@ -43,6 +43,18 @@ describe('hot tables', () => {
     assert.ok(roles.filter((r) => r === 'current').length === 1 && roles.length <= 2, `one current table (and at most one made spare): ${roles}`);
     // Ids differing only in case are one message to the database, and so one table.
     assert.equal((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).name, tables[0].name);
+  });
+
+  it('writes and finds events whose message ids differ only in case in one table, as the database sees one message', async () => {
+    const [a, b]: MessageRef[] = [
+      { kind: 'campaign', id: 'Cased' },
+      { kind: 'campaign', id: 'cased' },
+    ];
+    await ingestEvents(db, [event(a, 1)]);
+    assert.equal((await ingestEvents(db, [event(a, 2), event(b, 3)])).stored, 2);
+    const tables = await currentHotTables(db, [a, b]);
+    assert.equal(tables.get(b)?.name, tables.get(a)?.name);
+    assert.equal((await hotRows(db, b)).length, 3);
   });
 
   it('loses and doubles nothing when ingestion runs while archives swap the table out', async () => {

@@ -69,31 +69,47 @@ export async function currentHotTable(q: Q, ref: MessageRef): Promise<HotTable |
 
 /** The current tables of several messages, keyed by the ref as given (ids compare as the database compares them). */
 export async function currentHotTables(q: Q, refs: readonly MessageRef[]): Promise<Map<MessageRef, HotTable>> {
-  const out = new Map<MessageRef, HotTable>();
-  if (refs.length === 0) return out;
-  const [rows] = (await q.raw(currentTablesSql(refs.length, ''), refValues(refs))) as [CurrentRow[]];
-  for (const r of rows) out.set(refs[Number(r.k)], table(r.table_no));
-  return out;
+  return findCurrent(rawQuery(q), refs, '');
 }
 
+type RawQuery = <T>(sql: string, values: readonly string[]) => Promise<T>;
+
+const rawQuery =
+  (q: Q): RawQuery =>
+  async <T>(sql: string, values: readonly string[]) =>
+    ((await q.raw(sql, [...values])) as unknown as [T])[0];
+
 interface CurrentRow {
-  k: number | string;
   table_no: string;
+  message_kind: string;
+  message_id: string;
 }
 
 /**
- * The refs as a derived table joined to the registry, so that each answer says which ref it is for
- * while the ids are compared the database's way (case-insensitively), not JavaScript's.
+ * One statement for all the refs, each a range of the registry's unique key. A ref is matched to the
+ * row with exactly its spelling; one the database matched to another spelling (ids compare
+ * case-insensitively) is looked up again on its own, so the database, not JavaScript, decides what
+ * equals what. Plain comparisons of columns with parameters keep this the same on MySQL and MariaDB.
  */
-function currentTablesSql(refs: number, lock: '' | ' LOCK IN SHARE MODE'): string {
-  const wanted = Array.from({ length: refs }, (_, i) => `SELECT ${i} AS k, ? AS message_kind, ? AS message_id`).join(' UNION ALL ');
-  return (
-    `SELECT v.k, h.table_no FROM (${wanted}) v ` +
-    `JOIN hot_tables h ON h.message_kind = v.message_kind AND h.message_id = v.message_id AND h.role = 'current'${lock}`
-  );
+async function findCurrent(query: RawQuery, refs: readonly MessageRef[], lock: '' | ' LOCK IN SHARE MODE'): Promise<Map<MessageRef, HotTable>> {
+  const out = new Map<MessageRef, HotTable>();
+  if (refs.length === 0) return out;
+  const wanted = refs.map(() => "(message_kind = ? AND message_id = ? AND role = 'current')").join(' OR ');
+  const rows = await query<CurrentRow[]>(`SELECT table_no, message_kind, message_id FROM hot_tables WHERE ${wanted}${lock}`, refs.flatMap((r) => [r.kind, r.id]));
+  const exact = new Map(rows.map((r) => [`${r.message_kind}\u0000${r.message_id}`, r.table_no]));
+  for (const ref of refs) {
+    let no = exact.get(`${ref.kind}\u0000${ref.id}`);
+    if (no === undefined && rows.length > 0) {
+      const [one] = await query<CurrentRow[]>(
+        `SELECT table_no, message_kind, message_id FROM hot_tables WHERE message_kind = ? AND message_id = ? AND role = 'current'${lock}`,
+        [ref.kind, ref.id],
+      );
+      no = one?.table_no;
+    }
+    if (no !== undefined) out.set(ref, table(no));
+  }
+  return out;
 }
-
-const refValues = (refs: readonly MessageRef[]) => refs.flatMap((r) => [r.kind, r.id]);
 
 /**
  * Makes the message's pending table if it has none: the registry row first (which hands out the
@@ -128,12 +144,14 @@ export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable>
   const pending = await preparePending(db, ref);
   // Two callers for one new message both lock the gap where its current row will go, and one of them is
   // then chosen as a deadlock victim: its retry finds the other's table.
-  return retryOnDeadlock(() => db.transaction(async (trx) => {
-    const current = await findRole(trx, ref, 'current', 'update');
-    if (current) return current; // another caller got there first; the pending table waits for the next archive
-    await trx('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' });
-    return pending;
-  }));
+  return retryOnDeadlock(() =>
+    db.transaction(async (trx) => {
+      const current = await findRole(trx, ref, 'current', 'update');
+      if (current) return current; // another caller got there first; the pending table waits for the next archive
+      await trx('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' });
+      return pending;
+    }),
+  );
 }
 
 /**
@@ -141,15 +159,8 @@ export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable>
  * the transaction ends, so that the archive cannot take a table out of service while rows are being
  * written into it. A message without a current table is missing from the answer.
  */
-export async function lockCurrentTables(
-  query: <T>(sql: string, values: readonly string[]) => Promise<T>,
-  refs: readonly MessageRef[],
-): Promise<Map<MessageRef, HotTable>> {
-  const out = new Map<MessageRef, HotTable>();
-  if (refs.length === 0) return out;
-  const rows = await query<CurrentRow[]>(currentTablesSql(refs.length, ' LOCK IN SHARE MODE'), refValues(refs));
-  for (const r of rows) out.set(refs[Number(r.k)], table(r.table_no));
-  return out;
+export async function lockCurrentTables(query: RawQuery, refs: readonly MessageRef[]): Promise<Map<MessageRef, HotTable>> {
+  return findCurrent(query, refs, ' LOCK IN SHARE MODE');
 }
 
 /**
