@@ -45,6 +45,24 @@ describe('hot tables', () => {
     assert.equal((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).name, tables[0].name);
   });
 
+  it('stores concurrent batches that all bring the same new messages, each event once', async () => {
+    // Six batches in flight at once, each with events of the same 25 messages none of which has a table
+    // yet: the tables are made beside the batches' transactions without a deadlock reaching the caller.
+    let n = 0;
+    const batch = () =>
+      Array.from({ length: 500 }, () => {
+        const i = n++;
+        return event({ kind: 'campaign', id: `new-${i % 25}` }, i);
+      });
+    const results = await Promise.all(Array.from({ length: 6 }, async () => (await ingestEvents(db, batch())).stored + (await ingestEvents(db, batch())).stored));
+    assert.equal(results.reduce((a, b) => a + b, 0), 6_000);
+    const tables = (await db('hot_tables').where({ role: 'current' }).andWhere('message_id', 'like', 'new-%').count<{ n: number }[]>('* as n'))[0].n;
+    assert.equal(Number(tables), 25, 'one current table per message');
+    let rows = 0;
+    for (let m = 0; m < 25; m++) rows += (await hotRows(db, { kind: 'campaign', id: `new-${m}` })).length;
+    assert.equal(rows, 6_000);
+  });
+
   it('writes and finds events whose message ids differ only in case in one table, as the database sees one message', async () => {
     const [a, b]: MessageRef[] = [
       { kind: 'campaign', id: 'Cased' },

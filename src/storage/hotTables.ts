@@ -23,6 +23,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
+import { ER_DUP_ENTRY, sqlErrno } from '../dataplane/sql';
 import { retryOnDeadlock } from './deadlock';
 
 /** The empty table every message's table is made like; schema changes go to it and to every `interactions_<n>`. */
@@ -116,11 +117,11 @@ async function findCurrent(query: RawQuery, refs: readonly MessageRef[], lock: '
  * number), then the table, in one DDL statement so that it never exists without its id range. Both
  * steps are idempotent, so an attempt cut short anywhere is finished by the next one.
  */
-async function preparePending(db: Db, ref: MessageRef): Promise<HotTable> {
+async function preparePending(db: Db, ref: MessageRef): Promise<HotTable | null> {
   await db('hot_tables').insert({ message_kind: ref.kind, message_id: ref.id, role: 'pending' }).onConflict(['message_kind', 'message_id', 'role']).ignore();
+  // Null when another caller made the same pending table current in between.
   const pending = await findRole(db, ref, 'pending');
-  if (!pending) throw new Error(`no pending hot table for ${ref.kind}:${ref.id} after making one`);
-  await createLikeTemplate(db, pending);
+  if (pending) await createLikeTemplate(db, pending);
   return pending;
 }
 
@@ -139,19 +140,23 @@ async function createLikeTemplate(db: Db, t: HotTable): Promise<void> {
  * callers for one message end up with the same table.
  */
 export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable> {
-  const existing = await currentHotTable(db, ref);
-  if (existing) return existing;
-  const pending = await preparePending(db, ref);
-  // Two callers for one new message both lock the gap where its current row will go, and one of them is
-  // then chosen as a deadlock victim: its retry finds the other's table.
-  return retryOnDeadlock(() =>
-    db.transaction(async (trx) => {
-      const current = await findRole(trx, ref, 'current', 'update');
-      if (current) return current; // another caller got there first; the pending table waits for the next archive
-      await trx('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' });
-      return pending;
-    }),
-  );
+  // Short statements of their own, no locking reads: with ingestion batches writing beside them, a
+  // locked gap in the registry's key would have them wait for one another, or deadlock.
+  for (let attempt = 1; ; attempt++) {
+    const existing = await currentHotTable(db, ref);
+    if (existing) return existing;
+    const pending = await retryOnDeadlock(() => preparePending(db, ref));
+    if (pending) {
+      try {
+        await retryOnDeadlock(() => db('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' }));
+      } catch (err) {
+        // The key allows one current table per message: another caller's is already there, and this
+        // one stays pending, for the next archive to swap in.
+        if (sqlErrno(err) !== ER_DUP_ENTRY) throw err;
+      }
+    }
+    if (attempt >= 5) throw new Error(`${ref.kind}:${ref.id} has no current hot table after ${attempt} attempts to make one`);
+  }
 }
 
 /**
@@ -160,6 +165,10 @@ export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable>
  * written into it. A message without a current table is missing from the answer.
  */
 export async function lockCurrentTables(query: RawQuery, refs: readonly MessageRef[]): Promise<Map<MessageRef, HotTable>> {
+  // A locking read that finds no row locks the gap where it would go, and so blocks (or deadlocks with)
+  // whoever is about to make that table. Whether every table is there is asked without locking first.
+  const seen = await findCurrent(query, refs, '');
+  if (seen.size < refs.length) return seen;
   return findCurrent(query, refs, ' LOCK IN SHARE MODE');
 }
 
@@ -175,6 +184,8 @@ export async function beginDrain(db: Db, ref: MessageRef): Promise<HotTable | nu
   if (!current) return null;
   if (!(await db.from(current.name).first('id'))) return null;
   const fresh = await preparePending(db, ref);
+  // Nothing else makes a pending table current while the message has a current one.
+  if (!fresh) throw new Error(`${ref.kind}:${ref.id} lost its fresh hot table before the swap`);
   return db.transaction(async (trx) => {
     // Waits for every ingestion transaction still writing the current table to commit.
     const locked = await findRole(trx, ref, 'current', 'update');
