@@ -61,6 +61,19 @@ async function archivedRows(db: Db, ref: MessageRef, generation = 1): Promise<In
   return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
 }
 
+/** An archive of the target in chunks of 100 that dies once `rows` rows are stored, as a killed worker would. */
+async function archiveCutShortAfter(db: Db, rows: number): Promise<void> {
+  await assert.rejects(
+    archiveMessage(db, target, 1, {
+      chunkRows: 100,
+      onProgress: (_cursor, moved) => {
+        if (moved === rows) throw new Error('worker killed');
+      },
+    }),
+    /worker killed/,
+  );
+}
+
 const roles = async (db: Db, ref: MessageRef) =>
   ((await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).orderBy('table_no').pluck('role')) as string[]).join(',');
 
@@ -112,15 +125,7 @@ describe('archive of a message\'s table', () => {
   it('resumes an archive cut short after the chunks it stored, and stores each row once', async () => {
     await seed(db, 350);
     const before = await hotRows(db, target);
-    await assert.rejects(
-      archiveMessage(db, target, 1, {
-        chunkRows: 100,
-        onProgress: (_cursor, moved) => {
-          if (moved === 200) throw new Error('worker killed');
-        },
-      }),
-      /worker killed/,
-    );
+    await archiveCutShortAfter(db, 200);
     assert.equal(await roles(db, target), 'draining,current', 'the old table is out of service, a fresh one takes new rows');
     assert.deepEqual(await hotRows(db, target), before, 'every row still hot in the table being drained');
     assert.ok((await archivedRows(db, target)).length >= 200);
@@ -134,14 +139,7 @@ describe('archive of a message\'s table', () => {
   it('keeps the table when its stored chunks do not account for every row', async () => {
     await seed(db, 350);
     const before = await hotRows(db, target);
-    await assert.rejects(
-      archiveMessage(db, target, 1, {
-        chunkRows: 100,
-        onProgress: (_cursor, moved) => {
-          if (moved === 200) throw new Error('worker killed');
-        },
-      }),
-    );
+    await archiveCutShortAfter(db, 200);
     // A chunk lost from long-term storage in between: the resume must not drop rows it never stored.
     await db('archive_chunks').where({ message_kind: target.kind, message_id: target.id, generation: 1, seq: 1 }).delete();
     await assert.rejects(archiveMessage(db, target, 1, { chunkRows: 100 }), ArchiveConflictError);

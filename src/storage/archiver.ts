@@ -88,8 +88,8 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
   // A table's ids are above every id of the message's earlier tables, so the chunks from this table are
   // exactly the generation's chunks within its id span.
   const inSpan = () => db('archive_chunks').where(key).whereNotNull('verified_at').andWhere('first_id', '>=', span.lo as string).andWhere('last_id', '<=', span.hi as string);
-  const done = await inSpan().clone().max<{ last: string | null }>('last_id as last').first();
-  let after = done?.last ?? '0';
+  const resumed = await inSpan().clone().max<{ last: string | null }>('last_id as last').first();
+  let after = resumed?.last ?? '0';
   let seq = (await lastSeq(db, key)) + 1;
 
   const read = (from: string) =>
@@ -145,9 +145,13 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
   }
 }
 
-/** The `archive_chunks` row of an encoded chunk, not yet marked verified. */
-function chunkRow(key: ChunkKey, seq: number, chunk: EncodedChunk) {
-  return {
+/**
+ * Stores a chunk already marked verified and checks that the chunk as the database stored it
+ * decompresses to the bytes of the rows it was made from. Inside a transaction, nothing commits unless
+ * the check holds.
+ */
+export async function storeVerifiedChunk(q: Knex | Knex.Transaction, key: ChunkKey, seq: number, chunk: EncodedChunk): Promise<void> {
+  await q('archive_chunks').insert({
     ...key,
     seq,
     first_id: chunk.firstId,
@@ -156,16 +160,8 @@ function chunkRow(key: ChunkKey, seq: number, chunk: EncodedChunk) {
     checksum: chunk.checksum,
     codec: CHUNK_CODEC,
     payload: chunk.payload,
-  };
-}
-
-/**
- * Stores a chunk already marked verified and checks that the chunk as the database stored it
- * decompresses to the bytes of the rows it was made from. Inside a transaction, nothing commits unless
- * the check holds.
- */
-export async function storeVerifiedChunk(q: Knex | Knex.Transaction, key: ChunkKey, seq: number, chunk: EncodedChunk): Promise<void> {
-  await q('archive_chunks').insert({ ...chunkRow(key, seq, chunk), verified_at: q.raw('CURRENT_TIMESTAMP(3)') });
+    verified_at: q.raw('CURRENT_TIMESTAMP(3)'),
+  });
   const stored = await q('archive_chunks').where({ ...key, seq }).first<{ payload: Buffer }>('payload');
   if (!stored) throw new ArchiveConflictError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
   await verifyPayload(stored.payload, chunk.checksum);

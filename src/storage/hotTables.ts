@@ -8,8 +8,8 @@
  *
  * Why: archiving a message then reads one table in primary-key order and drops it, instead of deleting
  * its rows one by one out of a table shared with every other message, with every secondary index
- * entry removed and purged (docs/BENCHMARKS.md, `bench:message-table`: about 3.8x pt-archiver's rows/s
- * against 1.5x).
+ * entry removed and purged (docs/BENCHMARKS.md, `bench:archive`: 3.7–4.0x pt-archiver's rows/s from the
+ * shared table, against 1.5x when the service deleted from it too).
  *
  * Ids stay unique across all tables, as they were in one table: table n hands out ids from
  * n * 2^40 + 1 on (its AUTO_INCREMENT is set when it is made), so a row restored into a later table
@@ -55,9 +55,8 @@ export function firstIdOf(tableNo: string | number): string {
 
 type Q = Knex | Knex.Transaction;
 
-async function findRole(q: Q, ref: MessageRef, role: HotTableRole, lock?: 'share' | 'update'): Promise<HotTable | null> {
+async function findRole(q: Q, ref: MessageRef, role: HotTableRole, lock?: 'update'): Promise<HotTable | null> {
   let query = q('hot_tables').where({ message_kind: ref.kind, message_id: ref.id, role }).first<{ table_no: string } | undefined>('table_no');
-  if (lock === 'share') query = query.forShare();
   if (lock === 'update') query = query.forUpdate();
   const row = await query;
   return row ? table(row.table_no) : null;

@@ -35,6 +35,9 @@ export async function up(knex: Knex): Promise<void> {
 
 async function moveRows(knex: Knex): Promise<void> {
   const [refs] = (await knex.raw('SELECT DISTINCT message_kind, message_id FROM interactions')) as [{ message_kind: string; message_id: string }[]];
+  // Every message's table is made like the template as it stands now, with only its id range its own.
+  const [def] = (await knex.raw('SHOW CREATE TABLE interactions')) as [Record<string, string>[]];
+  const body = def[0]['Create Table'].replace(/^CREATE TABLE `interactions`/, '').replace(/ AUTO_INCREMENT=\d+/, '');
   for (const ref of refs) {
     const key = { message_kind: ref.message_kind, message_id: ref.message_id };
     let row = await knex('hot_tables').where({ ...key, role: 'current' }).first<{ table_no: string } | undefined>('table_no');
@@ -43,8 +46,6 @@ async function moveRows(knex: Knex): Promise<void> {
       row = await knex('hot_tables').where({ ...key, role: 'current' }).first<{ table_no: string }>('table_no');
     }
     const no = String(row?.table_no);
-    const [def] = (await knex.raw('SHOW CREATE TABLE interactions')) as [Record<string, string>[]];
-    const body = def[0]['Create Table'].replace(/^CREATE TABLE `interactions`/, '').replace(/ AUTO_INCREMENT=\d+/, '');
     await knex.raw(`CREATE TABLE IF NOT EXISTS \`interactions_${no}\`${body} AUTO_INCREMENT=${(BigInt(no) * ID_BLOCK + 1n).toString()}`);
     await knex.transaction(async (trx) => {
       await trx.raw(`INSERT INTO \`interactions_${no}\` SELECT * FROM interactions WHERE message_kind = ? AND message_id = ?`, [key.message_kind, key.message_id]);
