@@ -6,8 +6,8 @@
  *   BENCH_TARGET_ROWS=100000 BENCH_OTHER_ROWS=500000 npm run bench:archive      a quick look
  *
  * The service keeps each message's hot rows in a table of its own (src/storage/hotTables.ts) and
- * archives a message by swapping a fresh table in for it and draining the old one. pt-archiver has no
- * such layout to rely on, so it is timed twice, on one database, each time on a copy of its own of the
+ * archives a message by taking its table out of service and draining it. pt-archiver has no such
+ * layout to rely on, so it is timed twice, on one database, each time on a copy of its own of the
  * message's rows:
  *   - from the shared table as it was before migration 006, the message's rows among every other
  *     message's, with that table's indexes: what a user of pt-archiver has today, the issue's baseline;

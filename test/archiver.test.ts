@@ -12,7 +12,7 @@ import type { Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { ArchiveConflictError, archiveMessage } from '../src/storage/archiver';
 import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, compareIds, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
-import { ensureHotTable, firstIdOf } from '../src/storage/hotTables';
+import { ensureHotTable, firstIdOf, hotTableExists } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { hotRows, useThrowawayDatabase } from './support/stack';
 
@@ -92,11 +92,23 @@ describe('archive of a message\'s table', () => {
     assert.equal(manifest.chunkCount, 4);
     assert.deepEqual(await archivedRows(db, target), before);
     assert.deepEqual(await hotRows(db, target), []);
-    assert.equal(await roles(db, target), 'current', 'the drained table is gone; a fresh, empty one is current');
+    assert.equal(await roles(db, target), '', 'the drained table is gone, and none is made until a row arrives');
     assert.deepEqual(await hotRows(db, other), neighbour);
   });
 
-  it('keeps a row written during the archive hot, in the fresh table, with a higher id, and the next sweep archives it', async () => {
+  it('drops an empty current table, and makes the next one only when a row arrives', async () => {
+    const empty = await ensureHotTable(db, target);
+    const manifest = await archiveMessage(db, target, 1, { chunkRows: 100 });
+    assert.equal(manifest.rowCount, 0);
+    assert.equal(await roles(db, target), '');
+    assert.equal(await hotTableExists(db, empty), false, 'the empty table is dropped');
+    await insertHot(db, target, [row(target, 1)]);
+    const next = await ensureHotTable(db, target);
+    assert.ok(BigInt(next.tableNo) > BigInt(empty.tableNo), 'a new table, with a higher id range');
+    assert.equal((await hotRows(db, target)).length, 1);
+  });
+
+  it('keeps a row written during the archive hot, in a new table, with a higher id, and the next sweep archives it', async () => {
     await seed(db, 350);
     const before = await hotRows(db, target);
     let late: InteractionRow | undefined;
@@ -114,7 +126,7 @@ describe('archive of a message\'s table', () => {
     assert.deepEqual(await hotRows(db, target), [late]);
     assert.ok(compareIds(String(late.id), String(before[before.length - 1].id)) > 0, 'ids keep rising across tables');
     const current = await ensureHotTable(db, target);
-    assert.ok(compareIds(String(late.id), firstIdOf(current.tableNo)) >= 0, "the fresh table's id range");
+    assert.ok(compareIds(String(late.id), firstIdOf(current.tableNo)) >= 0, "the new table's id range");
 
     const swept = await archiveMessage(db, target, 1, { chunkRows: 100 });
     assert.equal(swept.rowCount, 351);
@@ -126,7 +138,7 @@ describe('archive of a message\'s table', () => {
     await seed(db, 350);
     const before = await hotRows(db, target);
     await archiveCutShortAfter(db, 200);
-    assert.equal(await roles(db, target), 'draining,current', 'the old table is out of service, a fresh one takes new rows');
+    assert.equal(await roles(db, target), 'draining', 'the table is out of service; a new one is made when a row arrives');
     assert.deepEqual(await hotRows(db, target), before, 'every row still hot in the table being drained');
     assert.ok((await archivedRows(db, target)).length >= 200);
 

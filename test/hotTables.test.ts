@@ -1,6 +1,7 @@
 /**
  * A table per message (src/storage/hotTables.ts): callers racing to make a new message's table end
- * up with one, and ingestion running while archives swap the table out loses and doubles nothing.
+ * up with one, and ingestion running while archives take the table out of service (the next batch
+ * making a new one) loses and doubles nothing.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -75,7 +76,7 @@ describe('hot tables', () => {
     assert.equal((await hotRows(db, b)).length, 3);
   });
 
-  it('loses and doubles nothing when ingestion runs while archives swap the table out', async () => {
+  it('loses and doubles nothing when ingestion runs while archives take the table out of service', async () => {
     const ref: MessageRef = { kind: 'canvas', id: 'busy' };
     const batches = 40;
     const perBatch = 50;

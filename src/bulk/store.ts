@@ -111,7 +111,7 @@ export async function classifyRefs(db: Db, refs: readonly MessageRef[]): Promise
   return out;
 }
 
-/** Whether the message's current table holds a row; a message without a table never had one. */
+/** Whether the message's current table holds a row; a message without a table has none. */
 async function hasHotRow(db: Db, ref: MessageRef): Promise<boolean> {
   return rereadIfTableMoved(async () => {
     const table = await currentHotTable(db, ref);

@@ -1,14 +1,14 @@
 /**
  * Moves one message's hot interaction rows into long-term storage, chunk by chunk.
  *
- * The message's current table is swapped for a fresh, empty one (src/storage/hotTables.ts); from then
- * on nothing writes the old table. It is read in id order; each chunk is compressed and, in one
+ * The message's current table is taken out of service (src/storage/hotTables.ts); from then on nothing
+ * writes it. It is read in id order; each chunk is compressed and, in one
  * transaction, stored, read back and checked against its checksum. Once the stored chunks account for
  * every row of the table, the table is dropped. A crash anywhere leaves every row either in the table
  * (still hot, as the availability record keeps it unavailable) or in a verified chunk, and usually both
  * until the drop: the next attempt resumes after the last chunk stored, and dropping happens only when
- * the counts agree. Rows that arrive during or after the archive land in the fresh table and are moved
- * by the actor's next sweep, into the same generation.
+ * the counts agree. Rows that arrive during or after the archive land in a new table, made when the
+ * first of them arrives, and are moved by the actor's next sweep, into the same generation.
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';

@@ -3,7 +3,7 @@
  * empty template table `interactions` (migration 006). `hot_tables` names them:
  *
  * - `current`: the one table ingestion writes and readers read, at most one per message;
- * - `pending`: made and empty, waiting to become current (a first table, or the archive's fresh one);
+ * - `pending`: being made, not yet current (the message's first table, or its next one after an archive);
  * - `draining`: taken out of service by the archive, read into long-term storage and then dropped.
  *
  * Why: archiving a message then reads one table in primary-key order and drops it, instead of deleting
@@ -150,7 +150,7 @@ export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable>
         await retryOnDeadlock(() => db('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' }));
       } catch (err) {
         // The key allows one current table per message: another caller's is already there, and this
-        // one stays pending, for the next archive to swap in.
+        // one stays pending, for the message's next table after an archive.
         if (sqlErrno(err) !== ER_DUP_ENTRY) throw err;
       }
     }
@@ -172,25 +172,22 @@ export async function lockCurrentTables(query: RawQuery, refs: readonly MessageR
 }
 
 /**
- * The table the archive drains: the one an interrupted archive left draining, or else the current
- * one, swapped for a fresh, empty table in one transaction. Null when there is nothing to drain (no
- * table, or an empty current one, which is then left in place).
+ * The table the archive drains: the one an interrupted archive left draining, or else the current one,
+ * taken out of service in one short transaction. Null when the message has no table. The message is
+ * then left without a current table: the next event to arrive, or a restore, makes one, so a message
+ * that is archived and stays quiet keeps no table at all.
  */
 export async function beginDrain(db: Db, ref: MessageRef): Promise<HotTable | null> {
   const draining = await findRole(db, ref, 'draining');
   if (draining) return draining;
-  const current = await currentHotTable(db, ref);
-  if (!current) return null;
-  if (!(await db.from(current.name).first('id'))) return null;
-  const fresh = await preparePending(db, ref);
-  // Nothing else makes a pending table current while the message has a current one.
-  if (!fresh) throw new Error(`${ref.kind}:${ref.id} lost its fresh hot table before the swap`);
+  // Asked without a lock first: a locking read that finds no row locks the gap where ingestion's first
+  // table for the message would go.
+  if (!(await currentHotTable(db, ref))) return null;
   return db.transaction(async (trx) => {
     // Waits for every ingestion transaction still writing the current table to commit.
     const locked = await findRole(trx, ref, 'current', 'update');
-    if (!locked) throw new Error(`${ref.kind}:${ref.id} lost its current hot table during an archive`);
+    if (!locked) return null;
     await trx('hot_tables').where({ table_no: locked.tableNo }).update({ role: 'draining' });
-    await trx('hot_tables').where({ table_no: fresh.tableNo, role: 'pending' }).update({ role: 'current' });
     return locked;
   });
 }
