@@ -1,6 +1,7 @@
 /**
  * Activities of the lifecycle actor. Thin: each delegates to src/ and is idempotent, because Temporal
- * may run any of them more than once. The long ones heartbeat their cursor and resume from it.
+ * may run any of them more than once. The long ones heartbeat their cursor (on progress, and on a timer
+ * while a step is slow) and resume from it.
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -15,6 +16,7 @@ import { loadMessageDetails, recordAvailability } from '../src/storage/availabil
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
 import type { LifecycleActivities, PolicyActivities } from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
+import { heartbeatWhile } from './heartbeat';
 
 export interface ActivityDeps {
   db: Db;
@@ -41,28 +43,32 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     async archiveInteractions({ kind, id, generation }) {
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
-      return archiveMessage(db, { kind, id }, generation, {
-        chunkRows: config.archiveChunkRows,
-        resumeFrom,
-        onProgress: (cursor, moved) => {
-          ctx.heartbeat(cursor);
-          ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
-        },
-      });
+      return heartbeatWhile(ctx, resumeFrom, (report) =>
+        archiveMessage(db, { kind, id }, generation, {
+          chunkRows: config.archiveChunkRows,
+          resumeFrom,
+          onProgress: (cursor, moved) => {
+            report(cursor);
+            ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
+          },
+        }),
+      );
     },
 
     async restoreInteractions({ kind, id, generation }) {
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as RestoreCursor | undefined;
-      return restoreMessage(db, { kind, id }, generation, {
-        parallelInserts: config.restoreParallelChunks,
-        insertConnections: config.restoreInsertConnections,
-        resumeFrom,
-        onProgress: (cursor, restored) => {
-          ctx.heartbeat(cursor);
-          ctx.log.debug('restored chunk', { seq: cursor.seq, restored });
-        },
-      });
+      return heartbeatWhile(ctx, resumeFrom, (report) =>
+        restoreMessage(db, { kind, id }, generation, {
+          parallelInserts: config.restoreParallelChunks,
+          insertConnections: config.restoreInsertConnections,
+          resumeFrom,
+          onProgress: (cursor, restored) => {
+            report(cursor);
+            ctx.log.debug('restored chunk', { seq: cursor.seq, restored });
+          },
+        }),
+      );
     },
 
     sendRestoreEmail: (email) => notifier.send(email),
