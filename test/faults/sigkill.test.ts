@@ -7,7 +7,7 @@
  * A kill point is a random fraction of the work still to do, reached after the new worker has moved
  * at least one chunk (so the kill lands while the activity really runs, not while Temporal waits for
  * the dead worker's heartbeat to time out), plus a random delay of up to 150 ms, which lands it
- * anywhere inside a chunk: reading, compressing, storing or checking it, or the swap and the drop. The worker's open
+ * anywhere inside a chunk: reading, compressing, storing or checking it, or taking the table out of service and dropping it. The worker's open
  * transactions are read just before each archive kill, so the report says where inside a chunk's
  * transaction it landed, which the rows afterwards cannot show: the server rolls that transaction back.
  */
@@ -145,7 +145,7 @@ describe('worker SIGKILLed at random points', () => {
           const roles = ((await stack.db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).orderBy('table_no').pluck('role')) as string[]).join('+');
           const where = openAtKill ? `; rolled back: ${openAtKill}` : '';
           if (hot === 0) return `after the drop, before the actor recorded the archive (${roles})`;
-          if (!roles.includes('draining')) return `before the swap (${roles})${where}`;
+          if (!roles.includes('draining')) return `before the table was taken out of service (${roles})${where}`;
           return `draining, ${moved} of ${ROWS} rows stored (${roles})${where}`;
         },
         rnd,
