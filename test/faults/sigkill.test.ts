@@ -7,9 +7,10 @@
  * A kill point is a random fraction of the work still to do, reached after the new worker has moved
  * at least one chunk (so the kill lands while the activity really runs, not while Temporal waits for
  * the dead worker's heartbeat to time out), plus a random delay of up to 150 ms, which lands it
- * anywhere inside a chunk: reading, compressing, storing or checking it, or taking the table out of service and dropping it. The worker's open
- * transactions are read just before each archive kill, so the report says where inside a chunk's
- * transaction it landed, which the rows afterwards cannot show: the server rolls that transaction back.
+ * anywhere inside a chunk: reading, compressing, storing or checking it, or taking the table out of
+ * service and dropping it. The worker's open transactions are read just before each archive kill, so
+ * the report says where inside a chunk's transaction it landed, which the rows afterwards cannot show:
+ * the server rolls that transaction back.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
