@@ -29,7 +29,7 @@ import { createDb, ensureDatabase, migrateToLatest, type Db } from '../src/db/kn
 import { ensureLocalMysql } from '../src/db/localMysql';
 import { createLogger } from '../src/logger';
 import type { BulkRestoreProgress } from '../src/bulk/types';
-import { freePort, startDevServer } from '../src/temporal/devServer';
+import { startDevServerOnFreePort } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { countTableRows, hotTablesOf, loadIntoHotTables } from './lib/dataset';
 import { exitWhenSettled } from './lib/report';
@@ -194,9 +194,8 @@ async function main(): Promise<void> {
   await migrateToLatest(db);
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-bulk-'));
-  const server = await startDevServer({
+  const server = await startDevServerOnFreePort({
     binary: await ensureTemporalBinary(),
-    port: await freePort(),
     uiPort: null,
     dbFile: path.join(dir, 'temporal.db'),
     logLevel: 'error',

@@ -25,7 +25,7 @@ import { DEFAULT_MYSQL_URL } from '../src/config';
 import { createDb } from '../src/db/knex';
 import { ensureLocalMysql, type LocalMysqlHandle } from '../src/db/localMysql';
 import { createLogger } from '../src/logger';
-import { freePort, startDevServer } from '../src/temporal/devServer';
+import { freePort, startDevServerOnFreePort } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { countTableRows, hotTablesOf, withDatabase } from './lib/dataset';
 import { parseBytes, sizeLikeProduction } from './lib/server';
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const database = `idbench_ingest_${randomBytes(3).toString('hex')}`;
   const mysqlUrl = withDatabase(base, database);
   log(`ingest benchmark: ${SECONDS} s measured after ${WARMUP} s warm-up, ${CONCURRENCY} batches of ${BATCH} in flight, database ${database}`);
-  const server = await startDevServer({ binary: await ensureTemporalBinary(), port: await freePort(), uiPort: null, dbFile: path.join(dir, 'temporal.db'), logLevel: 'error' });
+  const server = await startDevServerOnFreePort({ binary: await ensureTemporalBinary(), uiPort: null, dbFile: path.join(dir, 'temporal.db'), logLevel: 'error' });
   const connection = await Connection.connect({ address: server.address });
   await ensureSearchAttributes(connection, 'default');
   await connection.close();

@@ -16,7 +16,7 @@ import pino from 'pino';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import { buildApi, type ApiServer, type LifecycleApi } from '../src/api/app';
 import { LifecycleClient, ResumeRefusedError, type ActorSummary } from '../src/client/lifecycleClient';
-import { freePort, startDevServer, type DevServerHandle } from '../src/temporal/devServer';
+import { freePort, startDevServerOnFreePort, type DevServerHandle } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { RESUME_REFUSED_MESSAGE, type LifecycleStatus } from '../src/shared/types';
 
@@ -39,9 +39,8 @@ async function temporalForTest(): Promise<TemporalForTest> {
   let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
   if (!address) {
     dir = mkdtempSync(path.join(os.tmpdir(), 'idapi-'));
-    server = await startDevServer({
+    server = await startDevServerOnFreePort({
       binary: await ensureTemporalBinary(),
-      port: await freePort(),
       uiPort: null,
       dbFile: path.join(dir, 'temporal.db'),
       logLevel: 'error',

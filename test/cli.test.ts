@@ -15,7 +15,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import { runCli } from '../src/cli/main';
-import { freePort, startDevServer, type DevServerHandle } from '../src/temporal/devServer';
+import { freePort, startDevServerOnFreePort, type DevServerHandle } from '../src/temporal/devServer';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -37,9 +37,8 @@ async function temporalForTest(): Promise<TemporalForTest> {
   let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
   if (!address) {
     dir = mkdtempSync(path.join(os.tmpdir(), 'idcli-'));
-    server = await startDevServer({
+    server = await startDevServerOnFreePort({
       binary: await ensureTemporalBinary(),
-      port: await freePort(),
       uiPort: null,
       dbFile: path.join(dir, 'temporal.db'),
       logLevel: 'error',

@@ -12,7 +12,7 @@ import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { LifecycleClient } from '../../src/client/lifecycleClient';
 import { lifecycleWorkflowId } from '../../src/shared/workflowId';
 import type { LifecycleStatus, MessageRef } from '../../src/shared/types';
-import { freePort, startDevServer, type DevServerHandle } from '../../src/temporal/devServer';
+import { startDevServerOnFreePort, type DevServerHandle } from '../../src/temporal/devServer';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { MemorySampler } from './proc';
 
@@ -30,9 +30,8 @@ export interface BenchTemporal {
 
 export async function startBenchTemporal(dynamicConfig: Record<string, string | number | boolean> = {}): Promise<BenchTemporal> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-temporal-'));
-  const server = await startDevServer({
+  const server = await startDevServerOnFreePort({
     binary: await ensureTemporalBinary(),
-    port: await freePort(),
     uiPort: null,
     dbFile: path.join(dir, 'temporal.db'),
     logLevel: 'error',

@@ -230,6 +230,23 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServerH
   };
 }
 
+/**
+ * Starts a dev server on a port the OS reports free, and on another one if something takes that port
+ * first. A port from freePort() is an ephemeral port, which any outgoing connection may be handed
+ * before the server binds it: a benchmark opening many MySQL connections lost its server to that.
+ */
+export async function startDevServerOnFreePort(opts: Omit<DevServerOptions, 'port'>, attempts = 3): Promise<DevServerHandle> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort(opts.ip);
+    try {
+      return await startDevServer({ ...opts, port });
+    } catch (err) {
+      if (attempt >= attempts || !/address already in use|is already in use/.test((err as Error).message)) throw err;
+      opts.log?.warn({ port, attempt }, 'temporal dev server port taken before the server bound it; trying another');
+    }
+  }
+}
+
 class TimeoutError extends Error {}
 
 function assertPortFree(host: string, port: number): Promise<void> {

@@ -17,7 +17,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { createDb, ensureDatabase, migrateToLatest, type Db } from '../../src/db/knex';
 import { LifecycleClient } from '../../src/client/lifecycleClient';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
-import { freePort, startDevServer, type DevServerHandle } from '../../src/temporal/devServer';
+import { startDevServer, startDevServerOnFreePort, type DevServerHandle } from '../../src/temporal/devServer';
 import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { MessageRef } from '../../src/shared/types';
@@ -125,14 +125,14 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
   let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
   const dbFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'idtest-')), 'temporal.db');
   const binary = await ensureTemporalBinary();
-  const port = await freePort();
   // Continue-as-new is suggested after a few dozen events, so tests also cross it (as with `npm test`).
-  const launch = () =>
-    startDevServer({ binary, port, uiPort: null, dbFile, logLevel: 'error', dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 } });
+  const serverOptions = { binary, uiPort: null, dbFile, logLevel: 'error', dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 } } as const;
   if (!address || opts.privateServer) {
-    server = await launch();
+    server = await startDevServerOnFreePort(serverOptions);
     address = server.address;
   }
+  // A restarted server comes back on the same port: the worker and clients know only that address.
+  const launch = () => startDevServer({ ...serverOptions, port: (server as DevServerHandle).port });
   const namespace = uniqueName('test');
   const database = uniqueName('idtest');
   const mysqlUrl = withDatabase(BASE_MYSQL, database);
