@@ -92,8 +92,10 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
   let after = resumed?.last ?? '0';
   let seq = (await lastSeq(db, key)) + 1;
 
-  const read = (from: string) =>
-    db.from(table.name).select(INTERACTION_COLUMNS).where('id', '>', from).orderBy('id').limit(opts.chunkRows).options({ rowsAsArray: true }) as Promise<
+  // A knex builder runs its query again on every `then`: the read ahead, awaited once and guarded by a
+  // `catch`, read each chunk twice until it was made a plain promise here.
+  const read = (from: string): Promise<RowArray[]> =>
+    Promise.resolve(db.from(table.name).select(INTERACTION_COLUMNS).where('id', '>', from).orderBy('id').limit(opts.chunkRows).options({ rowsAsArray: true })) as Promise<
       RowArray[]
     >;
   const storing: { lastId: string; done: Promise<number> }[] = [];
