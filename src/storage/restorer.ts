@@ -40,7 +40,8 @@ export interface RestoreCursor {
 
 export interface RestoreOptions {
   resumeFrom?: RestoreCursor;
-  onProgress?: (cursor: RestoreCursor, restoredRows: number) => void;
+  /** Called after every chunk; the activity heartbeats the cursor from here. Awaited when it returns a promise. */
+  onProgress?: (cursor: RestoreCursor, restoredRows: number) => void | Promise<void>;
   /** Rows per INSERT statement. */
   insertBatch?: number;
   /**
@@ -128,7 +129,7 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
       if (!oldest) return;
       await oldest.done;
       restored += oldest.rows;
-      opts.onProgress?.({ seq: oldest.seq }, restored);
+      await opts.onProgress?.({ seq: oldest.seq }, restored);
     };
     for (const meta of todo) {
       while (inFlight.length >= parallel) await settleOldest();
