@@ -17,6 +17,7 @@ import type { SummaryMailer } from '../src/bulk/summaryEmail';
 import type { LifecycleActivities, PolicyActivities } from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
+import { createActorRecordActivities } from './actorRecords';
 
 export interface ActivityDeps {
   db: Db;
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
   const { db, config, notifier } = deps;
   return {
     ...createBulkRestoreActivities({ db, temporal: deps.temporal, mailer: deps.summaryMailer }),
+    ...createActorRecordActivities(db),
     async planDeadline({ from, purpose }) {
       const d = purpose === 'expiry' ? config.interactionDataTtl : config.cleanupInterval;
       return addDuration(new Date(from), d).toISOString();

@@ -1,4 +1,4 @@
-import type { ArchiveManifest, LifecycleState, MessageKind, MessageRef, RestoreSummary } from '../src/shared/types';
+import type { ArchiveManifest, LifecycleState, MessageKind, MessageRef, PendingRestore, RestoreSummary } from '../src/shared/types';
 
 export interface PersistedAvailability {
   state: LifecycleState;
@@ -14,6 +14,13 @@ export interface MessageDetails {
   tags: string[];
   /** What the availability table last recorded, so a re-started actor picks up where its predecessor was. */
   persisted: PersistedAvailability | null;
+  /**
+   * Whether anyone ever defined, stopped, restored or sent events for the message. Absent in results
+   * recorded before it existed, which count as known.
+   */
+  known?: boolean;
+  /** Restore requests accepted by a predecessor and not yet served (after a terminate or reset). */
+  pendingRestores?: PendingRestore[];
 }
 
 export interface AvailabilityRecord extends MessageRef {
@@ -38,6 +45,8 @@ export interface RestoreEmail {
   name: string | null;
   rowCount: number;
   completedAt: string;
+  /** Set when the restore cannot proceed: the e-mail says why instead of "restored". */
+  failure?: string;
 }
 
 export type DeadlinePurpose = 'expiry' | 'cleanup';
@@ -50,6 +59,12 @@ export interface LifecycleActivities {
   archiveInteractions(input: ArchiveInput): Promise<ArchiveManifest>;
   restoreInteractions(input: ArchiveInput): Promise<RestoreSummary>;
   sendRestoreEmail(email: RestoreEmail): Promise<void>;
+  /** Rule 9 for the message's own audiences: the refusal's words, or null when it may resume. */
+  checkResumeGuards(ref: MessageRef): Promise<string | null>;
+  /** Keeps an accepted restore request in MySQL, where a new run after a terminate or reset finds it. */
+  keepRestoreRequest(input: MessageRef & { request: PendingRestore }): Promise<void>;
+  /** Marks kept restore requests as served. */
+  settleRestoreRequests(input: MessageRef & { requestIds: string[] }): Promise<void>;
 }
 
 /** Local activities: read the worker's configuration, recorded in history so replay stays deterministic. */

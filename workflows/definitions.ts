@@ -2,13 +2,17 @@
  * Signals and queries of the lifecycle actor, defined once and imported by the workflow and by every
  * caller (client module, API, CLI), so names and payload types cannot drift apart.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   LifecycleStatus,
   MessageDetailsSignal,
   ReferencesChangedSignal,
+  RestoreDoneSignal,
+  RestoreOutcome,
   RestoreSignal,
+  ResumeOutcome,
   ResumeSignal,
+  StopOutcome,
   StopSignal,
 } from '../src/shared/types';
 
@@ -19,3 +23,16 @@ export const referencesChangedSignal = defineSignal<[ReferencesChangedSignal]>('
 /** Name or tags changed: keeps the MessageTags search attribute current. */
 export const messageDetailsSignal = defineSignal<[MessageDetailsSignal]>('messageDetails');
 export const statusQuery = defineQuery<LifecycleStatus>('status');
+
+// Updates of the same names and payloads as the signals, for callers that need the actor's own answer.
+/** An Update because the caller learns whether the stop changed anything and the new deadline. */
+export const stopUpdate = defineUpdate<StopOutcome, [StopSignal]>('stop');
+/** An Update because a refusal (rule 9) must reach the caller before it marks anything active. */
+export const resumeUpdate = defineUpdate<ResumeOutcome, [ResumeSignal]>('resume');
+/** An Update because the caller is told at once whether the restore was accepted, and under which id. */
+export const restoreUpdate = defineUpdate<RestoreOutcome, [RestoreSignal]>('restore');
+/** An Update because the operator who fixed a problem wants to know the step was started again. */
+export const retryUpdate = defineUpdate<{ retried: string }, []>('retry');
+
+/** Sent by an actor to the workflow named in a restore request's `notifyWorkflowId`. */
+export const restoreDoneSignal = defineSignal<[RestoreDoneSignal]>('restoreDone');

@@ -1,14 +1,23 @@
 /**
  * The lifecycle actor: one per campaign or Canvas, the only writer of its interaction data's availability.
  *
- * Signal handlers only append to an inbox; the main loop applies inbox events one at a time, so every
- * transition (and the activities it needs) happens in one place, in order, and handlers never await.
+ * Wiring only: the state and every transition live in LifecycleMachine (workflows/lifecycleMachine.ts).
+ * Signal and Update handlers append to an inbox; the loop applies inbox events one at a time, so every
+ * transition (and the activities it needs) happens in one place, in order. An Update's handler waits
+ * for its event's outcome and answers with it.
+ *
+ * Changing this file: a change to the commands a recorded history holds (activities, timers, markers,
+ * signals sent) goes behind `patched('<id>')` (docs/WORKFLOWS.md), and test/replay.test.ts must stay green.
  */
 import {
+  ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -20,27 +29,47 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { LifecycleActivities, PolicyActivities, RestoreEmail } from '../activities/types';
 import {
   InteractionDataExpiresAt,
+  InteractionDataProblem,
   InteractionDataState,
   MessageKindAttr,
   MessageTags,
 } from '../src/shared/searchAttributes';
-import {
-  RESUME_REFUSED_MESSAGE,
-  type ArchiveManifest,
-  type CompletedRestore,
-  type LifecycleState,
-  type LifecycleStatus,
-  type MessageKind,
-  type PendingRestore,
+import type {
+  LifecycleProblem,
+  LifecycleState,
+  MessageKind,
+  PendingRestore,
+  RestoreDoneSignal,
+  RestoreOutcome,
+  RestoreSignal,
+  ResumeOutcome,
+  StopOutcome,
 } from '../src/shared/types';
 import {
   messageDetailsSignal,
   referencesChangedSignal,
+  restoreDoneSignal,
   restoreSignal,
+  restoreUpdate,
   resumeSignal,
+  resumeUpdate,
+  retryUpdate,
   statusQuery,
   stopSignal,
+  stopUpdate,
 } from './definitions';
+import { initialState, isAvailable, LifecycleMachine, statusOf, upgradeCarried, type ActorState, type InboxEvent } from './lifecycleMachine';
+
+export type { ActorState } from './lifecycleMachine';
+export { statusOf } from './lifecycleMachine';
+
+/** Failures no retry can fix: the actor shows a problem and waits for an operator instead. */
+export const PROBLEM_FAILURE_TYPES = ['ChunkIntegrityError', 'ArchiveConflictError', 'StaleAttemptError'] as const;
+
+/** Patch ids (docs/WORKFLOWS.md): each guards commands that histories recorded before it do not hold. */
+const PATCH_RESUME_GUARDS = 'resume-guards-in-actor';
+const PATCH_KEEP_RESTORES = 'restore-requests-kept';
+const PATCH_RESUME_WINS = 'queued-resume-wins-over-expiry';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -50,46 +79,13 @@ const db = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '1m', ret
 const mover = proxyActivities<LifecycleActivities>({
   startToCloseTimeout: '12h',
   heartbeatTimeout: '15s',
-  retry: retryForever,
+  retry: { ...retryForever, nonRetryableErrorTypes: [...PROBLEM_FAILURE_TYPES] },
 });
 const mailer = proxyActivities<LifecycleActivities>({
   startToCloseTimeout: '1m',
   retry: { ...retryForever, maximumInterval: '10m' },
 });
 const policy = proxyLocalActivities<PolicyActivities>({ startToCloseTimeout: '10s' });
-
-type InboxEvent =
-  | { type: 'stop'; stoppedAt: string }
-  | { type: 'resume'; receivedAt: string }
-  | { type: 'restore'; request: PendingRestore }
-  | { type: 'referencesChanged' }
-  | { type: 'details'; name?: string; tags?: string[] };
-
-/** Everything the actor knows; carried whole through continue-as-new. Instants are ISO strings. */
-export interface ActorState {
-  kind: MessageKind;
-  id: string;
-  name: string | null;
-  tags: string[];
-  state: LifecycleState;
-  stoppedAt: string | null;
-  /** Absolute deadline: expiry while stopped, next cleanup check while retained, next sweep while expired. */
-  dueAt: string | null;
-  lastResumedAt: string | null;
-  generation: number;
-  archive: ArchiveManifest | null;
-  activeReferences: number;
-  lastCheckedAt: string | null;
-  referencesChanged: boolean;
-  pendingRestores: PendingRestore[];
-  /** Recent restore request ids, so a duplicated restore signal is harmless. */
-  seenRestoreIds: string[];
-  lastRestore: CompletedRestore | null;
-  lastRefusal: LifecycleStatus['lastRefusal'];
-  unsentEmails: RestoreEmail[];
-  inbox: InboxEvent[];
-  revision: number;
-}
 
 export interface LifecycleInput {
   kind: MessageKind;
@@ -98,100 +94,158 @@ export interface LifecycleInput {
   carried?: ActorState;
 }
 
-const SEEN_RESTORE_IDS_KEPT = 200;
+type Reply = { ok: true; value: unknown } | { ok: false; reason: string };
 
 function nowIso(): string {
   return new Date(Date.now()).toISOString();
 }
 
-function isAvailable(state: LifecycleState): boolean {
-  return state === 'active' || state === 'stopped' || state === 'retained';
+function instantOf(value: unknown, fallback: string): string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? new Date(Date.parse(value)).toISOString() : fallback;
 }
 
-function initialState(kind: MessageKind, id: string): ActorState {
-  return {
-    kind,
-    id,
-    name: null,
-    tags: [],
-    state: 'active',
-    stoppedAt: null,
-    dueAt: null,
-    lastResumedAt: null,
-    generation: 0,
-    archive: null,
-    activeReferences: 0,
-    lastCheckedAt: null,
-    referencesChanged: false,
-    pendingRestores: [],
-    seenRestoreIds: [],
-    lastRestore: null,
-    lastRefusal: null,
-    unsentEmails: [],
-    inbox: [],
-    revision: 0,
-  };
-}
-
-export function statusOf(s: ActorState): LifecycleStatus {
-  return {
-    kind: s.kind,
-    id: s.id,
-    name: s.name,
-    tags: s.tags,
-    state: s.state,
-    available: isAvailable(s.state),
-    expiresAt: s.state === 'stopped' || s.state === 'retained' ? s.dueAt : null,
-    stoppedAt: s.stoppedAt,
-    activeReferences: s.activeReferences,
-    lastCheckedAt: s.lastCheckedAt,
-    archive: s.archive,
-    pendingRestores: s.pendingRestores,
-    lastRestore: s.lastRestore,
-    lastRefusal: s.lastRefusal,
-    revision: s.revision,
-  };
+/** The problem a failed activity leaves, or null when the failure is not one an operator must fix. */
+function problemOf(activity: string, err: unknown): LifecycleProblem | null {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure)) return null;
+  const cause = err.cause;
+  const type = cause.type ?? 'Error';
+  if (!cause.nonRetryable && !(PROBLEM_FAILURE_TYPES as readonly string[]).includes(type)) return null;
+  return { activity, type, error: cause.message, since: nowIso() };
 }
 
 export async function interactionDataLifecycle(input: LifecycleInput): Promise<void> {
-  const s: ActorState = input.carried ?? initialState(input.kind, input.id);
+  const s: ActorState = input.carried ? upgradeCarried(input.carried) : initialState(input.kind, input.id);
+  const m = new LifecycleMachine(s);
+  /** Outcomes of inbox events an Update waits for; never carried (handlers finish before continue-as-new). */
+  const replies = new Map<string, Reply>();
+  let ready = input.carried !== undefined;
+  /** Set on a first run for a message no one ever defined, stopped or sent events for. */
+  let unknownMessage = false;
+  let problemShown = Boolean(s.problem);
 
+  async function awaitReply(event: InboxEvent & { replyTo?: string }): Promise<unknown> {
+    const key = uuid4();
+    event.replyTo = key;
+    s.inbox.push(event);
+    await condition(() => replies.has(key));
+    const reply = replies.get(key) as Reply;
+    replies.delete(key);
+    if (!reply.ok) throw ApplicationFailure.create({ type: 'RequestRefused', message: reply.reason, nonRetryable: true });
+    return reply.value;
+  }
+
+  function answer(event: InboxEvent, reply: Reply): void {
+    if ('replyTo' in event && event.replyTo) replies.set(event.replyTo, reply);
+  }
+
+  // ---- stop ----
   setHandler(stopSignal, (payload) => {
-    const receivedAt = nowIso();
-    const stoppedAt = payload?.stoppedAt && !Number.isNaN(Date.parse(payload.stoppedAt)) ? payload.stoppedAt : receivedAt;
-    s.inbox.push({ type: 'stop', stoppedAt: new Date(Date.parse(stoppedAt)).toISOString() });
+    s.inbox.push({ type: 'stop', stoppedAt: instantOf(payload?.stoppedAt, nowIso()) });
   });
+  setHandler(
+    stopUpdate,
+    async (payload): Promise<StopOutcome> => {
+      const stoppedAt = instantOf(payload?.stoppedAt, nowIso());
+      return (await awaitReply({ type: 'stop', stoppedAt })) as StopOutcome;
+    },
+    {
+      validator: (payload) => {
+        if (payload?.stoppedAt !== undefined && Number.isNaN(Date.parse(payload.stoppedAt))) {
+          throw new Error(`stoppedAt ${JSON.stringify(payload.stoppedAt)} is not an ISO-8601 instant`);
+        }
+      },
+    },
+  );
+
+  // ---- resume ----
   setHandler(resumeSignal, () => {
     s.inbox.push({ type: 'resume', receivedAt: nowIso() });
   });
-  setHandler(restoreSignal, (payload) => {
-    const request: PendingRestore = {
+  setHandler(resumeUpdate, async (_payload): Promise<ResumeOutcome> => (await awaitReply({ type: 'resume', receivedAt: nowIso() })) as ResumeOutcome, {
+    // Refused before anything is recorded when the data is already gone; a resume accepted here is still
+    // decided by the loop, in order with the deadline, and may yet be refused there.
+    validator: (_payload) => {
+      if (!ready) return;
+      const refusal = m.resumeRefusal();
+      if (refusal) throw new Error(refusal);
+    },
+  });
+
+  // ---- restore ----
+  function restoreRequest(payload: RestoreSignal | undefined): PendingRestore {
+    return {
       requestId: payload?.requestId || uuid4(),
       requestedBy: payload?.requestedBy ?? '',
       requestedAt: nowIso(),
+      ...(payload?.notifyWorkflowId ? { notifyWorkflowId: payload.notifyWorkflowId } : {}),
     };
-    if (s.seenRestoreIds.includes(request.requestId)) return; // a duplicate changes nothing
-    s.seenRestoreIds = [...s.seenRestoreIds, request.requestId].slice(-SEEN_RESTORE_IDS_KEPT);
-    if (isAvailable(s.state)) {
-      s.inbox.push({ type: 'restore', request });
-    } else {
-      // Expired, or data on the move: queued at once, so a request that arrives while a restore is
-      // running is answered by that restore.
-      s.pendingRestores = [...s.pendingRestores, request];
-    }
+  }
+
+  /** Keeps an accepted request where a new run after a terminate or reset finds it. */
+  async function keep(request: PendingRestore): Promise<void> {
+    if (!patched(PATCH_KEEP_RESTORES)) return;
+    await db.keepRestoreRequest({ kind: s.kind, id: s.id, request });
+    s.keptRestoreIds = [...(s.keptRestoreIds ?? []), request.requestId];
+  }
+
+  async function takeRestore(request: PendingRestore): Promise<RestoreOutcome> {
+    const taken = m.requestRestore(request);
+    if (taken === 'accepted') await keep(request);
+    if (taken === 'already_available') s.inbox.push({ type: 'restore', request }); // refused in order, as a signal
+    const pending = s.pendingRestores.some((r) => r.requestId === request.requestId);
+    return { requestId: request.requestId, outcome: pending || taken === 'accepted' ? 'accepted' : 'already_available', state: s.state };
+  }
+
+  setHandler(restoreSignal, (payload) => {
+    const take = (): void => {
+      if (!unknownMessage) void takeRestore(restoreRequest(payload));
+    };
+    // Taken at once when the actor is ready, so its place among other events is the signal's own.
+    if (ready) take();
+    else void condition(() => ready).then(take);
   });
+  setHandler(
+    restoreUpdate,
+    async (payload): Promise<RestoreOutcome> => {
+      await condition(() => ready);
+      if (unknownMessage) {
+        throw ApplicationFailure.create({
+          type: 'UnknownMessage',
+          message: `no ${s.kind} ${JSON.stringify(s.id)}: it was never defined, stopped or sent events for`,
+          nonRetryable: true,
+        });
+      }
+      const request = restoreRequest(payload);
+      if (s.seenRestoreIds.includes(request.requestId)) {
+        // A retried request: answered as the first time, changing nothing.
+        const pending = s.pendingRestores.some((r) => r.requestId === request.requestId) || s.state === 'restoring';
+        return { requestId: request.requestId, outcome: pending ? 'accepted' : 'already_available', state: s.state };
+      }
+      return takeRestore(request);
+    },
+    {
+      validator: (payload) => {
+        if (typeof payload?.requestedBy !== 'string') throw new Error('requestedBy must be a string (an e-mail address, or empty for none)');
+        if (payload.requestId !== undefined && (typeof payload.requestId !== 'string' || payload.requestId.length > 128)) {
+          throw new Error('requestId must be a string of at most 128 characters');
+        }
+      },
+    },
+  );
+
+  // ---- the rest ----
   setHandler(referencesChangedSignal, () => {
     s.inbox.push({ type: 'referencesChanged' });
   });
   setHandler(messageDetailsSignal, (payload) => {
     s.inbox.push({ type: 'details', name: payload?.name, tags: payload?.tags });
   });
+  setHandler(retryUpdate, async (): Promise<{ retried: string }> => (await awaitReply({ type: 'retry' })) as { retried: string }, {
+    validator: () => {
+      if (!s.problem) throw new Error('nothing to retry: the actor has no problem');
+    },
+  });
   setHandler(statusQuery, () => statusOf(s));
-
-  function refuse(signal: string, reason: string): void {
-    s.lastRefusal = { signal, reason, at: nowIso() };
-    log.info('signal refused', { signal, reason, state: s.state });
-  }
 
   /**
    * Makes a transition visible: search attributes at once, then the availability row features read.
@@ -207,6 +261,10 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       { key: MessageTags, value: s.tags.length > 0 ? s.tags : null },
       { key: InteractionDataExpiresAt, value: expiresAt ? new Date(expiresAt) : null },
     ];
+    if (s.problem || problemShown) {
+      pairs.push({ key: InteractionDataProblem, value: s.problem ? s.problem.type : null });
+      problemShown = Boolean(s.problem);
+    }
     upsertSearchAttributes(pairs);
     await db.recordAvailability({
       kind: s.kind,
@@ -221,99 +279,140 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     if (becoming) s.state = becoming;
   }
 
-  /** Not awaited: the actor goes on answering signals while the e-mail is retried. */
+  /** Not awaited: the actor goes on answering requests while the e-mail is retried. */
   function sendEmail(email: RestoreEmail): void {
     void mailer.sendRestoreEmail(email).then(
       () => {
-        s.unsentEmails = s.unsentEmails.filter((e) => e.restoreId !== email.restoreId || e.to !== email.to);
+        s.unsentEmails = s.unsentEmails.filter((e) => e.restoreId !== email.restoreId || e.to !== email.to || e.failure !== email.failure);
       },
       (err: unknown) => log.error('restore e-mail failed for good', { restoreId: email.restoreId, error: String(err) }),
     );
   }
 
+  function queueEmails(emails: RestoreEmail[]): void {
+    for (const email of emails) {
+      s.unsentEmails.push(email);
+      sendEmail(email);
+    }
+  }
+
+  /** Tells the workflows that asked to hear about these requests; one gone away is only logged. */
+  function notify(requests: readonly PendingRestore[], done: Omit<RestoreDoneSignal, 'requestId' | 'kind' | 'id'>): void {
+    for (const r of requests) {
+      if (!r.notifyWorkflowId) continue;
+      const payload: RestoreDoneSignal = { kind: s.kind, id: s.id, requestId: r.requestId, ...done };
+      void getExternalWorkflowHandle(r.notifyWorkflowId)
+        .signal(restoreDoneSignal, payload)
+        .catch((err: unknown) => log.warn('could not tell the requesting workflow', { workflowId: r.notifyWorkflowId, error: String(err) }));
+    }
+  }
+
+  /** Runs a step's activity; a failure no retry can fix becomes the actor's problem. */
+  async function guarded<T>(activity: string, run: () => Promise<T>): Promise<T | null> {
+    try {
+      return await run();
+    } catch (err) {
+      const problem = problemOf(activity, err);
+      if (!problem) throw err;
+      log.error('step cannot proceed without an operator', { activity, type: problem.type, error: problem.error });
+      const { emails } = m.failed(problem);
+      queueEmails(emails);
+      if (s.state === 'restoring' || s.state === 'expired') {
+        notify(s.pendingRestores, { outcome: 'failed', rowCount: 0, reason: `${problem.type}: ${problem.error}` });
+      }
+      await publish();
+      return null;
+    }
+  }
+
   async function applyEvent(e: InboxEvent): Promise<void> {
     switch (e.type) {
       case 'stop': {
-        if (s.state !== 'active') return; // already stopped: a duplicate stop changes nothing
-        if (s.lastResumedAt && e.stoppedAt < s.lastResumedAt) {
-          return; // a stop that happened before the latest resume arrived out of order
+        if (m.stopApplies(e.stoppedAt)) {
+          // Planned before any field changes, so a status query never sees a half-made transition.
+          const dueAt = await policy.planDeadline({ from: e.stoppedAt, purpose: 'expiry' });
+          m.stop(e.stoppedAt, dueAt);
+          await publish();
+          answer(e, { ok: true, value: { changed: true, state: s.state, stoppedAt: s.stoppedAt, expiresAt: s.dueAt } satisfies StopOutcome });
+        } else {
+          const expiresAt = s.state === 'stopped' || s.state === 'retained' ? s.dueAt : null;
+          answer(e, { ok: true, value: { changed: false, state: s.state, stoppedAt: s.stoppedAt, expiresAt } satisfies StopOutcome });
         }
-        // Planned before any field changes, so a status query never sees a half-made transition.
-        const dueAt = await policy.planDeadline({ from: e.stoppedAt, purpose: 'expiry' });
-        s.state = 'stopped';
-        s.stoppedAt = e.stoppedAt;
-        s.dueAt = dueAt;
-        await publish();
         return;
       }
       case 'resume': {
-        if (s.state === 'stopped' || s.state === 'retained') {
-          s.state = 'active';
-          s.stoppedAt = null;
-          s.dueAt = null;
-          s.lastResumedAt = e.receivedAt;
-          await publish();
-        } else if (!isAvailable(s.state)) {
-          refuse('resume', RESUME_REFUSED_MESSAGE[s.kind]);
+        if ((s.state === 'stopped' || s.state === 'retained') && patched(PATCH_RESUME_GUARDS)) {
+          // Rule 9 for the message's own audiences, checked by the actor so every caller gets it.
+          const refusal = await db.checkResumeGuards({ kind: s.kind, id: s.id });
+          if (refusal) {
+            s.lastRefusal = { signal: 'resume', reason: refusal, at: nowIso() };
+            answer(e, { ok: false, reason: refusal });
+            return;
+          }
         }
+        const outcome = m.resume(e.receivedAt);
+        if (!outcome.ok) {
+          log.info('resume refused', { reason: outcome.reason, state: s.state });
+          answer(e, outcome);
+          return;
+        }
+        if (outcome.value) await publish();
+        answer(e, { ok: true, value: { changed: outcome.value, state: s.state } satisfies ResumeOutcome });
         return;
       }
-      case 'restore': {
-        if (isAvailable(s.state)) {
-          refuse('restore', 'interaction data is already available; nothing to restore');
-        } else {
-          s.pendingRestores = [...s.pendingRestores, e.request];
-        }
+      case 'restore':
+        m.applyRestore(e.request, nowIso());
         return;
-      }
       case 'referencesChanged':
-        if (s.state === 'retained') s.referencesChanged = true;
+        m.referencesChanged();
         return;
-      case 'details': {
-        if (e.name !== undefined) s.name = e.name;
-        if (e.tags !== undefined) s.tags = [...new Set(e.tags)].sort();
+      case 'details':
+        m.details(e.name, e.tags);
         await publish();
+        return;
+      case 'retry': {
+        const what = s.problem ? s.problem.activity : 'nothing';
+        m.retry();
+        await publish();
+        answer(e, { ok: true, value: { retried: what } });
         return;
       }
     }
   }
 
   async function checkReferencesAndMaybeArchive(): Promise<void> {
-    s.referencesChanged = false;
-    s.activeReferences = await db.countActiveReferences({ kind: s.kind, id: s.id });
-    s.lastCheckedAt = nowIso();
-    if (s.activeReferences > 0) {
-      const nextCheck = await policy.planDeadline({ from: s.lastCheckedAt, purpose: 'cleanup' });
-      s.state = 'retained';
-      s.dueAt = nextCheck;
-      await publish();
-      return;
-    }
-    s.state = 'archiving';
-    s.generation += 1;
-    s.dueAt = null;
-    await publish(); // unavailable before a single row moves
-    await finishArchive();
+    const count = await db.countActiveReferences({ kind: s.kind, id: s.id });
+    const checkedAt = nowIso();
+    const nextCheck = count > 0 ? await policy.planDeadline({ from: checkedAt, purpose: 'cleanup' }) : '';
+    // A resume that arrived while the references were counted is decided now, before anything moves.
+    const resumeQueued = m.hasQueuedResume() && patched(PATCH_RESUME_WINS);
+    const decision = m.referencesCounted(count, checkedAt, nextCheck, resumeQueued);
+    if (decision === 'resume-first') return;
+    await publish(); // retained, or unavailable before a single row moves
+    if (decision === 'archiving') await finishArchive();
   }
 
   async function finishArchive(): Promise<void> {
-    const manifest = await mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation });
+    const manifest = await guarded('archiveInteractions', () => mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }));
+    if (!manifest) return;
     const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
-    s.archive = manifest;
-    s.dueAt = nextSweep;
+    m.archived(manifest, nextSweep);
     await publish('expired'); // as after a restore: the row first, then the actor's status
   }
 
   /** Late interactions of an expired message are stored hot but invisible; each cleanup cycle moves them too. */
   async function sweepLateInteractions(): Promise<void> {
-    s.archive = await mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation });
+    const manifest = await guarded('archiveInteractions', () => mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }));
+    if (!manifest) return;
+    s.archive = manifest;
     s.dueAt = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
   }
 
   async function restore(): Promise<void> {
     s.state = 'restoring';
     await publish();
-    const summary = await mover.restoreInteractions({ kind: s.kind, id: s.id, generation: s.generation });
+    const summary = await guarded('restoreInteractions', () => mover.restoreInteractions({ kind: s.kind, id: s.id, generation: s.generation }));
+    if (!summary) return;
     const completedAt = nowIso();
     // Restored data is like data of a message that has just stopped: another full TTL before it expires.
     const dueAt = await policy.planDeadline({ from: completedAt, purpose: 'expiry' });
@@ -324,22 +423,14 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     // that saw `stopped` never finds the data still unavailable.
     await publish('stopped');
     // Requests that came in until now, while the row was being written too, are answered by this restore.
-    const requests = s.pendingRestores;
-    s.pendingRestores = [];
-    if (requests.length > 0) s.lastRestore = { ...requests[requests.length - 1], completedAt, rowCount: summary.rowCount };
-    for (const r of requests) {
-      if (!r.requestedBy) continue;
-      const email: RestoreEmail = {
-        to: r.requestedBy,
-        restoreId: r.requestId,
-        kind: s.kind,
-        id: s.id,
-        name: s.name,
-        rowCount: summary.rowCount,
-        completedAt,
-      };
-      s.unsentEmails.push(email);
-      sendEmail(email);
+    const { served, emails } = m.restored(summary, completedAt, dueAt);
+    queueEmails(emails);
+    notify(served, { outcome: 'restored', rowCount: summary.rowCount, reason: null });
+    // Every served id, kept or not yet: a keep still under way then finds its request settled.
+    if (served.length > 0 && patched(PATCH_KEEP_RESTORES)) {
+      const ids = served.map((r) => r.requestId);
+      await db.settleRestoreRequests({ kind: s.kind, id: s.id, requestIds: ids });
+      s.keptRestoreIds = (s.keptRestoreIds ?? []).filter((id) => !ids.includes(id));
     }
   }
 
@@ -357,6 +448,20 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       s.generation = details.persisted.generation;
       s.revision = details.persisted.revision;
     }
+    for (const r of details.pendingRestores ?? []) {
+      if (s.seenRestoreIds.includes(r.requestId)) continue;
+      s.seenRestoreIds = [...s.seenRestoreIds, r.requestId];
+      s.pendingRestores = [...s.pendingRestores, r];
+      s.keptRestoreIds = [...(s.keptRestoreIds ?? []), r.requestId];
+    }
+    if (details.known === false && !details.persisted && s.inbox.every((e) => e.type === 'restore')) {
+      // Started only by restores of an id no one defined: refuse them and leave no actor behind.
+      unknownMessage = true;
+      ready = true;
+      await condition(allHandlersFinished);
+      return;
+    }
+    ready = true;
     await publish();
   }
 
@@ -369,44 +474,30 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       await continueAsNew<typeof interactionDataLifecycle>({ kind: s.kind, id: s.id, carried: s });
     }
 
-    const event = s.inbox.shift();
-    if (event) {
-      await applyEvent(event);
-      continue;
-    }
-
-    switch (s.state) {
-      case 'active':
-        await condition(() => s.inbox.length > 0 || workflowInfo().continueAsNewSuggested);
+    const step = m.nextStep(Date.now());
+    switch (step.type) {
+      case 'apply':
+        s.inbox.shift();
+        await applyEvent(step.event);
         break;
-      case 'stopped':
-      case 'retained': {
-        const due = s.dueAt ? Date.parse(s.dueAt) - Date.now() : 0;
-        if (due > 0 && !s.referencesChanged) {
-          await condition(() => s.inbox.length > 0 || s.referencesChanged, due);
+      case 'wait':
+        if (step.until === null) {
+          await condition(() => m.wakes() || (s.state === 'active' && workflowInfo().continueAsNewSuggested));
         } else {
-          await checkReferencesAndMaybeArchive();
+          await condition(() => m.wakes(), Date.parse(step.until) - Date.now());
         }
         break;
-      }
-      case 'archiving':
-        // Only reached after a restart from a persisted 'archiving' record: finish the move.
+      case 'checkReferences':
+        await checkReferencesAndMaybeArchive();
+        break;
+      case 'archive':
+        // Only reached after a restart from a persisted 'archiving' record, or a retry: finish the move.
         await finishArchive();
         break;
-      case 'expired': {
-        if (s.pendingRestores.length > 0) {
-          await restore();
-          break;
-        }
-        const due = s.dueAt ? Date.parse(s.dueAt) - Date.now() : 0;
-        if (due > 0) {
-          await condition(() => s.inbox.length > 0 || s.pendingRestores.length > 0, due);
-        } else {
-          await sweepLateInteractions();
-        }
+      case 'sweep':
+        await sweepLateInteractions();
         break;
-      }
-      case 'restoring':
+      case 'restore':
         await restore();
         break;
     }

@@ -15,11 +15,22 @@ export interface NotifierOptions {
 }
 
 export function restoreEmailKey(email: RestoreEmail): string {
-  return `interaction-data-restore/${email.kind}/${email.id}/${email.restoreId}/${email.to}`.slice(0, 191);
+  // A request told its restore cannot proceed is told again when it is served: a key of its own.
+  const what = email.failure ? 'interaction-data-restore-failed' : 'interaction-data-restore';
+  return `${what}/${email.kind}/${email.id}/${email.restoreId}/${email.to}`.slice(0, 191);
 }
 
 export function renderRestoreEmail(email: RestoreEmail): { subject: string; text: string } {
   const label = email.name ? `${email.name} (${email.kind} ${email.id})` : `${email.kind} ${email.id}`;
+  if (email.failure) {
+    return {
+      subject: `Interaction data restore cannot proceed: ${label}`,
+      text:
+        `The restore of the interaction data of ${label} that you requested cannot proceed without an operator ` +
+        `(since ${email.completedAt}): ${email.failure}\n\n` +
+        `Your request is kept: once the cause is fixed and the restore retried, it is served and you get another e-mail.\n`,
+    };
+  }
   return {
     subject: `Interaction data restored: ${label}`,
     text:

@@ -20,10 +20,54 @@ export interface StopSignal {
 export type ResumeSignal = Record<string, never>;
 
 export interface RestoreSignal {
-  /** E-mail address that receives the "restore complete" notification. */
+  /** E-mail address that receives the "restore complete" notification; empty for none. */
   requestedBy: string;
   /** Caller-chosen id; a restore with an id the actor has already seen is ignored. */
   requestId?: string;
+  /** Workflow ID that gets a `restoreDone` signal when this request is served or cannot be. */
+  notifyWorkflowId?: string;
+}
+
+/** What the `stop` Update answers. */
+export interface StopOutcome {
+  /** False when the stop changed nothing: already stopped, or it happened before the latest resume. */
+  changed: boolean;
+  state: LifecycleState;
+  stoppedAt: string | null;
+  expiresAt: string | null;
+}
+
+/** What the `resume` Update answers; a refusal is a failed Update carrying rule 9's words. */
+export interface ResumeOutcome {
+  /** False when the message was already active. */
+  changed: boolean;
+  state: LifecycleState;
+}
+
+/** What the `restore` Update answers, at once (the restore itself is reported by e-mail and `restoreDone`). */
+export interface RestoreOutcome {
+  requestId: string;
+  /** `accepted`: queued, kept in MySQL, served by the next restore; `already_available`: nothing to do. */
+  outcome: 'accepted' | 'already_available';
+  state: LifecycleState;
+}
+
+/** Signalled to `notifyWorkflowId` when a restore request is served or cannot proceed. */
+export interface RestoreDoneSignal extends MessageRef {
+  requestId: string;
+  outcome: 'restored' | 'failed';
+  rowCount: number;
+  reason: string | null;
+}
+
+/** A step that cannot proceed without an operator; the actor waits for the `retry` Update. */
+export interface LifecycleProblem {
+  /** The activity that failed for good, e.g. `restoreInteractions`. */
+  activity: string;
+  /** The failure's type, e.g. `ChunkIntegrityError`: the `InteractionDataProblem` search attribute. */
+  type: string;
+  error: string;
+  since: string;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -55,6 +99,7 @@ export interface PendingRestore {
   requestId: string;
   requestedBy: string;
   requestedAt: string;
+  notifyWorkflowId?: string;
 }
 
 export interface CompletedRestore extends PendingRestore {
@@ -80,6 +125,8 @@ export interface LifecycleStatus {
   lastRestore: CompletedRestore | null;
   /** Last signal the actor refused, with the reason users see. */
   lastRefusal: { signal: string; reason: string; at: string } | null;
+  /** Set while a step cannot proceed without an operator (fix, then the `retry` Update). */
+  problem: LifecycleProblem | null;
   revision: number;
 }
 

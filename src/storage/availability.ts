@@ -1,6 +1,7 @@
 import type { AvailabilityRecord, MessageDetails } from '../../activities/types';
 import type { Db } from '../db/knex';
 import type { LifecycleState, MessageRef } from '../shared/types';
+import { pendingRestoreRequests } from './restoreRequests';
 
 /** MySQL DATETIME(3) in UTC from an ISO instant; the connection runs with timezone 'Z'. */
 export function toSqlDatetime(iso: string | null): string | null {
@@ -17,9 +18,12 @@ export async function loadMessageDetails(db: Db, ref: MessageRef): Promise<Messa
   const row = await db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first<
     { state: LifecycleState; stopped_at: string | null; expires_at: string | null; generation: number; revision: string } | undefined
   >();
+  const pendingRestores = await pendingRestoreRequests(db, ref);
   return {
     name: message?.name ?? null,
     tags,
+    known: message !== undefined || row !== undefined || pendingRestores.length > 0 || (await hasInteractionData(db, ref)),
+    pendingRestores,
     persisted: row
       ? {
           state: row.state,
@@ -30,6 +34,22 @@ export async function loadMessageDetails(db: Db, ref: MessageRef): Promise<Messa
         }
       : null,
   };
+}
+
+/** Whether events were ever stored for the message: a hot table of its own, or a generation archived. */
+async function hasInteractionData(db: Db, ref: MessageRef): Promise<boolean> {
+  const hot = await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).first('message_id');
+  if (hot) return true;
+  const archived = await db('archive_manifests').where({ message_kind: ref.kind, message_id: ref.id }).first('message_id');
+  return archived !== undefined;
+}
+
+/** Whether anyone ever defined, stopped, restored or sent events for the message. */
+export async function isKnownMessage(db: Db, ref: MessageRef): Promise<boolean> {
+  const message = await db('messages').where({ kind: ref.kind, id: ref.id }).first('id');
+  if (message) return true;
+  const row = await db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first('message_id');
+  return row !== undefined || (await hasInteractionData(db, ref));
 }
 
 /**
