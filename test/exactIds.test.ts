@@ -4,7 +4,8 @@
  * things, in MySQL as in Temporal's workflow IDs. Tags and e-mail addresses stay case-insensitive.
  */
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import type { Knex } from 'knex';
 import { messageAnalytics } from '../src/dataplane/analytics';
 import { getAudience, putAudience } from '../src/dataplane/audiences';
 import type { InteractionEvent } from '../src/dataplane/ingest/events';
@@ -15,20 +16,29 @@ import { createMessage } from '../src/dataplane/messageService';
 import { loadMessage, writeMessage } from '../src/dataplane/messages';
 import type { Component } from '../src/dataplane/model';
 import { exportUsers, userProfile } from '../src/dataplane/users';
-import type { Db } from '../src/db/knex';
+import { idColumn } from '../src/db/ids';
+import { createDb, ensureDatabase, migrationSource, type Db } from '../src/db/knex';
+import * as exactIds from '../src/db/migrations/007_exact_ids';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
-import { currentHotTables } from '../src/storage/hotTables';
+import { currentHotTables, ensureHotTable } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
-import { hotRows, useThrowawayDatabase } from './support/stack';
+import { hotRows, uniqueName, useThrowawayDatabase } from './support/stack';
 
-/** The data plane's calls to the actors, answered without Temporal: these tests are about MySQL. */
-const lifecycle: DataPlaneLifecycle = {
-  stop: async () => undefined,
-  resume: async () => undefined,
+/**
+ * The data plane's calls to the actors, answered without Temporal: these tests are about MySQL. No
+ * message here is stopped or resumed, so only the two signals are answered (and the cast keeps this
+ * stand-in independent of what stop and resume return).
+ */
+const unexpected = async (): Promise<never> => {
+  throw new Error('no message is stopped or resumed here');
+};
+const lifecycle = {
+  stop: unexpected,
+  resume: unexpected,
   referencesChanged: async () => undefined,
   updateDetails: async () => undefined,
-};
+} as unknown as DataPlaneLifecycle;
 
 let seq = 0;
 function event(ref: MessageRef, userId: string, over: Partial<InteractionEvent> = {}): InteractionEvent {
@@ -187,5 +197,199 @@ describe('ids are exact', () => {
         ['v1', 'lower variant', 2],
       ],
     );
+  });
+});
+
+/** The id columns the rule covers (issue 24): messages', users', events', audiences', segments' and components'. */
+const EXACT: Readonly<Record<string, readonly string[]>> = {
+  messages: ['id'],
+  message_tags: ['message_id'],
+  message_availability: ['message_id'],
+  message_components: ['message_id', 'component_id'],
+  legacy_purged_messages: ['message_id'],
+  archive_manifests: ['message_id'],
+  archive_chunks: ['message_id'],
+  hot_tables: ['message_id'],
+  ingested_events: ['event_id'],
+  users: ['id'],
+  user_message_receipts: ['message_id', 'step_id', 'user_id'],
+  user_clicked_aliases: ['user_id'],
+  user_messages: ['user_id', 'message_id'],
+  message_analytics: ['message_id', 'variant_id', 'step_id', 'variation_id'],
+  audiences: ['id', 'message_id'],
+  audience_filters: ['audience_id', 'target_id'],
+  audience_segments: ['audience_id', 'segment_id'],
+  bulk_restore_items: ['message_id'],
+  interactions: ['event_id', 'message_id', 'user_id', 'variant_id', 'step_id', 'variation_id'],
+};
+const exactColumnsOf = (table: string) => EXACT[/^interactions_\d+$/.test(table) ? 'interactions' : table] ?? [];
+
+interface ColumnShape {
+  type: string;
+  nullable: string;
+  dflt: string | null;
+  coll: string | null;
+}
+
+/** Every text column of the database, `table.column` to its definition. */
+async function columnShapes(db: Db): Promise<Map<string, ColumnShape>> {
+  const [rows] = (await db.raw(
+    'SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS type, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt, COLLATION_NAME AS coll ' +
+      'FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COLLATION_NAME IS NOT NULL',
+  )) as [{ t: string; c: string; type: string; nullable: string; dflt: string | null; coll: string | null }[]];
+  return new Map(rows.map((r) => [`${r.t}.${r.c}`, { type: String(r.type), nullable: String(r.nullable), dflt: r.dflt === null ? null : String(r.dflt), coll: r.coll }]));
+}
+
+async function foreignKeyRules(db: Db): Promise<string[]> {
+  const [rows] = (await db.raw(
+    "SELECT TABLE_NAME AS t, DELETE_RULE AS d FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = 'audiences'",
+  )) as [{ t: string; d: string }[]];
+  return rows.map((r) => `${r.t} ${r.d}`).sort();
+}
+
+function hotRow(ref: MessageRef, messageId: string, n: number, userId = `user-${n}`) {
+  return {
+    event_id: `${ref.id}-${n}`,
+    message_kind: ref.kind,
+    message_id: messageId,
+    user_id: userId,
+    event_type: 'received',
+    variant_id: null,
+    step_id: null,
+    variation_id: null,
+    alias: null,
+    channel: 'email',
+    occurred_at: `2026-01-01 00:00:${String(n).padStart(2, '0')}.000`,
+  };
+}
+
+describe('migration 007 (exact ids)', () => {
+  const base = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || 'mysql://root@127.0.0.1:3306/interaction_data';
+  const name = uniqueName('idtest');
+  const url = (() => {
+    const u = new URL(base);
+    u.pathname = `/${name}`;
+    return u.toString();
+  })();
+  const before007: Knex.MigrationSource<string> = {
+    getMigrations: async (extensions) => (await migrationSource.getMigrations(extensions)).filter((m) => m < '007'),
+    getMigrationName: (m) => m,
+    getMigration: (m) => migrationSource.getMigration(m),
+  };
+  let db: Db;
+  before(async () => {
+    await ensureDatabase(url);
+    db = createDb(url);
+    await db.migrate.latest({ migrationSource: before007 });
+  });
+  after(async () => {
+    await db?.raw('DROP DATABASE IF EXISTS ??', [name]).catch(() => undefined);
+    await db?.destroy();
+  });
+
+  const cs1: MessageRef = { kind: 'campaign', id: 'CS1' };
+  const noDef: MessageRef = { kind: 'campaign', id: 'NoDef' };
+  const arc1: MessageRef = { kind: 'campaign', id: 'ARC1' };
+  const arc2: MessageRef = { kind: 'campaign', id: 'ARC2' };
+
+  it('makes every id column exact, gives every row its message’s spelling, and restores generations archived before it', async () => {
+    // What the case-insensitive collation let in: one message under several spellings.
+    for (const ref of [cs1, arc1, arc2]) await db('messages').insert({ kind: ref.kind, id: ref.id, name: ref.id });
+    await db('message_tags').insert({ kind: 'campaign', message_id: 'cs1', tag: 'Tag' });
+    await db('message_components').insert({ kind: 'campaign', message_id: 'cS1', component_type: 'variant', component_id: 'V1', name: 'Variant', position: 0 });
+    await db('message_availability').insert([
+      { kind: 'campaign', message_id: 'cs1', state: 'active', available: true, revision: 1 },
+      { kind: 'campaign', message_id: 'NODEF', state: 'active', available: true, revision: 1 },
+    ]);
+    const cs1Table = await ensureHotTable(db, { kind: 'campaign', id: 'cs1' });
+    await db(cs1Table.name).insert([hotRow(cs1, 'CS1', 1, 'Bob'), hotRow(cs1, 'cs1', 2, 'bob'), hotRow(cs1, 'Cs1', 3)]);
+    const noDefTable = await ensureHotTable(db, noDef);
+    await db(noDefTable.name).insert([hotRow(noDef, 'nodef', 1), hotRow(noDef, 'NoDef', 2)]);
+    await db('user_messages').insert({ user_id: 'Bob', message_kind: 'campaign', message_id: 'cs1' });
+    await db('user_message_receipts').insert({ message_kind: 'campaign', message_id: 'cs1', step_id: '', user_id: 'Bob', first_received_at: '2026-01-01 00:00:01', last_received_at: '2026-01-01 00:00:01' });
+    await db('message_analytics').insert({ message_kind: 'campaign', message_id: 'cs1', day: '2026-01-01', event_type: 'received', channel: 'email', count: 3 });
+    await db('audiences').insert([
+      { id: 'Aud', type: 'campaign', name: 'Aud', active: false, message_id: 'cs1' },
+      { id: 'Seg', type: 'segment', name: 'Seg', active: true },
+    ]);
+    await db('audience_filters').insert({ audience_id: 'Aud', filter_type: 'received_message_from_campaign', target_kind: 'campaign', target_id: 'cs1' });
+    await db('audience_segments').insert({ audience_id: 'Aud', segment_id: 'Seg' });
+    await db('bulk_restore_items').insert({ execution_key: 'br-1/run', kind: 'campaign', message_id: 'cs1', outcome: 'pending' });
+    // Archived generations holding rows spelled otherwise; ARC2's archive was even asked for as arc2.
+    await db((await ensureHotTable(db, arc1)).name).insert([hotRow(arc1, 'ARC1', 1), hotRow(arc1, 'arc1', 2), hotRow(arc1, 'ARC1', 3), hotRow(arc1, 'Arc1', 4), hotRow(arc1, 'ARC1', 5)]);
+    assert.equal((await archiveMessage(db, arc1, 1, { chunkRows: 2 })).rowCount, 5);
+    await db((await ensureHotTable(db, arc2)).name).insert([hotRow(arc2, 'arc2', 1), hotRow(arc2, 'ARC2', 2)]);
+    assert.equal((await archiveMessage(db, { kind: 'campaign', id: 'arc2' }, 1, { chunkRows: 3 })).rowCount, 2);
+    const shapesBefore = await columnShapes(db);
+
+    const [, ran] = (await db.migrate.up({ migrationSource })) as [number, string[]];
+    assert.deepEqual(ran, ['007_exact_ids']);
+
+    const shapes = await columnShapes(db);
+    assert.ok([...shapes.keys()].includes(`${cs1Table.name}.message_id`), 'the hot tables are covered');
+    for (const [column, shape] of shapes) {
+      const [table, col] = column.split('.');
+      const was = shapesBefore.get(column) as ColumnShape;
+      assert.deepEqual([shape.type, shape.nullable, shape.dflt], [was.type, was.nullable, was.dflt], `${column} keeps its type, nullability and default`);
+      assert.equal(shape.coll, exactColumnsOf(table).includes(col) ? 'utf8mb4_bin' : was.coll, column);
+    }
+    for (const [table, cols] of Object.entries(EXACT)) for (const c of cols) assert.ok(shapes.has(`${table}.${c}`), `${table}.${c} exists`);
+    assert.deepEqual(await foreignKeyRules(db), ['audience_filters CASCADE', 'audience_segments CASCADE'], 'the foreign keys are back as they were');
+
+    // One message stays one message, in its definition's spelling (else its registry row's).
+    const tables = await currentHotTables(db, [cs1, { kind: 'campaign', id: 'cs1' }, noDef]);
+    assert.equal(tables.get(cs1)?.name, cs1Table.name);
+    assert.equal(tables.size, 2, 'cs1 is no longer a name of CS1');
+    assert.deepEqual((await hotRows(db, cs1)).map((r) => [r.message_id, r.user_id]), [['CS1', 'Bob'], ['CS1', 'bob'], ['CS1', 'user-3']], 'user ids are left as they are');
+    assert.deepEqual((await hotRows(db, noDef)).map((r) => r.message_id), ['NoDef', 'NoDef']);
+    const ids = async (table: string, column = 'message_id') => ((await db(table).pluck(column)) as string[]).sort();
+    for (const table of ['message_tags', 'message_components', 'user_messages', 'user_message_receipts', 'message_analytics', 'audiences', 'bulk_restore_items']) {
+      assert.deepEqual((await ids(table)).filter((v) => v !== null), ['CS1'], table);
+    }
+    assert.deepEqual(await ids('audience_filters', 'target_id'), ['CS1']);
+    assert.deepEqual(await ids('message_availability'), ['CS1', 'NoDef']);
+    assert.deepEqual(await ids('archive_manifests'), ['ARC1', 'ARC2']);
+    assert.deepEqual([...new Set(await ids('archive_chunks'))], ['ARC1', 'ARC2']);
+
+    // Chunks keep the bytes their checksums cover; the restore puts the rows back in the message's spelling.
+    assert.equal((await restoreMessage(db, arc1, 1)).rowCount, 5);
+    assert.deepEqual((await hotRows(db, arc1)).map((r) => r.message_id), ['ARC1', 'ARC1', 'ARC1', 'ARC1', 'ARC1']);
+    assert.equal((await restoreMessage(db, arc2, 1, { insertReturning: false })).rowCount, 2, 'also where rows are checked by reading them again (MySQL)');
+    assert.deepEqual((await hotRows(db, arc2)).map((r) => r.message_id), ['ARC2', 'ARC2']);
+
+    await db('audiences').where({ id: 'Aud' }).delete();
+    assert.equal((await ids('audience_filters', 'target_id')).length, 0, 'deleting an audience still deletes its filters');
+  });
+
+  it('is finished by running it again after a partial run, and undone by down', async () => {
+    const exact = await columnShapes(db);
+    await exactIds.up(db);
+    assert.deepEqual(await columnShapes(db), exact, 'a second run changes nothing');
+
+    await exactIds.down(db);
+    for (const [column, shape] of await columnShapes(db)) {
+      const [table, col] = column.split('.');
+      if (exactColumnsOf(table).includes(col)) assert.notEqual(shape.coll, 'utf8mb4_bin', `${column} is case-insensitive again`);
+    }
+    assert.deepEqual(await foreignKeyRules(db), ['audience_filters CASCADE', 'audience_segments CASCADE']);
+
+    // Stopped halfway: some tables converted, a foreign key dropped and not yet added back.
+    await db.raw("ALTER TABLE users MODIFY id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL");
+    await db.raw('ALTER TABLE audience_segments DROP FOREIGN KEY audience_segments_audience_id_foreign');
+    await exactIds.up(db);
+    assert.deepEqual(await columnShapes(db), exact);
+    assert.deepEqual(await foreignKeyRules(db), ['audience_filters CASCADE', 'audience_segments CASCADE']);
+  });
+
+  it('gives tables made later exact id columns through idColumn', async () => {
+    await db.schema.createTable('later_ids', (t) => {
+      idColumn(t, 'message_id').notNullable();
+      idColumn(t, 'user_id', 100).nullable();
+    });
+    const shapes = await columnShapes(db);
+    assert.deepEqual(shapes.get('later_ids.message_id'), { type: 'varchar(64)', nullable: 'NO', dflt: null, coll: 'utf8mb4_bin' });
+    assert.equal(shapes.get('later_ids.user_id')?.coll, 'utf8mb4_bin');
+    await db('later_ids').insert([{ message_id: 'CS1' }, { message_id: 'cs1' }]);
+    assert.equal(Number((await db('later_ids').where({ message_id: 'cs1' }).count<{ n: number }[]>('* as n'))[0].n), 1);
   });
 });

@@ -5,6 +5,7 @@ import * as migration003 from './migrations/003_bulk_restore';
 import * as migration004 from './migrations/004_event_ids_in_ledger';
 import * as migration005 from './migrations/005_user_messages';
 import * as migration006 from './migrations/006_hot_tables';
+import * as migration007 from './migrations/007_exact_ids';
 
 export type Db = Knex;
 
@@ -83,6 +84,7 @@ const migrations: Record<string, Knex.Migration> = {
   '004_event_ids_in_ledger': migration004,
   '005_user_messages': migration005,
   '006_hot_tables': migration006,
+  '007_exact_ids': migration007,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

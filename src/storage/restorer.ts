@@ -167,12 +167,21 @@ async function loadChunk(db: Db, ref: MessageRef, generation: number, meta: Chun
   });
   const kinds = columns[INTERACTION_COLUMNS.indexOf('message_kind')];
   const ids = columns[INTERACTION_COLUMNS.indexOf('message_id')];
+  let respelled = false;
   for (let i = 0; i < decoded.rowCount; i++) {
+    // Archived before ids were exact (migration 007), when the database took this spelling for the
+    // message's own: the row goes back in the message's spelling, as the migration respelled hot rows.
+    if (kinds[i] === ref.kind && ids[i] !== ref.id && ids[i]?.toLowerCase() === ref.id.toLowerCase()) {
+      ids[i] = ref.id;
+      respelled = true;
+    }
     if (kinds[i] !== ref.kind || ids[i] !== ref.id) {
       throw new ChunkIntegrityError(`chunk ${meta.seq} holds a row of ${kinds[i]}:${ids[i]}, not of ${ref.kind}:${ref.id}`);
     }
   }
-  return { seq: meta.seq, checksum: stored.checksum, columns, rowCount: decoded.rowCount };
+  // The rows as restored then differ from the chunk's bytes by that spelling alone.
+  const checksum = respelled ? checksumOfRowArrays(Array.from({ length: decoded.rowCount }, (_, r) => columns.map((c) => c[r]))) : stored.checksum;
+  return { seq: meta.seq, checksum, columns, rowCount: decoded.rowCount };
 }
 
 const ROW_PLACEHOLDERS = `(${INTERACTION_COLUMNS.map(() => '?').join(', ')})`;
@@ -316,11 +325,11 @@ async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning
  * find the message again. A pair already there (or written by an interrupted attempt) is left alone.
  */
 async function addUserMessages(db: Db, ref: MessageRef, chunk: DecodedChunk): Promise<void> {
-  const users = new Map<string, string>();
-  for (const u of chunk.columns[INTERACTION_COLUMNS.indexOf('user_id')]) if (u !== null) users.set(u.toLowerCase(), u);
+  const users = new Set<string>();
+  for (const u of chunk.columns[INTERACTION_COLUMNS.indexOf('user_id')]) if (u !== null) users.add(u);
   // Sorted, as ingestion sorts its pairs, so that the two mostly lock shared pairs in one order; a
-  // deadlock left (the database's collation does not sort exactly as JavaScript does) is retried.
-  const sorted = [...users.keys()].sort().map((k) => users.get(k) as string);
+  // deadlock left (JavaScript sorts UTF-16 code units, the binary collation UTF-8 bytes) is retried.
+  const sorted = [...users].sort();
   for (let i = 0; i < sorted.length; i += MAX_ROWS_PER_STATEMENT) {
     const part = sorted.slice(i, i + MAX_ROWS_PER_STATEMENT);
     await retryOnDeadlock(() =>
