@@ -197,7 +197,9 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
       ttl,
       'stop → expired',
       actors,
-      (ref) => temporal.lifecycle.stop(ref.kind, ref.id),
+      async (ref) => {
+        await temporal.lifecycle.stop(ref.kind, ref.id);
+      },
       () => countWhere(bench, "SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE 'actor-%' AND state = 'expired'"),
       timeoutMs,
     );

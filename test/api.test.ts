@@ -318,6 +318,7 @@ describe('HTTP API on a real Temporal server', () => {
       pendingRestores: [],
       lastRestore: null,
       lastRefusal: null,
+      problem: null,
       revision: 7,
     };
     const unused = () => Promise.reject(new Error('not expected in this test'));
@@ -325,6 +326,7 @@ describe('HTTP API on a real Temporal server', () => {
       stop: unused,
       resume: unused,
       restore: unused,
+      retry: unused,
       status: unused,
       list: async function* () {
         throw new Error('not expected in this test');
@@ -350,7 +352,10 @@ describe('HTTP API on a real Temporal server', () => {
     });
 
     it('POST restore of available data → 200 accepted:false', async () => {
-      const api = build({ restore: async (_k, _i, req) => ({ requestId: req.requestId ?? 'generated', accepted: false, status: { ...status, state: 'stopped', available: true } }) });
+      const api = build({
+        restore: async (_k, _i, req) => ({ requestId: req.requestId ?? 'generated', accepted: false, state: 'stopped' }),
+        status: async () => ({ ...status, state: 'stopped', available: true }),
+      });
       const res = await api.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestedBy: 'ops@example.com', requestId: 'r-1' } });
       assert.equal(res.statusCode, 200);
       const body = res.json();

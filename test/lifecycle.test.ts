@@ -1,7 +1,7 @@
 /** The actor on real Temporal and real MySQL: full cycle, late interactions, signals in odd orders. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ResumeRefusedError } from '../src/client/lifecycleClient';
+import { ResumeRefusedError, UnknownMessageError } from '../src/client/lifecycleClient';
 import { RESUME_REFUSED_MESSAGE, type MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { sha256, canonicalBytes } from '../src/storage/chunkCodec';
@@ -173,18 +173,21 @@ describe('lifecycle actor', () => {
     assert.equal((await stack.db('email_outbox').where({ to_address: 'twice@example.com' })).length, 1, 'one e-mail per restore');
   });
 
-  it('stop and restore reach a message never seen before (signal-with-start)', async () => {
+  it('a restore of an id no one ever defined, stopped or sent events for is refused and leaves no actor running', async () => {
     const ref: MessageRef = { kind: 'campaign', id: 'first-contact' };
-    const result = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'first@example.com' });
-    assert.equal(result.status, null, 'no actor existed');
-    const status = await waitFor('the restore to be looked at', async () => {
-      const s = await stack.lifecycle.status(ref.kind, ref.id);
-      return s?.lastRefusal ? s : null;
-    });
-    assert.equal(status.state, 'active');
-    assert.equal(status.lastRefusal?.signal, 'restore', 'nothing to restore for an active message');
+    await assert.rejects(stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'first@example.com' }), UnknownMessageError);
     const described = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
-    assert.equal(described.type, 'interactionDataLifecycle');
-    assert.equal(described.taskQueue, 'interaction-data');
+    assert.notEqual(described.status.name, 'RUNNING', 'the actor ended after refusing');
+    assert.equal(await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first(), undefined, 'nothing recorded');
+    // A stop is first contact: the actor exists from then on, and a restore is answered by it.
+    const stopped = await stack.lifecycle.stop(ref.kind, ref.id);
+    assert.equal(stopped.changed, true);
+    assert.equal(stopped.state, 'stopped');
+    const answer = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'first@example.com' });
+    assert.equal(answer.accepted, false, 'stopped data is available: nothing to restore');
+    assert.equal(answer.state, 'stopped');
+    const running = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
+    assert.equal(running.status.name, 'RUNNING');
+    assert.equal(running.taskQueue, 'interaction-data');
   });
 });

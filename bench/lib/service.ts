@@ -121,7 +121,9 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
       '1 second',
       target,
       'bench-warm-up-1',
-      () => temporal.lifecycle.stop(target.kind, target.id),
+      async () => {
+        await temporal.lifecycle.stop(target.kind, target.id);
+      },
       () => waitForStatus(temporal.lifecycle, target, (s) => s.state === 'expired', timeoutMs, 100),
     );
     const expired = a.status;

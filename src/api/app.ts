@@ -6,7 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Connection } from '@temporalio/client';
+import { WorkflowNotFoundError, type Connection } from '@temporalio/client';
 import type { Knex } from 'knex';
 import type { LifecycleClient } from '../client/lifecycleClient';
 import type { Logger } from '../logger';
@@ -29,12 +29,14 @@ import {
   RestoreBody,
   RestoreResult,
   ResumeBody,
-  SignalAccepted,
+  RetryResult,
+  ActorAnswer,
   StopBody,
 } from './schemas';
+import { isKnownMessage } from '../storage/availability';
 
 /** The part of LifecycleClient the API uses; tests may pass a stand-in with the same shape. */
-export type LifecycleApi = Pick<LifecycleClient, 'stop' | 'resume' | 'restore' | 'status' | 'list'>;
+export type LifecycleApi = Pick<LifecycleClient, 'stop' | 'resume' | 'restore' | 'retry' | 'status' | 'list'>;
 
 export interface ApiOptions {
   lifecycle: LifecycleApi;
@@ -52,6 +54,8 @@ export interface ApiOptions {
   temporalTimeoutMs?: number;
   /** Serve the OpenAPI document at /openapi.json (default true). */
   openapi?: boolean;
+  /** How long a User Data CSV export may run; `USERS_EXPORT_TIME_LIMIT` when not given. */
+  usersExportTimeLimitMs?: number;
 }
 
 export type ApiServer = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -184,6 +188,8 @@ export function buildApi(options: ApiOptions): ApiServer {
     const kind = classifyFailure(error);
     if (kind === 'invalid_input') return reply.code(400).send({ error: 'bad_request', message: error.message });
     if (kind === 'resume_refused') return reply.code(409).send({ error: 'resume_refused', message: error.message });
+    if (kind === 'refused') return reply.code(409).send({ error: 'refused', message: error.message });
+    if (kind === 'unknown_message') return reply.code(404).send({ error: 'not_found', message: error.message });
     if (kind === 'temporal_unavailable') {
       request.log.warn({ err: error }, 'Temporal unavailable');
       return reply.code(503).send({ error: 'temporal_unavailable', message: 'the Temporal server cannot be reached; try again later' });
@@ -268,20 +274,17 @@ export function buildApi(options: ApiOptions): ApiServer {
       {
         schema: {
           tags: ['messages'],
-          summary: 'The message stopped: start its expiry clock',
+          summary: 'The message stopped: start its expiry clock (the actor answers with its deadline)',
           params: MessageParams,
           body: StopBody,
-          response: { 202: SignalAccepted, 400: ErrorBody, 503: ErrorBody, 504: ErrorBody },
+          response: { 200: ActorAnswer, 400: ErrorBody, 503: ErrorBody, 504: ErrorBody },
         },
       },
       async (request, reply) => {
         const { kind, id } = request.params;
         const { stoppedAt } = request.body;
-        await withTemporal(() => lifecycle.stop(kind, id, stoppedAt === undefined ? {} : { stoppedAt }));
-        const workflowId = lifecycleWorkflowId({ kind, id });
-        return reply
-          .code(202)
-          .send({ workflowId, kind, id, signal: 'stop', ...(stoppedAt === undefined ? {} : { stoppedAt: new Date(stoppedAt).toISOString() }) });
+        const outcome = await withTemporal(() => lifecycle.stop(kind, id, stoppedAt === undefined ? {} : { stoppedAt }));
+        return reply.code(200).send({ workflowId: lifecycleWorkflowId({ kind, id }), kind, id, ...outcome });
       },
     );
 
@@ -290,25 +293,29 @@ export function buildApi(options: ApiOptions): ApiServer {
       {
         schema: {
           tags: ['messages'],
-          summary: 'The message is active again (refused once its data has expired)',
+          summary: 'The message is active again (refused once its data has expired, or its audiences filter on expired data)',
           params: MessageParams,
           body: ResumeBody,
-          response: { 202: SignalAccepted, 400: ErrorBody, 409: ErrorBody, 503: ErrorBody, 504: ErrorBody },
+          response: { 200: ActorAnswer, 400: ErrorBody, 409: ErrorBody, 503: ErrorBody, 504: ErrorBody },
         },
       },
       async (request, reply) => {
         const { kind, id } = request.params;
-        // A message defined through the data plane is resumed there: rule 9 also looks at its own
-        // audiences' filters, and its status must follow. Others only have their actor signalled.
-        // The actor is signalled in every case: its state, not the definition's status, says whether it
-        // is stopped (a service may have stopped it through this API without touching the definition).
+        // A message defined through the data plane is resumed there, so its definition and audiences
+        // follow; they are marked active only once the actor accepted. The actor is asked in every case:
+        // its state, not the definition's status, says whether it is stopped (a service may have
+        // stopped it through this API without touching the definition).
         const defined = db && isDataPlaneLifecycle(lifecycle) ? await loadMessage(db, { kind, id }) : null;
+        let resumedByDefinition = false;
         if (defined && db && isDataPlaneLifecycle(lifecycle)) {
           await guardResume(db, [defined], kind);
-          await withTemporal(() => resumeMessages(db, lifecycle, kind, [defined.id]));
+          resumedByDefinition = defined.status !== 'active';
+          if (resumedByDefinition) await withTemporal(() => resumeMessages(db, lifecycle, kind, [defined.id]));
         }
-        await withTemporal(() => lifecycle.resume(kind, id));
-        return reply.code(202).send({ workflowId: lifecycleWorkflowId({ kind, id }), kind, id, signal: 'resume' });
+        const outcome = await withTemporal(() => lifecycle.resume(kind, id));
+        return reply
+          .code(200)
+          .send({ workflowId: lifecycleWorkflowId({ kind, id }), kind, id, changed: outcome.changed || resumedByDefinition, state: outcome.state });
       },
     );
 
@@ -320,20 +327,49 @@ export function buildApi(options: ApiOptions): ApiServer {
           summary: 'Bring expired interaction data back; the requester is e-mailed when done',
           params: MessageParams,
           body: RestoreBody,
-          response: { 200: RestoreResult, 202: RestoreResult, 400: ErrorBody, 503: ErrorBody, 504: ErrorBody },
+          response: { 200: RestoreResult, 202: RestoreResult, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody, 504: ErrorBody },
         },
       },
       async (request, reply) => {
         const { kind, id } = request.params;
         const { requestedBy, requestId } = request.body;
+        // An id no one ever defined, stopped or sent events for gets no actor at all.
+        if (db && !(await isKnownMessage(db, { kind, id }))) {
+          return reply.code(404).send({ error: 'not_found', message: `no ${kind} ${JSON.stringify(id)}: it was never defined, stopped or sent events for` });
+        }
         const result = await withTemporal(() => lifecycle.restore(kind, id, requestId === undefined ? { requestedBy } : { requestedBy, requestId }));
         const workflowId = lifecycleWorkflowId({ kind, id });
         if (!result.accepted) {
+          const status = await withTemporal(() => lifecycle.status(kind, id));
           return reply
             .code(200)
-            .send({ workflowId, kind, id, requestId: result.requestId, accepted: false, message: ALREADY_AVAILABLE_MESSAGE, status: result.status });
+            .send({ workflowId, kind, id, requestId: result.requestId, accepted: false, state: result.state, message: ALREADY_AVAILABLE_MESSAGE, status });
         }
-        return reply.code(202).send({ workflowId, kind, id, requestId: result.requestId, accepted: true });
+        return reply.code(202).send({ workflowId, kind, id, requestId: result.requestId, accepted: true, state: result.state });
+      },
+    );
+
+    routes.post(
+      '/v1/messages/:kind/:id/retry',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'After the cause of a problem is fixed: run the step that failed again',
+          params: MessageParams,
+          body: ResumeBody,
+          response: { 200: RetryResult, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody, 504: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const { kind, id } = request.params;
+        const workflowId = lifecycleWorkflowId({ kind, id });
+        try {
+          const { retried } = await withTemporal(() => lifecycle.retry(kind, id));
+          return reply.code(200).send({ workflowId, kind, id, retried });
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return reply.code(404).send({ error: 'not_found', message: `no running actor ${workflowId}` });
+          throw err;
+        }
       },
     );
 
@@ -393,7 +429,7 @@ export function buildApi(options: ApiOptions): ApiServer {
   });
 
   // The interaction data plane needs the database and the full lifecycle client.
-  if (db && isDataPlaneLifecycle(lifecycle)) void app.register(dataPlaneRoutes, { db, lifecycle, connection, temporalTimeoutMs });
+  if (db && isDataPlaneLifecycle(lifecycle)) void app.register(dataPlaneRoutes, { db, lifecycle, connection, temporalTimeoutMs, usersExportTimeLimitMs: options.usersExportTimeLimitMs });
 
   return app;
 }

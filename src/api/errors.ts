@@ -1,5 +1,5 @@
 /** How failures of a call to Temporal are told apart, for the API's status codes and the CLI's messages. */
-import { ResumeRefusedError } from '../client/lifecycleClient';
+import { RequestRefusedError, ResumeRefusedError, UnknownMessageError } from '../client/lifecycleClient';
 import { InvalidInputError } from '../shared/validation';
 import { InvalidMessageRefError } from '../shared/workflowId';
 
@@ -7,7 +7,7 @@ import { InvalidMessageRefError } from '../shared/workflowId';
 const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_UNAVAILABLE = 14;
 
-export type FailureKind = 'invalid_input' | 'resume_refused' | 'temporal_unavailable' | 'temporal_timeout' | 'internal';
+export type FailureKind = 'invalid_input' | 'resume_refused' | 'refused' | 'unknown_message' | 'temporal_unavailable' | 'temporal_timeout' | 'internal';
 
 /** The SDK wraps gRPC errors (ServiceError → cause), so the status code may sit a few levels down. */
 export function grpcCode(err: unknown): number | undefined {
@@ -23,6 +23,8 @@ export function grpcCode(err: unknown): number | undefined {
 export function classifyFailure(err: unknown): FailureKind {
   if (err instanceof InvalidMessageRefError || err instanceof InvalidInputError) return 'invalid_input';
   if (err instanceof ResumeRefusedError) return 'resume_refused';
+  if (err instanceof RequestRefusedError) return 'refused';
+  if (err instanceof UnknownMessageError) return 'unknown_message';
   const code = grpcCode(err);
   if (code === GRPC_UNAVAILABLE) return 'temporal_unavailable';
   if (code === GRPC_DEADLINE_EXCEEDED) return 'temporal_timeout';

@@ -83,12 +83,22 @@ export const ErrorBody = Type.Object(
 );
 export type ErrorBody = Static<typeof ErrorBody>;
 
-export const SignalAccepted = Type.Object({
+/** The actor's answer to a stop or resume Update. */
+export const ActorAnswer = Type.Object({
   workflowId: Type.String({ description: 'interaction-data:<kind>:<id>' }),
   kind: Kind,
   id: Type.String(),
-  signal: Type.String({ description: 'Name of the signal sent to the message.' }),
-  stoppedAt: Type.Optional(Type.String()),
+  changed: Type.Boolean({ description: 'False when the request changed nothing (already stopped, already active, or a stop older than the latest resume).' }),
+  state: Type.String({ description: "The actor's state after the request." }),
+  stoppedAt: Type.Optional(NullableString),
+  expiresAt: Type.Optional({ ...NullableString, description: 'When the data expires, while stopped or retained.' }),
+});
+
+export const RetryResult = Type.Object({
+  workflowId: Type.String(),
+  kind: Kind,
+  id: Type.String(),
+  retried: Type.String({ description: 'The activity the actor runs again.' }),
 });
 
 /**
@@ -111,6 +121,9 @@ export const LifecycleStatusSchema = Type.Object(
     pendingRestores: Type.Array(Type.Object({}, { additionalProperties: true })),
     lastRestore: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
     lastRefusal: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+    problem: Type.Optional(
+      Type.Union([Type.Object({}, { additionalProperties: true, description: 'A step that cannot proceed without an operator: {activity, type, error, since}.' }), Type.Null()]),
+    ),
     revision: Type.Integer(),
   },
   { additionalProperties: true },
@@ -121,7 +134,8 @@ export const RestoreResult = Type.Object({
   kind: Kind,
   id: Type.String(),
   requestId: Type.String(),
-  accepted: Type.Boolean({ description: 'False when the data was already available and nothing was signalled.' }),
+  accepted: Type.Boolean({ description: 'False when the data was already available and nothing was queued.' }),
+  state: Type.Optional(Type.String({ description: "The actor's state when it answered." })),
   message: Type.Optional(Type.String()),
   status: Type.Optional(Type.Union([LifecycleStatusSchema, Type.Null()])),
 });

@@ -1,27 +1,38 @@
 /**
- * Typed client for services, the API and the CLI. Every call goes through the one workflow-ID helper,
- * and stop/restore use signal-with-start, so a message never seen before gets its actor on first contact.
+ * Typed client for services, the API and the CLI. Every call goes through the one workflow-ID helper.
+ * Stop, resume and restore are Updates with start: the caller gets the actor's own answer, and a message
+ * never seen before gets its actor on first contact (a restore of an id no one defined is refused by the
+ * actor, which then ends). Fire-and-forget notices (references, details) stay signals.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import {
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import {
   messageDetailsSignal,
   referencesChangedSignal,
-  restoreSignal,
-  resumeSignal,
+  restoreUpdate,
+  resumeUpdate,
+  retryUpdate,
   statusQuery,
-  stopSignal,
+  stopUpdate,
 } from '../../workflows/definitions';
 import type { interactionDataLifecycle } from '../../workflows/lifecycle';
 import { InteractionDataExpiresAt, InteractionDataState, MessageKindAttr, MessageTags } from '../shared/searchAttributes';
 import {
   LIFECYCLE_STATES,
-  RESUME_REFUSED_MESSAGE,
   type LifecycleState,
   type LifecycleStatus,
   type MessageKind,
   type MessageRef,
+  type RestoreOutcome,
+  type ResumeOutcome,
+  type StopOutcome,
 } from '../shared/types';
 import { assertEmail, assertInstant, assertRequestId, assertTag, InvalidInputError } from '../shared/validation';
 import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, messageRef, TASK_QUEUE } from '../shared/workflowId';
@@ -30,16 +41,35 @@ export class ResumeRefusedError extends Error {
   override name = 'ResumeRefusedError';
 }
 
+/** A restore of an id no one ever defined, stopped or sent events for. */
+export class UnknownMessageError extends Error {
+  override name = 'UnknownMessageError';
+}
+
+/** The actor refused a request its validator or its loop could not accept (e.g. a retry with no problem). */
+export class RequestRefusedError extends Error {
+  override name = 'RequestRefusedError';
+}
+
 export interface RestoreRequest {
   requestedBy: string;
   requestId?: string;
+  /** Workflow ID the actor signals (`restoreDone`) when the request is served or cannot be. */
+  notifyWorkflowId?: string;
 }
 
 export interface RestoreAccepted {
   requestId: string;
-  /** False when the data is already available: nothing was signalled. */
+  /** False when the data is already available: nothing was queued. */
   accepted: boolean;
-  status: LifecycleStatus | null;
+  /** The actor's state when it answered. */
+  state: LifecycleState;
+}
+
+/** The failure an Update ended with, as the actor worded it. */
+function updateFailure(err: unknown): ApplicationFailure | null {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) return err.cause;
+  return null;
 }
 
 export interface ListFilter {
@@ -54,8 +84,6 @@ export interface ActorSummary extends MessageRef {
   expiresAt: string | null;
   workflowId: string;
 }
-
-const RESUMABLE: LifecycleState[] = ['active', 'stopped', 'retained'];
 
 export class LifecycleClient {
   constructor(private readonly client: Client) {}
@@ -73,41 +101,67 @@ export class LifecycleClient {
     };
   }
 
-  async stop(kind: unknown, id: unknown, payload: { stoppedAt?: unknown } = {}): Promise<void> {
-    const ref = messageRef(kind, id);
-    const stoppedAt = payload.stoppedAt === undefined ? undefined : assertInstant(payload.stoppedAt, 'stoppedAt');
-    await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
+  /** An Update with start: the actor exists once this returns, whether or not it existed before. */
+  private async updateWithStart<Ret, Args extends [unknown]>(
+    ref: MessageRef,
+    update: Parameters<Client['workflow']['executeUpdateWithStart']>[0] & { name: string },
+    args: Args,
+  ): Promise<Ret> {
+    const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
       ...this.startOptions(ref),
-      signal: stopSignal,
-      signalArgs: [stoppedAt ? { stoppedAt } : {}],
+      workflowIdConflictPolicy: 'USE_EXISTING',
     });
+    return (await this.client.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation })) as Ret;
   }
 
-  /** Refuses, with the words users know, to resume a message whose data has expired. */
-  async resume(kind: unknown, id: unknown): Promise<void> {
+  /** Records that the message stopped; answers whether that changed anything and the new deadline. */
+  async stop(kind: unknown, id: unknown, payload: { stoppedAt?: unknown } = {}): Promise<StopOutcome> {
     const ref = messageRef(kind, id);
-    const status = await this.status(ref.kind, ref.id);
-    if (status && !RESUMABLE.includes(status.state)) throw new ResumeRefusedError(RESUME_REFUSED_MESSAGE[ref.kind]);
-    // The actor re-checks on arrival, so a race with an expiry still cannot resume expired data.
-    await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-      ...this.startOptions(ref),
-      signal: resumeSignal,
-      signalArgs: [{}],
-    });
+    const stoppedAt = payload.stoppedAt === undefined ? undefined : assertInstant(payload.stoppedAt, 'stoppedAt');
+    return this.updateWithStart<StopOutcome, [{ stoppedAt?: string }]>(ref, stopUpdate, [stoppedAt ? { stoppedAt } : {}]);
+  }
+
+  /**
+   * The actor decides, in order with its deadline: refused with the words users know once the data has
+   * expired, or while the message's own audiences filter on expired data (rule 9).
+   */
+  async resume(kind: unknown, id: unknown): Promise<ResumeOutcome> {
+    const ref = messageRef(kind, id);
+    try {
+      return await this.updateWithStart<ResumeOutcome, [Record<string, never>]>(ref, resumeUpdate, [{}]);
+    } catch (err) {
+      const failure = updateFailure(err);
+      if (failure) throw new ResumeRefusedError(failure.message);
+      throw err;
+    }
   }
 
   async restore(kind: unknown, id: unknown, request: RestoreRequest): Promise<RestoreAccepted> {
     const ref = messageRef(kind, id);
-    const requestedBy = assertEmail(request.requestedBy);
+    const requestedBy = request.requestedBy === '' && request.notifyWorkflowId ? '' : assertEmail(request.requestedBy);
     const requestId = request.requestId === undefined ? randomUUID() : assertRequestId(request.requestId);
-    const status = await this.status(ref.kind, ref.id);
-    if (status?.available) return { requestId, accepted: false, status };
-    await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-      ...this.startOptions(ref),
-      signal: restoreSignal,
-      signalArgs: [{ requestedBy, requestId }],
-    });
-    return { requestId, accepted: true, status };
+    const payload = { requestedBy, requestId, ...(request.notifyWorkflowId ? { notifyWorkflowId: request.notifyWorkflowId } : {}) };
+    try {
+      const outcome = await this.updateWithStart<RestoreOutcome, [typeof payload]>(ref, restoreUpdate, [payload]);
+      return { requestId: outcome.requestId, accepted: outcome.outcome === 'accepted', state: outcome.state };
+    } catch (err) {
+      const failure = updateFailure(err);
+      if (failure?.type === 'UnknownMessage') throw new UnknownMessageError(failure.message);
+      if (failure) throw new RequestRefusedError(failure.message);
+      throw err;
+    }
+  }
+
+  /** After an operator fixed a problem: the actor runs the step that failed again. */
+  async retry(kind: unknown, id: unknown): Promise<{ retried: string }> {
+    const ref = messageRef(kind, id);
+    try {
+      return await this.handle(ref).executeUpdate(retryUpdate);
+    } catch (err) {
+      const failure = updateFailure(err);
+      if (failure) throw new RequestRefusedError(failure.message);
+      throw err;
+    }
   }
 
   async referencesChanged(kind: unknown, id: unknown): Promise<void> {

@@ -2,7 +2,14 @@
 import type { LifecycleClient } from '../client/lifecycleClient';
 import type { MessageRef } from '../shared/types';
 
-export type DataPlaneLifecycle = Pick<LifecycleClient, 'stop' | 'resume' | 'referencesChanged' | 'updateDetails'>;
+/** Results are the actor's answers; the data plane only needs each call to succeed or throw. */
+export interface DataPlaneLifecycle {
+  stop(kind: unknown, id: unknown, payload?: { stoppedAt?: unknown }): Promise<unknown>;
+  /** Throws ResumeRefusedError when the actor refuses: nothing may be marked active then. */
+  resume(kind: unknown, id: unknown): Promise<unknown>;
+  referencesChanged: LifecycleClient['referencesChanged'];
+  updateDetails: LifecycleClient['updateDetails'];
+}
 
 export function isDataPlaneLifecycle(value: unknown): value is DataPlaneLifecycle {
   const v = value as Partial<Record<keyof DataPlaneLifecycle, unknown>> | null;

@@ -50,8 +50,9 @@ function checkComponents(kind: MessageKind, input: MessageInput): void {
     if (!applies) problems.push(`${field} do not apply to a ${kind}`);
     const seen = new Set<string>();
     for (const c of list) {
-      if (seen.has(c.id.toLowerCase())) problems.push(`${field}: id ${JSON.stringify(c.id)} appears twice`);
-      seen.add(c.id.toLowerCase());
+      // Component ids are exact (`V1` and `v1` are two variants); tags, below, are not ids.
+      if (seen.has(c.id)) problems.push(`${field}: id ${JSON.stringify(c.id)} appears twice`);
+      seen.add(c.id);
     }
   }
   try {
@@ -79,6 +80,11 @@ export async function guardResume(db: Db, messages: readonly StoredMessage[], ki
   if (expired.length > 0) {
     throw new ResumeRefusedError(RESUME_REFUSED_MESSAGE[kind]);
   }
+  await guardOwnAudiences(db, messages, kind);
+}
+
+/** Rule 9 for the messages' own audiences: refused while one of them filters on expired data. */
+export async function guardOwnAudiences(db: Db, messages: readonly StoredMessage[], kind: MessageKind): Promise<void> {
   const audiences = (await Promise.all(messages.map((m) => ownAudiences(db, m)))).flat();
   const uses = await expiredUses(
     db,
@@ -187,7 +193,7 @@ export async function updateMessage(db: Db, lifecycle: DataPlaneLifecycle, ref: 
 
 /** Resumes several stopped campaigns or Canvases at once: all or none (rule 9's plural refusals). */
 export async function resumeMessages(db: Db, lifecycle: DataPlaneLifecycle, kind: MessageKind, ids: readonly string[]): Promise<SavedMessage[]> {
-  const refs = [...new Map(ids.map((id) => [id.toLowerCase(), { kind, id }])).values()];
+  const refs = [...new Set(ids)].map((id) => ({ kind, id }));
   const found = await loadMessages(db, refs);
   const missing = refs.filter((r) => !found.has(refKey(r)));
   if (missing.length > 0) throw notFound(`no ${kind} ${missing.map((m) => JSON.stringify(m.id)).join(', ')}`);

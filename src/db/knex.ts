@@ -6,6 +6,8 @@ import * as migration004 from './migrations/004_event_ids_in_ledger';
 import * as migration005 from './migrations/005_user_messages';
 import * as migration006 from './migrations/006_hot_tables';
 import * as migration007 from './migrations/007_exact_ids';
+import * as migration008 from './migrations/008_move_fences';
+import * as migration009 from './migrations/009_restore_requests';
 
 export type Db = Knex;
 
@@ -85,6 +87,8 @@ const migrations: Record<string, Knex.Migration> = {
   '005_user_messages': migration005,
   '006_hot_tables': migration006,
   '007_exact_ids': migration007,
+  '008_move_fences': migration008,
+  '009_restore_requests': migration009,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */
