@@ -12,6 +12,7 @@ import { registerBulk } from './commands/bulk';
 import { registerList } from './commands/list';
 import { registerRestore } from './commands/restore';
 import { registerResume } from './commands/resume';
+import { registerRetry } from './commands/retry';
 import { registerStatus } from './commands/status';
 import { registerStop } from './commands/stop';
 
@@ -46,6 +47,7 @@ function buildProgram(ctx: CliContext): Command {
   registerStop(program, ctx);
   registerResume(program, ctx);
   registerRestore(program, ctx);
+  registerRetry(program, ctx);
   registerStatus(program, ctx);
   registerList(program, ctx);
   registerBulk(program, ctx);

@@ -195,6 +195,12 @@ async function waitUntilAvailable(
         const label = refLabel(ref);
         try {
           const status = await ctx.withDeadline(() => lifecycle.status(ref.kind, ref.id));
+          if (status?.problem) {
+            throw new CommandFailedError(
+              `${label}: the restore cannot proceed without an operator: ${status.problem.type}: ${status.problem.error} ` +
+                `(since ${status.problem.since}; after fixing it: interaction-data retry ${label})`,
+            );
+          }
           if (status?.available) {
             waiting.delete(label);
             progress.tick(`${label} available again`);

@@ -11,6 +11,9 @@ interface StatusOptions {
 
 function note(status: LifecycleStatus): string {
   const parts: string[] = [];
+  if (status.problem) {
+    parts.push(`PROBLEM in ${status.problem.activity} since ${status.problem.since}: ${status.problem.type}: ${status.problem.error} (fix, then: interaction-data retry ${status.kind}:${status.id})`);
+  }
   if (status.state === 'retained') parts.push(`used by ${status.activeReferences} active audience${status.activeReferences === 1 ? '' : 's'}`);
   if (status.pendingRestores.length > 0) parts.push(`${status.pendingRestores.length} restore request${status.pendingRestores.length === 1 ? '' : 's'} pending`);
   if (status.lastRefusal) parts.push(`refused ${status.lastRefusal.signal}: ${status.lastRefusal.reason}`);

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { lifecycleWorkflowId } from '../../shared/workflowId';
 import { parseInstantOption, parseRefs, refLabel } from '../args';
 import { failOnErrors, forEachRef } from '../batch';
 import type { CliContext } from '../context';
@@ -22,7 +21,13 @@ export function registerStop(program: Command, ctx: CliContext): void {
         lifecycle.stop(ref.kind, ref.id, stoppedAt === undefined ? {} : { stoppedAt }),
       );
       for (const o of outcomes) {
-        if (o.ok) ctx.out(`${refLabel(o.ref)}  stop sent to ${lifecycleWorkflowId(o.ref)}${stoppedAt ? ` (stopped at ${stoppedAt})` : ''}`);
+        if (!o.ok) continue;
+        const a = o.value;
+        ctx.out(
+          a.changed
+            ? `${refLabel(o.ref)}  stopped at ${a.stoppedAt}; its data expires at ${a.expiresAt}`
+            : `${refLabel(o.ref)}  unchanged (state: ${a.state}${a.expiresAt ? `, expires at ${a.expiresAt}` : ''})`,
+        );
       }
       failOnErrors(ctx, outcomes, 'stop');
     });
