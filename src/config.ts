@@ -19,6 +19,11 @@ export interface Config {
   restoreInsertConnections: number;
   /** Bulk-restore watches (one per message being restored) a worker runs at once, on their own task queue. */
   bulkWatchSlots: number;
+  /**
+   * How long a users (User Data) CSV export may run. Its read transaction holds the message's table,
+   * so the archive's DROP of that table waits for it; past the limit the export is cut off.
+   */
+  usersExportTimeLimit: CalendarDuration;
   logLevel: string;
 }
 
@@ -37,6 +42,17 @@ function duration(name: string, raw: string | undefined, fallback: string): Cale
   } catch (err) {
     throw new Error(`${name}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * `USERS_EXPORT_TIME_LIMIT`, on its own: the worker's archive bounds its DROP TABLE by it too
+ * (src/storage/hotTables.ts) without being handed the whole configuration.
+ */
+export function usersExportTimeLimit(env: NodeJS.ProcessEnv = process.env): CalendarDuration {
+  const limit = duration('USERS_EXPORT_TIME_LIMIT', env.USERS_EXPORT_TIME_LIMIT, '2 minutes');
+  // A timer needs a fixed length, which a calendar month has not, and one Node can count (under 24.8 days).
+  if (limit.months > 0 || limit.milliseconds > 86_400_000) throw new Error(`USERS_EXPORT_TIME_LIMIT must be at most 1 day, got "${limit.text}"`);
+  return limit;
 }
 
 /** Reads and validates the environment once; a bad value stops the process with the variable's name. */
@@ -58,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),
     restoreInsertConnections: positiveInt('RESTORE_INSERT_CONNECTIONS', env.RESTORE_INSERT_CONNECTIONS, 2),
     bulkWatchSlots: positiveInt('BULK_WATCH_SLOTS', env.BULK_WATCH_SLOTS, 200),
+    usersExportTimeLimit: usersExportTimeLimit(env),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -23,7 +23,9 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
-import { ER_DUP_ENTRY, sqlErrno } from '../dataplane/sql';
+import type { Connection } from 'mysql2';
+import { usersExportTimeLimit } from '../config';
+import { ER_DUP_ENTRY, ER_LOCK_WAIT_TIMEOUT, sqlErrno } from '../dataplane/sql';
 import { retryOnDeadlock } from './deadlock';
 
 /** The empty table every message's table is made like; schema changes go to it and to every `interactions_<n>`. */
@@ -192,10 +194,79 @@ export async function beginDrain(db: Db, ref: MessageRef): Promise<HotTable | nu
   });
 }
 
-/** Drops a drained table and forgets it; safe to run again after a crash between the two. */
-export async function endDrain(db: Db, t: HotTable): Promise<void> {
-  await db.raw(`DROP TABLE IF EXISTS \`${t.name}\``);
+/**
+ * A drained table's DROP that did not get the table's metadata lock in time: a reader (a users export)
+ * still had it open. Nothing changed; the archive's next attempt resumes from the draining table.
+ */
+export class HotTableDropTimeoutError extends Error {
+  override name = 'HotTableDropTimeoutError';
+}
+
+/** Past the export limit: an export cut off at its limit still has its session to end. */
+const DROP_WAIT_MARGIN_MS = 15_000;
+
+/**
+ * Below the 5 minutes the archive activity's heartbeat timer keeps an attempt alive without progress
+ * (STALL_LIMIT_MS, activities/heartbeat.ts): a DROP that gives up first fails its attempt, which then
+ * is retried, instead of being timed out by Temporal while it still waits beside the next attempt.
+ */
+const DROP_WAIT_CAP_MS = 4 * 60_000;
+
+/** How long the archive's DROP waits for readers of the table, given how long a users export may run. */
+export function archiveDropLockWaitMs(exportTimeLimitMs: number): number {
+  return Math.min(exportTimeLimitMs + DROP_WAIT_MARGIN_MS, DROP_WAIT_CAP_MS);
+}
+
+export interface EndDrainOptions {
+  /** How long the DROP may wait for the table's metadata lock; by default from `USERS_EXPORT_TIME_LIMIT`. */
+  lockWaitMs?: number;
+  /**
+   * Run on the DROP's connection just before it (src/storage/fence.ts): may refuse the DROP by
+   * throwing, or hold a session lock until the function it returns is called, once the DROP is done.
+   */
+  guard?: (on: (sql: string, values?: readonly (string | number)[]) => Promise<unknown>, conn: Connection) => Promise<() => Promise<void>>;
+}
+
+/**
+ * Drops a drained table and forgets it; safe to run again after a crash between the two, or after a
+ * DROP that timed out (HotTableDropTimeoutError).
+ */
+export async function endDrain(db: Db, t: HotTable, opts: EndDrainOptions = {}): Promise<void> {
+  await dropWithin(db, t, opts.lockWaitMs ?? archiveDropLockWaitMs(usersExportTimeLimit().milliseconds), opts.guard);
   await db('hot_tables').where({ table_no: t.tableNo, role: 'draining' }).delete();
+}
+
+/**
+ * A DROP waits for every transaction that has read the table to end, by default for a year (MySQL) or a
+ * day (MariaDB), holding its connection all that time. It gets a session `lock_wait_timeout` of its own
+ * (the one setting MySQL and MariaDB both apply to metadata locks), put back before the connection
+ * returns to the pool, so no other statement inherits it.
+ */
+async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDrainOptions['guard']): Promise<void> {
+  const seconds = Math.max(1, Math.ceil(lockWaitMs / 1000));
+  const conn = (await db.client.acquireConnection()) as Connection;
+  const on = (sql: string, values: readonly (string | number)[] = []) => db.raw(sql, [...values]).connection(conn);
+  let previous: string | number | null = null;
+  try {
+    const [[row]] = (await on('SELECT @@SESSION.lock_wait_timeout AS s')) as [{ s: string | number }[]];
+    previous = row.s;
+    await on('SET SESSION lock_wait_timeout = ?', [seconds]);
+    const release = await guard?.(on, conn);
+    try {
+      await on(`DROP TABLE IF EXISTS \`${t.name}\``);
+    } catch (err) {
+      if (sqlErrno(err) !== ER_LOCK_WAIT_TIMEOUT) throw err;
+      throw new HotTableDropTimeoutError(`DROP TABLE ${t.name} waited ${seconds} s for readers of the table (a users export still open?) and gave up; the archive is retried`);
+    } finally {
+      await release?.();
+    }
+  } finally {
+    if (previous !== null) {
+      // A connection whose setting cannot be put back must not go back to the pool: the pool drops destroyed ones.
+      await on('SET SESSION lock_wait_timeout = ?', [previous]).catch(() => conn.destroy());
+    }
+    await db.client.releaseConnection(conn);
+  }
 }
 
 /** Whether the table exists (a draining table whose DROP ran before its registry row was removed does not). */
