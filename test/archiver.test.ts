@@ -78,7 +78,7 @@ const roles = async (db: Db, ref: MessageRef) =>
   ((await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).orderBy('table_no').pluck('role')) as string[]).join(',');
 
 describe('archive of a message\'s table', () => {
-  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests']);
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences']);
   let db: Db;
   before(() => {
     db = database.get();
@@ -194,7 +194,7 @@ describe('archive of a message\'s table', () => {
 });
 
 for (const insertReturning of [true, false]) describe(`restore into a message's table (${insertReturning ? 'INSERT ... RETURNING' : 'read back'})`, () => {
-  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests']);
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences']);
   let db: Db;
   before(() => {
     db = database.get();

@@ -24,7 +24,7 @@ const event = (ref: MessageRef, n: number): InteractionEvent => ({
 });
 
 describe('hot tables', () => {
-  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'ingested_events']);
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences', 'ingested_events']);
   let db: Db;
   before(() => {
     db = database.get();

@@ -40,7 +40,7 @@ async function indexNames(db: Db, table: string): Promise<string[]> {
 }
 
 describe('user_messages (migration 005)', () => {
-  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'user_messages', 'ingested_events']);
+  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences', 'user_messages', 'ingested_events']);
   let db: Db;
   before(() => {
     db = database.get();

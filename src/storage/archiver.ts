@@ -9,12 +9,19 @@
  * until the drop: the next attempt resumes after the last chunk stored, and dropping happens only when
  * the counts agree. Rows that arrive during or after the archive land in a new table, made when the
  * first of them arrives, and are moved by the actor's next sweep, into the same generation.
+ *
+ * Each attempt claims the message's fence (src/storage/fence.ts) for its generation first, and every
+ * write (the manifest opened, the table taken out of service, each chunk stored, the table dropped, the
+ * manifest finalized) checks that it still holds it: an attempt Temporal gave up on, still running
+ * beside its successor or after a restore, stops with StaleAttemptError before changing anything.
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { ArchiveManifest, MessageRef } from '../shared/types';
 import { CHUNK_CODEC, encodeRowArrays, INTERACTION_COLUMNS, manifestChecksum, verifyPayload, type EncodedChunk, type RowArray } from './chunkCodec';
+import { assertFenceHeld, claimFence, holdFenceForDdl, randomAttemptToken, staleOr, type MoveAttempt } from './fence';
 import { beginDrain, endDrain, hotTableExists, type HotTable } from './hotTables';
+import { retryOnDeadlock } from './deadlock';
 
 export interface ArchiveCursor {
   /** Highest hot-row id already moved in this pass. */
@@ -30,6 +37,11 @@ export interface ArchiveOptions {
   resumeFrom?: ArchiveCursor;
   /** Called after every chunk; the activity heartbeats the cursor from here. Awaited when it returns a promise. */
   onProgress?: (cursor: ArchiveCursor, moved: number) => void | Promise<void>;
+  /**
+   * The attempt's token (activities derive it from Temporal's attempt: fence.ts activityAttemptToken).
+   * Without one the call claims with a fresh token, taking over from any attempt of the same generation.
+   */
+  fence?: { token: string };
 }
 
 export class ArchiveConflictError extends Error {
@@ -45,32 +57,55 @@ export interface ChunkKey {
   generation: number;
 }
 
-export async function archiveMessage(db: Db, ref: MessageRef, generation: number, opts: ArchiveOptions): Promise<ArchiveManifest> {
-  const key = { ...MESSAGE(ref), generation };
-  // A generation begun now holds only rows whose users' pairs are in `user_messages` already (written at
-  // ingestion, never removed by a move), so its restore need not add them (migration 005).
-  await db('archive_manifests')
-    .insert({ ...key, status: 'archiving', user_messages_kept: true })
-    .onConflict(['message_kind', 'message_id', 'generation'])
-    .ignore();
-  const manifest = await db('archive_manifests').where(key).first<{ status: string }>();
-  if (manifest?.status === 'restoring' || manifest?.status === 'restored') {
-    throw new ArchiveConflictError(`generation ${generation} of ${ref.kind}:${ref.id} is ${manifest.status}; archive a new generation`);
-  }
-  if (manifest?.status === 'archived') {
-    // A sweep of late interactions appends to an archived generation.
-    await db('archive_manifests').where(key).update({ status: 'archiving' });
-  }
-  // Chunks left unverified by the releases that deleted rows chunk by chunk were never followed by the
-  // delete of their rows, which are therefore still hot: the drain below stores them again.
-  await db('archive_chunks').where(key).whereNull('verified_at').delete();
+/** Inside a step's transaction: throws StaleAttemptError unless the attempt still holds the message's fence. */
+export type FenceGuard = (trx: Knex.Transaction) => Promise<void>;
 
-  const table = await beginDrain(db, ref);
-  if (table) {
-    if (await hotTableExists(db, table)) await drainTable(db, key, table, opts);
-    await endDrain(db, table);
+export async function archiveMessage(db: Db, ref: MessageRef, generation: number, opts: ArchiveOptions): Promise<ArchiveManifest> {
+  const attempt: MoveAttempt = { generation, phase: 'archive', token: opts.fence?.token ?? randomAttemptToken() };
+  await claimFence(db, ref, attempt);
+  try {
+    return await archiveClaimed(db, ref, attempt, opts);
+  } catch (err) {
+    // A newer attempt's work (a table it dropped, chunks its restore deleted) shows up here as some
+    // other failure; the operator should see that this attempt was stale.
+    throw await staleOr(db, ref, attempt, err);
   }
-  return finalizeManifest(db, ref, generation);
+}
+
+async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opts: ArchiveOptions): Promise<ArchiveManifest> {
+  const { generation } = attempt;
+  const key = { ...MESSAGE(ref), generation };
+  const guard: FenceGuard = (trx) => assertFenceHeld(trx, ref, attempt);
+  await retryOnDeadlock(() =>
+    db.transaction(async (trx) => {
+      await guard(trx);
+      // A generation begun now holds only rows whose users' pairs are in `user_messages` already (written
+      // at ingestion, never removed by a move), so its restore need not add them (migration 005).
+      await trx('archive_manifests')
+        .insert({ ...key, status: 'archiving', user_messages_kept: true })
+        .onConflict(['message_kind', 'message_id', 'generation'])
+        .ignore();
+      const manifest = await trx('archive_manifests').where(key).first<{ status: string }>();
+      if (manifest?.status === 'restoring' || manifest?.status === 'restored') {
+        throw new ArchiveConflictError(`generation ${generation} of ${ref.kind}:${ref.id} is ${manifest.status}; archive a new generation`);
+      }
+      if (manifest?.status === 'archived') {
+        // A sweep of late interactions appends to an archived generation.
+        await trx('archive_manifests').where(key).update({ status: 'archiving' });
+      }
+      // Chunks left unverified by the releases that deleted rows chunk by chunk were never followed by the
+      // delete of their rows, which are therefore still hot: the drain below stores them again.
+      await trx('archive_chunks').where(key).whereNull('verified_at').delete();
+    }),
+  );
+
+  const table = await beginDrain(db, ref, guard);
+  if (table) {
+    if (await hotTableExists(db, table)) await drainTable(db, key, table, opts, guard);
+    // A DROP commits by itself: the fence is held for it by the message's named lock instead.
+    await endDrain(db, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, attempt) });
+  }
+  return finalizeManifest(db, ref, generation, guard);
 }
 
 /** Chunks under way at once: one is stored and checked while the next is read and compressed. */
@@ -80,7 +115,7 @@ const CHUNKS_IN_FLIGHT = 2;
  * Reads a table no one writes any more into verified chunks of `key`, after the last chunk already
  * stored from it, and requires the chunks to account for every row before the table may go.
  */
-async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveOptions): Promise<void> {
+async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveOptions, guard: FenceGuard): Promise<void> {
   const [[span]] = (await db.raw(`SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM \`${table.name}\``)) as [
     { lo: string | null; hi: string | null; n: number | string }[],
   ];
@@ -125,7 +160,10 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
       const previous = storing.length ? storing[storing.length - 1].done : Promise.resolve(0);
       const done = previous.then(async () => {
         const chunk = await encoded;
-        await db.transaction((trx) => storeVerifiedChunk(trx, key, chunkSeq, chunk));
+        await db.transaction(async (trx) => {
+          await guard(trx);
+          await storeVerifiedChunk(trx, key, chunkSeq, chunk);
+        });
         return count;
       });
       done.catch(() => undefined); // awaited, in order, by settleOldest
@@ -174,7 +212,17 @@ async function lastSeq(db: Db, key: ChunkKey): Promise<number> {
   return Number(row?.m ?? 0);
 }
 
-export async function finalizeManifest(db: Db, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
+/** Sums the generation's verified chunks into its manifest and marks it archived; `guard` (the attempt's fence) is checked in the same transaction. */
+export async function finalizeManifest(db: Db, ref: MessageRef, generation: number, guard?: FenceGuard): Promise<ArchiveManifest> {
+  return retryOnDeadlock(() =>
+    db.transaction(async (trx) => {
+      await guard?.(trx);
+      return finalizeIn(trx, ref, generation);
+    }),
+  );
+}
+
+async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
   const key = { ...MESSAGE(ref), generation };
   const chunks = (await db('archive_chunks')
     .where(key)

@@ -15,7 +15,13 @@
  * 1,000,000-row restore from 48 s to 35 s with no more worker memory. Chunks in flight,
  * `parallelInserts` (RESTORE_PARALLEL_CHUNKS, 1 by default), overlap the worker's decoding with the
  * inserts too, at a few megabytes of decoded rows and a larger heap per chunk.
+ *
+ * Each attempt claims the message's fence (src/storage/fence.ts) for its generation first; every INSERT
+ * statement, the manifest marked restoring and restored, and each delete of the long-term copy check
+ * in their own transaction that it still holds it. An attempt Temporal gave up on, resumed after a
+ * newer attempt or the next generation's archive, stops with StaleAttemptError having changed nothing.
  */
+import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { MessageRef, RestoreSummary } from '../shared/types';
 import {
@@ -30,6 +36,7 @@ import {
   type RowArray,
 } from './chunkCodec';
 import { retryOnDeadlock } from './deadlock';
+import { assertFenceHeld, checkFence, claimFence, heldFromArray, randomAttemptToken, requireHeld, SELECT_FENCE_SHARED, staleOr, type MoveAttempt } from './fence';
 import { ensureHotTable } from './hotTables';
 import { supportsReturning } from './returning';
 
@@ -57,6 +64,11 @@ export interface RestoreOptions {
    * Detected from the server when not given.
    */
   insertReturning?: boolean;
+  /**
+   * The attempt's token (activities derive it from Temporal's attempt: fence.ts activityAttemptToken).
+   * Without one the call claims with a fresh token, taking over from any attempt of the same generation.
+   */
+  fence?: { token: string };
 }
 
 interface ManifestRow {
@@ -88,6 +100,29 @@ const DEFAULT_PARALLEL_INSERTS = 1;
 const DEFAULT_INSERT_CONNECTIONS = 2;
 
 export async function restoreMessage(db: Db, ref: MessageRef, generation: number, opts: RestoreOptions = {}): Promise<RestoreSummary> {
+  const attempt: MoveAttempt = { generation, phase: 'restore', token: opts.fence?.token ?? randomAttemptToken() };
+  await claimFence(db, ref, attempt);
+  try {
+    return await restoreClaimed(db, ref, attempt, opts);
+  } catch (err) {
+    // A newer attempt's work (chunks its restore deleted, a table the next archive dropped) shows up
+    // here as some other failure, an integrity error even; the operator should see a stale attempt.
+    throw await staleOr(db, ref, attempt, err);
+  }
+}
+
+/** Runs `step` in a transaction in which the attempt's fence is checked first and held until it commits. */
+function fenced<T>(db: Db, ref: MessageRef, attempt: MoveAttempt, step: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return retryOnDeadlock(() =>
+    db.transaction(async (trx) => {
+      await assertFenceHeld(trx, ref, attempt);
+      return step(trx);
+    }),
+  );
+}
+
+async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opts: RestoreOptions): Promise<RestoreSummary> {
+  const { generation } = attempt;
   const key = { message_kind: ref.kind, message_id: ref.id, generation };
   const manifest = await db('archive_manifests').where(key).first<ManifestRow | undefined>();
   if (!manifest) return { generation, rowCount: 0, chunkCount: 0 };
@@ -97,7 +132,7 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
     if (manifest.status === 'archiving') {
       throw new ChunkIntegrityError(`generation ${generation} of ${ref.kind}:${ref.id} is still being archived`);
     }
-    await db('archive_manifests').where(key).update({ status: 'restoring' });
+    await fenced(db, ref, attempt, (trx) => trx('archive_manifests').where(key).update({ status: 'restoring' }));
     const chunks = (await db('archive_chunks').where(key).orderBy('seq').select('seq', 'checksum', 'row_count', 'verified_at')) as ChunkMeta[];
     const verified = chunks.filter((c) => c.verified_at !== null);
     const total = verified.reduce((n, c) => n + Number(c.row_count), 0);
@@ -119,7 +154,9 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
     const returning = opts.insertReturning ?? (await supportsReturning(db));
     // Archived before migration 005: its users' pairs were never written to `user_messages`.
     const addUserMessages = !Number(manifest.user_messages_kept);
-    // The rows go back into the message's current table; nothing swaps it while the actor restores.
+    // The rows go back into the message's current table; nothing swaps it while the actor restores. A
+    // stale attempt getting past this check could at most make the empty table ingestion would make.
+    await checkFence(db, ref, attempt);
     const { name: table } = await ensureHotTable(db, ref);
     // Chunks being inserted and checked, oldest first. The cursor only moves past a chunk once it and
     // every chunk before it are back and verified, so a resume never skips one.
@@ -131,23 +168,31 @@ export async function restoreMessage(db: Db, ref: MessageRef, generation: number
       restored += oldest.rows;
       await opts.onProgress?.({ seq: oldest.seq }, restored);
     };
-    for (const meta of todo) {
-      while (inFlight.length >= parallel) await settleOldest();
-      // A chunk is fetched and decoded only when it is its turn: reading the next one ahead saved no
-      // time on an idle machine either (30.0 s against 30.3 s) and took the worker from 342 to 441 MB.
-      const done = loadChunk(db, ref, generation, meta).then((chunk) => restoreChunk(db, ref, chunk, { table, insertBatch, connections, returning, addUserMessages }));
-      done.catch(() => undefined); // awaited, in order, by settleOldest
-      inFlight.push({ seq: meta.seq, rows: Number(meta.row_count), done });
+    try {
+      for (const meta of todo) {
+        while (inFlight.length >= parallel) await settleOldest();
+        // A chunk is fetched and decoded only when it is its turn: reading the next one ahead saved no
+        // time on an idle machine either (30.0 s against 30.3 s) and took the worker from 342 to 441 MB.
+        const done = loadChunk(db, ref, generation, meta).then((chunk) =>
+          restoreChunk(db, ref, chunk, { table, insertBatch, connections, returning, addUserMessages, attempt }),
+        );
+        done.catch(() => undefined); // awaited, in order, by settleOldest
+        inFlight.push({ seq: meta.seq, rows: Number(meta.row_count), done });
+      }
+      while (inFlight.length) await settleOldest();
+    } finally {
+      // Nothing is left running against the pool when this returns or throws (a failed chunk, a stop
+      // between chunks), so the next attempt never meets this one's statements.
+      await Promise.allSettled(inFlight.map((c) => c.done));
     }
-    while (inFlight.length) await settleOldest();
-    await db('archive_manifests').where(key).update({ status: 'restored', restored_at: db.raw('CURRENT_TIMESTAMP(3)') });
+    await fenced(db, ref, attempt, (trx) => trx('archive_manifests').where(key).update({ status: 'restored', restored_at: trx.raw('CURRENT_TIMESTAMP(3)') }));
   }
 
   // The rows are hot and verified again: the long-term copy of this generation has done its job.
   for (;;) {
     const seqs = (await db('archive_chunks').where(key).orderBy('seq').limit(100).pluck('seq')) as number[];
     if (seqs.length === 0) break;
-    await db('archive_chunks').where(key).whereIn('seq', seqs).delete();
+    await fenced(db, ref, attempt, (trx) => trx('archive_chunks').where(key).whereIn('seq', seqs).delete());
   }
   return { generation, rowCount: expectedRows, chunkCount: manifest.chunk_count };
 }
@@ -231,7 +276,16 @@ function run(conn: RawConnection, sql: string, values: readonly (string | null)[
  * to the old generation (with two chunks in flight, a restoring process's old generation peaked at
  * 73 MB that way, 47-57 MB this way: docs/BENCHMARKS.md).
  */
-async function insertRows(db: Db, table: string, chunk: DecodedChunk, ref: MessageRef, batchRows: number, connections: number, returning: boolean): Promise<void> {
+async function insertRows(
+  db: Db,
+  table: string,
+  chunk: DecodedChunk,
+  ref: MessageRef,
+  batchRows: number,
+  connections: number,
+  returning: boolean,
+  attempt: MoveAttempt,
+): Promise<void> {
   const { columns, rowCount } = chunk;
   const step = Math.max(1, Math.min(batchRows, MAX_ROWS_PER_STATEMENT));
   let next = 0;
@@ -251,7 +305,20 @@ async function insertRows(db: Db, table: string, chunk: DecodedChunk, ref: Messa
         // taking gap locks, which restores running side by side would otherwise deadlock on.
         const answer = await retryOnDeadlock(async () => {
           await run(conn, 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-          return run(conn, insertStatement(table, n, returning), values);
+          await run(conn, 'START TRANSACTION');
+          try {
+            // The fence, in share mode until the rows are in: a newer attempt's claim waits for this
+            // statement, and once it has claimed, this attempt inserts nothing more.
+            const [held] = (await run(conn, SELECT_FENCE_SHARED, [ref.kind, ref.id])) as RowArray[];
+            requireHeld(ref, attempt, heldFromArray(held));
+            const rows = await run(conn, insertStatement(table, n, returning), values);
+            await run(conn, 'COMMIT');
+            return rows;
+          } catch (err) {
+            // A lock wait timeout leaves the transaction open: it must not reach the pool that way.
+            await run(conn, 'ROLLBACK').catch(() => undefined);
+            throw err;
+          }
         });
         if (returning) {
           const mismatch = firstMismatch(answer as RowArray[], columns, i, n);
@@ -301,11 +368,18 @@ interface InsertTuning {
   returning: boolean;
   /** Also record the chunk's users in `user_messages` (a generation archived before migration 005). */
   addUserMessages: boolean;
+  /** The attempt, whose fence each INSERT statement checks. */
+  attempt: MoveAttempt;
 }
 
 async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning: InsertTuning): Promise<void> {
-  await insertRows(db, tuning.table, chunk, ref, tuning.insertBatch, tuning.connections, tuning.returning);
-  if (tuning.addUserMessages) await addUserMessages(db, ref, chunk);
+  await insertRows(db, tuning.table, chunk, ref, tuning.insertBatch, tuning.connections, tuning.returning, tuning.attempt);
+  // Checked, not held: the pairs say this message's users received it, true whichever attempt writes
+  // them, and a move never removes them.
+  if (tuning.addUserMessages) {
+    await checkFence(db, ref, tuning.attempt);
+    await addUserMessages(db, ref, chunk);
+  }
   if (tuning.returning) return; // each statement's answer has been checked already
   // Without RETURNING, re-read exactly the chunk's ids, by primary key: the message may also have late
   // rows in the hot store, which are not this chunk's business.
