@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify';
 import { TypeBoxValidatorCompiler, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Connection } from '@temporalio/client';
+import { usersExportTimeLimit } from '../config';
 import type { Db } from '../db/knex';
 import { activateAudiences, getAudience, putAudience } from '../dataplane/audiences';
 import { messageAnalytics } from '../dataplane/analytics';
@@ -18,7 +19,7 @@ import type { DataPlaneLifecycle } from '../dataplane/lifecyclePort';
 import { createMessage, resumeMessages, updateMessage } from '../dataplane/messageService';
 import { loadMessage } from '../dataplane/messages';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../dataplane/model';
-import { openUserDataCsv } from '../dataplane/userDataCsv';
+import { ExportTimeLimitError, openUserDataCsv } from '../dataplane/userDataCsv';
 import { EXPORT_FIELDS, exportUsers, userProfile } from '../dataplane/users';
 import {
   ActivateAudiencesBody,
@@ -53,6 +54,8 @@ export interface DataPlaneOptions {
   /** When given, every call to Temporal gets a deadline of temporalTimeoutMs. */
   connection?: Connection;
   temporalTimeoutMs?: number;
+  /** How long a User Data CSV export may run; `USERS_EXPORT_TIME_LIMIT` when not given. */
+  usersExportTimeLimitMs?: number;
 }
 
 interface SchemaError {
@@ -116,6 +119,7 @@ const ingestValidator: FastifySchemaCompiler<unknown> = (route) =>
 export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app, options) => {
   const { db, connection } = options;
   const timeoutMs = options.temporalTimeoutMs ?? 10_000;
+  const exportTimeLimitMs = options.usersExportTimeLimitMs ?? usersExportTimeLimit().milliseconds;
   const bound =
     <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> =>
@@ -146,7 +150,9 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof DataPlaneError) {
-      return reply.code(error.statusCode).send({ error: error.code, message: error.message, ...error.details });
+      // A file's headers may already be set (a CSV export stopped before its first byte): this is JSON.
+      reply.removeHeader('content-disposition');
+      return reply.code(error.statusCode).type('application/json; charset=utf-8').send({ error: error.code, message: error.message, ...error.details });
     }
     if (error.validation) {
       const context = error.validationContext ?? 'body';
@@ -353,15 +359,20 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
     {
       schema: {
         tags: tags('data plane: exports'),
-        summary: 'User Data CSV of a campaign or Canvas, streamed (409 with how to restore when its data has expired)',
+        summary:
+          'User Data CSV of a campaign or Canvas, streamed (409 with how to restore when its data has expired); ' +
+          'cut off at USERS_EXPORT_TIME_LIMIT: a 503 before the first byte, a connection closed mid-file after it',
         params: MessageParams,
         produces: ['text/csv'],
-        response: { 200: { type: 'string', description: 'text/csv, one line per user' }, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        response: { 200: { type: 'string', description: 'text/csv, one line per user' }, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
       },
     },
     async (request, reply) => {
-      const csv = await openUserDataCsv(db, request.params);
-      csv.stream.on('error', (err) => request.log.error({ err }, 'User Data export failed while streaming'));
+      const csv = await openUserDataCsv(db, request.params, { timeLimitMs: exportTimeLimitMs });
+      csv.stream.on('error', (err) => {
+        if (err instanceof ExportTimeLimitError) request.log.warn({ timeLimitMs: exportTimeLimitMs, ref: request.params }, 'User Data export cut off at its time limit');
+        else request.log.error({ err }, 'User Data export failed while streaming');
+      });
       return reply
         .code(200)
         .header('content-type', 'text/csv; charset=utf-8')

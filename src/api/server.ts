@@ -29,7 +29,7 @@ export interface RunningApi {
 }
 
 export async function startApi(
-  config: Pick<Config, 'host' | 'port' | 'temporalAddress' | 'temporalNamespace' | 'mysqlUrl'>,
+  config: Pick<Config, 'host' | 'port' | 'temporalAddress' | 'temporalNamespace' | 'mysqlUrl'> & Partial<Pick<Config, 'usersExportTimeLimit'>>,
   options: StartApiOptions = {},
 ): Promise<RunningApi> {
   const logger = options.logger ?? createLogger('api');
@@ -51,6 +51,7 @@ export async function startApi(
     db,
     logger,
     temporalTimeoutMs: options.temporalTimeoutMs,
+    usersExportTimeLimitMs: config.usersExportTimeLimit?.milliseconds,
   });
   try {
     await app.listen({ host: config.host, port: config.port });

@@ -5,13 +5,18 @@
  * The availability check and the rows come from one read-only snapshot, so an archive starting while
  * the file streams cannot cut it short: the export is the data as it was when it started. An expired
  * message is refused before the first byte (409 with how to restore), never answered with an empty file.
+ *
+ * That snapshot holds the message's table (its metadata lock), so the archive's DROP TABLE waits for it.
+ * An export therefore has a time limit (`USERS_EXPORT_TIME_LIMIT`): past it, or as soon as its client
+ * hangs up, its session ends and the lock goes with it, however slowly the client was reading.
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Knex } from 'knex';
+import type { Connection } from 'mysql2';
 import type { Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
 import { currentHotTable, type HotTable } from '../storage/hotTables';
-import { conflict, notFound } from './errors';
+import { conflict, DataPlaneError, notFound } from './errors';
 import { loadMessage, type StoredMessage } from './messages';
 import { refKey } from './model';
 import { availabilityOf, isoTime, rereadIfTableMoved } from './sql';
@@ -145,23 +150,125 @@ export interface UserDataExport {
   stream: Readable;
 }
 
+export interface UserDataCsvOptions {
+  /** How long the export may run, from opening its transaction to handing over its last line. */
+  timeLimitMs: number;
+}
+
+/**
+ * The export ran past its time limit and was stopped. Before the first byte the client gets this as a
+ * 503; after it, the headers are gone, so the connection is closed mid-file (a chunked response without
+ * its last chunk), which every HTTP client reports as a truncated download.
+ */
+export class ExportTimeLimitError extends DataPlaneError {
+  override name = 'ExportTimeLimitError';
+  constructor(ref: MessageRef, limitMs: number) {
+    super(
+      503,
+      'export_time_limit',
+      `The User Data export of ${ref.kind}:${ref.id} ran longer than its time limit of ${limitMs / 1000} s (USERS_EXPORT_TIME_LIMIT) and was stopped; ` +
+        'read the file faster, or ask for a longer limit.',
+    );
+  }
+}
+
+/**
+ * The export's own pooled connection and read-only transaction. Ended normally, the transaction
+ * commits and the connection goes back to the pool. Cut short, the connection is closed instead: a
+ * result set still streaming to a paused socket would have to be read to its end before a ROLLBACK
+ * could even be sent, while closing the socket ends the session, its transaction and its metadata lock
+ * on the server at once. The pool drops the closed connection and opens another when it needs one.
+ */
+class ExportSession {
+  private ended = false;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly conn: Connection,
+    readonly trx: Knex.Transaction,
+  ) {}
+
+  static async open(db: Db): Promise<ExportSession> {
+    const conn = (await db.client.acquireConnection()) as Connection;
+    try {
+      return new ExportSession(db, conn, await db.transaction(undefined, { readOnly: true, connection: conn }));
+    } catch (err) {
+      closeSocket(conn);
+      await db.client.releaseConnection(conn);
+      throw err;
+    }
+  }
+
+  /** Commits or rolls back, then gives the connection back as it found it; closed when that fails. */
+  async end(commit: boolean): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      await (commit ? this.trx.commit() : this.trx.rollback());
+      await this.db.raw('SET SESSION group_concat_max_len = DEFAULT').connection(this.conn);
+    } catch {
+      closeSocket(this.conn);
+    }
+    await this.db.client.releaseConnection(this.conn);
+  }
+
+  /** Ends the session at once, whatever it is doing. */
+  abort(): void {
+    if (this.ended) return;
+    this.ended = true;
+    closeSocket(this.conn);
+    void this.db.client.releaseConnection(this.conn).catch(() => undefined);
+  }
+}
+
+/**
+ * mysql2's destroy() only half-closes the socket (FIN), and a server blocked writing rows to a reader
+ * that stopped reading goes on waiting for net_write_timeout. Destroying the socket as well, with
+ * unread rows in it, resets the connection, which the server notices at once.
+ */
+function closeSocket(conn: Connection): void {
+  conn.destroy();
+  (conn as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+}
+
 /**
  * Opens the export: refuses unknown (404) and unavailable (409) messages before anything is sent,
- * then returns the stream, which owns a read-only transaction until it ends or is destroyed.
+ * then returns the stream, which owns a read-only transaction until its rows are read or it is
+ * destroyed. The time limit runs from the transaction's start; when it passes, the stream is destroyed
+ * with an ExportTimeLimitError (or, before the stream exists, the open fails with it).
  */
-export async function openUserDataCsv(db: Db, ref: MessageRef): Promise<UserDataExport> {
+export async function openUserDataCsv(db: Db, ref: MessageRef, opts: UserDataCsvOptions): Promise<UserDataExport> {
   const message = await loadMessage(db, ref);
   if (!message) throw notFound(`no ${ref.kind} ${JSON.stringify(ref.id)}`);
-  const { trx, table } = await rereadIfTableMoved(() => openSnapshot(db, ref, message));
-  let finished = false;
-  const finish = (ok: boolean) => {
-    if (finished) return;
-    finished = true;
-    void (ok ? trx.commit() : trx.rollback()).catch(() => undefined);
+  const overdue = () => new ExportTimeLimitError(ref, opts.timeLimitMs);
+  // The sessions of the attempts to open; a statement in flight on an aborted session never answers,
+  // so opening races the time limit rather than waiting for that answer.
+  const sessions: ExportSession[] = [];
+  let overTime = false;
+  let failOpening: (err: Error) => void = () => undefined;
+  const limitReached = new Promise<never>((_, reject) => (failOpening = reject));
+  let onTimeLimit = () => {
+    overTime = true;
+    for (const s of sessions) s.abort();
+    failOpening(overdue());
   };
+  const timer = setTimeout(() => onTimeLimit(), opts.timeLimitMs);
+  const track = (s: ExportSession) => {
+    sessions.push(s);
+    if (overTime) s.abort();
+  };
+  let opened: ExportSession;
+  let table: HotTable | null;
+  try {
+    ({ session: opened, table } = await Promise.race([rereadIfTableMoved(() => openSnapshot(db, ref, message, track)), limitReached]));
+  } catch (err) {
+    clearTimeout(timer);
+    throw err;
+  }
+
   const columns = ref.kind === 'campaign' ? CAMPAIGN_CSV_COLUMNS : CANVAS_CSV_COLUMNS;
   // A message without a table never had a row: the file is its header.
-  const source = table ? (userDataRowsQuery(trx, table, ref).stream({ highWaterMark: 500 }) as Readable) : Readable.from([]);
+  const source = table ? (userDataRowsQuery(opened.trx, table, ref).stream({ highWaterMark: 500 }) as Readable) : Readable.from([]);
   let headerSent = false;
   const csv = new Transform({
     writableObjectMode: true,
@@ -174,12 +281,17 @@ export async function openUserDataCsv(db: Db, ref: MessageRef): Promise<UserData
       done(null, headerSent ? '' : columns.join(',') + '\r\n');
     },
   });
+  onTimeLimit = () => csv.destroy(overdue());
   source.on('error', (err) => csv.destroy(err));
+  // Every row read: the database is done with, whatever the client still has to receive.
+  source.on('end', () => void opened.end(true));
   source.pipe(csv);
-  csv.on('end', () => finish(true));
   csv.on('close', () => {
-    if (!csv.readableEnded) source.destroy();
-    finish(csv.readableEnded);
+    clearTimeout(timer);
+    if (!csv.readableEnded) {
+      source.destroy();
+      opened.abort();
+    }
   });
   return { message, filename: `${ref.kind}-${ref.id}-user-data.csv`, stream: csv };
 }
@@ -188,10 +300,13 @@ export async function openUserDataCsv(db: Db, ref: MessageRef): Promise<UserData
  * The export's read-only transaction, once the message is known to be available in it, with the
  * message's table as of the same snapshot. The table is read once here: from then on an archive cannot
  * drop it before the transaction ends, and one that dropped it already fails this before anything is
- * sent, so the caller opens the export again and finds the message unavailable.
+ * sent, so the caller opens the export again and finds the message unavailable. `opened` hears of the
+ * session as soon as it exists, so that a time limit passing meanwhile can end it.
  */
-async function openSnapshot(db: Db, ref: MessageRef, message: StoredMessage): Promise<{ trx: Knex.Transaction; table: HotTable | null }> {
-  const trx = await db.transaction(undefined, { readOnly: true });
+async function openSnapshot(db: Db, ref: MessageRef, message: StoredMessage, opened: (s: ExportSession) => void): Promise<{ session: ExportSession; table: HotTable | null }> {
+  const session = await ExportSession.open(db);
+  opened(session);
+  const { trx } = session;
   try {
     const avail = (await availabilityOf(trx, [ref])).get(refKey(ref));
     if (avail && !avail.available) {
@@ -205,9 +320,9 @@ async function openSnapshot(db: Db, ref: MessageRef, message: StoredMessage): Pr
     if (table) await trx.from(table.name).first('id');
     // The GROUP_CONCATs hold one user's values; the default 1 KB is short for users with many steps.
     await trx.raw('SET SESSION group_concat_max_len = 1048576');
-    return { trx, table };
+    return { session, table };
   } catch (err) {
-    void trx.rollback().catch(() => undefined);
+    await session.end(false);
     throw err;
   }
 }
