@@ -4,17 +4,20 @@
  * while a step is slow) and resume from it.
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/knex';
 import type { RestoreNotifier } from '../src/email/restoreNotifier';
 import { addDuration } from '../src/shared/duration';
-import { archiveMessage, type ArchiveCursor } from '../src/storage/archiver';
+import { ArchiveConflictError, archiveMessage, type ArchiveCursor } from '../src/storage/archiver';
+import { ChunkIntegrityError } from '../src/storage/chunkCodec';
+import { activityAttemptToken, StaleAttemptError } from '../src/storage/fence';
 import { restoreMessage, type RestoreCursor } from '../src/storage/restorer';
 import { countActiveReferences } from '../src/storage/references';
 import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
-import type { LifecycleActivities, PolicyActivities } from './types';
+import type { ArchiveInput, LifecycleActivities, PolicyActivities } from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import { createActorRecordActivities } from './actorRecords';
@@ -42,37 +45,114 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     recordAvailability: (record) => recordAvailability(db, record),
     countActiveReferences: (ref) => countActiveReferences(db, ref),
 
-    async archiveInteractions({ kind, id, generation }) {
+    async archiveInteractions(input) {
+      const { kind, id, generation } = input;
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
-      return heartbeatWhile(ctx, resumeFrom, (report) =>
-        archiveMessage(db, { kind, id }, generation, {
-          chunkRows: config.archiveChunkRows,
-          resumeFrom,
-          onProgress: (cursor, moved) => {
-            report(cursor);
-            ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
-          },
-        }),
+      return move(ctx, 'archive', input, (token) =>
+        heartbeatWhile(ctx, resumeFrom, (report) =>
+          archiveMessage(db, { kind, id }, generation, {
+            chunkRows: config.archiveChunkRows,
+            resumeFrom,
+            fence: { token },
+            onProgress: (cursor, moved) => {
+              report(cursor);
+              ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
+              stopIfCancelled(ctx);
+            },
+          }),
+        ),
       );
     },
 
-    async restoreInteractions({ kind, id, generation }) {
+    async restoreInteractions(input) {
+      const { kind, id, generation } = input;
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as RestoreCursor | undefined;
-      return heartbeatWhile(ctx, resumeFrom, (report) =>
-        restoreMessage(db, { kind, id }, generation, {
-          parallelInserts: config.restoreParallelChunks,
-          insertConnections: config.restoreInsertConnections,
-          resumeFrom,
-          onProgress: (cursor, restored) => {
-            report(cursor);
-            ctx.log.debug('restored chunk', { seq: cursor.seq, restored });
-          },
-        }),
+      return move(ctx, 'restore', input, (token) =>
+        heartbeatWhile(ctx, resumeFrom, (report) =>
+          restoreMessage(db, { kind, id }, generation, {
+            parallelInserts: config.restoreParallelChunks,
+            insertConnections: config.restoreInsertConnections,
+            resumeFrom,
+            fence: { token },
+            onProgress: (cursor, restored) => {
+              report(cursor);
+              ctx.log.debug('restored chunk', { seq: cursor.seq, restored });
+              stopIfCancelled(ctx);
+            },
+          }),
+        ),
       );
     },
 
     sendRestoreEmail: (email) => notifier.send(email),
   };
+}
+
+/**
+ * Between chunks: a cancelled attempt stops there, its last chunk committed and heartbeated, and ends
+ * with the CancelledFailure (as in temporalio/samples-typescript activities-cancellation-heartbeating).
+ * The SDK delivers a cancellation on a heartbeat: the workflow cancelled the step, the worker is
+ * shutting down, or the server gave up on this attempt (its heartbeat timed out, TIMED_OUT) and has
+ * started the next one, which this attempt should leave the message to as soon as it can.
+ */
+function stopIfCancelled(ctx: Context): void {
+  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('cancelled');
+}
+
+/**
+ * Runs one attempt of a move with its fence token, derived from Temporal's attempt so that attempt N+1
+ * supersedes attempt N and a later activity of the run an earlier one (src/storage/fence.ts). Failures
+ * no retry can fix leave as non-retryable ApplicationFailures of the error's own type, which the
+ * actor shows as its `problem` until an operator fixes the cause and retries.
+ */
+async function move<T>(ctx: Context, kind: 'archive' | 'restore', input: ArchiveInput, run: (token: string) => Promise<T>): Promise<T> {
+  const token = activityAttemptToken(ctx.info);
+  try {
+    return await run(token);
+  } catch (err) {
+    if (err instanceof CancelledFailure) {
+      ctx.log.warn(`${kind} attempt cancelled between chunks`, { reason: err.message, token });
+      throw err;
+    }
+    const failure = problemFailure(err, kind, input, token, ctx.info.attempt);
+    if (failure) throw failure;
+    throw err;
+  }
+}
+
+/** What an operator reads in the actor's problem: what happened, what was kept, what to do. */
+export function problemFailure(err: unknown, kind: 'archive' | 'restore', input: ArchiveInput, token: string, attempt: number): ApplicationFailure | null {
+  const what = `${kind} of ${input.kind}:${input.id} generation ${input.generation}`;
+  const retry = `then \`interaction-data retry ${input.kind}:${input.id}\``;
+  let message: string;
+  // The types the actor recognises (PROBLEM_FAILURE_TYPES in workflows/lifecycle.ts), spelt out.
+  let type: 'ChunkIntegrityError' | 'ArchiveConflictError' | 'StaleAttemptError';
+  if (err instanceof ChunkIntegrityError) {
+    type = 'ChunkIntegrityError';
+    message =
+      `${what} cannot proceed: ${err.message}. Nothing was deleted: the generation's long-term copy (archive_chunks) and every row ` +
+      `already in the hot store are kept. Find the chunk or row that differs, repair it or the data it came from, ${retry}.`;
+  } else if (err instanceof ArchiveConflictError) {
+    type = 'ArchiveConflictError';
+    message =
+      `${what} cannot proceed: ${err.message}. Nothing was dropped: the message's table and its stored chunks are kept. Compare the ` +
+      `table's rows with the generation's chunks in archive_chunks (they must account for every row), correct what is wrong, ${retry}.`;
+  } else if (err instanceof StaleAttemptError) {
+    type = 'StaleAttemptError';
+    message =
+      `${what}: ${err.message}. Temporal discards a superseded attempt's result, so another attempt (another run of this actor after ` +
+      `a reset or terminate, or a second actor for the message) moved the message meanwhile. Check the actor's status and the ` +
+      `message's rows in archive_manifests and move_fences; if this actor should carry on, ${retry}.`;
+  } else {
+    return null;
+  }
+  return ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable: true,
+    details: [{ kind: input.kind, id: input.id, generation: input.generation, move: kind, attempt, token, error: err.message }],
+    cause: err,
+  });
 }

@@ -52,7 +52,9 @@ export class StaleAttemptError extends Error {
 const TOKEN_MAX = 255;
 
 /** An activity attempt's token: `<workflow run id>/<activity id>/<attempt>`, ordered within a run. */
-export function activityAttemptToken(info: { workflowExecution: { runId: string }; activityId: string; attempt: number }): string {
+export function activityAttemptToken(info: { workflowExecution?: { runId: string }; activityId: string; attempt: number }): string {
+  // An activity started by no workflow has no run to be ordered in.
+  if (!info.workflowExecution) return randomAttemptToken();
   const token = `${info.workflowExecution.runId}/${info.activityId}/${info.attempt}`;
   // Too long for the column only with a custom activity id: unique still, though no longer ordered.
   return token.length <= TOKEN_MAX ? token : `sha256:${sha256Hex(token)}`;
