@@ -14,6 +14,9 @@
  * would have the first restored messages archiving again during the run, which is not what is measured).
  *
  * The target of the issue: under 5 minutes end to end on a 2-core machine.
+ *
+ * MySQL statements during the restore are the server's global counters: point BENCH_MYSQL_URL at a
+ * server nothing else uses for exact figures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -175,6 +178,13 @@ function spawnWorker(env: NodeJS.ProcessEnv): ChildProcess {
   });
 }
 
+/** Statements counted so far by the whole server: exact for this run only on a server of its own (BENCH_MYSQL_URL). */
+async function statementCounters(db: Db): Promise<{ questions: number; selects: number }> {
+  const [rows] = (await db.raw(`SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_select')`)) as [{ Variable_name: string; Value: string }[]];
+  const value = (name: string) => Number(rows.find((r) => r.Variable_name === name)?.Value ?? NaN);
+  return { questions: value('Questions'), selects: value('Com_select') };
+}
+
 async function countState(db: Db, state: string): Promise<number> {
   const row = await db('message_availability').where({ state }).count<{ n: number | string }[]>({ n: '*' }).first();
   return Number(row?.n ?? 0);
@@ -252,6 +262,7 @@ async function main(): Promise<void> {
     log(`restoring: interaction-data restore --tag ${TAG} --requested-by bench@example.com --json (load average ${loadAtRestore})`);
     const sampler = new RssSampler(workerPid).start();
     const cpuBefore = { worker: cpuSeconds(workerPid) ?? 0, server: cpuSeconds(server.pid) ?? 0 };
+    const statementsBefore = await statementCounters(db);
     let stdout = '';
     t = Date.now();
     const code = await runCli(['restore', '--tag', TAG, '--requested-by', 'bench@example.com', '--concurrency', String(CONCURRENCY), '--json'], {
@@ -261,6 +272,8 @@ async function main(): Promise<void> {
     });
     const restoreMs = Date.now() - t;
     const restorePeakRss = sampler.stop();
+    const statementsAfter = await statementCounters(db);
+    const statements = { questions: statementsAfter.questions - statementsBefore.questions, selects: statementsAfter.selects - statementsBefore.selects };
     const cpu = { worker: (cpuSeconds(workerPid) ?? 0) - cpuBefore.worker, server: (cpuSeconds(server.pid) ?? 0) - cpuBefore.server };
     const memory = readMemory(workerPid);
     const loadAfter = loadAverage();
@@ -286,6 +299,7 @@ async function main(): Promise<void> {
       `| CPU used during the restore: worker / Temporal dev server | ${cpu.worker.toFixed(0)} s / ${cpu.server.toFixed(0)} s (of ${seconds(restoreMs * os.cpus().length)} CPU-seconds available) |`,
       `| Worker peak RSS during the restore | **${mb(restorePeakRss)}** (sampled VmRSS every 100 ms) |`,
       `| Worker VmHWM (whole life, incl. expiring 1,000 actors) | ${mb(memory?.hwm ?? 0)} (before the restore: ${mb(hwmBeforeRestore)}) |`,
+      `| MySQL statements during the restore (server-wide Questions / Com_select) | ${int(statements.questions)} / ${int(statements.selects)}: **${(statements.questions / Math.max(1, result.restored)).toFixed(1)} / ${(statements.selects / Math.max(1, result.restored)).toFixed(1)} per restored message** |`,
       `| Summary e-mails | ${emails} |`,
       `| Setup: seeding rows / expiring through the actors | ${seconds(seedMs)} s / ${seconds(expireMs)} s |`,
       `| Load average (1/5/15 min) before / at restore / after | ${loadBefore} / ${loadAtRestore} / ${loadAfter} |`,
