@@ -31,7 +31,7 @@ async function throughUserIndex(db: Db, userIds: string[]): Promise<number> {
       .max('occurred_at as last_at')
       .whereIn('user_id', userIds)
       .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')) as { message_kind: MessageKind; message_id: string }[];
-    const refs = new Map<string, MessageRef>(rows.map((r) => [`${r.message_kind}:${r.message_id.toLowerCase()}`, { kind: r.message_kind, id: r.message_id }]));
+    const refs = new Map<string, MessageRef>(rows.map((r) => [`${r.message_kind}:${r.message_id}`, { kind: r.message_kind, id: r.message_id }]));
     await availabilityOf(trx, [...refs.values()]);
     await loadMessages(trx, [...refs.values()]);
     return rows.length;
@@ -45,7 +45,7 @@ async function throughUserIndex(db: Db, userIds: string[]): Promise<number> {
 async function checkSameMessages(db: Db, users: number): Promise<void> {
   for (let i = 0; i < 20; i++) {
     const user = `u${(i * 7919) % users}`;
-    const listed = (await receivedByUser(db, [user])).get(user.toLowerCase())?.campaigns.length ?? 0;
+    const listed = (await receivedByUser(db, [user])).get(user)?.campaigns.length ?? 0;
     const [[{ n }]] = (await db.raw("SELECT COUNT(DISTINCT message_id) AS n FROM ?? WHERE user_id = ? AND event_type = 'received'", [SHARED_TABLE, user])) as [
       { n: number | string }[],
     ];

@@ -17,10 +17,47 @@ import { hotRows, seedInteractions, useThrowawayDatabase } from './support/stack
 const campaign: MessageRef = { kind: 'campaign', id: 'pairs-campaign' };
 const canvas: MessageRef = { kind: 'canvas', id: 'pairs-canvas' };
 
-/** The pairs of one message, user ids lower-cased and sorted. */
+/**
+ * The pairs of one message, user ids lower-cased and sorted: as the case-insensitive collation of the
+ * migrations before 007 saw them (since 007 user ids are exact, and `exactPairsOf` reads them so).
+ */
 async function pairsOf(db: Db, ref: MessageRef): Promise<string[]> {
   const users = (await db('user_messages').where({ message_kind: ref.kind, message_id: ref.id }).pluck('user_id')) as string[];
   return users.map((u) => u.toLowerCase()).sort();
+}
+
+/** The pairs of one message as stored, sorted. */
+async function exactPairsOf(db: Db, ref: MessageRef): Promise<string[]> {
+  return ((await db('user_messages').where({ message_kind: ref.kind, message_id: ref.id }).pluck('user_id')) as string[]).sort();
+}
+
+/**
+ * Back to just after migration `last`, whatever migrations came after it (each one's down runs):
+ * these tests are about what 005 and 006 did to the data they found.
+ */
+async function migrateDownTo(db: Db, last: string): Promise<void> {
+  for (;;) {
+    const latest = (await db('knex_migrations').orderBy('id', 'desc').first<{ name: string } | undefined>('name'))?.name;
+    if (latest === undefined || latest <= last) return;
+    await db.migrate.down({ migrationSource });
+  }
+}
+
+/** The pairs of one message as stored, sorted. */
+async function exactPairsOf(db: Db, ref: MessageRef): Promise<string[]> {
+  return ((await db('user_messages').where({ message_kind: ref.kind, message_id: ref.id }).pluck('user_id')) as string[]).sort();
+}
+
+/**
+ * Back to just after migration `last`, whatever migrations came after it (each one's down runs):
+ * these tests are about what 005 and 006 did to the data they found.
+ */
+async function migrateDownTo(db: Db, last: string): Promise<void> {
+  for (;;) {
+    const latest = (await db('knex_migrations').orderBy('id', 'desc').first<{ name: string } | undefined>('name'))?.name;
+    if (latest === undefined || latest <= last) return;
+    await db.migrate.down({ migrationSource });
+  }
 }
 
 /** The distinct users of a message's rows in the shared table, as it was before migration 006. */
@@ -47,15 +84,15 @@ describe('user_messages (migration 005)', () => {
   });
 
   it('is filled from the hot rows when the migration runs, and replaces ix_interactions_user; then 006 moves each message into its table', async () => {
-    // Back to before 006 (a table per message) and 005.
-    await db.migrate.down({ migrationSource });
-    await db.migrate.down({ migrationSource });
+    // Back to before 006 (a table per message) and 005, and so before 007 (exact ids).
+    await migrateDownTo(db, '004_event_ids_in_ledger');
     let shared: { id: string; message_id: string }[] = [];
     try {
       assert.ok((await indexNames(db, 'interactions')).includes('ix_interactions_user'), 'down puts the index back');
       await seedInteractions(db, campaign, 600, { table: 'interactions' });
       await seedInteractions(db, canvas, 300, { table: 'interactions' });
-      // The same user in another case: the database compares ids case-insensitively, so one pair.
+      // The same user in another case: before migration 007 the database compared ids case-insensitively,
+      // so the backfill made one pair (007 leaves user data as it finds it).
       const first = await db('interactions').where({ message_kind: canvas.kind, message_id: canvas.id }).orderBy('id').first();
       await db('interactions').insert({ ...first, id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
       await db('archive_manifests').insert({ message_kind: 'campaign', message_id: 'archived-earlier', generation: 1, status: 'archived' });
@@ -81,7 +118,7 @@ describe('user_messages (migration 005)', () => {
 
   it('backfills range by range, and a run stopped halfway is completed by running the migration again', async () => {
     // Back to before 006: 005 reads the shared table.
-    await db.migrate.down({ migrationSource });
+    await migrateDownTo(db, '005_user_messages');
     await seedInteractions(db, campaign, 600, { table: 'interactions' });
     await seedInteractions(db, canvas, 300, { table: 'interactions' });
     const first = await db('interactions').where({ message_kind: canvas.kind, message_id: canvas.id }).orderBy('id').first();
@@ -103,7 +140,7 @@ describe('user_messages (migration 005)', () => {
     assert.ok(!(await indexNames(db, 'interactions')).includes('ix_interactions_user'), 'and drops the index');
   });
 
-  it('gets one pair per user and message from ingestion, however many events and whatever the case', async () => {
+  it('gets one pair per user and message from ingestion, however many events; user ids are exact', async () => {
     const event = (n: number, userId: string, ref: MessageRef): InteractionEvent => ({
       eventId: `pair-${n}`,
       type: 'received',
@@ -116,8 +153,8 @@ describe('user_messages (migration 005)', () => {
     });
     await ingestEvents(db, [event(1, 'ann', campaign), event(2, 'Ann', campaign), event(3, 'bob', campaign), event(4, 'ann', canvas)]);
     await ingestEvents(db, [event(5, 'ANN', campaign), event(6, 'cy', canvas)]);
-    assert.deepEqual(await pairsOf(db, campaign), ['ann', 'bob']);
-    assert.deepEqual(await pairsOf(db, canvas), ['ann', 'cy']);
+    assert.deepEqual(await exactPairsOf(db, campaign), ['ANN', 'Ann', 'ann', 'bob'], 'ann, Ann and ANN are three users');
+    assert.deepEqual(await exactPairsOf(db, canvas), ['ann', 'cy']);
   });
 
   for (const kept of [true, false]) {

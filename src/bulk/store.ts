@@ -96,8 +96,8 @@ export async function classifyRefs(db: Db, refs: readonly MessageRef[]): Promise
       message_id: string;
       state: string;
     }[];
-    // Collations are case-insensitive: look rows up the way MySQL matched them.
-    const key = (kind: string, id: string) => `${kind}:${id}`.toLowerCase();
+    // Ids are exact (migration 007): a row answers the ref with exactly its spelling.
+    const key = (kind: string, id: string) => `${kind}:${id}`;
     const nameOf = new Map(messages.map((m) => [key(m.kind, m.id), m.name]));
     const stateOf = new Map(states.map((s) => [key(s.kind, s.message_id), s.state]));
     for (const ref of batch) {

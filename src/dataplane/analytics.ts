@@ -66,12 +66,11 @@ export async function messageAnalytics(db: Db, ref: MessageRef): Promise<Message
     for (const [dim, id] of [['variant', r.variant_id], ['step', r.step_id], ['variation', r.variation_id]] as const) {
       if (!id) continue;
       const m = per[dim];
-      const key = id.toLowerCase();
-      add(m.get(key) ?? (m.set(key, {}), m.get(key)!), r.event_type, n);
+      add(m.get(id) ?? (m.set(id, {}), m.get(id)!), r.event_type, n);
     }
   }
   const breakdown = (list: { id: string; name: string }[], m: Map<string, Record<string, number>>): Breakdown[] =>
-    list.map((c) => ({ id: c.id, name: c.name, counts: m.get(c.id.toLowerCase()) ?? {} }));
+    list.map((c) => ({ id: c.id, name: c.name, counts: m.get(c.id) ?? {} }));
   return {
     kind: ref.kind,
     id: message.id,

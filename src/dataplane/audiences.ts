@@ -63,6 +63,8 @@ function rowToFilter(f: FilterRow): FilterInput {
   return out;
 }
 
+/** The given audiences that exist, keyed by id; ids are exact (`Seg` and `seg` are two audiences). */
+/** The given audiences that exist, keyed by id; ids are exact (`Seg` and `seg` are two audiences). */
 export async function loadAudiences(db: Db, ids: readonly string[]): Promise<Map<string, Audience>> {
   const out = new Map<string, Audience>();
   if (ids.length === 0) return out;
@@ -76,15 +78,14 @@ export async function loadAudiences(db: Db, ids: readonly string[]): Promise<Map
     segment_id: string;
   }[];
   for (const r of rows) {
-    const key = r.id.toLowerCase();
-    out.set(key, {
+    out.set(r.id, {
       id: r.id,
       type: r.type,
       name: r.name ?? r.id,
       active: Boolean(Number(r.active)),
       ...(r.message_id === null ? {} : { messageId: r.message_id }),
-      filters: filters.filter((f) => f.audience_id.toLowerCase() === key).map(rowToFilter),
-      segmentIds: segments.filter((s) => s.audience_id.toLowerCase() === key).map((s) => s.segment_id),
+      filters: filters.filter((f) => f.audience_id === r.id).map(rowToFilter),
+      segmentIds: segments.filter((s) => s.audience_id === r.id).map((s) => s.segment_id),
     });
   }
   return out;
@@ -179,14 +180,14 @@ export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: str
   if (segmentIds.length > 0) {
     if (input.type === 'segment') throw badRequest('a segment cannot use other segments', { field: 'segmentIds' });
     const segs = await loadAudiences(db, segmentIds);
-    const bad = segmentIds.filter((s) => segs.get(s.toLowerCase())?.type !== 'segment');
+    const bad = segmentIds.filter((s) => segs.get(s)?.type !== 'segment');
     if (bad.length > 0) throw badRequest(`segmentIds: ${bad.map((s) => JSON.stringify(s)).join(', ')} ${bad.length > 1 ? 'are not segments' : 'is not a segment'}`, { field: 'segmentIds' });
   }
 
   const before = await db.transaction(async (trx) => {
     // Locks the audience row so that two concurrent saves of it compute their reference changes in turn.
     await trx.raw('SELECT id FROM audiences WHERE id = ? FOR UPDATE', [id]);
-    const previous = (await loadAudiences(trx, [id])).get(id.toLowerCase());
+    const previous = (await loadAudiences(trx, [id])).get(id);
     if (input.active) {
       const uses = await expiredUses(trx, [audienceUse(id, parsed, segmentIds)]);
       refuseExpired(input.type, await displayNames(trx, [input]), uses);
@@ -221,7 +222,7 @@ export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: str
     return previous;
   });
 
-  const saved = (await loadAudiences(db, [id])).get(id.toLowerCase()) as Audience;
+  const saved = (await loadAudiences(db, [id])).get(id) as Audience;
   const references = await signalReferencesChanged(lifecycle, changedTargets(before, saved));
   return { audience: saved, references };
 }
@@ -231,13 +232,13 @@ export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: str
  * Cards): all or none, refused with the rule-9 words when any of them uses expired data.
  */
 export async function activateAudiences(db: Db, lifecycle: DataPlaneLifecycle, ids: readonly string[]): Promise<{ audiences: Audience[]; references: SignalReport }> {
-  const unique = [...new Map(ids.map((i) => [i.toLowerCase(), i])).values()];
+  const unique = [...new Set(ids)];
   const result = await db.transaction(async (trx) => {
     await trx('audiences').whereIn('id', unique).forUpdate().select('id');
     const found = await loadAudiences(trx, unique);
-    const missing = unique.filter((i) => !found.has(i.toLowerCase()));
+    const missing = unique.filter((i) => !found.has(i));
     if (missing.length > 0) throw notFound(`no audience ${missing.map((m) => JSON.stringify(m)).join(', ')}`);
-    const list = unique.map((i) => found.get(i.toLowerCase()) as Audience);
+    const list = unique.map((i) => found.get(i) as Audience);
     const types = [...new Set(list.map((a) => a.type))];
     if (types.length > 1) throw badRequest(`activate audiences of one type at a time; got ${types.join(', ')}`, { field: 'ids' });
     const uses = await expiredUses(
@@ -255,7 +256,7 @@ export async function activateAudiences(db: Db, lifecycle: DataPlaneLifecycle, i
 }
 
 export async function getAudience(db: Db, id: string): Promise<Audience> {
-  const a = (await loadAudiences(db, [id])).get(id.toLowerCase());
+  const a = (await loadAudiences(db, [id])).get(id);
   if (!a) throw notFound(`no audience ${JSON.stringify(id)}`);
   return a;
 }

@@ -66,7 +66,7 @@ export async function expiredUses(db: Db, audiences: readonly AudienceUse[]): Pr
       if (s && !s.available) out.push({ audienceId: a.audienceId, messageKind: t.kind, messageId: t.id, state: s.state });
     }
     for (const f of segmentFilters) {
-      if (!a.segmentIds.some((id) => id.toLowerCase() === f.audience_id.toLowerCase())) continue;
+      if (!a.segmentIds.includes(f.audience_id)) continue;
       const s = avail.get(refKey({ kind: f.target_kind, id: f.target_id }));
       if (s && !s.available) out.push({ audienceId: a.audienceId, messageKind: f.target_kind, messageId: f.target_id, state: s.state, segmentId: f.audience_id });
     }

@@ -49,11 +49,11 @@ export const COMPONENTS_OF: Record<MessageKind, readonly ComponentType[]> = {
 };
 
 /**
- * Map key of a message. Lower-cased because ids compare case-insensitively in the database
- * (utf8mb4_unicode_ci), so rows may come back spelled differently from the request.
+ * Map key of a message. Ids are exact, byte for byte, in the database (utf8mb4_bin, migration 007)
+ * as here: `CS1` and `cs1` are two messages, as they are two workflows.
  */
 export function refKey(ref: MessageRef): string {
-  return `${ref.kind}:${ref.id.toLowerCase()}`;
+  return `${ref.kind}:${ref.id}`;
 }
 
 /** Per-batch limit of POST /v1/interactions; larger batches are refused with 413. */

@@ -51,7 +51,7 @@ interface GroupRow {
 
 function component(list: Component[], id: string | null): Component | null {
   if (id === null) return null;
-  return list.find((c) => c.id.toLowerCase() === id.toLowerCase()) ?? { id, name: id };
+  return list.find((c) => c.id === id) ?? { id, name: id };
 }
 
 /** The event types the lists are built from; a user's other rows of a message add nothing to them. */
@@ -94,7 +94,7 @@ export function receivedFactsQuery(db: Db, wanted: readonly WantedFacts[]): Knex
   return parts.length === 1 ? parts[0] : db.queryBuilder().unionAll(parts, true);
 }
 
-/** Received lists of each given user (keys lower-cased user ids). */
+/** Received lists of each given user, keyed by user id (exact: `Bob` is not `bob`). */
 export async function receivedByUser(db: Db, userIds: readonly string[]): Promise<Map<string, UserReceived>> {
   if (userIds.length === 0) return new Map();
   return rereadIfTableMoved(() => inSnapshot(db, async (trx) => {
@@ -128,7 +128,7 @@ export async function receivedByUser(db: Db, userIds: readonly string[]): Promis
       const mKey = refKey({ kind: r.message_kind, id: r.message_id });
       const message = messages.get(mKey);
       if (!message) continue;
-      const key = `${r.user_id.toLowerCase()}\u0000${mKey}`;
+      const key = `${r.user_id}\u0000${mKey}`;
       let f = facts.get(key);
       if (!f) {
         f = {
@@ -147,7 +147,7 @@ export async function receivedByUser(db: Db, userIds: readonly string[]): Promis
           steps: [],
         };
         facts.set(key, f);
-        const u = r.user_id.toLowerCase();
+        const u = r.user_id;
         const entry = out.get(u) ?? { campaigns: [], canvases: [] };
         (message.kind === 'campaign' ? entry.campaigns : entry.canvases).push(f);
         out.set(u, entry);

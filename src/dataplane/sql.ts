@@ -87,8 +87,3 @@ export async function availabilityOf(db: Db, refs: readonly MessageRef[]): Promi
   }
   return out;
 }
-
-/** Case-insensitive key for ids compared by the database's utf8mb4_unicode_ci collation. */
-export function ciKey(value: string): string {
-  return value.toLowerCase();
-}

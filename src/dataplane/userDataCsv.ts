@@ -114,7 +114,7 @@ export function userDataRowsQuery(trx: Db, table: HotTable, ref: MessageRef): Kn
 
 function toLine(message: StoredMessage, r: CsvRow): string {
   const comps = message.kind === 'campaign' ? message.variants : message.variations;
-  const comp = r.component_id ? comps.find((c) => c.id.toLowerCase() === r.component_id!.toLowerCase()) : undefined;
+  const comp = r.component_id ? comps.find((c) => c.id === r.component_id) : undefined;
   const converted = r.last_converted !== null;
   const inControl = Number(r.in_control) === 1;
   const cells =
@@ -133,7 +133,7 @@ function toLine(message: StoredMessage, r: CsvRow): string {
           (r.steps ?? '')
             .split(',')
             .filter(Boolean)
-            .map((id) => message.steps.find((s) => s.id.toLowerCase() === id.toLowerCase())?.name ?? id)
+            .map((id) => message.steps.find((s) => s.id === id)?.name ?? id)
             .sort()
             .join('; ') || null,
           isoTime(r.last_opened),

@@ -58,13 +58,13 @@ const camel = (col: string) => col.replace(/_([a-z])/g, (_, c: string) => c.toUp
 
 async function loadUsers(db: Db, ids: readonly string[]): Promise<Map<string, UserRow>> {
   const rows = (await db('users').select('id', 'first_seen_at', ...USER_TIME_COLUMNS).whereIn('id', ids as string[])) as UserRow[];
-  return new Map(rows.map((r) => [r.id.toLowerCase(), r]));
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
 export async function userProfile(db: Db, userId: string): Promise<UserProfile | null> {
-  const user = (await loadUsers(db, [userId])).get(userId.toLowerCase());
+  const user = (await loadUsers(db, [userId])).get(userId);
   if (!user) return null;
-  const lists = (await receivedByUser(db, [user.id])).get(user.id.toLowerCase()) ?? { campaigns: [], canvases: [] };
+  const lists = (await receivedByUser(db, [user.id])).get(user.id) ?? { campaigns: [], canvases: [] };
   const summary = Object.fromEntries(USER_TIME_COLUMNS.map((c) => [camel(c), isoTime(user[c])])) as unknown as UserSummary;
   return {
     id: user.id,
@@ -174,15 +174,15 @@ export async function exportUsers(
   const out: ExportedUser[] = [];
   const invalid: string[] = [];
   for (const id of externalIds) {
-    const key = id.toLowerCase();
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const user = users.get(key);
+    // External ids are exact: `Bob` and `bob` are two users.
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const user = users.get(id);
     if (!user) {
       invalid.push(id);
       continue;
     }
-    const l = lists.get(key) ?? { campaigns: [], canvases: [] };
+    const l = lists.get(id) ?? { campaigns: [], canvases: [] };
     const row: ExportedUser = {};
     if (fields.includes('external_id')) row.external_id = user.id;
     if (fields.includes('first_seen')) row.first_seen = isoTime(user.first_seen_at) as string;

@@ -69,7 +69,7 @@ export async function currentHotTable(q: Q, ref: MessageRef): Promise<HotTable |
   return findRole(q, ref, 'current');
 }
 
-/** The current tables of several messages, keyed by the ref as given (ids compare as the database compares them). */
+/** The current tables of several messages, keyed by the ref as given (ids are exact: `CS1` is not `cs1`). */
 export async function currentHotTables(q: Q, refs: readonly MessageRef[]): Promise<Map<MessageRef, HotTable>> {
   return findCurrent(rawQuery(q), refs, '');
 }
@@ -88,10 +88,9 @@ interface CurrentRow {
 }
 
 /**
- * One statement for all the refs, each a range of the registry's unique key. A ref is matched to the
- * row with exactly its spelling; one the database matched to another spelling (ids compare
- * case-insensitively) is looked up again on its own, so the database, not JavaScript, decides what
- * equals what. Plain comparisons of columns with parameters keep this the same on MySQL and MariaDB.
+ * One statement for all the refs, each a range of the registry's unique key. Message ids compare byte
+ * for byte (utf8mb4_bin, migration 007), so each row found is the one ref with exactly its spelling.
+ * Plain comparisons of columns with parameters keep this the same on MySQL and MariaDB.
  */
 async function findCurrent(query: RawQuery, refs: readonly MessageRef[], lock: '' | ' LOCK IN SHARE MODE'): Promise<Map<MessageRef, HotTable>> {
   const out = new Map<MessageRef, HotTable>();
@@ -100,14 +99,7 @@ async function findCurrent(query: RawQuery, refs: readonly MessageRef[], lock: '
   const rows = await query<CurrentRow[]>(`SELECT table_no, message_kind, message_id FROM hot_tables WHERE ${wanted}${lock}`, refs.flatMap((r) => [r.kind, r.id]));
   const exact = new Map(rows.map((r) => [`${r.message_kind}\u0000${r.message_id}`, r.table_no]));
   for (const ref of refs) {
-    let no = exact.get(`${ref.kind}\u0000${ref.id}`);
-    if (no === undefined && rows.length > 0) {
-      const [one] = await query<CurrentRow[]>(
-        `SELECT table_no, message_kind, message_id FROM hot_tables WHERE message_kind = ? AND message_id = ? AND role = 'current'${lock}`,
-        [ref.kind, ref.id],
-      );
-      no = one?.table_no;
-    }
+    const no = exact.get(`${ref.kind}\u0000${ref.id}`);
     if (no !== undefined) out.set(ref, table(no));
   }
   return out;

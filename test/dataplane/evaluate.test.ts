@@ -83,8 +83,8 @@ describe('evaluation pages, export limits and the API document', () => {
     });
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.body.message, 'success');
-    assert.deepEqual(ok.body.invalid_user_ids, ['ghost']);
-    assert.equal(ok.body.users.length, 1, 'ids compare as the database does, case-insensitively');
+    assert.deepEqual(ok.body.invalid_user_ids, ['ghost', 'USER-00001'], 'user ids are exact: USER-00001 is not user-00001');
+    assert.equal(ok.body.users.length, 1);
     assert.deepEqual(Object.keys(ok.body.users[0]).sort(), ['campaigns_received', 'external_id']);
     assert.equal((ok.body.users[0].campaigns_received as { api_campaign_id: string }[])[0].api_campaign_id, 'big');
     const missing = await call(api, 'GET', '/v1/users/ghost');
@@ -98,7 +98,7 @@ describe('evaluation pages, export limits and the API document', () => {
       assert.match(res.body.message, pattern);
     };
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: 'X', steps: [{ id: 's', name: 'S' }] }, /steps do not apply to a campaign/);
-    await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: 'X', variants: [{ id: 'a', name: 'A' }, { id: 'A', name: 'B' }] }, /appears twice/);
+    await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: 'X', variants: [{ id: 'a', name: 'A' }, { id: 'a', name: 'B' }] }, /appears twice/);
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'bad id', name: 'X' }, /^id /);
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: '' }, /^name /);
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'big', name: 'Again' }, /already exists/, 409);

@@ -58,25 +58,27 @@ describe('interaction event checks', () => {
 });
 
 describe('batch aggregates', () => {
-  it('fold a batch into one row per user, receipt, alias and analytics cell, case-insensitively', () => {
+  it('fold a batch into one row per user, receipt, alias and analytics cell; ids are exact, aliases are not', () => {
     const ev = (o: Record<string, string>) => ({ ...base, ...o }) as unknown as Parameters<typeof batchDeltas>[0][number];
     const d = batchDeltas([
-      ev({ eventId: '1', userId: 'Ann', occurredAt: '2026-01-02T00:00:00.000Z' }),
+      ev({ eventId: '1', userId: 'ann', occurredAt: '2026-01-02T00:00:00.000Z' }),
       ev({ eventId: '2', userId: 'ann', occurredAt: '2026-01-01T00:00:00.000Z', channel: 'push' }),
+      ev({ eventId: '5', userId: 'Ann', occurredAt: '2026-01-05T00:00:00.000Z' }),
       ev({ eventId: '3', userId: 'bob', type: 'clicked', alias: 'cta', occurredAt: '2026-01-03T00:00:00.000Z' }),
       ev({ eventId: '4', userId: 'bob', type: 'clicked', alias: 'CTA', occurredAt: '2026-01-04T00:00:00.000Z' }),
     ]);
-    assert.equal(d.users.length, 2);
-    const ann = d.users[0];
+    assert.deepEqual(d.users.map((u) => u.id), ['Ann', 'ann', 'bob'], 'Ann and ann are two users');
+    assert.equal(d.users[0].firstSeenAt, '2026-01-05T00:00:00.000Z');
+    const ann = d.users[1];
     assert.equal(ann.firstSeenAt, '2026-01-01T00:00:00.000Z');
     assert.equal(ann.times.last_received_at, '2026-01-02T00:00:00.000Z');
     assert.equal(ann.times.last_received_email_at, '2026-01-02T00:00:00.000Z');
     assert.equal(ann.times.last_received_push_at, '2026-01-01T00:00:00.000Z');
-    assert.equal(d.receipts.length, 1);
-    assert.deepEqual([d.receipts[0].first, d.receipts[0].last], ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z']);
+    assert.deepEqual(d.receipts.map((r) => r.userId), ['Ann', 'ann']);
+    assert.deepEqual([d.receipts[1].first, d.receipts[1].last], ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z']);
     assert.deepEqual(d.aliases, [{ alias: 'cta', userId: 'bob', last: '2026-01-04T00:00:00.000Z' }]);
-    assert.equal(d.users[1].times.last_engaged_at, '2026-01-04T00:00:00.000Z');
-    assert.equal(d.analytics.reduce((n, a) => n + a.count, 0), 4);
+    assert.equal(d.users[2].times.last_engaged_at, '2026-01-04T00:00:00.000Z');
+    assert.equal(d.analytics.reduce((n, a) => n + a.count, 0), 5);
   });
 });
 

@@ -85,7 +85,8 @@ describe('ingestion', () => {
         occurred_at: '2026-01-05 00:00:00.000',
       });
     });
-    const res = await call(api, 'POST', '/v1/interactions', { events: [promo('imported-user', { eventId: 'IMPORTED-1' }), promo('fresh-user')] });
+    // The same id exactly: ids are exact, and IMPORTED-1 would be another event.
+    const res = await call(api, 'POST', '/v1/interactions', { events: [promo('imported-user', { eventId: 'imported-1' }), promo('fresh-user')] });
     assert.deepEqual(res.body, { received: 2, stored: 1, duplicates: 1 });
     assert.equal((await hotRows(stack.db, ref)).filter((r) => r.user_id === 'imported-user').length, 1);
     // The template, and the message's table made like it.

@@ -22,7 +22,7 @@ export interface InteractionEvent {
   channel?: Channel;
 }
 
-/** Letters, digits and `. _ : + / = -`: UUIDs, ULIDs and base64 ids fit; compared case-insensitively. */
+/** Letters, digits and `. _ : + / = -`: UUIDs, ULIDs and base64 ids fit; compared exactly (`E1` is not `e1`). */
 export const EVENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,63}$';
 /** 1-64 characters, no control characters, no leading or trailing blank. */
 export const USER_ID_PATTERN = '^[^\\p{Cc}\\s](?:[^\\p{Cc}]{0,62}[^\\p{Cc}\\s])?$';

@@ -79,8 +79,9 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
   }
   if (fresh === null) {
     const seenRows = await trx.query<{ event_id: string }[]>(`SELECT event_id FROM ingested_events WHERE event_id IN ${valuesPlaceholders(1, ids.length)}`, ids);
-    const seen = new Set(seenRows.map((r) => r.event_id.toLowerCase()));
-    fresh = events.filter((e) => !seen.has(e.eventId.toLowerCase()));
+    // Event ids are exact: `E1` and `e1` are two events.
+    const seen = new Set(seenRows.map((r) => r.event_id));
+    fresh = events.filter((e) => !seen.has(e.eventId));
     if (fresh.length === 0) return { received: events.length, stored: 0, duplicates: events.length };
     const ledger = fresh.map((e) => e.eventId).sort();
     await insertOrRace(trx, `INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ledger.length, 1)}`, ledger);
@@ -96,7 +97,7 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
   const tables = await lockCurrentTables(trx.query, [...refs.values()]);
   const missing = [...refs.values()].filter((r) => !tables.has(r));
   if (missing.length > 0) throw new MissingHotTables(missing);
-  // Ids that the database compares as equal (case, accents) share a table, and one statement.
+  // One statement per table: a message's events, spelled exactly as its id.
   const byTable = new Map<string, InteractionEvent[]>();
   for (const e of fresh) {
     const name = (tables.get(refs.get(`${e.messageKind}\u0000${e.messageId}`) as MessageRef) as HotTable).name;

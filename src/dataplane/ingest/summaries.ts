@@ -95,12 +95,13 @@ export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
 
   for (const e of events) {
     const at = e.occurredAt;
-    // Keys lower-cased: the database compares these ids case-insensitively.
-    const uKey = e.userId.toLowerCase();
+    // Ids are exact, as the database compares them (migration 007); aliases are not ids and are
+    // compared case-insensitively there, so their key is lower-cased.
+    const uKey = e.userId;
     let u = users.get(uKey);
     if (!u) users.set(uKey, (u = { id: e.userId, firstSeenAt: at, times: {} }));
     u.firstSeenAt = earlier(u.firstSeenAt, at);
-    const umKey = `${uKey}\u0000${e.messageKind}\u0000${e.messageId.toLowerCase()}`;
+    const umKey = `${uKey}\u0000${e.messageKind}\u0000${e.messageId}`;
     if (!userMessages.has(umKey)) userMessages.set(umKey, { userId: e.userId, messageKind: e.messageKind, messageId: e.messageId });
 
     switch (e.type) {
@@ -108,7 +109,7 @@ export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
         touch(u, 'last_received_at', at);
         if (isSummaryChannel(e.channel)) touch(u, `last_received_${e.channel}_at`, at);
         const stepId = e.stepId ?? '';
-        const rKey = `${e.messageKind}\u0000${e.messageId.toLowerCase()}\u0000${stepId.toLowerCase()}\u0000${uKey}`;
+        const rKey = `${e.messageKind}\u0000${e.messageId}\u0000${stepId}\u0000${uKey}`;
         const r = receipts.get(rKey);
         if (r) {
           r.first = earlier(r.first, at);
@@ -144,7 +145,7 @@ export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
     }
 
     const day = at.slice(0, 10);
-    const aggKey = `${e.messageKind}\u0000${e.messageId}\u0000${day}\u0000${e.type}\u0000${e.variantId ?? ''}\u0000${e.stepId ?? ''}\u0000${e.variationId ?? ''}\u0000${e.channel ?? ''}`.toLowerCase();
+    const aggKey = `${e.messageKind}\u0000${e.messageId}\u0000${day}\u0000${e.type}\u0000${e.variantId ?? ''}\u0000${e.stepId ?? ''}\u0000${e.variationId ?? ''}\u0000${e.channel ?? ''}`;
     const agg = analytics.get(aggKey);
     if (agg) agg.count += 1;
     else

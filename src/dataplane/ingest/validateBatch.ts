@@ -28,8 +28,7 @@ export class InvalidBatchError extends DataPlaneError {
 }
 
 function has(components: Component[], id: string): boolean {
-  const lower = id.toLowerCase();
-  return components.some((c) => c.id.toLowerCase() === lower);
+  return components.some((c) => c.id === id);
 }
 
 function listed(components: Component[]): string {
@@ -100,13 +99,12 @@ export async function validateBatch(db: Db, raw: readonly unknown[]): Promise<In
     return event;
   });
 
-  // Ids compare case-insensitively in MySQL (utf8mb4_unicode_ci), so they do here too.
+  // Ids are exact, in MySQL (utf8mb4_bin) as here: `E1` and `e1` are two events.
   const firstIndex = new Map<string, number>();
   events.forEach((e, index) => {
     if (!e) return;
-    const key = e.eventId.toLowerCase();
-    const first = firstIndex.get(key);
-    if (first === undefined) firstIndex.set(key, index);
+    const first = firstIndex.get(e.eventId);
+    if (first === undefined) firstIndex.set(e.eventId, index);
     else flag(index, e.eventId, `eventId ${JSON.stringify(e.eventId)} repeats the event at index ${first} of this batch`);
   });
 
