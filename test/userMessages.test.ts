@@ -43,23 +43,6 @@ async function migrateDownTo(db: Db, last: string): Promise<void> {
   }
 }
 
-/** The pairs of one message as stored, sorted. */
-async function exactPairsOf(db: Db, ref: MessageRef): Promise<string[]> {
-  return ((await db('user_messages').where({ message_kind: ref.kind, message_id: ref.id }).pluck('user_id')) as string[]).sort();
-}
-
-/**
- * Back to just after migration `last`, whatever migrations came after it (each one's down runs):
- * these tests are about what 005 and 006 did to the data they found.
- */
-async function migrateDownTo(db: Db, last: string): Promise<void> {
-  for (;;) {
-    const latest = (await db('knex_migrations').orderBy('id', 'desc').first<{ name: string } | undefined>('name'))?.name;
-    if (latest === undefined || latest <= last) return;
-    await db.migrate.down({ migrationSource });
-  }
-}
-
 /** The distinct users of a message's rows in the shared table, as it was before migration 006. */
 async function sharedTableUsersOf(db: Db, ref: MessageRef): Promise<string[]> {
   const users = (await db('interactions').where({ message_kind: ref.kind, message_id: ref.id }).distinct('user_id').pluck('user_id')) as string[];

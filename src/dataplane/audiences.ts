@@ -64,7 +64,6 @@ function rowToFilter(f: FilterRow): FilterInput {
 }
 
 /** The given audiences that exist, keyed by id; ids are exact (`Seg` and `seg` are two audiences). */
-/** The given audiences that exist, keyed by id; ids are exact (`Seg` and `seg` are two audiences). */
 export async function loadAudiences(db: Db, ids: readonly string[]): Promise<Map<string, Audience>> {
   const out = new Map<string, Audience>();
   if (ids.length === 0) return out;
