@@ -1,75 +1,25 @@
 /**
- * The HTTP API against a real Temporal server (no worker): bad input is refused with a 400 that names
- * the field and starts no workflow; good input signals-with-start the right workflow.
+ * The HTTP API against a real Temporal server and a worker: bad input is refused with a 400 that names
+ * the field and starts no workflow; good input reaches the right actor, which answers.
  *
  *   npx tsx --test test/api.test.ts
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 import pino from 'pino';
-import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import { buildApi, type ApiServer, type LifecycleApi } from '../src/api/app';
 import { LifecycleClient, ResumeRefusedError, type ActorSummary } from '../src/client/lifecycleClient';
-import { freePort, startDevServerOnFreePort, type DevServerHandle } from '../src/temporal/devServer';
-import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
+import { freePort } from '../src/temporal/devServer';
 import { RESUME_REFUSED_MESSAGE, type LifecycleStatus } from '../src/shared/types';
+import { createStack, waitFor, type TestStack } from './support/stack';
 
 const silent = pino({ level: 'silent' });
 
 interface TemporalForTest {
   connection: Connection;
   client: Client;
-  namespace: string;
-  close(): Promise<void>;
-}
-
-/**
- * The dev server the test runner shares (TEST_TEMPORAL_ADDRESS) or a private one, and a namespace of
- * this file's own so that workers run by other test files never pick up these workflows.
- */
-async function temporalForTest(): Promise<TemporalForTest> {
-  let server: DevServerHandle | null = null;
-  let dir: string | null = null;
-  let address = process.env.TEST_TEMPORAL_ADDRESS ?? '';
-  if (!address) {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'idapi-'));
-    server = await startDevServerOnFreePort({
-      binary: await ensureTemporalBinary(),
-      uiPort: null,
-      dbFile: path.join(dir, 'temporal.db'),
-      logLevel: 'error',
-    });
-    address = server.address;
-  }
-  const namespace = `apitest_${randomBytes(4).toString('hex')}`;
-  const connection = await Connection.connect({ address });
-  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
-  for (let i = 0; ; i++) {
-    try {
-      await connection.workflowService.describeNamespace({ namespace });
-      break;
-    } catch (err) {
-      if (i > 100) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  await ensureSearchAttributes(connection, namespace);
-  return {
-    connection,
-    client: new Client({ connection, namespace }),
-    namespace,
-    async close() {
-      await connection.close();
-      if (server) await server.stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function assertNotStarted(client: Client, workflowId: string): Promise<void> {
@@ -79,20 +29,24 @@ async function assertNotStarted(client: Client, workflowId: string): Promise<voi
 const uid = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
 describe('HTTP API on a real Temporal server', () => {
+  let stack: TestStack;
   let temporal: TemporalForTest;
   let app: ApiServer;
   /** Workflows the happy paths started; nothing else may exist in the namespace. */
   const started = new Set<string>();
 
   before(async () => {
-    temporal = await temporalForTest();
+    // The actors answer stop, resume and restore themselves: a worker runs in this file's namespace.
+    stack = await createStack();
+    await stack.startWorker();
+    temporal = { connection: stack.connection, client: stack.client };
     app = buildApi({ lifecycle: new LifecycleClient(temporal.client), connection: temporal.connection, logger: silent, temporalTimeoutMs: 3_000 });
     await app.ready();
   });
 
   after(async () => {
     await app?.close();
-    await temporal?.close();
+    await stack?.close();
   });
 
   async function post(url: string, payload?: unknown, headers?: Record<string, string>) {
@@ -136,7 +90,7 @@ describe('HTTP API on a real Temporal server', () => {
       }
       // 64 characters is the limit, not over it.
       const longest = 'z'.repeat(64);
-      assert.equal((await post(`/v1/messages/campaign/${longest}/stop`, {})).status, 202);
+      assert.equal((await post(`/v1/messages/campaign/${longest}/stop`, {})).status, 200);
       started.add(`interaction-data:campaign:${longest}`);
     });
 
@@ -212,7 +166,7 @@ describe('HTTP API on a real Temporal server', () => {
     });
   });
 
-  describe('signals with start', () => {
+  describe('requests with start, answered by the actor', () => {
     async function assertRunning(workflowId: string) {
       const d = await temporal.client.workflow.getHandle(workflowId).describe();
       assert.equal(d.status.name, 'RUNNING');
@@ -222,40 +176,55 @@ describe('HTTP API on a real Temporal server', () => {
       started.add(workflowId);
     }
 
-    it('POST stop → 202 and the actor exists', async () => {
+    it('POST stop → 200 with the actor\'s answer, and the actor exists', async () => {
       const id = uid('stop');
       const res = await post(`/v1/messages/campaign/${id}/stop`);
-      assert.equal(res.status, 202);
-      assert.deepEqual(res.body, { workflowId: `interaction-data:campaign:${id}`, kind: 'campaign', id, signal: 'stop' });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.workflowId, `interaction-data:campaign:${id}`);
+      assert.equal(res.body.changed, true);
+      assert.equal(res.body.state, 'stopped');
+      assert.equal(typeof res.body.expiresAt, 'string');
       await assertRunning(`interaction-data:campaign:${id}`);
+      const again = await post(`/v1/messages/campaign/${id}/stop`);
+      assert.equal(again.body.changed, false, 'a second stop changes nothing');
 
       const id2 = uid('stop-at');
-      const res2 = await post(`/v1/messages/canvas/${id2}/stop`, { stoppedAt: '2026-01-31T12:00:00+02:00' });
-      assert.equal(res2.status, 202);
-      assert.equal(res2.body.stoppedAt, '2026-01-31T10:00:00.000Z');
+      const res2 = await post(`/v1/messages/canvas/${id2}/stop`, { stoppedAt: '2126-01-31T12:00:00+02:00' });
+      assert.equal(res2.status, 200);
+      assert.equal(res2.body.stoppedAt, '2126-01-31T10:00:00.000Z');
       await assertRunning(`interaction-data:canvas:${id2}`);
     });
 
-    it('POST resume → 202', async () => {
+    it('POST resume → 200 with the actor\'s answer', async () => {
       const id = uid('resume');
       const res = await post(`/v1/messages/campaign/${id}/resume`, {});
-      assert.equal(res.status, 202);
+      assert.equal(res.status, 200);
       assert.equal(res.body.workflowId, `interaction-data:campaign:${id}`);
+      assert.equal(res.body.state, 'active');
+      assert.equal(res.body.changed, false, 'a new actor is active already');
       await assertRunning(`interaction-data:campaign:${id}`);
     });
 
-    it('POST restore → 202 with the request id', async () => {
+    it('POST restore → 202 with the request id; 409 resume of the expired message; 404 for an id no one knows', async () => {
       const id = uid('restore');
+      // Stopped long ago: it expires at once.
+      assert.equal((await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2020-01-01T00:00:00Z' })).status, 200);
+      await assertRunning(`interaction-data:campaign:${id}`);
+      await waitFor('the message to expire', async () => (await get(`/v1/messages/campaign/${id}`)).body.state === 'expired');
+      const refused = await post(`/v1/messages/campaign/${id}/resume`, {});
+      assert.equal(refused.status, 409);
+      assert.equal(refused.body.message, RESUME_REFUSED_MESSAGE.campaign);
       const res = await post(`/v1/messages/campaign/${id}/restore`, { requestedBy: 'ops@example.com', requestId: 'ticket-4711' });
       assert.equal(res.status, 202);
-      assert.deepEqual(res.body, { workflowId: `interaction-data:campaign:${id}`, kind: 'campaign', id, requestId: 'ticket-4711', accepted: true });
-      await assertRunning(`interaction-data:campaign:${id}`);
+      assert.equal(res.body.requestId, 'ticket-4711');
+      assert.equal(res.body.accepted, true);
 
-      const id2 = uid('restore');
-      const res2 = await post(`/v1/messages/canvas/${id2}/restore`, { requestedBy: 'ops@example.com' });
-      assert.equal(res2.status, 202);
-      assert.match(String(res2.body.requestId), /^[0-9a-f-]{36}$/);
-      await assertRunning(`interaction-data:canvas:${id2}`);
+      const unknown = uid('unknown');
+      const res2 = await post(`/v1/messages/canvas/${unknown}/restore`, { requestedBy: 'ops@example.com' });
+      assert.equal(res2.status, 404);
+      assert.match(String(res2.body.message), /never defined, stopped or sent events for/);
+      const d = await temporal.client.workflow.getHandle(`interaction-data:canvas:${unknown}`).describe();
+      assert.notEqual(d.status.name, 'RUNNING', 'no actor is left running for it');
     });
 
     it('GET status of a message never signalled → 404', async () => {
