@@ -15,7 +15,9 @@ import type { Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
-import { ensureHotTable, hotTableExists, hotTableName } from '../src/storage/hotTables';
+import type { Connection } from 'mysql2';
+import { assertFenceHeld, claimFence, holdFenceForDdl, type MoveAttempt, type OnConnection } from '../src/storage/fence';
+import { beginDrain, endDrain, ensureHotTable, hotTableExists, hotTableName } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { archivedRowCount, hotRows, seedInteractions, uniqueName, useThrowawayDatabase, waitFor } from './support/stack';
 
@@ -162,5 +164,41 @@ describe('fencing of archive, sweep and restore attempts', () => {
     // Generation 2's own sweep still can.
     const swept = await archiveMessage(db, ref, 2, { chunkRows: CHUNK_ROWS, fence: { token: 'sweep-2' } });
     assert.equal(swept.rowCount, 305);
+  });
+
+  it('a stale attempt can neither take a table out of service nor drop it, and a claim waits for a DROP under way', async () => {
+    const ref = message();
+    await seedInteractions(db, ref, 10);
+    const stale: MoveAttempt = { generation: 1, phase: 'archive', token: 'attempt-1' };
+    const newer: MoveAttempt = { generation: 1, phase: 'archive', token: 'attempt-2' };
+    await claimFence(db, ref, stale);
+    await claimFence(db, ref, newer);
+    const untouched = await footprint(db, ref);
+    await assert.rejects(
+      beginDrain(db, ref, (trx) => assertFenceHeld(trx, ref, stale)).then(() => undefined),
+      isStale,
+    );
+    assert.deepEqual(await footprint(db, ref), untouched, 'the current table is still in service');
+
+    const table = await beginDrain(db, ref, (trx) => assertFenceHeld(trx, ref, newer));
+    assert.ok(table);
+    const draining = await footprint(db, ref);
+    // The table the newer attempt drains is not the stale attempt's to drop.
+    await assert.rejects(endDrain(db, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, stale) }), isStale);
+    assert.deepEqual(await footprint(db, ref), draining, 'the table is still there');
+
+    // The newer attempt's DROP holds the message's named lock: a claim meanwhile waits (here 1 s, then gives up, retryably).
+    const conn = (await db.client.acquireConnection()) as Connection;
+    const on: OnConnection = (sql, values = []) => db.raw(sql, [...values]).connection(conn);
+    try {
+      const release = await holdFenceForDdl(on, conn, ref, newer);
+      await assert.rejects(claimFence(db, ref, { generation: 2, phase: 'archive', token: 'next' }, 1), /stayed taken/);
+      await release();
+    } finally {
+      await db.client.releaseConnection(conn);
+    }
+    await claimFence(db, ref, { generation: 2, phase: 'archive', token: 'next' }, 1);
+    const [[fence]] = (await db.raw('SELECT generation, token FROM move_fences WHERE message_kind = ? AND message_id = ?', [ref.kind, ref.id])) as [{ generation: number; token: string }[]];
+    assert.deepEqual({ ...fence }, { generation: 2, token: 'next' });
   });
 });
