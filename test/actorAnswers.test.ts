@@ -4,7 +4,10 @@
  * silence, and keeps accepted restore requests across a terminate.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import knexFactory, { type Knex } from 'knex';
 import { ResumeRefusedError, UnknownMessageError } from '../src/client/lifecycleClient';
 import { InteractionDataProblem } from '../src/shared/searchAttributes';
@@ -132,7 +135,8 @@ describe('the actor answers requests itself', () => {
     assert.equal(status.state, 'restoring');
     const d = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
     assert.equal(d.typedSearchAttributes.get(InteractionDataProblem), 'ChunkIntegrityError', 'operators can filter on it');
-    assert.equal((d.raw.pendingActivities ?? []).length, 0, 'nothing retried in silence');
+    const retrying = (d.raw.pendingActivities ?? []).filter((p) => p.activityType?.name === 'restoreInteractions');
+    assert.equal(retrying.length, 0, 'nothing retried in silence');
     const told = await waitFor('the requester to be told', async () => {
       const mails = await sentEmailsTo(stack.db, 'analyst@example.com');
       return mails.length > 0 ? mails : null;
@@ -172,5 +176,55 @@ describe('the actor answers requests itself', () => {
     await waitFor('the e-mail to the requester', async () => (await sentEmailsTo(stack.db, 'kept@example.com')).length === 1);
     const row = await stack.db('restore_requests').where({ kind: ref.kind, message_id: ref.id, request_id: 'kept-1' }).first();
     assert.ok(row?.settled_at, 'settled once served');
+  });
+
+  /** The official Temporal CLI, as an operator types it. */
+  async function temporalCli(...args: string[]): Promise<{ code: number; out: string }> {
+    const base = ['--address', stack.env.TEMPORAL_ADDRESS, '--namespace', stack.env.TEMPORAL_NAMESPACE];
+    try {
+      const { stdout, stderr } = await promisify(execFile)(await ensureTemporalBinary(), [...args, ...base]);
+      return { code: 0, out: stdout + stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    }
+  }
+
+  it('the Temporal CLI gets the same answers: a resume of expired data refused with rule 9 words, a retry with no problem refused', async () => {
+    const ref: MessageRef = { kind: 'campaign', id: 'cli-expired' };
+    await define(ref, 'CLI expired');
+    await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: '2020-01-01T00:00:00Z' });
+    await waitForState(stack, ref, 'expired', 30_000);
+    const resume = await temporalCli('workflow', 'update', 'execute', '--workflow-id', lifecycleWorkflowId(ref), '--name', 'resume', '--input', '{}');
+    assert.notEqual(resume.code, 0);
+    assert.match(resume.out, /Resume is only available for stopped Campaigns with available interaction data/);
+    const retry = await temporalCli('workflow', 'update', 'execute', '--workflow-id', lifecycleWorkflowId(ref), '--name', 'retry');
+    assert.notEqual(retry.code, 0);
+    assert.match(retry.out, /nothing to retry/);
+    const stop = await temporalCli('workflow', 'update', 'execute', '--workflow-id', lifecycleWorkflowId(ref), '--name', 'stop', '--input', '{}');
+    assert.equal(stop.code, 0, stop.out);
+    assert.match(stop.out, /changed:false/);
+    assert.equal((await stack.lifecycle.status(ref.kind, ref.id))?.state, 'expired');
+  });
+
+  it('an accepted restore survives a reset of the actor to the start of its run', async () => {
+    const ref: MessageRef = { kind: 'canvas', id: 'reset' };
+    await define(ref, 'Reset');
+    await seedInteractions(stack.db, ref, 80);
+    await stack.lifecycle.stop(ref.kind, ref.id);
+    await waitForState(stack, ref, 'expired', 30_000);
+    await locker.raw('LOCK TABLES archive_manifests WRITE, archive_chunks WRITE');
+    try {
+      const accepted = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'reset@example.com', requestId: 'reset-1' });
+      assert.equal(accepted.accepted, true);
+      const reset = await temporalCli('workflow', 'reset', '--workflow-id', lifecycleWorkflowId(ref), '--type', 'FirstWorkflowTask', '--reason', 'test: an operator resets the actor', '--yes');
+      assert.equal(reset.code, 0, reset.out);
+    } finally {
+      await locker.raw('UNLOCK TABLES');
+    }
+    const restored = await waitForState(stack, ref, 'stopped', 60_000);
+    assert.equal(restored.lastRestore?.requestId, 'reset-1');
+    assert.equal(await hotRowCount(stack.db, ref), 80);
+    await waitFor('the e-mail to the requester', async () => (await sentEmailsTo(stack.db, 'reset@example.com')).length === 1);
   });
 });
