@@ -171,13 +171,16 @@ export async function lockCurrentTables(query: RawQuery, refs: readonly MessageR
  * then left without a current table: the next event to arrive, or a restore, makes one, so a message
  * that is archived and stays quiet keeps no table at all.
  */
-export async function beginDrain(db: Db, ref: MessageRef): Promise<HotTable | null> {
+export async function beginDrain(db: Db, ref: MessageRef, guard?: (trx: Knex.Transaction) => Promise<void>): Promise<HotTable | null> {
   const draining = await findRole(db, ref, 'draining');
   if (draining) return draining;
   // Asked without a lock first: a locking read that finds no row locks the gap where ingestion's first
   // table for the message would go.
   if (!(await currentHotTable(db, ref))) return null;
   return db.transaction(async (trx) => {
+    // The caller's fence (src/storage/fence.ts), held until this commits: a stale archive attempt must
+    // not take a table out of service, which may by now hold a restore's rows.
+    await guard?.(trx);
     // Waits for every ingestion transaction still writing the current table to commit.
     const locked = await findRole(trx, ref, 'current', 'update');
     if (!locked) return null;
