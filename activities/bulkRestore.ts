@@ -1,17 +1,21 @@
 /**
  * Activities of the bulk-restore workflow. Each message is restored by its own actor (the only writer of
- * its availability): restoreBulkItem signals it with a restore request id derived from the bulk request,
- * then watches the actor's `status` query until that request has been served, heartbeating meanwhile.
- * A retried attempt signals again with the same id (the actor ignores an id it has seen) and picks up
- * the watch from its last heartbeat, so a worker crash neither restores twice nor loses the outcome.
+ * its availability): requestBulkItemRestore asks it with the actor's `restore` Update, under a request id
+ * derived from the bulk request and naming the bulk workflow to signal (`restoreDone`) once the restore
+ * is done or cannot proceed; it returns the actor's answer at once and watches nothing. A retried attempt
+ * asks again with the same id, which the actor answers without queuing it twice.
+ *
+ * restoreBulkItem is the mechanism before it (bulk workflows that recorded no `bulk-restore-told-by-actor`
+ * marker still schedule it): it signals the actor, then watches its availability record and its `status`
+ * query until the request has been served, heartbeating meanwhile.
  */
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import type { Db } from '../src/db/knex';
 import type { Logger } from '../src/logger';
 import { MessageKindAttr } from '../src/shared/searchAttributes';
-import type { CompletedRestore, LifecycleStatus, MessageKind, MessageRef } from '../src/shared/types';
+import type { CompletedRestore, LifecycleState, LifecycleStatus, MessageKind, MessageRef, RestoreOutcome, RestoreSignal } from '../src/shared/types';
 import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
 import { availabilityRevision, itemCounts, listItems, pendingPage, previewSelection, recordItemResult, registerItems, type RegisterProgress } from '../src/bulk/store';
 import { renderSummaryEmail, SUMMARY_LIST_LIMITS, summaryEmailKey, type SummaryMailer } from '../src/bulk/summaryEmail';
@@ -23,7 +27,7 @@ import type {
   BulkSelectionSummary,
   RegisterItemsResult,
 } from '../src/bulk/types';
-import { restoreSignal, statusQuery } from '../workflows/definitions';
+import { restoreSignal, restoreUpdate, statusQuery } from '../workflows/definitions';
 import type { interactionDataLifecycle } from '../workflows/lifecycle';
 
 export interface BulkRestoreActivityDeps {
@@ -41,6 +45,27 @@ export interface RestoreBulkItemInput extends MessageRef {
   messageTimeoutMs: number;
 }
 
+export interface RequestBulkItemInput extends MessageRef {
+  actorRequestId: string;
+  /** The bulk workflow's own ID: the actor signals `restoreDone` to it. */
+  notifyWorkflowId: string;
+}
+
+/** The actor's answer to one message's restore request. */
+export interface BulkItemRequestAnswer {
+  /** `accepted`: a `restoreDone` signal follows; `unknown`: no one ever defined the message. */
+  outcome: 'accepted' | 'already_available' | 'unknown';
+  /** The actor's state when it answered; null for an unknown message. */
+  state: LifecycleState | null;
+  reason: string | null;
+  /**
+   * Attempt that got the answer. After a first attempt, `already_available` may also mean that the
+   * request an earlier attempt got accepted has been served since, its `restoreDone` possibly still on
+   * its way: the actor answers a request id it has seen the same either way.
+   */
+  attempt: number;
+}
+
 export interface SummaryInput {
   executionKey: string;
   requestId: string;
@@ -54,6 +79,8 @@ export interface SummaryInput {
 export interface BulkRestoreActivities {
   registerBulkItems(input: { executionKey: string; selection: BulkSelection }): Promise<RegisterItemsResult>;
   nextBulkItems(input: { executionKey: string; after: MessageRef | null; limit: number }): Promise<MessageRef[]>;
+  requestBulkItemRestore(input: RequestBulkItemInput): Promise<BulkItemRequestAnswer>;
+  /** Before the `bulk-restore-told-by-actor` patch: signal, then watch until served. */
   restoreBulkItem(input: RestoreBulkItemInput): Promise<BulkItemResult>;
   recordBulkItemResult(input: { executionKey: string; result: BulkItemResult }): Promise<void>;
   /** Resolves with the instant the e-mail was handed over. */
@@ -71,6 +98,9 @@ interface WatchState {
   startedAt: number;
   signalledAt: number | null;
 }
+
+/** The activity shows it is alive this often while the actor's answer is awaited. */
+const REQUEST_HEARTBEAT_MS = 5_000;
 
 /** How often the watch reads the message's availability record (one primary-key read). */
 const RECORD_POLL_MS = 400;
@@ -112,6 +142,41 @@ function errorText(err: unknown): string {
 
 export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): BulkRestoreActivities {
   const { db, temporal, mailer } = deps;
+
+  /**
+   * The actor's `restore` Update with start, as LifecycleClient.restore sends it, but with the bulk
+   * execution's request id (`bulk/<request id>/<run id>`, which the client's validation of
+   * caller-chosen ids does not admit) and refs already validated when the request was registered.
+   */
+  async function requestRestore(input: RequestBulkItemInput): Promise<BulkItemRequestAnswer> {
+    const ctx = Context.current();
+    const attempt = ctx.info.attempt;
+    const ref: MessageRef = { kind: input.kind, id: input.id };
+    // No requester: the bulk workflow sends one summary instead of one e-mail per message.
+    const payload: RestoreSignal = { requestedBy: '', requestId: input.actorRequestId, notifyWorkflowId: input.notifyWorkflowId };
+    const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
+      workflowId: lifecycleWorkflowId(ref),
+      taskQueue: TASK_QUEUE,
+      args: [{ kind: ref.kind, id: ref.id }],
+      typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    // The Update waits for the actor to take the request (and, for an actor that was not running, to
+    // start from its record): a dead worker is noticed by the heartbeat rather than the start-to-close timeout.
+    const beat = setInterval(() => ctx.heartbeat(), REQUEST_HEARTBEAT_MS);
+    try {
+      const answer: RestoreOutcome = await temporal.workflow.executeUpdateWithStart(restoreUpdate, { args: [payload], startWorkflowOperation });
+      return { outcome: answer.outcome, state: answer.state, reason: null, attempt };
+    } catch (err) {
+      const failure = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? err.cause : null;
+      if (failure?.type === 'UnknownMessage') return { outcome: 'unknown', state: null, reason: failure.message, attempt };
+      // Refused by the actor (its validator): no retry changes that.
+      if (failure) throw ApplicationFailure.create({ type: failure.type ?? 'RequestRefused', message: failure.message, nonRetryable: true });
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  }
 
   const actor = (ref: MessageRef): WorkflowHandle<typeof interactionDataLifecycle> =>
     temporal.workflow.getHandle<typeof interactionDataLifecycle>(lifecycleWorkflowId(ref));
@@ -260,6 +325,8 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
     },
 
     nextBulkItems: ({ executionKey, after, limit }) => pendingPage(db, executionKey, after, limit),
+
+    requestBulkItemRestore: requestRestore,
 
     async restoreBulkItem(input) {
       const outcome = await watchRestore(input);

@@ -1,6 +1,7 @@
 /**
  * The worker: runs lifecycle actors, bulk restores and their activities on the `interaction-data` task
- * queue, and the bulk restores' per-message watches on a queue of their own (BULK_WATCH_TASK_QUEUE).
+ * queue, and the bulk restores' per-message requests to the actors on a queue of their own
+ * (BULK_WATCH_TASK_QUEUE).
  * Stateless; run as many replicas as needed against the same Temporal namespace and MySQL.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -17,7 +18,7 @@ import { installRuntimeLogging } from './temporal/runtimeLogging';
 
 export interface RunningWorker {
   worker: Worker;
-  /** Polls BULK_WATCH_TASK_QUEUE for restoreBulkItem only, with slots of its own. */
+  /** Polls BULK_WATCH_TASK_QUEUE for requestBulkItemRestore (and restoreBulkItem, of older runs) only, with slots of its own. */
   watchWorker: Worker;
   db: Db;
   /** Resolves when the worker has shut down. */
@@ -50,7 +51,8 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     connection,
     namespace: config.temporalNamespace,
     taskQueue: BULK_WATCH_TASK_QUEUE,
-    activities: { restoreBulkItem: activities.restoreBulkItem },
+    // restoreBulkItem: the watch that bulk restores started before the actor's restoreDone still schedule.
+    activities: { requestBulkItemRestore: activities.requestBulkItemRestore, restoreBulkItem: activities.restoreBulkItem },
     maxConcurrentActivityTaskExecutions: config.bulkWatchSlots,
   });
   log.info(

@@ -219,13 +219,12 @@ describe('bulk restore', () => {
     await seedMessages([neverStopped, stopped]);
     await stack.lifecycle.stop(stopped.kind, stopped.id);
     await waitForState(stack, stopped, 'stopped');
-    // A chunk whose checksum no longer matches: the actor's restore fails verification on every attempt.
+    // Chunks whose checksums no longer match: the actor's restore fails verification, for good.
     await stack.db('archive_chunks').where({ message_kind: broken.kind, message_id: broken.id }).update({ checksum: '0'.repeat(64) });
 
     const started = await bulk.start({
       refs: [expired, expiredCanvas, broken, neverStopped, stopped, unknown, expired],
       requestedBy: 'picker@example.com',
-      tuning: { failAfterAttempts: 2 },
     });
     const result = await finished(started.requestId);
     assert.deepEqual(result.selection, { by: 'ids', count: 6 }, 'duplicates dropped');
@@ -235,7 +234,7 @@ describe('bulk restore', () => {
     );
     const reasons = Object.fromEntries(result.failures.map((f) => [`${f.kind}:${f.id}`, f.reason]));
     assert.match(reasons['campaign:pick-nobody'], /^unknown message/);
-    assert.match(reasons['campaign:pick-broken'], /restoreInteractions failed \d+ times .*does not match its manifest/);
+    assert.match(reasons['campaign:pick-broken'], /^its restore cannot proceed: ChunkIntegrityError: .*does not match its manifest/);
     assert.deepEqual(await itemOutcomes(started.requestId), {
       'campaign:pick-broken': 'failed',
       'campaign:pick-expired': 'restored',
@@ -251,9 +250,60 @@ describe('bulk restore', () => {
     await waitFor('the summary e-mail', async () => emailsTo('picker@example.com').length > 0, 30_000);
     const [mail] = emailsTo('picker@example.com');
     assert.equal(mail.body.subject, 'Bulk restore complete: 2 restored, 2 failed, 2 already available (6 selected messages)');
-    assert.match(mail.body.text ?? '', /Failed \(2\):\n {2}- campaign pick-broken "Name of pick-broken": restoreInteractions failed/);
+    assert.match(mail.body.text ?? '', /Failed \(2\):\n {2}- campaign pick-broken "Name of pick-broken": its restore cannot proceed: ChunkIntegrityError/);
     assert.match(mail.body.text ?? '', /campaign pick-nobody: unknown message/);
     assert.match(mail.body.text ?? '', /Already available, nothing to do \(2\):/);
+  });
+
+  it('told by the actors, no watching: one request per message, one restoreDone each, a chunk that fails for good reported', async () => {
+    const refs: MessageRef[] = Array.from({ length: 5 }, (_, i) => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `told-${i}` }));
+    const broken = refs[2];
+    await expiredMessages(refs, { rows: 700, tags: ['told'] });
+    // One chunk of one message no longer matches its checksum: that restore cannot proceed, the others do.
+    const corrupted = await stack
+      .db('archive_chunks')
+      .where({ message_kind: broken.kind, message_id: broken.id, seq: 1 })
+      .update({ checksum: stack.db.raw("REPEAT('0', 64)") });
+    assert.equal(corrupted, 1);
+
+    const started = await bulk.start({ tag: 'told', requestedBy: 'told@example.com', tuning: { concurrency: 2 } });
+    const result = await finished(started.requestId);
+    assert.deepEqual(
+      { total: result.total, restored: result.restored, failed: result.failed, rows: result.rowsRestored },
+      { total: 5, restored: 4, failed: 1, rows: 4 * 700 },
+    );
+    assert.deepEqual(result.failures.map((f) => `${f.kind}:${f.id}`), [`${broken.kind}:${broken.id}`]);
+    assert.match(result.failures[0].reason, /^its restore cannot proceed: ChunkIntegrityError: .*does not match its manifest/);
+    assert.equal((await stack.lifecycle.status(broken.kind, broken.id))?.problem?.type, 'ChunkIntegrityError', 'the actor waits for an operator');
+    for (const r of refs.filter((x) => x !== broken)) assert.equal((await hotRows(stack.db, r)).length, 700, `${r.kind}:${r.id} back`);
+
+    // Every run of the bulk workflow, first to last: what it scheduled and what it was told.
+    const [{ execution_key: executionKey }] = await stack.db('bulk_restore_items').where('execution_key', 'like', `${started.requestId}/%`).limit(1);
+    let runId: string | undefined = String(executionKey).slice(started.requestId.length + 1);
+    const scheduled: string[] = [];
+    const signals: string[] = [];
+    const markers: string[] = [];
+    let runs = 0;
+    while (runId) {
+      runs += 1;
+      const history = await stack.client.workflow.getHandle(started.workflowId, runId).fetchHistory();
+      runId = undefined;
+      for (const e of history.events ?? []) {
+        const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
+        if (activity) scheduled.push(activity);
+        const signal = e.workflowExecutionSignaledEventAttributes?.signalName;
+        if (signal) signals.push(signal);
+        if (e.markerRecordedEventAttributes) markers.push(e.markerRecordedEventAttributes.markerName ?? '');
+        runId = e.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? runId;
+      }
+    }
+    assert.equal(runs, result.runs, 'every run seen');
+    const count = (list: string[], name: string) => list.filter((x) => x === name).length;
+    assert.equal(count(scheduled, 'restoreBulkItem'), 0, 'no watch');
+    assert.equal(count(scheduled, 'requestBulkItemRestore'), 5, 'one request per message');
+    assert.equal(count(scheduled, 'recordBulkItemResult'), 5);
+    assert.equal(count(signals, 'restoreDone'), 5, 'each actor told the bulk workflow once');
+    assert.ok(markers.length >= 1, 'the patch marker is recorded');
   });
 
   it('the same request twice: one workflow, one e-mail; a request id naming another request is refused', async () => {

@@ -4,11 +4,15 @@
  *
  * 1. registering: an activity fixes the set of messages in MySQL (bulk_restore_items), classifying each as
  *    to restore, already available (reported, never touched) or unknown (failed).
- * 2. restoring: keyset pages of the pending items; each message is one restoreBulkItem activity (signal the
- *    actor with a request id derived from this execution, wait until the actor has served it), at most
- *    `concurrency` at a time. When Temporal suggests continue-as-new, no new message is started, the ones
- *    under way finish, and the next run carries the counters, the cursor and the unstarted rest of the page:
- *    the history stays small however many messages there are.
+ * 2. restoring: keyset pages of the pending items; each message is asked of its actor by a short
+ *    requestBulkItemRestore activity (the actor's `restore` Update, with a request id derived from this
+ *    execution and this workflow's ID to notify), then waits for the actor's `restoreDone` signal, at most
+ *    `messageTimeoutMs`; at most `concurrency` messages at a time. Nothing polls MySQL or the actors.
+ *    When Temporal suggests continue-as-new, no new message is started, the ones under way finish (their
+ *    signals arrive in this run), and the next run carries the counters, the cursor and the unstarted rest
+ *    of the page: the history stays small however many messages there are. Runs that recorded no
+ *    `bulk-restore-told-by-actor` marker started their messages with restoreBulkItem, which watched the
+ *    actor instead; replaying them takes that path.
  * 3. notifying: one summary e-mail (idempotency key per execution), then the final progress is the result.
  *
  * A worker restart at any point replays to the same place; an activity that was running is retried and
@@ -20,12 +24,14 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
+  sleep,
   workflowInfo,
   type WorkflowInfo,
 } from '@temporalio/workflow';
-import type { BulkRestoreActivities } from '../activities/bulkRestore';
+import type { BulkItemRequestAnswer, BulkRestoreActivities } from '../activities/bulkRestore';
 import {
   MAX_FAILURES_KEPT,
   refText,
@@ -38,9 +44,16 @@ import {
   type BulkRestoreState,
   type BulkSelection,
 } from '../src/bulk/types';
-import type { MessageRef } from '../src/shared/types';
+import type { MessageRef, RestoreDoneSignal } from '../src/shared/types';
 import { BULK_WATCH_TASK_QUEUE } from '../src/shared/workflowId';
 import { bulkRestoreProgressQuery } from './bulkDefinitions';
+import { restoreDoneSignal } from './definitions';
+
+/**
+ * Patch id (docs/WORKFLOWS.md): a message is requested by requestBulkItemRestore and followed by the
+ * actor's `restoreDone` signal; without the marker (histories recorded before it), by restoreBulkItem.
+ */
+const PATCH_TOLD_BY_ACTOR = 'bulk-restore-told-by-actor';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -55,6 +68,20 @@ const previewer = proxyActivities<BulkRestoreActivities>({
   startToCloseTimeout: '5m',
   retry: { initialInterval: '1s', maximumAttempts: 3 },
 });
+// On the queue with slots of its own: the actor answers the Update only once its own activities (its
+// start-up, keeping the request in MySQL) have run, so requests waiting on the actors' queue could take
+// every slot those need. Short: nothing is watched; the answer comes in seconds.
+const requester = proxyActivities<BulkRestoreActivities>({
+  taskQueue: BULK_WATCH_TASK_QUEUE,
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '20s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+});
+/**
+ * How long a retried request answered "already available" waits for the signal of a restore its earlier
+ * attempt may have got accepted: the actor signals before it answers again, but the signal travels apart.
+ */
+const RETRIED_ANSWER_GRACE_MS = 30_000;
 
 /** Pending items fetched per page: a few rounds of the concurrency, small enough to carry through continue-as-new. */
 function pageSize(concurrency: number): number {
@@ -104,8 +131,13 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
   const info = workflowInfo();
   const s: BulkRestoreState = input.carried ?? initialState(input, info);
   const { concurrency, failAfterAttempts, messageTimeoutMs } = input.tuning;
-  /** Messages whose restoreBulkItem activity is running; never carried: they finish before continue-as-new. */
+  /** Messages under way (requested or watched); never carried: they finish before continue-as-new. */
   const inFlight = new Set<string>();
+  /** The actors' `restoreDone` for messages in flight, by `<kind>:<id>`, until the message is recorded. */
+  const told = new Map<string, RestoreDoneSignal>();
+  /** When each requested message in flight times out (workflow time, ms). */
+  const deadlines = new Map<string, number>();
+  let deadlineWatch = false;
 
   const restorer = proxyActivities<BulkRestoreActivities>({
     taskQueue: BULK_WATCH_TASK_QUEUE,
@@ -138,6 +170,61 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
   });
   setHandler(bulkRestoreProgressQuery, progress);
 
+  setHandler(restoreDoneSignal, (done) => {
+    const key = refText(done);
+    // Another execution of the same request (a failed one sent again) used other request ids; a message
+    // no longer in flight was recorded already (timed out), and a later word on one in flight (a restore
+    // after an operator's retry) does not change what was first said.
+    if (done.requestId !== s.actorRequestId || !inFlight.has(key) || told.has(key)) return;
+    told.set(key, done);
+  });
+
+  /**
+   * One timer for every deadline rather than one per message: it sleeps until the earliest, and a message
+   * that finished before its deadline costs no timer at all (deadlines come in the order messages start).
+   */
+  function watchDeadlines(): void {
+    if (deadlineWatch) return;
+    deadlineWatch = true;
+    void (async () => {
+      for (;;) {
+        await condition(() => deadlines.size > 0);
+        const earliest = Math.min(...deadlines.values());
+        if (earliest > Date.now()) await sleep(earliest - Date.now());
+        for (const [key, at] of deadlines) if (at <= Date.now()) deadlines.delete(key);
+      }
+    })();
+  }
+
+  async function requestAndWait(ref: MessageRef): Promise<BulkItemResult> {
+    const key = refText(ref);
+    const result = (outcome: BulkItemResult['outcome'], rowCount: number, reason: string | null): BulkItemResult => ({
+      kind: ref.kind,
+      id: ref.id,
+      outcome,
+      rowCount,
+      reason,
+    });
+    deadlines.set(key, Date.now() + messageTimeoutMs);
+    watchDeadlines();
+    let answer: BulkItemRequestAnswer;
+    try {
+      answer = await requester.requestBulkItemRestore({ ...ref, actorRequestId: s.actorRequestId, notifyWorkflowId: info.workflowId });
+    } catch (err) {
+      return result('failed', 0, `could not request its restore: ${failureReason(err)}`);
+    }
+    if (answer.outcome === 'unknown') return result('failed', 0, `unknown message: ${answer.reason ?? 'no one ever defined it'}`);
+    if (answer.outcome === 'already_available' && !told.has(key)) {
+      if (answer.attempt > 1) await condition(() => told.has(key), RETRIED_ANSWER_GRACE_MS);
+      if (!told.has(key)) return result('already_available', 0, `available (${answer.state ?? 'unknown'}) when the restore reached it`);
+    }
+    // A signal that came before the answer is in `told` already.
+    await condition(() => told.has(key) || !deadlines.has(key));
+    const done = told.get(key);
+    if (!done) return result('failed', 0, `not restored after ${Math.round(messageTimeoutMs / 1000)} s; its actor is still working on it`);
+    return done.outcome === 'restored' ? result('restored', done.rowCount, null) : result('failed', 0, `its restore cannot proceed: ${done.reason ?? 'no reason given'}`);
+  }
+
   function tally(r: BulkItemResult): void {
     if (r.outcome === 'restored') {
       s.restored += 1;
@@ -153,6 +240,17 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
   function startOne(ref: MessageRef): void {
     const key = refText(ref);
     inFlight.add(key);
+    if (patched(PATCH_TOLD_BY_ACTOR)) {
+      void (async () => {
+        const r = await requestAndWait(ref);
+        await bookkeeping.recordBulkItemResult({ executionKey: s.executionKey, result: r });
+        tally(r);
+        inFlight.delete(key);
+        told.delete(key);
+        deadlines.delete(key);
+      })();
+      return;
+    }
     void (async () => {
       let r: BulkItemResult;
       try {

@@ -71,7 +71,11 @@ export interface BulkRestoreProgress {
 /** Tuning knobs with defaults; they are not part of a request's identity. */
 export interface BulkRestoreTuning {
   concurrency: number;
-  /** A message counts as failed when its actor's restore has failed this many attempts in a row. */
+  /**
+   * Read only by restoreBulkItem, the watch of runs started before the actors told the bulk workflow
+   * (patch `bulk-restore-told-by-actor`): a message counted as failed when its actor's restore had
+   * failed this many attempts in a row. The actor now reports a restore that cannot proceed itself.
+   */
   failAfterAttempts: number;
   /** A message counts as failed when its restore has not finished after this long. */
   messageTimeoutMs: number;
