@@ -143,14 +143,20 @@ describe('the actor answers requests itself', () => {
     });
     assert.match(told[0].subject, /cannot proceed/);
     assert.match(told[0].body, /ChunkIntegrityError/);
+    // A request accepted while the problem stands is told at once, too.
+    const second = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'second@example.com', requestId: 'corrupt-2' });
+    assert.equal(second.accepted, true);
+    await waitFor('the second requester to be told', async () => (await sentEmailsTo(stack.db, 'second@example.com')).length === 1);
 
     await stack.db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id, seq: 1 }).update({ checksum: chunk?.checksum });
     assert.deepEqual(await stack.lifecycle.retry(ref.kind, ref.id), { retried: 'restoreInteractions' });
     const restored = await waitForState(stack, ref, 'stopped', 30_000);
     assert.equal(restored.problem, null);
-    assert.equal(restored.lastRestore?.requestId, 'corrupt-1');
+    assert.equal(restored.lastRestore?.requestId, 'corrupt-2', 'both requests served, the later one last');
     assert.equal(await hotRowCount(stack.db, ref), 250);
-    await waitFor('the restored e-mail', async () => (await sentEmailsTo(stack.db, 'analyst@example.com')).length === 2);
+    await waitFor('the restored e-mails', async () =>
+      (await sentEmailsTo(stack.db, 'analyst@example.com')).length === 2 && (await sentEmailsTo(stack.db, 'second@example.com')).length === 2,
+    );
   });
 
   it('an accepted restore survives the actor being terminated', async () => {

@@ -190,6 +190,12 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
 
   async function takeRestore(request: PendingRestore): Promise<RestoreOutcome> {
     const taken = m.requestRestore(request);
+    if (taken === 'accepted' && s.problem) {
+      // Accepted, but no restore runs until an operator retries: the requester is told now, not never.
+      const notice = m.problemNotice(request);
+      if (notice) queueEmails([notice]);
+      notify([request], { outcome: 'failed', rowCount: 0, reason: `${s.problem.type}: ${s.problem.error}` });
+    }
     if (taken === 'accepted') await keep(request);
     if (taken === 'already_available') s.inbox.push({ type: 'restore', request }); // refused in order, as a signal
     const pending = s.pendingRestores.some((r) => r.requestId === request.requestId);

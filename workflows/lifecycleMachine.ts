@@ -330,6 +330,13 @@ export class LifecycleMachine {
     return { emails };
   }
 
+  /** The e-mail telling a requester whose restore was accepted while a problem stands that it cannot proceed. */
+  problemNotice(r: PendingRestore): RestoreEmail | null {
+    const p = this.s.problem;
+    if (!p || !r.requestedBy) return null;
+    return { ...this.email(r, 0, p.since), failure: `${p.type}: ${p.error}` };
+  }
+
   private email(r: PendingRestore, rowCount: number, at: string): RestoreEmail {
     return { to: r.requestedBy, restoreId: r.requestId, kind: this.s.kind, id: this.s.id, name: this.s.name, rowCount, completedAt: at };
   }

@@ -112,6 +112,7 @@ describe('LifecycleMachine', () => {
     const problem = { activity: 'restoreInteractions', type: 'ChunkIntegrityError', error: 'checksum', since: at(0) };
     assert.equal(m.failed(problem).emails.length, 1);
     assert.equal(m.failed(problem).emails.length, 0, 'told once per problem');
+    assert.equal(m.problemNotice(request('late', 'late@example.com'))?.failure, 'ChunkIntegrityError: checksum', 'a later requester is told too');
     assert.deepEqual(m.nextStep(T0), { type: 'wait', until: null });
     assert.equal(statusOf(m.s).problem?.type, 'ChunkIntegrityError');
     assert.equal(m.retry(), true);
