@@ -185,9 +185,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   async function keep(request: PendingRestore): Promise<void> {
     if (!patched(PATCH_KEEP_RESTORES)) return;
     await db.keepRestoreRequest({ kind: s.kind, id: s.id, request });
-    s.keptRestoreIds = [...(s.keptRestoreIds ?? []), request.requestId];
   }
 
+  /** A duplicate id changes nothing and is answered as the first time: accepted while still pending. */
   async function takeRestore(request: PendingRestore): Promise<RestoreOutcome> {
     const taken = m.requestRestore(request);
     if (taken === 'accepted' && s.problem) {
@@ -221,13 +221,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
           nonRetryable: true,
         });
       }
-      const request = restoreRequest(payload);
-      if (s.seenRestoreIds.includes(request.requestId)) {
-        // A retried request: answered as the first time, changing nothing.
-        const pending = s.pendingRestores.some((r) => r.requestId === request.requestId) || s.state === 'restoring';
-        return { requestId: request.requestId, outcome: pending ? 'accepted' : 'already_available', state: s.state };
-      }
-      return takeRestore(request);
+      return takeRestore(restoreRequest(payload));
     },
     {
       validator: (payload) => {
@@ -436,7 +430,6 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     if (served.length > 0 && patched(PATCH_KEEP_RESTORES)) {
       const ids = served.map((r) => r.requestId);
       await db.settleRestoreRequests({ kind: s.kind, id: s.id, requestIds: ids });
-      s.keptRestoreIds = (s.keptRestoreIds ?? []).filter((id) => !ids.includes(id));
     }
   }
 
@@ -458,7 +451,6 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       if (s.seenRestoreIds.includes(r.requestId)) continue;
       s.seenRestoreIds = [...s.seenRestoreIds, r.requestId];
       s.pendingRestores = [...s.pendingRestores, r];
-      s.keptRestoreIds = [...(s.keptRestoreIds ?? []), r.requestId];
     }
     if (details.known === false && !details.persisted && s.inbox.every((e) => e.type === 'restore')) {
       // Started only by restores of an id no one defined: refuse them and leave no actor behind.

@@ -71,8 +71,6 @@ export interface ActorState {
   lastCheckedAt: string | null;
   referencesChanged: boolean;
   pendingRestores: PendingRestore[];
-  /** Ids of pending restores already kept in MySQL, where a new run after a terminate or reset finds them. */
-  keptRestoreIds?: string[];
   /** Recent restore request ids, so a duplicated restore signal is harmless. */
   seenRestoreIds: string[];
   lastRestore: CompletedRestore | null;
@@ -116,7 +114,6 @@ export function initialState(kind: MessageKind, id: string): ActorState {
     lastCheckedAt: null,
     referencesChanged: false,
     pendingRestores: [],
-    keptRestoreIds: [],
     seenRestoreIds: [],
     lastRestore: null,
     lastRefusal: null,
@@ -129,13 +126,13 @@ export function initialState(kind: MessageKind, id: string): ActorState {
 
 /**
  * Brings a state carried by an older run up to this version. Version 1 (no `version` field) had no
- * problem and kept no restore request in MySQL: its pending requests are kept by the next step.
+ * problem. It kept no restore request in MySQL either: its pending requests travel in the state alone
+ * until a restore serves them.
  */
 export function upgradeCarried(carried: ActorState): ActorState {
   const s: ActorState = { ...carried };
   if ((s.version ?? 1) < 2) {
     s.problem = null;
-    s.keptRestoreIds = [];
   }
   s.version = ACTOR_STATE_VERSION;
   return s;
