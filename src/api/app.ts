@@ -305,17 +305,18 @@ export function buildApi(options: ApiOptions): ApiServer {
         // follow; they are marked active only once the actor accepted. The actor is asked in every case:
         // its state, not the definition's status, says whether it is stopped (a service may have
         // stopped it through this API without touching the definition).
+        const workflowId = lifecycleWorkflowId({ kind, id });
         const defined = db && isDataPlaneLifecycle(lifecycle) ? await loadMessage(db, { kind, id }) : null;
-        let resumedByDefinition = false;
         if (defined && db && isDataPlaneLifecycle(lifecycle)) {
+          if (defined.status !== 'active') {
+            // Guards, the actor's accepting Update, then the definition: a refusal leaves it stopped.
+            await withTemporal(() => resumeMessages(db, lifecycle, kind, [defined.id]));
+            return reply.code(200).send({ workflowId, kind, id, changed: true, state: 'active' });
+          }
           await guardResume(db, [defined], kind);
-          resumedByDefinition = defined.status !== 'active';
-          if (resumedByDefinition) await withTemporal(() => resumeMessages(db, lifecycle, kind, [defined.id]));
         }
         const outcome = await withTemporal(() => lifecycle.resume(kind, id));
-        return reply
-          .code(200)
-          .send({ workflowId: lifecycleWorkflowId({ kind, id }), kind, id, changed: outcome.changed || resumedByDefinition, state: outcome.state });
+        return reply.code(200).send({ workflowId, kind, id, ...outcome });
       },
     );
 
