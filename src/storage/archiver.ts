@@ -19,7 +19,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { ArchiveManifest, MessageRef } from '../shared/types';
 import { CHUNK_CODEC, encodeRowArrays, INTERACTION_COLUMNS, manifestChecksum, verifyPayload, type EncodedChunk, type RowArray } from './chunkCodec';
-import { assertFenceHeld, claimFence, holdFenceForDdl, randomAttemptToken, staleOr, type MoveAttempt } from './fence';
+import { assertFenceHeld, holdFenceForDdl, randomAttemptToken, runFenced, type MoveAttempt } from './fence';
 import { beginDrain, endDrain, hotTableExists, type HotTable } from './hotTables';
 import { retryOnDeadlock } from './deadlock';
 
@@ -62,14 +62,7 @@ export type FenceGuard = (trx: Knex.Transaction) => Promise<void>;
 
 export async function archiveMessage(db: Db, ref: MessageRef, generation: number, opts: ArchiveOptions): Promise<ArchiveManifest> {
   const attempt: MoveAttempt = { generation, phase: 'archive', token: opts.fence?.token ?? randomAttemptToken() };
-  await claimFence(db, ref, attempt);
-  try {
-    return await archiveClaimed(db, ref, attempt, opts);
-  } catch (err) {
-    // A newer attempt's work (a table it dropped, chunks its restore deleted) shows up here as some
-    // other failure; the operator should see that this attempt was stale.
-    throw await staleOr(db, ref, attempt, err);
-  }
+  return runFenced(db, ref, attempt, () => archiveClaimed(db, ref, attempt, opts));
 }
 
 async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opts: ArchiveOptions): Promise<ArchiveManifest> {

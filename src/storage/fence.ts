@@ -168,11 +168,25 @@ export async function checkFence(db: Db, ref: MessageRef, attempt: MoveAttempt):
 }
 
 /**
+ * One attempt of a move: claims the fence, then runs it. A newer attempt's work (a table it dropped,
+ * chunks its restore deleted) shows up in this one as some other failure, an integrity error even:
+ * the operator should see that this attempt was stale.
+ */
+export async function runFenced<T>(db: Db, ref: MessageRef, attempt: MoveAttempt, run: () => Promise<T>): Promise<T> {
+  await claimFence(db, ref, attempt);
+  try {
+    return await run();
+  } catch (err) {
+    throw await staleOr(db, ref, attempt, err);
+  }
+}
+
+/**
  * The error a failed step should end its attempt with: StaleAttemptError when the attempt no longer
  * holds the fence (its failure was a newer attempt's doing: a table it dropped, chunks its restore
  * deleted), else the step's own error.
  */
-export async function staleOr(db: Db, ref: MessageRef, attempt: MoveAttempt, err: unknown): Promise<unknown> {
+async function staleOr(db: Db, ref: MessageRef, attempt: MoveAttempt, err: unknown): Promise<unknown> {
   if (err instanceof StaleAttemptError) return err;
   try {
     const held = await readFence(db, ref, '');

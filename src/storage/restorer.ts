@@ -36,7 +36,7 @@ import {
   type RowArray,
 } from './chunkCodec';
 import { retryOnDeadlock } from './deadlock';
-import { assertFenceHeld, checkFence, claimFence, heldFromArray, randomAttemptToken, requireHeld, SELECT_FENCE_SHARED, staleOr, type MoveAttempt } from './fence';
+import { assertFenceHeld, checkFence, heldFromArray, randomAttemptToken, requireHeld, runFenced, SELECT_FENCE_SHARED, type MoveAttempt } from './fence';
 import { ensureHotTable } from './hotTables';
 import { supportsReturning } from './returning';
 
@@ -101,14 +101,7 @@ const DEFAULT_INSERT_CONNECTIONS = 2;
 
 export async function restoreMessage(db: Db, ref: MessageRef, generation: number, opts: RestoreOptions = {}): Promise<RestoreSummary> {
   const attempt: MoveAttempt = { generation, phase: 'restore', token: opts.fence?.token ?? randomAttemptToken() };
-  await claimFence(db, ref, attempt);
-  try {
-    return await restoreClaimed(db, ref, attempt, opts);
-  } catch (err) {
-    // A newer attempt's work (chunks its restore deleted, a table the next archive dropped) shows up
-    // here as some other failure, an integrity error even; the operator should see a stale attempt.
-    throw await staleOr(db, ref, attempt, err);
-  }
+  return runFenced(db, ref, attempt, () => restoreClaimed(db, ref, attempt, opts));
 }
 
 /** Runs `step` in a transaction in which the attempt's fence is checked first and held until it commits. */
