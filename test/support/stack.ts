@@ -256,7 +256,15 @@ export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]
 /** How many hot rows the message has, in every table that holds some. */
 export async function hotRowCount(db: Db, ref: MessageRef): Promise<number> {
   let n = 0;
-  for (const t of await messageHotTables(db, ref)) n += Number((await db(t.name).count<{ n: number }[]>('* as n'))[0].n);
+  for (const t of await messageHotTables(db, ref)) {
+    try {
+      n += Number((await db(t.name).count<{ n: number }[]>('* as n'))[0].n);
+    } catch (err) {
+      // A draining table dropped before its registry row went (a worker killed between the two, or a
+      // read between them) holds no row; its next attempt removes the row.
+      if ((err as { errno?: number }).errno !== 1146) throw err;
+    }
+  }
   return n;
 }
 
