@@ -1,6 +1,8 @@
 /**
  * The HTTP API against a real Temporal server and a worker: bad input is refused with a 400 that names
- * the field and starts no workflow; good input reaches the right actor, which answers.
+ * the field and starts no workflow; good input reaches the right actor, which answers. Every request
+ * carries a token with just the scope its route needs (src/auth/routeScopes.ts), admin only where the
+ * request needs admin.
  *
  *   npx tsx --test test/api.test.ts
  */
@@ -13,6 +15,7 @@ import { buildApi, type ApiServer, type LifecycleApi } from '../src/api/app';
 import { LifecycleClient, ResumeRefusedError, type ActorSummary } from '../src/client/lifecycleClient';
 import { freePort } from '../src/temporal/devServer';
 import { RESUME_REFUSED_MESSAGE, type LifecycleStatus } from '../src/shared/types';
+import { asCaller, bearer, testAuth, type TestAuth } from './support/auth';
 import { createStack, waitFor, type TestStack } from './support/stack';
 
 const silent = pino({ level: 'silent' });
@@ -32,6 +35,10 @@ describe('HTTP API on a real Temporal server', () => {
   let stack: TestStack;
   let temporal: TemporalForTest;
   let app: ApiServer;
+  let auth: TestAuth;
+  /** Tokens by the scope their routes need; restore's e-mail is restore@example.com. */
+  let messagesToken: string;
+  let restoreToken: string;
   /** Workflows the happy paths started; nothing else may exist in the namespace. */
   const started = new Set<string>();
 
@@ -40,7 +47,18 @@ describe('HTTP API on a real Temporal server', () => {
     stack = await createStack();
     await stack.startWorker();
     temporal = { connection: stack.connection, client: stack.client };
-    app = buildApi({ lifecycle: new LifecycleClient(temporal.client), connection: temporal.connection, logger: silent, temporalTimeoutMs: 3_000 });
+    auth = await testAuth(stack.db);
+    messagesToken = await auth.token(['messages']);
+    restoreToken = await auth.token(['restore']);
+    // Restores below name ops@example.com, which is not the restore token's own address.
+    app = buildApi({
+      auth: auth.auth,
+      allowedEmailDomains: ['example.com'],
+      lifecycle: new LifecycleClient(temporal.client),
+      connection: temporal.connection,
+      logger: silent,
+      temporalTimeoutMs: 3_000,
+    });
     await app.ready();
   });
 
@@ -49,17 +67,22 @@ describe('HTTP API on a real Temporal server', () => {
     await stack?.close();
   });
 
-  async function post(url: string, payload?: unknown, headers?: Record<string, string>) {
+  /** The token a route needs: restore for a restore, messages for the rest. */
+  const tokenFor = (url: string) => (/\/restore(\?|$)/.test(url) ? restoreToken : messagesToken);
+
+  async function post(url: string, payload?: unknown, token: string = tokenFor(url)) {
     const res = await app.inject({
       method: 'POST',
       url,
-      ...(payload === undefined ? {} : typeof payload === 'string' ? { payload, headers: { 'content-type': 'application/json', ...headers } } : { payload: payload as object }),
+      headers: bearer(token),
+      ...(payload === undefined ? {} : typeof payload === 'string' ? { payload, headers: { ...bearer(token), 'content-type': 'application/json' } } : { payload: payload as object }),
     });
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   }
 
-  async function get(url: string) {
-    const res = await app.inject({ method: 'GET', url });
+  /** With `token` null, no Authorization header. */
+  async function get(url: string, token: string | null = messagesToken) {
+    const res = await app.inject({ method: 'GET', url, ...(token === null ? {} : { headers: bearer(token) }) });
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   }
 
@@ -94,14 +117,19 @@ describe('HTTP API on a real Temporal server', () => {
       started.add(`interaction-data:campaign:${longest}`);
     });
 
-    it('malformed e-mail and missing requestedBy', async () => {
+    it('malformed e-mail; requestedBy missing for a token without an address, or neither the caller\'s nor allowed', async () => {
       const id = uid('restore-bad');
       for (const requestedBy of ['nope', 'a@', '@example.com', 'a b@example.com', 'ops@example', 42, ['ops@example.com'], null]) {
         const res = await post(`/v1/messages/canvas/${id}/restore`, { requestedBy });
         assertBadRequest(res, /^requestedBy must be an e-mail address; got /);
       }
-      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, {}), /^requestedBy is required/);
-      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`), /^requestedBy is required/);
+      // requestedBy defaults to the token's own address; a token without one must name someone.
+      const noAddress = await auth.token(['restore'], null);
+      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, {}, noAddress), /^requestedBy is required/);
+      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, undefined, noAddress), /^requestedBy is required/);
+      // Only the caller's own address or one in the allowed domains gets the e-mail.
+      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'someone@elsewhere.org' }), /^requestedBy "someone@elsewhere\.org" is not allowed/);
+      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'ops@example.com.evil.org' }, noAddress), /is not allowed/);
       assertBadRequest(
         await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'ops@example.com', requestId: 'has spaces' }),
         /^requestId must be/,
@@ -157,7 +185,7 @@ describe('HTTP API on a real Temporal server', () => {
         ['GET', '/v1/messages/campaign/abc/stop'],
         ['DELETE', '/v1/messages/campaign/abc'],
       ] as const) {
-        const res = await app.inject({ method, url });
+        const res = await app.inject({ method, url, headers: bearer(messagesToken) });
         assert.equal(res.statusCode, 404, `${method} ${url}`);
         assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
         assert.equal(res.json().error, 'not_found');
@@ -207,8 +235,12 @@ describe('HTTP API on a real Temporal server', () => {
 
     it('POST restore → 202 with the request id; 409 resume of the expired message; 404 for an id no one knows', async () => {
       const id = uid('restore');
-      // Stopped long ago: it expires at once.
-      assert.equal((await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2020-01-01T00:00:00Z' })).status, 200);
+      // Stopped long ago: it expires at once. Backdating a stop that far needs admin.
+      const backdated = await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2020-01-01T00:00:00Z' });
+      assert.equal(backdated.status, 403, JSON.stringify(backdated.body));
+      assert.equal(backdated.body.error, 'forbidden');
+      await assertNotStarted(temporal.client, `interaction-data:campaign:${id}`);
+      assert.equal((await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2020-01-01T00:00:00Z' }, auth.adminToken)).status, 200);
       await assertRunning(`interaction-data:campaign:${id}`);
       await waitFor('the message to expire', async () => (await get(`/v1/messages/campaign/${id}`)).body.state === 'expired');
       const refused = await post(`/v1/messages/campaign/${id}/resume`, {});
@@ -256,14 +288,15 @@ describe('HTTP API on a real Temporal server', () => {
     });
   });
 
-  it('GET /healthz → 200 when Temporal answers', async () => {
-    const res = await get('/healthz');
+  it('GET /healthz → 200 when Temporal answers, without a token', async () => {
+    const res = await get('/healthz', null);
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { ok: true, temporal: true });
   });
 
-  it('GET /openapi.json describes the routes', async () => {
-    const res = await get('/openapi.json');
+  it('GET /openapi.json describes the routes (to any valid token)', async () => {
+    assert.equal((await get('/openapi.json', null)).status, 401);
+    const res = await get('/openapi.json', await auth.token(['ingest']));
     assert.equal(res.status, 200);
     const paths = res.body.paths as Record<string, Record<string, unknown>>;
     assert.ok(paths['/v1/messages/{kind}/{id}/restore'].post);
@@ -302,11 +335,12 @@ describe('HTTP API on a real Temporal server', () => {
       },
       ...over,
     });
-    const build = (over: Partial<LifecycleApi>) => buildApi({ lifecycle: stub(over), connection: temporal.connection, logger: silent, openapi: false });
+    const build = (over: Partial<LifecycleApi>) =>
+      buildApi({ auth: auth.auth, allowedEmailDomains: ['example.com'], lifecycle: stub(over), connection: temporal.connection, logger: silent, openapi: false });
 
     it('GET status → 200 with every field, including ones added later', async () => {
       const api = build({ status: async () => ({ ...status, futureField: 'kept' }) as LifecycleStatus });
-      const res = await api.inject({ method: 'GET', url: '/v1/messages/canvas/welcome' });
+      const res = await asCaller(api, messagesToken).inject({ method: 'GET', url: '/v1/messages/canvas/welcome' });
       assert.equal(res.statusCode, 200);
       assert.deepEqual(res.json(), { ...status, futureField: 'kept' });
       await api.close();
@@ -314,24 +348,32 @@ describe('HTTP API on a real Temporal server', () => {
 
     it('POST resume of expired data → 409 with the words users know', async () => {
       const api = build({ resume: () => Promise.reject(new ResumeRefusedError(RESUME_REFUSED_MESSAGE.canvas)) });
-      const res = await api.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/resume' });
+      const res = await asCaller(api, messagesToken).inject({ method: 'POST', url: '/v1/messages/canvas/welcome/resume' });
       assert.equal(res.statusCode, 409);
       assert.deepEqual(res.json(), { error: 'resume_refused', message: 'Resume is only available for stopped Canvases with available interaction data' });
       await api.close();
     });
 
-    it('POST restore of available data → 200 accepted:false', async () => {
+    it('POST restore of available data → 200 accepted:false; the requester is the one named, else the caller', async () => {
+      const requesters: string[] = [];
       const api = build({
-        restore: async (_k, _i, req) => ({ requestId: req.requestId ?? 'generated', accepted: false, state: 'stopped' }),
+        restore: async (_k, _i, req) => {
+          requesters.push(req.requestedBy);
+          return { requestId: req.requestId ?? 'generated', accepted: false, state: 'stopped' };
+        },
         status: async () => ({ ...status, state: 'stopped', available: true }),
       });
-      const res = await api.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestedBy: 'ops@example.com', requestId: 'r-1' } });
+      const caller = asCaller(api, restoreToken);
+      const res = await caller.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestedBy: 'ops@example.com', requestId: 'r-1' } });
       assert.equal(res.statusCode, 200);
       const body = res.json();
       assert.equal(body.accepted, false);
       assert.equal(body.message, 'interaction data is already available');
       assert.equal(body.requestId, 'r-1');
       assert.equal(body.status.state, 'stopped');
+      const own = await caller.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestId: 'r-2' } });
+      assert.equal(own.statusCode, 200, own.body);
+      assert.deepEqual(requesters, ['ops@example.com', 'restore@example.com']);
       await api.close();
     });
 
@@ -340,10 +382,11 @@ describe('HTTP API on a real Temporal server', () => {
         stop: () => Promise.reject(new Error('secret connection string mysql://root:hunter2@db')),
         resume: () => Promise.reject(Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 })),
       });
-      const res = await api.inject({ method: 'POST', url: '/v1/messages/campaign/x/stop' });
+      const caller = asCaller(api, messagesToken);
+      const res = await caller.inject({ method: 'POST', url: '/v1/messages/campaign/x/stop' });
       assert.equal(res.statusCode, 500);
       assert.deepEqual(res.json(), { error: 'internal_error', message: 'internal error; the server log has the details' });
-      const down = await api.inject({ method: 'POST', url: '/v1/messages/campaign/x/resume' });
+      const down = await caller.inject({ method: 'POST', url: '/v1/messages/campaign/x/resume' });
       assert.equal(down.statusCode, 503);
       assert.equal(down.json().error, 'temporal_unavailable');
       await api.close();
@@ -352,11 +395,14 @@ describe('HTTP API on a real Temporal server', () => {
     it('GET /healthz → 503 when Temporal does not answer', async () => {
       const deadPort = await freePort();
       const dead = Connection.lazy({ address: `127.0.0.1:${deadPort}`, connectTimeout: 500 });
-      const api = buildApi({ lifecycle: stub({}), connection: dead, logger: silent, openapi: false });
+      const api = buildApi({ auth: auth.auth, lifecycle: stub({}), connection: dead, logger: silent, openapi: false });
       const res = await api.inject({ method: 'GET', url: '/healthz' });
       assert.equal(res.statusCode, 503);
       assert.equal(res.json().ok, false);
       assert.equal(res.json().temporal, false);
+      // Anyone may call /healthz: the reason (here the address it could not reach) stays in the server log.
+      assert.equal(res.json().message, 'unavailable: Temporal; the server log has the details');
+      assert.ok(!res.body.includes(String(deadPort)), res.body);
       await api.close();
       await dead.close();
     });
