@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import { startApi, type RunningApi } from './api/server';
+import { ensureBootstrapToken } from './auth/bootstrap';
 import { LifecycleClient } from './client/lifecycleClient';
 import { loadConfig } from './config';
 import { ensureLocalMysql } from './db/localMysql';
@@ -17,15 +18,15 @@ import { runDemo } from './demo';
 import { createLogger } from './logger';
 import { ensureSearchAttributes } from './temporal/searchAttributes';
 import { startDevServer, type DevServerHandle } from './temporal/devServer';
-import { connectTemporal } from './temporal/connection';
+import { connectTemporal, temporalConnectionOptions, type TemporalConfig } from './temporal/connection';
 import { startWorker, type RunningWorker } from './worker';
 
 const root = path.resolve(__dirname, '..');
 const demo = process.argv.includes('--demo');
 
-async function temporalAnswers(address: string): Promise<boolean> {
+async function temporalAnswers(config: TemporalConfig): Promise<boolean> {
   try {
-    const c = await Connection.connect({ address, connectTimeout: 1_500 });
+    const c = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 1_500 });
     await c.workflowService.getSystemInfo({});
     await c.close();
     return true;
@@ -62,10 +63,16 @@ async function main(): Promise<void> {
 
     let server: DevServerHandle | null = null;
     const [host, portText] = config.temporalAddress.split(':');
-    if (await temporalAnswers(config.temporalAddress)) {
+    if (await temporalAnswers(config)) {
       log.info({ address: config.temporalAddress }, 'using the Temporal server already running there');
     } else if (!['localhost', '127.0.0.1'].includes(host)) {
       throw new Error(`no Temporal server answers at ${config.temporalAddress} (TEMPORAL_ADDRESS), and it is not local, so none is started`);
+    } else if (config.temporalTransport.tls || config.temporalTransport.apiKey !== undefined) {
+      // The dev server speaks plaintext only: starting one would not give what these settings ask for.
+      throw new Error(
+        `no Temporal server answers at ${config.temporalAddress} (TEMPORAL_ADDRESS) with TLS or an API key (TEMPORAL_TLS*, TEMPORAL_API_KEY), ` +
+          'and the dev server npm start would run has neither, so none is started',
+      );
     } else {
       const dataDir = path.join(root, '.data', 'temporal');
       mkdirSync(dataDir, { recursive: true });
@@ -88,8 +95,14 @@ async function main(): Promise<void> {
 
     const worker: RunningWorker = await startWorker(config);
     cleanups.push(() => worker.shutdown());
+    // The two README commands work with nothing set: the first start makes an admin token and keeps it here.
+    const bootstrap = await ensureBootstrapToken(worker.db, { file: path.join(root, '.data', 'api-admin-token') });
     const api: RunningApi = await startApi(config, { temporal, db: worker.db, logger: log });
     cleanups.push(() => api.close());
+    const tokenLine =
+      bootstrap.source === 'file'
+        ? `  Admin token    ${path.relative(process.cwd(), bootstrap.file) || bootstrap.file}${bootstrap.created ? ' (made now)' : ''}: curl -H "Authorization: Bearer $(cat ${path.relative(process.cwd(), bootstrap.file)})" ${api.url}/v1/messages`
+        : '  Admin token    API_ADMIN_TOKEN';
 
     const uiUrl = server?.uiUrl ?? null;
     const lines = [
@@ -100,7 +113,8 @@ async function main(): Promise<void> {
       `  MySQL          ${config.mysqlUrl.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')}${mysql ? ' (private server under .data/mysql)' : ''}`,
       `  Worker         task queue interaction-data; TTL ${config.interactionDataTtl.text}, cleanup every ${config.cleanupInterval.text}`,
       `  HTTP API       ${api.url}  (health: ${api.url}/healthz, OpenAPI: ${api.url}/openapi.json)`,
-      `  Admin CLI      npx interaction-data --help`,
+      tokenLine,
+      `  Admin CLI      npx interaction-data --help  (tokens: npx interaction-data tokens create --name <n> --scopes <s>)`,
       '  Ctrl-C stops everything started here.',
       '',
     ];

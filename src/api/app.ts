@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { WorkflowNotFoundError, type Connection } from '@temporalio/client';
@@ -34,12 +35,23 @@ import {
   StopBody,
 } from './schemas';
 import { isKnownMessage } from '../storage/availability';
+import type { Authenticator } from '../auth/authenticator';
+import { checkStoppedAt, PolicyError, restoreRecipient } from '../auth/policy';
+import { SCOPE_DESCRIPTIONS, SCOPES, type Principal } from '../auth/scopes';
+import { registerAuth, SECURITY_SCHEME } from './auth';
+import { DEFAULT_API_LIMITS, type ApiLimits } from './limits';
 
 /** The part of LifecycleClient the API uses; tests may pass a stand-in with the same shape. */
 export type LifecycleApi = Pick<LifecycleClient, 'stop' | 'resume' | 'restore' | 'retry' | 'status' | 'list'>;
 
 export interface ApiOptions {
   lifecycle: LifecycleApi;
+  /** Who is calling: API tokens and OIDC JWTs (src/auth/authenticator.ts). Every route but /healthz needs it. */
+  auth: Authenticator;
+  /** Domains whose addresses a restore may name as its requester besides the caller's own (`EMAIL_ALLOWED_DOMAINS`). */
+  allowedEmailDomains?: readonly string[];
+  /** Rate limit, timeouts and caps; DEFAULT_API_LIMITS when not given. */
+  limits?: Partial<ApiLimits>;
   /** Serves POST /v1/restores and GET /v1/restores/{request} when given. */
   bulk?: BulkRestoreApi;
   /** Used by /healthz and to put a deadline on every call to Temporal. */
@@ -149,9 +161,15 @@ export function formatValidationErrors(
 export function buildApi(options: ApiOptions): ApiServer {
   const { lifecycle, connection, db, logger } = options;
   const temporalTimeoutMs = options.temporalTimeoutMs ?? 10_000;
+  const limits: ApiLimits = { ...DEFAULT_API_LIMITS, ...options.limits };
+  const allowedDomains = options.allowedEmailDomains ?? [];
 
   const app = fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    // A client that sends its request slowly, or holds an idle connection, does not hold a socket forever.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     // find-my-way answers 404 for longer path parameters; a too-long id deserves a 400 that says so.
     routerOptions: { maxParamLength: 1_000 },
     bodyLimit: 64 * 1024,
@@ -182,6 +200,9 @@ export function buildApi(options: ApiOptions): ApiServer {
       const { message, field } = formatValidationErrors(error.validation as SchemaError[], context, request);
       return reply.code(400).send({ error: 'bad_request', message, ...(field ? { field } : {}) });
     }
+    if (error instanceof PolicyError) {
+      return reply.code(error.status).send({ error: error.status === 403 ? 'forbidden' : 'bad_request', message: error.message });
+    }
     if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return reply.code(400).send({ error: 'bad_request', message: 'body is not valid JSON' });
     }
@@ -209,6 +230,21 @@ export function buildApi(options: ApiOptions): ApiServer {
     return reply.code(500).send({ error: 'internal_error', message: 'internal error; the server log has the details' });
   });
 
+  // Before any route: the onRoute hook gives each route its access rule and refuses one without.
+  registerAuth(app, { authenticator: options.auth, db });
+  // Per principal, after authentication (preHandler), so one caller cannot use up another's allowance.
+  void app.register(rateLimit, {
+    hook: 'preHandler',
+    max: limits.rateLimitMax,
+    timeWindow: limits.rateLimitWindowMs,
+    keyGenerator: (request) => request.principal?.id ?? request.ip,
+    // An Error (not a plain object), so that every error handler on the way treats it as one.
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after === '1 minute' ? 'minute' : 'window'} reached for this token; retry in ${context.after}`), {
+        statusCode: 429,
+      }),
+  });
+
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
@@ -225,6 +261,19 @@ export function buildApi(options: ApiOptions): ApiServer {
             'Temporal workflow (`interaction-data:<kind>:<id>`); these endpoints signal and query it.',
         },
         tags: [{ name: 'messages' }, { name: 'operations' }],
+        components: {
+          securitySchemes: {
+            [SECURITY_SCHEME]: {
+              type: 'http',
+              scheme: 'bearer',
+              description:
+                'An API token (`interaction-data tokens create`) or a JWT from the configured identity provider. Scopes: ' +
+                SCOPES.map((s) => `\`${s}\` — ${SCOPE_DESCRIPTIONS[s]}`).join('; ') +
+                '.',
+            },
+          },
+        },
+        security: [{ [SECURITY_SCHEME]: [] }],
       },
     });
   }
@@ -238,7 +287,7 @@ export function buildApi(options: ApiOptions): ApiServer {
 
     routes.get(
       '/healthz',
-      { schema: { tags: ['operations'], summary: 'Liveness and dependencies', response: { 200: Health, 503: Health } } },
+      { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'Liveness and dependencies', response: { 200: Health, 503: Health } } },
       async (request, reply) => {
         const problems: string[] = [];
         let temporal = true;
@@ -259,12 +308,13 @@ export function buildApi(options: ApiOptions): ApiServer {
           }
         }
         const ok = problems.length === 0;
+        // Anyone may call this route, so the reasons (addresses, server messages) stay in the log.
         if (!ok) request.log.warn({ problems }, 'health check failed');
         return reply.code(ok ? 200 : 503).send({
           ok,
           temporal,
           ...(database === undefined ? {} : { database }),
-          ...(ok ? {} : { message: problems.join('; ') }),
+          ...(ok ? {} : { message: `unavailable: ${[!temporal && 'Temporal', database === false && 'database'].filter(Boolean).join(' and ')}; the server log has the details` }),
         });
       },
     );
@@ -283,6 +333,7 @@ export function buildApi(options: ApiOptions): ApiServer {
       async (request, reply) => {
         const { kind, id } = request.params;
         const { stoppedAt } = request.body;
+        checkStoppedAt(request.principal as Principal, stoppedAt);
         const outcome = await withTemporal(() => lifecycle.stop(kind, id, stoppedAt === undefined ? {} : { stoppedAt }));
         return reply.code(200).send({ workflowId: lifecycleWorkflowId({ kind, id }), kind, id, ...outcome });
       },
@@ -333,7 +384,8 @@ export function buildApi(options: ApiOptions): ApiServer {
       },
       async (request, reply) => {
         const { kind, id } = request.params;
-        const { requestedBy, requestId } = request.body;
+        const { requestId } = request.body;
+        const requestedBy = restoreRecipient(request.principal as Principal, request.body.requestedBy, allowedDomains);
         // An id no one ever defined, stopped or sent events for gets no actor at all.
         if (db && !(await isKnownMessage(db, { kind, id }))) {
           return reply.code(404).send({ error: 'not_found', message: `no ${kind} ${JSON.stringify(id)}: it was never defined, stopped or sent events for` });
@@ -422,7 +474,7 @@ export function buildApi(options: ApiOptions): ApiServer {
       },
     );
 
-    if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs });
+    if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
 
     if (options.openapi !== false) {
       routes.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

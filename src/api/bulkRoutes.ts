@@ -5,7 +5,12 @@
  */
 import type { Connection } from '@temporalio/client';
 import { Type, type Static } from '@fastify/type-provider-typebox';
-import { BulkRequestConflictError, PREVIEW_LIMIT_DEFAULT, type BulkRestoreClient } from '../client/bulkRestoreClient';
+import type { Knex } from 'knex';
+import { BulkRequestConflictError, PREVIEW_LIMIT_DEFAULT, TooManyBulkRestoresError, type BulkRestoreClient } from '../client/bulkRestoreClient';
+import { restoreRecipient } from '../auth/policy';
+import type { Principal } from '../auth/scopes';
+import { countTagged } from '../bulk/store';
+import type { ApiLimits } from './limits';
 import { parseBulkRequestId } from '../bulk/request';
 import { MAX_BULK_CONCURRENCY, MAX_BULK_IDS } from '../bulk/types';
 import { MESSAGE_KINDS, type MessageRef } from '../shared/types';
@@ -21,13 +26,23 @@ export interface BulkRoutesOptions {
   bulk: BulkRestoreApi;
   connection: Connection;
   temporalTimeoutMs: number;
+  /** Counts a tag's messages before a request starts (the cap on messages per request). */
+  db?: Knex;
+  allowedDomains: readonly string[];
+  limits: Pick<ApiLimits, 'maxRunningBulkRestores' | 'maxBulkMessages' | 'bulkRetryAfterSeconds'>;
 }
 
 const Kind = Type.Enum([...MESSAGE_KINDS], { description: 'Message kind.' });
 
 export const BulkRestoreBody = Type.Object(
   {
-    requestedBy: Type.String({ pattern: EMAIL_PATTERN, maxLength: 254, description: 'Receives the one summary e-mail.' }),
+    requestedBy: Type.Optional(
+      Type.String({
+        pattern: EMAIL_PATTERN,
+        maxLength: 254,
+        description: "Receives the one summary e-mail: by default the caller's own address; another only in EMAIL_ALLOWED_DOMAINS.",
+      }),
+    ),
     tag: Type.Optional(Type.String({ pattern: TAG_PATTERN, description: 'Every expired message with this tag.' })),
     kind: Type.Optional({ ...Kind, description: 'With tag: only campaigns or only Canvases (default both).' }),
     ids: Type.Optional(
@@ -130,7 +145,7 @@ function parseIds(ids: readonly string[]): MessageRef[] {
 }
 
 export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions): void {
-  const { bulk, connection, temporalTimeoutMs } = options;
+  const { bulk, connection, temporalTimeoutMs, db, allowedDomains, limits } = options;
   const withTemporal = <T>(fn: () => Promise<T>, ms = temporalTimeoutMs): Promise<T> => connection.withDeadline(Date.now() + ms, fn);
 
   routes.post(
@@ -142,30 +157,45 @@ export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions
         tags: ['restores'],
         summary: 'Restore several messages, or every expired campaign and/or Canvas with a tag; one summary e-mail',
         body: BulkRestoreBody,
-        response: { 200: Type.Union([BulkStarted, BulkPreviewSchema]), 202: BulkStarted, 400: ErrorBody, 409: ErrorBody, 503: ErrorBody, 504: ErrorBody },
+        response: { 200: Type.Union([BulkStarted, BulkPreviewSchema]), 202: BulkStarted, 400: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody, 504: ErrorBody },
       },
     },
     async (request, reply) => {
       const body = request.body;
       const refs = body.ids === undefined ? undefined : parseIds(body.ids);
+      if (db && body.tag !== undefined && !body.dryRun) {
+        const kinds = body.kind !== undefined ? [body.kind] : [...MESSAGE_KINDS];
+        const tagged = await countTagged(db, body.tag, kinds);
+        if (tagged > limits.maxBulkMessages) {
+          return reply.code(400).send({
+            error: 'bad_request',
+            field: 'tag',
+            message: `tag ${JSON.stringify(body.tag)} covers ${tagged} messages and one bulk restore takes at most ${limits.maxBulkMessages}; narrow it with kind, or list ids in several requests`,
+          });
+        }
+      }
       const selection = { ...(body.tag !== undefined ? { tag: body.tag } : {}), ...(body.kind !== undefined ? { kind: body.kind } : {}), ...(refs ? { refs } : {}) };
       if (body.dryRun) {
         // Reading a whole tag can take longer than one status call.
         const preview = await withTemporal(() => bulk.preview(selection, PREVIEW_LIMIT_DEFAULT), Math.max(temporalTimeoutMs, 120_000));
         return reply.code(200).send(preview);
       }
+      const requestedBy = restoreRecipient(request.principal as Principal, body.requestedBy, allowedDomains);
       try {
         const started = await withTemporal(() =>
           bulk.start({
-            requestedBy: body.requestedBy,
+            requestedBy,
             ...selection,
             ...(body.requestId !== undefined ? { requestId: body.requestId } : {}),
             ...(body.concurrency !== undefined ? { tuning: { concurrency: body.concurrency } } : {}),
-          }),
+          }, { maxRunning: limits.maxRunningBulkRestores }),
         );
         return reply.code(started.attached ? 200 : 202).send({ ...started, statusUrl: `/v1/restores/${encodeURIComponent(started.requestId)}` });
       } catch (err) {
         if (err instanceof BulkRequestConflictError) return reply.code(409).send({ error: 'request_conflict', message: err.message, field: 'requestId' });
+        if (err instanceof TooManyBulkRestoresError) {
+          return reply.code(429).header('retry-after', String(limits.bulkRetryAfterSeconds)).send({ error: 'too_many_requests', message: err.message });
+        }
         throw err;
       }
     },

@@ -55,7 +55,13 @@ export type StopBody = Static<typeof StopBody>;
 export const ResumeBody = Type.Object({}, { additionalProperties: false });
 
 export const RestoreBody = Type.Object(
-  { requestedBy: Email, requestId: Type.Optional(RequestId) },
+  {
+    requestedBy: Type.Optional({
+      ...Email,
+      description: "Who is e-mailed when the data is back: by default the caller's own address (its token's e-mail); another address only in EMAIL_ALLOWED_DOMAINS.",
+    }),
+    requestId: Type.Optional(RequestId),
+  },
   { additionalProperties: false },
 );
 export type RestoreBody = Static<typeof RestoreBody>;

@@ -9,7 +9,11 @@ import { loadConfig, type Config } from '../config';
 import { openDatabase } from '../db/knex';
 import { createLogger, type Logger } from '../logger';
 import { connectTemporal, type TemporalHandles } from '../temporal/connection';
+import { authenticatorFor } from '../auth/authenticator';
+import { ensureBootstrapToken } from '../auth/bootstrap';
+import { allowedEmailDomains } from '../auth/policy';
 import { buildApi, type ApiServer } from './app';
+import { apiLimitsFromEnv } from './limits';
 
 export interface StartApiOptions {
   logger?: Logger;
@@ -19,6 +23,8 @@ export interface StartApiOptions {
   connectWaitMs?: number;
   db?: Knex;
   temporalTimeoutMs?: number;
+  /** Where OIDC_*, API_ADMIN_TOKEN, EMAIL_ALLOWED_DOMAINS and the limits are read; process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningApi {
@@ -33,6 +39,10 @@ export async function startApi(
   options: StartApiOptions = {},
 ): Promise<RunningApi> {
   const logger = options.logger ?? createLogger('api');
+  const env = options.env ?? process.env;
+  // Bad security settings stop the start before anything is opened.
+  const allowedDomains = allowedEmailDomains(env);
+  const limits = apiLimitsFromEnv(env);
   const ownsConnection = options.temporal === undefined;
   const temporal = options.temporal ?? (await connectTemporal(config, { waitMs: options.connectWaitMs ?? 30_000, log: logger }));
   // The data plane reads and writes MySQL; an API started on its own opens (and migrates) the database.
@@ -44,7 +54,19 @@ export async function startApi(
     if (ownsConnection) await temporal.connection.close().catch(() => undefined);
     throw err;
   }
+  let auth;
+  try {
+    auth = authenticatorFor(db, env);
+    await ensureBootstrapToken(db, { env });
+  } catch (err) {
+    if (ownsConnection) await temporal.connection.close().catch(() => undefined);
+    if (ownsDb) await db.destroy().catch(() => undefined);
+    throw err;
+  }
   const app = buildApi({
+    auth,
+    allowedEmailDomains: allowedDomains,
+    limits,
     lifecycle: new LifecycleClient(temporal.client),
     bulk: new BulkRestoreClient(temporal.client),
     connection: temporal.connection,

@@ -61,6 +61,12 @@ interface TagRow {
   name: string | null;
 }
 
+/** How many messages of these kinds carry the tag (what a bulk restore by tag would cover). */
+export async function countTagged(db: Db, tag: string, kinds: readonly MessageKind[]): Promise<number> {
+  const row = (await db('message_tags').where('tag', tag).whereIn('kind', [...kinds]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(row?.n ?? 0);
+}
+
 /** One keyset page of the messages carrying a tag, with their recorded state and name. */
 export async function tagPage(db: Db, tag: string, kinds: readonly MessageKind[], after: MessageRef | null, limit: number): Promise<ClassifiedRef[]> {
   const qb = db('message_tags as t')

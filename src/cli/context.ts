@@ -3,7 +3,9 @@
  * arguments have all been checked (bad input must not even need a reachable server).
  */
 import type { Connection } from '@temporalio/client';
+import type { Knex } from 'knex';
 import { LifecycleClient } from '../client/lifecycleClient';
+import { openDatabase } from '../db/knex';
 import { loadConfig, type Config } from '../config';
 import { connectTemporal, type TemporalHandles } from '../temporal/connection';
 
@@ -41,6 +43,7 @@ export const TEMPORAL_CALL_TIMEOUT_MS = 30_000;
 
 export class CliContext {
   private temporal: Promise<TemporalHandles> | null = null;
+  private database: Promise<Knex> | null = null;
 
   /** overrides is read when first connecting, i.e. after the command line has been parsed. */
   constructor(
@@ -94,7 +97,28 @@ export class CliContext {
     return (await this.connect()).connection;
   }
 
+  /** The service's MySQL database (MYSQL_URL), for the commands that read or write it directly. */
+  db(): Promise<Knex> {
+    if (!this.database) {
+      let url: string;
+      try {
+        url = loadConfig(this.io.env ?? process.env).mysqlUrl;
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      this.database = openDatabase(url).catch((err: unknown) => {
+        throw new CommandFailedError(`cannot open the database: ${(err as Error).message}`);
+      });
+    }
+    return this.database;
+  }
+
   async close(): Promise<void> {
+    if (this.database) {
+      const pending = this.database;
+      this.database = null;
+      await pending.then((db) => db.destroy()).catch(() => undefined);
+    }
     if (!this.temporal) return;
     const pending = this.temporal;
     this.temporal = null;

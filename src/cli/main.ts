@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
 import { describeFailure } from './batch';
 import { CliContext, CommandFailedError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from './context';
+import { registerAudit } from './commands/audit';
 import { registerBulk } from './commands/bulk';
 import { registerList } from './commands/list';
 import { registerRestore } from './commands/restore';
@@ -15,6 +16,7 @@ import { registerResume } from './commands/resume';
 import { registerRetry } from './commands/retry';
 import { registerStatus } from './commands/status';
 import { registerStop } from './commands/stop';
+import { registerTokens } from './commands/tokens';
 
 export type { CliIo, OutputStream } from './context';
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './context';
@@ -51,6 +53,8 @@ function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerList(program, ctx);
   registerBulk(program, ctx);
+  registerTokens(program, ctx);
+  registerAudit(program, ctx);
   return program;
 }
 

@@ -68,6 +68,22 @@ interface RequestMemo {
 
 export const PREVIEW_LIMIT_DEFAULT = 1_000;
 
+/** As many bulk restores as allowed are running; a new one must wait for one to finish. */
+export class TooManyBulkRestoresError extends Error {
+  override name = 'TooManyBulkRestoresError';
+  constructor(
+    readonly running: number,
+    readonly limit: number,
+  ) {
+    super(`${running} bulk restores are running and at most ${limit} may run at once; try again when one has finished`);
+  }
+}
+
+export interface StartOptions {
+  /** Refuse to start a new request (attaching to an existing one is always allowed) while this many run. */
+  maxRunning?: number;
+}
+
 export class BulkRestoreClient {
   constructor(private readonly client: Client) {}
 
@@ -76,9 +92,15 @@ export class BulkRestoreClient {
   }
 
   /** Starts the request, or attaches to it when it is already running or has completed. */
-  async start(request: BulkRestoreRequest): Promise<BulkRestoreStarted> {
+  async start(request: BulkRestoreRequest, options: StartOptions = {}): Promise<BulkRestoreStarted> {
     const n = normaliseBulkRequest(request);
     const workflowId = bulkRestoreWorkflowId(n.requestId);
+    if (options.maxRunning !== undefined && !(await this.exists(workflowId))) {
+      // Visibility is eventually consistent: two requests at the same instant may both pass; the cap is
+      // about a sustained load, not an exact count.
+      const running = await this.countRunning();
+      if (running >= options.maxRunning) throw new TooManyBulkRestoresError(running, options.maxRunning);
+    }
     const selection = summariseSelection(n.selection);
     const memo: RequestMemo = { fingerprint: n.fingerprint, selection, requestedBy: n.requestedBy };
     const input: BulkRestoreInput = { requestId: n.requestId, selection: n.selection, requestedBy: n.requestedBy, tuning: n.tuning };
@@ -105,6 +127,23 @@ export class BulkRestoreClient {
       );
     }
     return { requestId: n.requestId, workflowId, attached: true, status: d.status.name, selection, requestedBy: n.requestedBy };
+  }
+
+  /** Bulk restores running now, from Temporal visibility. */
+  async countRunning(): Promise<number> {
+    const { count } = await this.client.workflow.count(`WorkflowType = '${BULK_RESTORE_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'`);
+    return count;
+  }
+
+  private async exists(workflowId: string): Promise<boolean> {
+    try {
+      const d = await this.client.workflow.getHandle(workflowId).describe();
+      // A failed request may be started again under its id (ALLOW_DUPLICATE_FAILED_ONLY): that is a new run.
+      return d.status.name === 'RUNNING' || d.status.name === 'COMPLETED';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
   }
 
   /** Where a request stands, or null when there is no such request. */

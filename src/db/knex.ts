@@ -8,6 +8,7 @@ import * as migration006 from './migrations/006_hot_tables';
 import * as migration007 from './migrations/007_exact_ids';
 import * as migration008 from './migrations/008_move_fences';
 import * as migration009 from './migrations/009_restore_requests';
+import * as migration010 from './migrations/010_tokens_and_audit';
 
 export type Db = Knex;
 
@@ -89,6 +90,7 @@ const migrations: Record<string, Knex.Migration> = {
   '007_exact_ids': migration007,
   '008_move_fences': migration008,
   '009_restore_requests': migration009,
+  '010_tokens_and_audit': migration010,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */
