@@ -11,6 +11,7 @@ import { BulkRestoreClient } from '../src/client/bulkRestoreClient';
 import { runCli } from '../src/cli/main';
 import { createLogger } from '../src/logger';
 import type { MessageRef } from '../src/shared/types';
+import { asCaller, testAuth } from './support/auth';
 import { createStack, seedInteractions, waitFor, waitForState, type TestStack } from './support/stack';
 
 interface Run {
@@ -24,11 +25,15 @@ const TTL_SECONDS = 60;
 describe('bulk restore from the CLI and the API', () => {
   let stack: TestStack;
   let api: ApiServer;
+  /** The API as a caller with the restore scope, whose own address is api@example.com. */
+  let caller: ReturnType<typeof asCaller>;
 
   before(async () => {
     stack = await createStack({ ttl: `${TTL_SECONDS} seconds`, cleanupInterval: '1 hour' });
     await stack.startWorker();
+    const auth = await testAuth(stack.db);
     api = buildApi({
+      auth: auth.auth,
       lifecycle: stack.lifecycle,
       bulk: new BulkRestoreClient(stack.client),
       connection: stack.connection,
@@ -36,6 +41,7 @@ describe('bulk restore from the CLI and the API', () => {
       temporalTimeoutMs: 20_000,
     });
     await api.ready();
+    caller = asCaller(api, await auth.token(['restore'], 'api@example.com'));
   });
   after(async () => {
     await api?.close();
@@ -157,7 +163,7 @@ describe('bulk restore from the CLI and the API', () => {
   });
 
   describe('HTTP API', () => {
-    const post = (payload: unknown) => api.inject({ method: 'POST', url: '/v1/restores', payload: payload as object });
+    const post = (payload: unknown) => caller.inject({ method: 'POST', url: '/v1/restores', payload: payload as object });
 
     it('bad bodies are 400s naming the problem; nothing starts', async () => {
       const both = await post({ requestedBy: 'api@example.com', tag: 'x', ids: ['campaign:a'] });
@@ -177,11 +183,23 @@ describe('bulk restore from the CLI and the API', () => {
       const extra = await post({ requestedBy: 'api@example.com', tag: 'x', cc: 'boss@example.com' });
       assert.equal(extra.statusCode, 400);
       assert.match(extra.json().message, /unknown body property "cc"/);
-      const badRequest = await api.inject({ method: 'GET', url: '/v1/restores/has%20spaces' });
+      // The summary goes to the caller's own address; no other domain is allowed here.
+      const bulkRestores = async () => {
+        const ids: string[] = [];
+        for await (const wf of stack.client.workflow.list({ query: `WorkflowType = 'interactionDataBulkRestore'` })) ids.push(wf.workflowId);
+        return ids.sort();
+      };
+      const earlier = await bulkRestores();
+      const stranger = await post({ requestedBy: 'boss@example.com', tag: 'x' });
+      assert.equal(stranger.statusCode, 400, stranger.body);
+      assert.match(stranger.json().message, /^requestedBy "boss@example\.com" is not allowed/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(await bulkRestores(), earlier, 'no bulk restore started');
+      const badRequest = await caller.inject({ method: 'GET', url: '/v1/restores/has%20spaces' });
       assert.equal(badRequest.statusCode, 400);
-      const none = await api.inject({ method: 'GET', url: '/v1/restores/br-none' });
+      const none = await caller.inject({ method: 'GET', url: '/v1/restores/br-none' });
       assert.equal(none.statusCode, 404);
-      const paths = (await api.inject({ method: 'GET', url: '/openapi.json' })).json().paths;
+      const paths = (await caller.inject({ method: 'GET', url: '/openapi.json' })).json().paths;
       assert.ok(paths['/v1/restores'].post, 'documented in the OpenAPI document');
       assert.ok(paths['/v1/restores/{request}'].get);
     });
@@ -203,7 +221,7 @@ describe('bulk restore from the CLI and the API', () => {
       assert.equal(second.json().attached, true);
 
       const done = await waitFor('the bulk restore to complete', async () => {
-        const res = await api.inject({ method: 'GET', url: body.statusUrl });
+        const res = await caller.inject({ method: 'GET', url: body.statusUrl });
         assert.equal(res.statusCode, 200, res.body);
         const view = res.json();
         return view.status === 'COMPLETED' ? view : null;
@@ -216,10 +234,12 @@ describe('bulk restore from the CLI and the API', () => {
       assert.equal(conflict.statusCode, 409);
       assert.equal(conflict.json().error, 'request_conflict');
 
-      const byIds = await post({ requestedBy: 'api@example.com', ids: ['campaign:api-1', 'canvas:api-2'], requestId: 'api-ids' });
-      assert.equal(byIds.statusCode, 202);
+      // Without requestedBy, the summary goes to the caller's own address.
+      const byIds = await post({ ids: ['campaign:api-1', 'canvas:api-2'], requestId: 'api-ids' });
+      assert.equal(byIds.statusCode, 202, byIds.body);
+      assert.equal(byIds.json().requestedBy, 'api@example.com');
       const idsView = await waitFor('the id restore to complete', async () => {
-        const view = (await api.inject({ method: 'GET', url: '/v1/restores/interaction-data-bulk-restore:api-ids' })).json();
+        const view = (await caller.inject({ method: 'GET', url: '/v1/restores/interaction-data-bulk-restore:api-ids' })).json();
         return view.status === 'COMPLETED' ? view : null;
       });
       assert.equal(idsView.progress.alreadyAvailable, 2, 'restored by the tag request just before');
