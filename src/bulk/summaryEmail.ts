@@ -3,6 +3,7 @@
  * (src/email/restoreNotifier.ts): recorded in `email_outbox` under an idempotency key first, then sent
  * through Resend with that key when RESEND_API_KEY is set, so a retried activity never sends twice.
  */
+import { quoted, safeInline } from '../email/safeText';
 import { Resend } from 'resend';
 import type { Db } from '../db/knex';
 import type { NotifierOptions } from '../email/restoreNotifier';
@@ -87,7 +88,8 @@ const n = (value: number) => value.toLocaleString('en-US');
 const plural = (count: number, one: string, many = `${one}s`) => `${n(count)} ${count === 1 ? one : many}`;
 
 function label(item: ListedItem): string {
-  return item.name ? `${item.kind} ${item.id} "${item.name}"` : `${item.kind} ${item.id}`;
+  const ref = `${item.kind} ${safeInline(item.id)}`;
+  return item.name ? `${ref} ${quoted(item.name)}` : ref;
 }
 
 function section(title: string, items: readonly ListedItem[], total: number, line: (i: ListedItem) => string): string[] {
@@ -98,20 +100,21 @@ function section(title: string, items: readonly ListedItem[], total: number, lin
 }
 
 export function renderSummaryEmail(c: SummaryContent): { subject: string; text: string } {
-  const what = describeSelection(c.selection);
+  // The tag and request id are the caller's words: escaped like every other caller text in the e-mail.
+  const what = describeSelection(c.selection.by === 'tag' ? { ...c.selection, tag: safeInline(c.selection.tag, 60) } : c.selection);
   const counts = [`${n(c.restored)} restored`, ...(c.failed > 0 ? [`${n(c.failed)} failed`] : []), ...(c.alreadyAvailable > 0 ? [`${n(c.alreadyAvailable)} already available`] : [])];
   const subject = c.total === 0 ? `Bulk restore complete: nothing matched (${what})` : `Bulk restore complete: ${counts.join(', ')} (${what})`;
   const lines = [
-    `Your restore of ${what} (request ${c.requestId}) is complete.`,
+    `Your restore of ${what} (request ${safeInline(c.requestId)}) is complete.`,
     ``,
     `  Messages in the request:  ${n(c.total)}`,
     `  Restored:                 ${plural(c.restored, 'message')}, ${plural(c.rowsRestored, 'interaction record')}`,
     `  Already available:        ${plural(c.alreadyAvailable, 'message')} (left untouched)`,
     `  Failed:                   ${plural(c.failed, 'message')}`,
     ...(c.total === 0 ? ['', 'No message matched the request, so nothing was restored.'] : []),
-    ...section('Failed', c.failedItems, c.failed, (i) => `${label(i)}: ${i.reason ?? 'failed'}`),
+    ...section('Failed', c.failedItems, c.failed, (i) => `${label(i)}: ${i.reason ? safeInline(i.reason, 300) : 'failed'}`),
     ...section('Restored', c.restoredItems, c.restored, (i) => `${label(i)}: ${plural(i.rowCount, 'record')}`),
-    ...section('Already available, nothing to do', c.availableItems, c.alreadyAvailable, (i) => `${label(i)}${i.reason ? `: ${i.reason}` : ''}`),
+    ...section('Already available, nothing to do', c.availableItems, c.alreadyAvailable, (i) => `${label(i)}${i.reason ? `: ${safeInline(i.reason, 300)}` : ''}`),
     ``,
     `Restored data is available again to retargeting filters, user profiles and exports. A message that stays ` +
       `stopped moves back to long-term storage after another period of inactivity.`,

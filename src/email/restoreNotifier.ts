@@ -7,6 +7,7 @@ import { Resend } from 'resend';
 import type { Db } from '../db/knex';
 import type { Logger } from '../logger';
 import type { RestoreEmail } from '../../activities/types';
+import { quoted, safeInline } from './safeText';
 
 export interface NotifierOptions {
   apiKey: string | null;
@@ -21,13 +22,15 @@ export function restoreEmailKey(email: RestoreEmail): string {
 }
 
 export function renderRestoreEmail(email: RestoreEmail): { subject: string; text: string } {
-  const label = email.name ? `${email.name} (${email.kind} ${email.id})` : `${email.kind} ${email.id}`;
+  // Names and ids are the callers' words: escaped, so no one writes our e-mails for us.
+  const ref = `${email.kind} ${safeInline(email.id)}`;
+  const label = email.name ? `${quoted(email.name)} (${ref})` : ref;
   if (email.failure) {
     return {
       subject: `Interaction data restore cannot proceed: ${label}`,
       text:
         `The restore of the interaction data of ${label} that you requested cannot proceed without an operator ` +
-        `(since ${email.completedAt}): ${email.failure}\n\n` +
+        `(since ${email.completedAt}): ${safeInline(email.failure, 300)}\n\n` +
         `Your request is kept: once the cause is fixed and the restore retried, it is served and you get another e-mail.\n`,
     };
   }
