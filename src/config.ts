@@ -1,8 +1,11 @@
 import { parseDuration, type CalendarDuration } from './shared/duration';
+import { temporalSettingsFromEnv, type TemporalTransport } from './temporal/envSettings';
 
 export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
+  /** TLS, API key and gRPC headers for Temporal (src/temporal/envSettings.ts). */
+  temporalTransport: TemporalTransport;
   mysqlUrl: string;
   interactionDataTtl: CalendarDuration;
   cleanupInterval: CalendarDuration;
@@ -59,9 +62,11 @@ export function usersExportTimeLimit(env: NodeJS.ProcessEnv = process.env): Cale
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = positiveInt('PORT', env.PORT, 3000);
   if (port > 65535) throw new Error(`PORT must be at most 65535, got "${env.PORT}"`);
+  const temporal = temporalSettingsFromEnv(env);
   return {
-    temporalAddress: env.TEMPORAL_ADDRESS || 'localhost:7233',
-    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
+    temporalAddress: temporal.address,
+    temporalNamespace: temporal.namespace,
+    temporalTransport: temporal.transport,
     mysqlUrl: env.MYSQL_URL || DEFAULT_MYSQL_URL,
     interactionDataTtl: duration('INTERACTION_DATA_TTL', env.INTERACTION_DATA_TTL, '3 months'),
     cleanupInterval: duration('CLEANUP_INTERVAL', env.CLEANUP_INTERVAL, '1 day'),
@@ -69,7 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resendBaseUrl: env.RESEND_BASE_URL || null,
     emailFrom: env.EMAIL_FROM || 'Interaction data <interaction-data@localhost>',
     port,
-    host: env.HOST || '0.0.0.0',
+    // Loopback unless told otherwise: a container, or a host behind a proxy, sets HOST=0.0.0.0 itself.
+    host: env.HOST || '127.0.0.1',
     archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),
     restoreInsertConnections: positiveInt('RESTORE_INSERT_CONNECTIONS', env.RESTORE_INSERT_CONNECTIONS, 2),

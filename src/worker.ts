@@ -4,13 +4,14 @@
  * (BULK_WATCH_TASK_QUEUE).
  * Stateless; run as many replicas as needed against the same Temporal namespace and MySQL.
  */
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { bundleWorkflowsInChild } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Db } from './db/knex';
+import { connectTemporal, temporalConnectionOptions } from './temporal/connection';
+import { describeTransport } from './temporal/envSettings';
 import { RestoreNotifier } from './email/restoreNotifier';
 import { createLogger } from './logger';
 import { BULK_WATCH_TASK_QUEUE, TASK_QUEUE } from './shared/workflowId';
@@ -30,12 +31,11 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const log = createLogger('worker', config.logLevel);
   installRuntimeLogging(log, config.logLevel);
   const db = await openDatabase(config.mysqlUrl);
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  // Bulk restores signal and query the actors from activities: they need a client of their own.
+  const { connection: clientConnection, client: temporal } = await connectTemporal(config, { log });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const mailOptions = { apiKey: config.resendApiKey, baseUrl: config.resendBaseUrl, from: config.emailFrom };
   const notifier = new RestoreNotifier(db, mailOptions, log);
-  // Bulk restores signal and query the actors from activities: they need a client of their own.
-  const clientConnection = await Connection.connect({ address: config.temporalAddress });
-  const temporal = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   const summaryMailer = new SummaryMailer(db, mailOptions, log);
   const activities = createActivities({ db, config, notifier, temporal, summaryMailer });
   const worker = await Worker.create({
@@ -59,6 +59,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     {
       temporal: config.temporalAddress,
       namespace: config.temporalNamespace,
+      temporalTransport: describeTransport(config.temporalTransport),
       taskQueue: TASK_QUEUE,
       bulkWatchQueue: BULK_WATCH_TASK_QUEUE,
       ttl: config.interactionDataTtl.text,
