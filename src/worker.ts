@@ -10,6 +10,7 @@ import { createActivities } from '../activities';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Db } from './db/knex';
+import { describeMysqlTls, mysqlTlsFromEnv } from './db/mysqlTls';
 import { connectTemporal, temporalConnectionOptions } from './temporal/connection';
 import { describeTransport } from './temporal/envSettings';
 import { RestoreNotifier } from './email/restoreNotifier';
@@ -30,7 +31,8 @@ export interface RunningWorker {
 export async function startWorker(config: Config = loadConfig(), overrides: Partial<WorkerOptions> = {}): Promise<RunningWorker> {
   const log = createLogger('worker', config.logLevel);
   installRuntimeLogging(log, config.logLevel);
-  const db = await openDatabase(config.mysqlUrl);
+  const mysqlTls = mysqlTlsFromEnv();
+  const db = await openDatabase(config.mysqlUrl, { tls: mysqlTls ?? null });
   // Bulk restores signal and query the actors from activities: they need a client of their own.
   const { connection: clientConnection, client: temporal } = await connectTemporal(config, { log });
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
@@ -60,6 +62,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
       temporal: config.temporalAddress,
       namespace: config.temporalNamespace,
       temporalTransport: describeTransport(config.temporalTransport),
+      mysqlTransport: describeMysqlTls(mysqlTls),
       taskQueue: TASK_QUEUE,
       bulkWatchQueue: BULK_WATCH_TASK_QUEUE,
       ttl: config.interactionDataTtl.text,

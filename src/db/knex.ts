@@ -1,4 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
+import { mysqlTlsFromEnv, type MysqlTls } from './mysqlTls';
 import * as migration001 from './migrations/001_lifecycle';
 import * as migration002 from './migrations/002_data_plane';
 import * as migration003 from './migrations/003_bulk_restore';
@@ -41,11 +42,22 @@ export function parseMysqlUrl(url: string): ParsedUrl {
   };
 }
 
+export interface ConnectionSecurity {
+  /** mysql2's `ssl`; undefined reads MYSQL_SSL* from the environment (src/db/mysqlTls.ts), null is plaintext. */
+  tls?: MysqlTls | null;
+}
+
+/** Every connection the service opens gets the same TLS settings, whichever function opens it. */
+function tlsOption(opts: ConnectionSecurity): { ssl?: MysqlTls } {
+  const tls = opts.tls === undefined ? mysqlTlsFromEnv() : opts.tls;
+  return tls ? { ssl: tls } : {};
+}
+
 /**
  * Dates and BIGINTs come back as strings so that an archived row is restored byte for byte, with no
  * time zone or float conversion in between.
  */
-export function createDb(url: string, pool: { min: number; max: number } = { min: 0, max: 10 }): Db {
+export function createDb(url: string, pool: { min: number; max: number } = { min: 0, max: 10 }, opts: ConnectionSecurity = {}): Db {
   const c = parseMysqlUrl(url);
   return knexFactory({
     client: 'mysql2',
@@ -60,17 +72,18 @@ export function createDb(url: string, pool: { min: number; max: number } = { min
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
+      ...tlsOption(opts),
     },
     pool,
   });
 }
 
 /** Creates the database named in the URL when the server does not have it yet. */
-export async function ensureDatabase(url: string): Promise<void> {
+export async function ensureDatabase(url: string, opts: ConnectionSecurity = {}): Promise<void> {
   const c = parseMysqlUrl(url);
   const admin = knexFactory({
     client: 'mysql2',
-    connection: { host: c.host, port: c.port, user: c.user, password: c.password },
+    connection: { host: c.host, port: c.port, user: c.user, password: c.password, ...tlsOption(opts) },
     pool: { min: 0, max: 1 },
   });
   try {
@@ -119,9 +132,59 @@ export async function migrateToLatest(db: Db, waitMs = 60_000): Promise<string[]
   }
 }
 
-export async function openDatabase(url: string): Promise<Db> {
-  await ensureDatabase(url);
-  const db = createDb(url);
-  await migrateToLatest(db);
+/**
+ * `MIGRATE_ON_START` (default true): whether opening the database also creates and migrates it.
+ * false is for a runtime database user without the privileges to (docker-compose.yml runs the
+ * migrations as a user of their own, before the worker and the API start).
+ */
+export function migrateOnStart(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.MIGRATE_ON_START?.trim();
+  if (!v || v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new Error(`MIGRATE_ON_START must be true or false, got "${v}"`);
+}
+
+const ER_NO_SUCH_TABLE = 1146;
+
+/** Migrations this code has and the database has not run; a read only, unlike knex's own listing, which creates its tables. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  let done: { name: string }[];
+  try {
+    done = (await db('knex_migrations').select('name')) as { name: string }[];
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw err;
+    done = [];
+  }
+  const applied = new Set(done.map((r) => r.name));
+  return (await migrationSource.getMigrations([])).filter((name) => !applied.has(name));
+}
+
+export interface OpenDatabaseOptions extends ConnectionSecurity {
+  /** Create and migrate the database (default: MIGRATE_ON_START); false only checks that it is migrated. */
+  migrate?: boolean;
+}
+
+export async function openDatabase(url: string, opts: OpenDatabaseOptions = {}): Promise<Db> {
+  // Read once for both connections; null (plaintext) keeps the environment from being read again.
+  const tls = (opts.tls === undefined ? mysqlTlsFromEnv() : opts.tls) ?? null;
+  if (opts.migrate ?? migrateOnStart()) {
+    await ensureDatabase(url, { tls });
+    const db = createDb(url, undefined, { tls });
+    await migrateToLatest(db);
+    return db;
+  }
+  const db = createDb(url, undefined, { tls });
+  try {
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) {
+      throw new Error(
+        `the database in MYSQL_URL lacks migrations ${pending.join(', ')} and MIGRATE_ON_START=false: run \`npm run migrate\` ` +
+          '(as a database user allowed to change the schema) first',
+      );
+    }
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw err;
+  }
   return db;
 }

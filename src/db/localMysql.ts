@@ -11,6 +11,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { parseMysqlUrl } from './knex';
+import { mysqlTlsFromEnv } from './mysqlTls';
 import type { Logger } from '../logger';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -102,6 +103,9 @@ function isServerReply(err: unknown): boolean {
   return typeof e?.sqlState === 'string' || /^ER_/.test(e?.code ?? '');
 }
 
+/** Nothing listens there, or nothing can be reached: the only failures that starting a server could fix. */
+const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
 async function answers(conn: mysql.ConnectionOptions): Promise<{ ok: boolean; error?: Error }> {
   let c: mysql.Connection | null = null;
   try {
@@ -109,7 +113,10 @@ async function answers(conn: mysql.ConnectionOptions): Promise<{ ok: boolean; er
     await c.query('SELECT 1');
     return { ok: true };
   } catch (err) {
-    return { ok: isServerReply(err), error: err as Error };
+    // With TLS, a server that answers may still fail the handshake (no TLS, a certificate not trusted):
+    // that is for the real connection to report, not a reason to start another server.
+    const answered = isServerReply(err) || (conn.ssl !== undefined && !NETWORK_ERRORS.has((err as { code?: string }).code ?? ''));
+    return { ok: answered, error: err as Error };
   } finally {
     await c?.end().catch(() => undefined);
   }
@@ -124,12 +131,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function ensureLocalMysql(url: string, log: Logger, opts: LocalMysqlOptions = {}): Promise<LocalMysqlHandle | null> {
   const target = parseMysqlUrl(url);
-  const probe = await answers({ host: target.host, port: target.port, user: target.user, password: target.password });
+  const tls = mysqlTlsFromEnv();
+  const probe = await answers({ host: target.host, port: target.port, user: target.user, password: target.password, ...(tls ? { ssl: tls } : {}) });
   if (probe.ok) return null;
 
   const where = `${target.host}:${target.port}`;
   if (!LOCAL_HOSTS.has(target.host)) {
     throw new Error(`The MySQL server at ${where} (MYSQL_URL) does not answer: ${probe.error?.message ?? 'no reply'}`);
+  }
+  if (tls) {
+    // The private server is plaintext; starting one would not give what MYSQL_SSL* asks for.
+    throw new Error(`Nothing answers at ${where} (MYSQL_URL), and with MYSQL_SSL* set no private (plaintext) server is started: ${probe.error?.message ?? 'no reply'}`);
   }
 
   const bins = await findBinaries();
