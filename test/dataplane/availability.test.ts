@@ -62,7 +62,7 @@ describe('features obey availability: before expiry, after expiry, after restore
     // (the restore sets a fresh deadline of now + TTL), even on a busy machine.
     stack = await createStack({ ttl: '10 seconds', cleanupInterval: '1 hour' });
     await stack.startWorker();
-    api = dataPlaneApi(stack);
+    api = await dataPlaneApi(stack);
     await api.ready();
 
     for (const body of [

@@ -15,7 +15,7 @@ describe('evaluation pages, export limits and the API document', () => {
 
   before(async () => {
     stack = await createStack();
-    api = dataPlaneApi(stack);
+    api = await dataPlaneApi(stack);
     await api.ready();
     assert.equal((await call(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'big', name: 'Big send' })).status, 201);
     // 2,500 recipients, some of them twice, sent in batches of 1,000.

@@ -24,7 +24,7 @@ describe('guards and references', () => {
     // The retention test saves its audience after a restore, before the restored data's fresh deadline.
     stack = await createStack({ ttl: '5 seconds', cleanupInterval: '1 hour' });
     await stack.startWorker();
-    api = dataPlaneApi(stack);
+    api = await dataPlaneApi(stack);
     await api.ready();
     for (const body of [
       { ...EXPIRED, name: 'Old promo', status: 'stopped' },

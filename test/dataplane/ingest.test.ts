@@ -9,7 +9,7 @@ import type { ApiServer } from '../../src/api/app';
 import type { Db } from '../../src/db/knex';
 import { ensureHotTable, hotTableName } from '../../src/storage/hotTables';
 import { createStack, hotRowCount, hotRows, waitForState, type TestStack } from '../support/stack';
-import { call, dataPlaneApi, ev, eventId } from './helpers';
+import { authFor, call, dataPlaneApi, ev, eventId } from './helpers';
 
 /** Hot rows of every message: each message's current table and any table an archive is draining. */
 async function allHotRows(db: Db): Promise<number> {
@@ -26,7 +26,7 @@ describe('ingestion', () => {
   before(async () => {
     stack = await createStack({ ttl: '6 seconds', cleanupInterval: '2 seconds' });
     await stack.startWorker();
-    api = dataPlaneApi(stack);
+    api = await dataPlaneApi(stack);
     await api.ready();
     for (const body of [
       { kind: 'campaign', id: 'promo', name: 'Promo', variants: [{ id: 'a', name: 'A' }] },
@@ -150,7 +150,7 @@ describe('ingestion', () => {
     assert.equal(many.status, 413, many.text);
     assert.match(many.body.message, /a batch holds at most 1000 events; got 1001/);
 
-    const huge = await api.inject({ method: 'POST', url: '/v1/interactions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ events: [promo('a', { alias: undefined })], pad: 'x'.repeat(3 * 1024 * 1024) }) });
+    const huge = await api.inject({ method: 'POST', url: '/v1/interactions', headers: { ...authFor(api, 'POST', '/v1/interactions'), 'content-type': 'application/json' }, payload: JSON.stringify({ events: [promo('a', { alias: undefined })], pad: 'x'.repeat(3 * 1024 * 1024) }) });
     assert.equal(huge.statusCode, 413);
     assert.match(huge.json().message, /larger than 2097152 bytes.*at most 1000 events per batch/);
 
@@ -160,7 +160,7 @@ describe('ingestion', () => {
     const noEvents = await call<{ message: string }>(api, 'POST', '/v1/interactions', { items: [] });
     assert.equal(noEvents.status, 400);
     assert.match(noEvents.body.message, /unknown body property "items"/);
-    const notJson = await api.inject({ method: 'POST', url: '/v1/interactions', headers: { 'content-type': 'application/json' }, payload: '{"events": [' });
+    const notJson = await api.inject({ method: 'POST', url: '/v1/interactions', headers: { ...authFor(api, 'POST', '/v1/interactions'), 'content-type': 'application/json' }, payload: '{"events": [' });
     assert.equal(notJson.statusCode, 400);
     assert.deepEqual(await counts(), start);
   });
