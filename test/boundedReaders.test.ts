@@ -19,6 +19,7 @@ import { createDb, type Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { archiveDropLockWaitMs, beginDrain, endDrain, ensureHotTable, HotTableDropTimeoutError, hotTableExists, messageHotTables } from '../src/storage/hotTables';
+import { bearer, testAuth } from './support/auth';
 import { createStack, seedInteractions, sleep, waitFor, withTimeout, type TestStack } from './support/stack';
 
 const silent = pino({ level: 'silent' });
@@ -55,10 +56,10 @@ interface StalledExport {
   hangUp(): void;
 }
 
-/** GETs the export and stops reading once the response has begun, as a stalled client does. */
-function stalledExport(base: string, ref: MessageRef): Promise<StalledExport> {
+/** GETs the export (with a token of the export scope) and stops reading once the response has begun, as a stalled client does. */
+function stalledExport(base: string, ref: MessageRef, token: string): Promise<StalledExport> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${base}/v1/messages/${ref.kind}/${ref.id}/user-data.csv`, (res) => {
+    const req = http.get(`${base}/v1/messages/${ref.kind}/${ref.id}/user-data.csv`, { headers: bearer(token) }, (res) => {
       let bytes = 0;
       const closed = new Promise<{ complete: boolean; bytes: number }>((done) => {
         res.on('data', (b: Buffer) => (bytes += b.length));
@@ -82,10 +83,14 @@ function stalledExport(base: string, ref: MessageRef): Promise<StalledExport> {
 describe('bounded readers', { timeout: 180_000 }, () => {
   let stack: TestStack;
   const apis: ApiServer[] = [];
+  let auth: Awaited<ReturnType<typeof testAuth>>;
+  /** Defines messages; reads the User Data CSV. */
+  let messagesToken: string;
+  let exportToken: string;
 
   /** The API on a real port (a stalled client needs real sockets), with the given export time limit. */
   async function listen(usersExportTimeLimitMs: number): Promise<string> {
-    const api = buildApi({ lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false, usersExportTimeLimitMs });
+    const api = buildApi({ auth: auth.auth, lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false, usersExportTimeLimitMs });
     apis.push(api);
     await api.listen({ host: '127.0.0.1', port: 0 });
     return `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
@@ -94,7 +99,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
   async function bigCampaign(id: string): Promise<MessageRef> {
     const ref: MessageRef = { kind: 'campaign', id };
     const variant = { id: `variant-${'v'.repeat(50)}`, name: `Variant ${'n'.repeat(240)}` };
-    const res = await apis[0].inject({ method: 'POST', url: '/v1/messages', payload: { ...ref, name: `Big ${id}`, variants: [variant] } });
+    const res = await apis[0].inject({ method: 'POST', url: '/v1/messages', headers: bearer(messagesToken), payload: { ...ref, name: `Big ${id}`, variants: [variant] } });
     assert.equal(res.statusCode, 201, res.body);
     await seedManyUsers(stack.db, ref, 100_000, variant.id);
     return ref;
@@ -102,6 +107,9 @@ describe('bounded readers', { timeout: 180_000 }, () => {
 
   before(async () => {
     stack = await createStack();
+    auth = await testAuth(stack.db);
+    messagesToken = await auth.token(['messages']);
+    exportToken = await auth.token(['export']);
   });
 
   after(async () => {
@@ -119,7 +127,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     const base = await listen(EXPORT_LIMIT_MS);
     const ref = await bigCampaign('stalled');
     const started = Date.now();
-    const client = await stalledExport(base, ref);
+    const client = await stalledExport(base, ref, exportToken);
     assert.equal(client.status, 200);
     const manifest = await withTimeout(archiveMessage(stack.db, ref, 1, { chunkRows: 5_000 }), EXPORT_LIMIT_MS + 30_000, 'the archive, its DROP waiting on the stalled export');
     assert.equal(manifest.rowCount, 100_000);
@@ -135,7 +143,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
   it('releases the export at once when its client hangs up', async () => {
     const base = await listen(10 * 60_000);
     const ref = await bigCampaign('hangup');
-    const client = await stalledExport(base, ref);
+    const client = await stalledExport(base, ref, exportToken);
     assert.equal(client.status, 200);
     await sleep(500);
     assert.ok(poolInUse(stack.db) >= 1, 'the export holds its connection while it streams');
@@ -150,7 +158,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     await listen(50);
     // Its first line needs all 100,000 users grouped and sorted: far more than 50 ms.
     const ref = await bigCampaign('slow');
-    const res = await apis[apis.length - 1].inject({ method: 'GET', url: `/v1/messages/${ref.kind}/${ref.id}/user-data.csv` });
+    const res = await apis[apis.length - 1].inject({ method: 'GET', url: `/v1/messages/${ref.kind}/${ref.id}/user-data.csv`, headers: bearer(exportToken) });
     assert.equal(res.statusCode, 503, res.body);
     assert.equal(res.json<{ error: string }>().error, 'export_time_limit');
     assert.match(res.json<{ message: string }>().message, /USERS_EXPORT_TIME_LIMIT/);
