@@ -92,7 +92,7 @@ describe('who may do what (HTTP API, real stack)', () => {
     return t;
   };
 
-  async function call(method: 'GET' | 'POST' | 'PUT', url: string, token: string | null, payload?: unknown, api: ApiServer = app) {
+  async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string | null, payload?: unknown, api: ApiServer = app) {
     const res = await api.inject({
       method,
       url,
@@ -160,13 +160,13 @@ describe('who may do what (HTTP API, real stack)', () => {
     let walked = 0;
     for (const [pathPattern, operations] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(operations)) {
-        const m = method.toUpperCase() as 'GET' | 'POST' | 'PUT';
-        if (m !== 'GET' && m !== 'POST' && m !== 'PUT') continue;
+        const m = method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'DELETE';
+        if (m !== 'GET' && m !== 'POST' && m !== 'PUT' && m !== 'DELETE') continue;
         const fastifyPattern = pathPattern.replace(/\{(\w+)\}/g, ':$1');
         const access = ROUTE_SCOPES[`${m} ${fastifyPattern}`];
         assert.ok(access !== undefined, `${m} ${pathPattern} has an access rule`);
         const url = concreteUrl(pathPattern);
-        const body = m === 'GET' ? undefined : {};
+        const body = m === 'GET' || m === 'DELETE' ? undefined : {};
         if (access === 'public') {
           assert.deepEqual(op.security, [], `${m} ${pathPattern} is declared public`);
           const open = await call(m, url, null, body);
@@ -251,6 +251,29 @@ describe('who may do what (HTTP API, real stack)', () => {
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode('x'.repeat(32)));
     assert.equal((await call('GET', '/v1/restores/br-none', hs)).status, 401);
+    assert.equal((await call('GET', '/v1/restores/br-none', 'not.a.jwt')).status, 401);
+  });
+
+  it("OIDC: when the identity provider's key set cannot be fetched, 503, not a verdict on the token", async () => {
+    const down = await testAuth(stack.db, {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwksUrl: 'http://127.0.0.1:1/jwks.json',
+      scopesClaim: 'scope',
+      scopePrefix: 'interaction-data:',
+      clockToleranceSeconds: 5,
+    });
+    const api = buildApi({ auth: down.auth, lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false });
+    try {
+      const token = await jwt(keys.privateKey, { sub: 'alice', scope: 'interaction-data:admin' });
+      const res = await call('GET', '/v1/messages?limit=1', token, undefined, api);
+      assert.equal(res.status, 503);
+      assert.equal(res.body.error, 'auth_unavailable');
+      // API tokens do not depend on the identity provider.
+      assert.equal((await call('GET', '/v1/messages?limit=1', down.adminToken, undefined, api)).status, 200);
+    } finally {
+      await api.close();
+    }
   });
 
   it("a restore e-mails the caller, or an allowed domain; anything else is refused before any workflow starts", async () => {
@@ -385,6 +408,24 @@ describe('who may do what (HTTP API, real stack)', () => {
     } finally {
       await capped.close();
     }
+  });
+
+  it('admins manage tokens over HTTP too; the secret is in the create answer only', async () => {
+    const made = await call('POST', '/v1/tokens', auth.adminToken, { name: 'api-made', scopes: ['export'], email: 'dpo@example.com' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const token = String(made.body.token);
+    assert.match(token, /^idt_[0-9a-f]{16}_/);
+    assert.notEqual((await call('GET', '/v1/users/u-1', token)).status, 401);
+    const list = await call('GET', '/v1/tokens', auth.adminToken);
+    assert.ok(!JSON.stringify(list.body).includes(token.slice(-20)));
+    assert.ok((list.body.items as { name: string; createdBy: string }[]).some((t) => t.name === 'api-made' && t.createdBy.startsWith('token:')));
+    assert.equal((await call('POST', '/v1/tokens', await scoped('export'), { name: 'escalate', scopes: ['admin'] })).status, 403);
+    assert.equal((await call('POST', '/v1/tokens', auth.adminToken, { name: 'bad', scopes: ['root'] })).status, 400);
+    const revoked = await call('DELETE', `/v1/tokens/${String(made.body.id)}`, auth.adminToken);
+    assert.equal(revoked.status, 200);
+    assert.ok(revoked.body.revokedAt);
+    assert.equal((await call('GET', '/v1/users/u-1', token)).status, 401);
+    assert.equal((await call('DELETE', '/v1/tokens/0123456789abcdef', auth.adminToken)).status, 404);
   });
 
   it('CLI: tokens create prints the secret once, list never shows it, revoke stops it; audit lists what happened', async () => {

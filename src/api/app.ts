@@ -39,6 +39,7 @@ import type { Authenticator } from '../auth/authenticator';
 import { checkStoppedAt, PolicyError, restoreRecipient } from '../auth/policy';
 import { SCOPE_DESCRIPTIONS, SCOPES, type Principal } from '../auth/scopes';
 import { registerAuth, SECURITY_SCHEME } from './auth';
+import { registerTokenRoutes } from './tokenRoutes';
 import { DEFAULT_API_LIMITS, type ApiLimits } from './limits';
 
 /** The part of LifecycleClient the API uses; tests may pass a stand-in with the same shape. */
@@ -474,6 +475,7 @@ export function buildApi(options: ApiOptions): ApiServer {
       },
     );
 
+    if (db) registerTokenRoutes(routes, db);
     if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
 
     if (options.openapi !== false) {

@@ -7,7 +7,7 @@ import { ApiTokenStore, principalOf } from './apiTokens';
 import { OidcVerifier, oidcConfigFromEnv, type OidcConfig } from './oidc';
 import type { Principal } from './scopes';
 
-export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: string };
+export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Authentication>;

@@ -17,7 +17,8 @@ export interface OidcConfig {
   clockToleranceSeconds: number;
 }
 
-export type OidcVerdict = { ok: true; principal: Principal } | { ok: false; reason: string };
+/** `unavailable`: the identity provider's key set could not be fetched, so nothing can be said of the token. */
+export type OidcVerdict = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
 
 /** OIDC settings from the environment, or null when OIDC_ISSUER is unset; a partial set is an error. */
 export function oidcConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OidcConfig | null {
@@ -77,7 +78,7 @@ export class OidcVerifier {
         algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
       }));
     } catch (err) {
-      return { ok: false, reason: describeJwtFailure(err) };
+      return describeJwtFailure(err);
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') return { ok: false, reason: 'the JWT has no subject (sub)' };
     const email = typeof payload.email === 'string' && payload.email_verified !== false ? payload.email : null;
@@ -94,14 +95,16 @@ export class OidcVerifier {
   }
 }
 
-function describeJwtFailure(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return 'the JWT has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `the JWT's ${err.claim} claim is not accepted here`;
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "the JWT's signature does not verify";
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return "the JWT was not signed by a key of the identity provider's key set";
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return "the JWT's algorithm is not accepted";
-  if (err instanceof joseErrors.JWKSTimeout || (err instanceof Error && /fetch|ECONNREFUSED|network/i.test(err.message))) {
-    return "the identity provider's key set cannot be fetched right now";
+function describeJwtFailure(err: unknown): { ok: false; reason: string; unavailable?: boolean } {
+  const no = (reason: string) => ({ ok: false as const, reason });
+  if (err instanceof joseErrors.JWTExpired) return no('the JWT has expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return no(`the JWT's ${err.claim} claim is not accepted here`);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return no("the JWT's signature does not verify");
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return no("the JWT was not signed by a key of the identity provider's key set");
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return no("the JWT's algorithm is not accepted");
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err instanceof TypeError || (err instanceof Error && /fetch|ECONNREFUSED|ENOTFOUND|network/i.test(err.message))) {
+    return { ok: false, reason: "the identity provider's key set cannot be fetched right now; try again later", unavailable: true };
   }
-  return 'the JWT is not valid';
+  if (err instanceof joseErrors.JOSEError) return no('the JWT is not valid');
+  return no('the JWT is not valid');
 }

@@ -37,6 +37,9 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
 
   // Runs a failed archive or restore again: an operator's decision after fixing the cause.
   'POST /v1/messages/:kind/:id/retry': ['admin'],
+  'POST /v1/tokens': ['admin'],
+  'GET /v1/tokens': ['admin'],
+  'DELETE /v1/tokens/:id': ['admin'],
 };
 
 /** The access rule of a route; HEAD shares its GET's. Undefined when the table has no entry. */
