@@ -9,7 +9,8 @@
  * into a throwaway database, then copied into each message's own table, where the service keeps them
  * (src/storage/hotTables.ts); a large message's table gets its secondary index built once, by a sort,
  * after its rows are in (the template's indexes; the script checks that), then ANALYZE TABLE. The
- * requests go through the real HTTP route of the API, listening on a free port. The database is
+ * requests go through the real HTTP route of the API, listening on a free port, with a token of the
+ * messages scope (authentication and the rate limiter in the path, as in production). The database is
  * dropped at the end (BENCH_KEEP=1 keeps it). Environment: BENCH_MYSQL_URL (else MYSQL_URL, else the
  * local default), BENCH_ROWS, BENCH_RECIPIENTS, BENCH_REQUESTS, BENCH_LIMIT (users per page, default 1000).
  */
@@ -20,6 +21,8 @@ import { Connection } from '@temporalio/client';
 import { Client } from '@temporalio/client';
 import pino from 'pino';
 import { buildApi } from '../src/api/app';
+import { ApiTokenStore } from '../src/auth/apiTokens';
+import { BearerAuthenticator } from '../src/auth/authenticator';
 import { LifecycleClient } from '../src/client/lifecycleClient';
 import { DEFAULT_MYSQL_URL } from '../src/config';
 import { openDatabase, type Db } from '../src/db/knex';
@@ -113,15 +116,27 @@ async function main(): Promise<void> {
 
     // The evaluate route never calls Temporal: a lazy connection that is never used is enough.
     const connection = Connection.lazy({ address: '127.0.0.1:1' });
-    const app = buildApi({ lifecycle: new LifecycleClient(new Client({ connection })), connection, db, logger: pino({ level: 'silent' }), openapi: false });
+    const tokens = new ApiTokenStore(db);
+    const { token } = await tokens.create({ name: 'bench-evaluate', scopes: ['messages'] });
+    const app = buildApi({
+      auth: new BearerAuthenticator(tokens, null),
+      lifecycle: new LifecycleClient(new Client({ connection })),
+      connection,
+      db,
+      logger: pino({ level: 'silent' }),
+      openapi: false,
+      // One client sends every request of the run: its allowance must cover them all (the default is 600 a minute).
+      limits: { rateLimitMax: 1_000_000 },
+    });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const body = JSON.stringify({ filter: { type: 'received_message_from_campaign', messageId: TARGET }, limit: LIMIT });
     const times: number[] = [];
     let users = 0;
     log(`load during: ${uptime()}`);
     for (let i = 0; i < REQUESTS; i++) {
       const t = process.hrtime.bigint();
-      const res = await fetch(`${address}/v1/retargeting/evaluate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const res = await fetch(`${address}/v1/retargeting/evaluate`, { method: 'POST', headers, body });
       const json = (await res.json()) as { userIds: string[] };
       times.push(Number(process.hrtime.bigint() - t) / 1e6);
       if (res.status !== 200) throw new Error(`evaluate answered ${res.status}: ${JSON.stringify(json)}`);
@@ -134,7 +149,7 @@ async function main(): Promise<void> {
     do {
       const res = await fetch(`${address}/v1/retargeting/evaluate`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body: JSON.stringify({ filter: { type: 'received_message_from_campaign', messageId: TARGET }, limit: LIMIT, ...(cursor ? { cursor } : {}) }),
       });
       const json = (await res.json()) as { userIds: string[]; nextCursor: string | null };

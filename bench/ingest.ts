@@ -1,7 +1,8 @@
 /**
  * Benchmark: sustained ingestion through POST /v1/interactions, batches of 1,000 events, sent by this
  * process (the load generator) to the API running as a second process (src/api/server.ts, as in
- * production), into MySQL.
+ * production), into MySQL. The generator sends a token of the ingest scope (the message definitions
+ * one of the messages scope), so authentication is part of what is measured, as in production.
  *
  *   npm run bench:ingest                          60 s measured after 5 s of warm-up, 6 batches in flight
  *   BENCH_SECONDS=20 npm run bench:ingest         a quick look
@@ -21,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
+import { ApiTokenStore } from '../src/auth/apiTokens';
 import { DEFAULT_MYSQL_URL } from '../src/config';
 import { createDb } from '../src/db/knex';
 import { ensureLocalMysql, type LocalMysqlHandle } from '../src/db/localMysql';
@@ -75,8 +77,10 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   throw new Error('the API did not become healthy within 60 s');
 }
 
-async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const headersFor = (token: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${token}` });
+
+async function post(url: string, token: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', headers: headersFor(token), body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -118,8 +122,8 @@ function makeBatch(run: string, seq: { n: number }, baseTime: number): string {
   return `{"events":[${parts.join(',')}]}`;
 }
 
-async function postJson(url: string, text: string): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+async function postJson(url: string, token: string, text: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', headers: headersFor(token), body: text });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -151,19 +155,34 @@ async function main(): Promise<void> {
   const profile = process.env.BENCH_API_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_API_CPU_PROF}`] : [];
   const api = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(ROOT, 'src/api/server.ts')], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MYSQL_URL: mysqlUrl, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MYSQL_URL: mysqlUrl,
+      TEMPORAL_ADDRESS: server.address,
+      TEMPORAL_NAMESPACE: 'default',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+      // One load generator sends every batch under one token: its allowance (600 a minute by default) must not be the limit measured.
+      API_RATE_LIMIT: '100000000',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   const db = createDb(mysqlUrl, { min: 0, max: 2 });
   try {
     await waitHealthy(url, api);
+    // The API has migrated the database by now: tokens go straight into its token table.
+    const tokens = new ApiTokenStore(db);
+    const messagesToken = (await tokens.create({ name: 'bench-messages', scopes: ['messages'] })).token;
+    const ingestToken = (await tokens.create({ name: 'bench-ingest', scopes: ['ingest'] })).token;
     for (let c = 0; c < CAMPAIGNS; c++) {
-      const res = await post(`${url}/v1/messages`, { kind: 'campaign', id: `campaign-${c}`, name: `Campaign ${c}`, tags: ['bench'], variants: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B' }] });
+      const res = await post(`${url}/v1/messages`, messagesToken, { kind: 'campaign', id: `campaign-${c}`, name: `Campaign ${c}`, tags: ['bench'], variants: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B' }] });
       if (res.status !== 201) throw new Error(`creating campaign-${c}: ${res.status} ${JSON.stringify(res.json)}`);
     }
     for (let c = 0; c < CANVASES; c++) {
-      const res = await post(`${url}/v1/messages`, {
+      const res = await post(`${url}/v1/messages`, messagesToken, {
         kind: 'canvas',
         id: `canvas-${c}`,
         name: `Canvas ${c}`,
@@ -190,7 +209,7 @@ async function main(): Promise<void> {
         if (now >= end) return;
         const body = makeBatch(run, seq, baseTime);
         const started = process.hrtime.bigint();
-        const res = await postJson(`${url}/v1/interactions`, body);
+        const res = await postJson(`${url}/v1/interactions`, ingestToken, body);
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         if (res.status !== 200) throw new Error(`batch refused: ${res.status} ${JSON.stringify(res.json).slice(0, 500)}`);
         stored += Number(res.json.stored);
