@@ -22,6 +22,8 @@ import { connectTemporal, temporalConnectionOptions, type TemporalConfig } from 
 import { startWorker, type RunningWorker } from './worker';
 
 const root = path.resolve(__dirname, '..');
+/** Where npm start keeps its state (the dev server's database, the admin token); DATA_DIR moves it. */
+const dataRoot = process.env.DATA_DIR ? path.resolve(process.env.DATA_DIR) : path.join(root, '.data');
 const demo = process.argv.includes('--demo');
 
 async function temporalAnswers(config: TemporalConfig): Promise<boolean> {
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
           'and the dev server npm start would run has neither, so none is started',
       );
     } else {
-      const dataDir = path.join(root, '.data', 'temporal');
+      const dataDir = path.join(dataRoot, 'temporal');
       mkdirSync(dataDir, { recursive: true });
       const port = Number(portText || 7233);
       server = await startDevServer({
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
     const worker: RunningWorker = await startWorker(config);
     cleanups.push(() => worker.shutdown());
     // The two README commands work with nothing set: the first start makes an admin token and keeps it here.
-    const bootstrap = await ensureBootstrapToken(worker.db, { file: path.join(root, '.data', 'api-admin-token') });
+    const bootstrap = await ensureBootstrapToken(worker.db, { file: path.join(dataRoot, 'api-admin-token') });
     const api: RunningApi = await startApi(config, { temporal, db: worker.db, logger: log });
     cleanups.push(() => api.close());
     const tokenLine =

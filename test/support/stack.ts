@@ -98,7 +98,7 @@ export async function dropHotTables(db: Db): Promise<void> {
   await db('interactions').delete();
 }
 
-function withDatabase(url: string, database: string): string {
+export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
