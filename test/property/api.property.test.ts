@@ -7,7 +7,14 @@
  *
  * For every request: no 5xx; a refused request (4xx) changed no data table and started no actor; and
  * no input reached SQL as text (see ./support.ts), whether sent by the API or, later, by the worker
- * running the actors the request signalled.
+ * running the actors the request signalled. These requests carry a valid token: the admin token or
+ * one with just the scope the route needs (src/auth/routeScopes.ts), drawn for each request.
+ *
+ * And the same requests without a valid token (no Authorization header, a malformed one, garbage,
+ * a JWT with no identity provider, a revoked or an expired token) or with a token of none of the
+ * route's scopes: always 401 resp. 403 with a JSON error, never anything else, and nothing written
+ * (every table but the audit trail, which gets exactly the one `denied` entry an audited request
+ * earns) and no workflow started.
  *
  *   npm test -- test/property/api.property.test.ts
  *   PROPERTY_RUNS=2000 FAULTS_SEED=42 npm test -- test/property/api.property.test.ts
@@ -18,10 +25,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import fc from 'fast-check';
 import pino from 'pino';
 import { buildApi, type ApiServer } from '../../src/api/app';
+import { isAudited, ROUTE_SCOPES, type RouteAccess } from '../../src/auth/routeScopes';
+import { SCOPES, type Scope } from '../../src/auth/scopes';
 import { BulkRestoreClient } from '../../src/client/bulkRestoreClient';
 import { createDb, type Db } from '../../src/db/knex';
 import { isMessageId, isMessageKind, lifecycleWorkflowId } from '../../src/shared/workflowId';
 import type { RunningWorker } from '../../src/worker';
+import { bearer, testAuth, type TestAuth } from '../support/auth';
 import { createStack, sleep, type TestStack } from '../support/stack';
 import {
   dataFingerprint,
@@ -160,6 +170,80 @@ function namedWorkflow(req: GeneratedRequest): string | null {
   return isMessageKind(kind) && isMessageId(id) ? lifecycleWorkflowId({ kind, id }) : null;
 }
 
+/** The ROUTE_SCOPES key of an OpenAPI route: `/v1/messages/{kind}/{id}` → `GET /v1/messages/:kind/:id`. */
+const routeKey = (route: Route) => `${route.method} ${route.path.replace(/\{(\w+)\}/g, ':$1')}`;
+
+const ROUTE_PATTERNS = Object.entries(ROUTE_SCOPES).map(([key, access]) => {
+  const [method, pattern] = key.split(' ');
+  return { method, segments: pattern.split('/'), access };
+});
+
+/** The access rule of the route a method and URL reach (a static segment beats a parameter), if any. */
+function accessOfUrl(method: string, url: string): RouteAccess | null {
+  const segments = url.split('?')[0].split('/');
+  let best: { access: RouteAccess; statics: number } | null = null;
+  for (const r of ROUTE_PATTERNS) {
+    if (r.method !== method || r.segments.length !== segments.length) continue;
+    if (!r.segments.every((seg, i) => seg.startsWith(':') || seg === segments[i])) continue;
+    const statics = r.segments.filter((seg) => !seg.startsWith(':')).length;
+    if (!best || statics > best.statics) best = { access: r.access, statics };
+  }
+  return best?.access ?? null;
+}
+
+/** Who sends a request the API must refuse with 401, and the reason its message must give, when one is certain. */
+interface Intruder {
+  label: string;
+  authorization: string | undefined;
+  reason?: RegExp;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** Header values a client can send (printable ASCII and tab): anything else never reaches the API over HTTP. */
+const headerSafe = (text: string) => /^[\t\x20-\x7e]*$/.test(text);
+
+function intruders(t: { admin: string; realId: string; revoked: string; expired: string }): fc.Arbitrary<Intruder> {
+  const { admin } = t;
+  const b64 = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...BASE64URL), minLength: min, maxLength: max });
+  return fc.oneof(
+    fc.constant<Intruder>({ label: 'no Authorization header', authorization: undefined }),
+    fc
+      .constantFrom(
+        'Bearer',
+        'Bearer ',
+        'bearer',
+        'Basic b3BzOmh1bnRlcjI=',
+        `Basic ${admin}`,
+        `Token ${admin}`,
+        admin,
+        `Bearer${admin}`,
+        `Bearer\t${admin}`,
+        `Bearer "${admin}"`,
+        `Bearer ${admin} ${admin}`,
+        `Bearer ${admin},Bearer ${admin}`,
+        `Bearer ${admin}x`,
+        `Bearer ${admin.slice(0, -1)}`,
+        `Bearer ${admin.toUpperCase()}`,
+      )
+      .map((authorization) => ({ label: 'malformed header or mangled token', authorization })),
+    // The admin token with one character changed: its id or its secret no longer match.
+    fc.tuple(fc.nat({ max: admin.length - 1 }), fc.constantFrom(...BASE64URL)).map(([i, c]) => {
+      const swapped = admin[i] === c ? (c === 'A' ? 'B' : 'A') : c;
+      return { label: 'admin token, one character changed', authorization: `Bearer ${admin.slice(0, i)}${swapped}${admin.slice(i + 1)}` };
+    }),
+    fc.stringMatching(/^[!-~]{1,200}$/).map((token) => ({ label: 'garbage bearer token', authorization: `Bearer ${token}` })),
+    hostileString.filter(headerSafe).map((token) => ({ label: 'hostile bearer token', authorization: `Bearer ${token}` })),
+    fc.tuple(b64(1, 40), b64(1, 80), b64(0, 40)).map(([h, p, sig]) => ({ label: 'JWT, no identity provider', authorization: `Bearer ${h}.${p}.${sig}`, reason: /no identity provider/ })),
+    fc
+      .tuple(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 16 }), b64(43, 43))
+      .map(([id, secret]) => ({ label: 'token-shaped, unknown id', authorization: `Bearer idt_${id}_${secret}`, reason: /^the token is not valid$/ })),
+    b64(43, 43).map((secret) => ({ label: "a real token's id, wrong secret", authorization: `Bearer idt_${t.realId}_${secret}`, reason: /^the token is not valid$/ })),
+    fc.constant<Intruder>({ label: 'revoked admin token', authorization: `Bearer ${t.revoked}`, reason: /was revoked/ }),
+    fc.constant<Intruder>({ label: 'expired admin token', authorization: `Bearer ${t.expired}`, reason: /expired at/ }),
+  );
+}
+
 describe('HTTP API under generated and hostile input', () => {
   let stack: TestStack;
   let worker: RunningWorker;
@@ -167,12 +251,26 @@ describe('HTTP API under generated and hostile input', () => {
   let app: ApiServer;
   let sql: SqlCapture;
   let routes: Route[];
+  let auth: TestAuth;
+  /** A token of each route's first scope (ingest@example.com, messages@example.com, ...). */
+  const scopeTokens = new Map<Scope, string>();
+  /** Tokens of every non-empty set of the scopes below admin, for the wrong-scope property. */
+  const subsetTokens: { scopes: Scope[]; token: string; id: string }[] = [];
+  let revokedToken: string;
+  let expiredToken: string;
 
   before(async () => {
     stack = await createStack({ ttl: '1 hour', cleanupInterval: '1 hour' });
     worker = await stack.startWorker();
     apiDb = createDb(stack.env.MYSQL_URL);
+    auth = await testAuth(apiDb);
+    for (const scope of SCOPES) scopeTokens.set(scope, scope === 'admin' ? auth.adminToken : await auth.token([scope]));
     app = buildApi({
+      auth: auth.auth,
+      // Restores name prop.requester@example.com (the vocabulary) as well as the caller's own address.
+      allowedEmailDomains: ['example.com'],
+      // Thousands of requests from a handful of tokens: the rate limit must not answer in the route's place.
+      limits: { rateLimitMax: 1_000_000 },
       lifecycle: stack.lifecycle,
       bulk: new BulkRestoreClient(stack.client),
       connection: stack.connection,
@@ -182,16 +280,61 @@ describe('HTTP API under generated and hostile input', () => {
       temporalTimeoutMs: 60_000,
     });
     await app.ready();
-    routes = routesOf((await app.inject({ method: 'GET', url: '/openapi.json' })).json());
+    routes = routesOf((await app.inject({ method: 'GET', url: '/openapi.json', headers: bearer(auth.adminToken) })).json());
     sql = new SqlCapture([apiDb, worker.db]);
     await seed();
     useVocabulary(VOCABULARY);
+    await makeRefusedTokens();
   });
+
+  /** The token a route's own clients hold: of its first scope; admin's for `authenticated`; none for public. */
+  function ownToken(route: Route): string | undefined {
+    const access = ROUTE_SCOPES[routeKey(route)];
+    if (access === 'public') return undefined;
+    if (access === undefined || access === 'authenticated') return auth.adminToken;
+    return scopeTokens.get(access[0]);
+  }
+
+  /**
+   * Tokens the API must refuse: one revoked and one expired (both admin, so only their state refuses
+   * them), each shown valid first; and tokens of every set of lesser scopes, with and without an address.
+   */
+  async function makeRefusedTokens(): Promise<void> {
+    const revoked = await auth.tokens.create({ name: 'prop-revoked', scopes: ['admin'], email: 'ops@example.com' });
+    assert.ok((await auth.tokens.verify(revoked.token)).ok);
+    await auth.tokens.revoke(revoked.record.id);
+    revokedToken = revoked.token;
+    const expiresAt = new Date(Date.now() + 1_500);
+    const expired = await auth.tokens.create({ name: 'prop-expired', scopes: ['admin'], expiresAt });
+    assert.ok((await auth.tokens.verify(expired.token)).ok, 'valid until its expiry');
+    expiredToken = expired.token;
+    const lesser = SCOPES.filter((s) => s !== 'admin');
+    for (let mask = 1; mask < 1 << lesser.length; mask++) {
+      const scopes = lesser.filter((_, i) => mask & (1 << i));
+      const { token, record } = await auth.tokens.create({ name: `prop-${scopes.join('-')}`, scopes, email: mask % 2 ? `${scopes[0]}@example.com` : null });
+      subsetTokens.push({ scopes, token, id: record.id });
+    }
+    await sleep(Math.max(0, expiresAt.getTime() - Date.now() + 100));
+    const verdict = await auth.tokens.verify(expired.token);
+    assert.ok(!verdict.ok && /expired/.test(verdict.reason), 'the expired token is now refused');
+  }
+
+  /** api_tokens without last_used_at, which verifying a token updates (at most once a minute). */
+  async function tokenRows(): Promise<string> {
+    const rows = await apiDb('api_tokens').select('id', 'name', 'secret_sha256', 'scopes', 'email', 'created_at', 'created_by', 'expires_at', 'revoked_at').orderBy('id');
+    return JSON.stringify(rows);
+  }
+
+  async function workflowCount(): Promise<number> {
+    return (await stack.client.workflow.count()).count;
+  }
 
   /** Messages, interactions and an audience to find, created the way a client would. */
   async function seed(): Promise<void> {
     const send = async (method: 'POST' | 'PUT', url: string, payload: unknown) => {
-      const res = await app.inject({ method, url, payload: payload as object });
+      const access = accessOfUrl(method, url);
+      const scope = Array.isArray(access) ? access[0] : 'admin';
+      const res = await app.inject({ method, url, headers: bearer(scopeTokens.get(scope) as string), payload: payload as object });
       assert.ok(res.statusCode < 300, `seeding ${method} ${url}: ${res.statusCode} ${res.body}`);
     };
     await send('POST', '/v1/messages', {
@@ -273,6 +416,141 @@ describe('HTTP API under generated and hostile input', () => {
     }
   }
 
+  /** Tables a request writes besides the data: the audit trail, and api_tokens.last_used_at (see tokenRows). */
+  const AUTH_TABLES = ['audit_log', 'api_tokens'];
+
+  async function auditCount(): Promise<number> {
+    const row = (await apiDb('audit_log').count({ n: '*' }).first()) as { n: number | string };
+    return Number(row.n);
+  }
+
+  interface Refusal {
+    caller: string;
+    authorization: string | undefined;
+    status: 401 | 403;
+    /** What the error message must say, when certain. */
+    reason?: RegExp;
+    /** The audit trail's principal for the refusal: `anonymous`, or the token's. */
+    principal: string;
+  }
+
+  /**
+   * One refused request: answered `status` with a JSON error, nothing but the audit trail written (and
+   * there exactly the one `denied` entry an audited route earns), no workflow started, and neither the
+   * request's values nor its Authorization header inside SQL text.
+   */
+  async function assertRefused(req: GeneratedRequest, who: Refusal): Promise<void> {
+    const url = urlOf(req);
+    const workflowId = namedWorkflow(req);
+    const existedBefore = workflowId ? await workflowExists(workflowId) : true;
+    // An unauthenticated request must not even touch api_tokens.last_used_at; a refused token may.
+    const excluded = who.status === 401 ? ['audit_log'] : AUTH_TABLES;
+    const before = { data: await dataFingerprint(apiDb, excluded), tokens: await tokenRows(), workflows: await workflowCount(), audit: await auditCount() };
+    const mark = sql.mark();
+
+    const headers: Record<string, string> = {};
+    if (req.contentType) headers['content-type'] = req.contentType;
+    if (who.authorization !== undefined) headers.authorization = who.authorization;
+    const payload = req.body.kind === 'json' ? JSON.stringify(req.body.value) ?? 'null' : req.body.kind === 'raw' ? req.body.text : undefined;
+    const res = await app.inject({ method: req.method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
+    const what = `${who.caller} (${JSON.stringify(who.authorization?.slice(0, 80))}): ${req.method} ${url} ${payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+    if (process.env.PROPERTY_DEBUG) process.stderr.write(`${what}\n`);
+
+    assert.equal(res.statusCode, who.status, what);
+    assert.match(String(res.headers['content-type'] ?? ''), /^application\/json/, what);
+    const body = res.json() as { error?: unknown; message?: unknown };
+    assert.equal(body.error, who.status === 401 ? 'unauthorized' : 'forbidden', what);
+    assert.equal(typeof body.message, 'string', what);
+    if (who.reason) assert.match(String(body.message), who.reason, what);
+    if (who.status === 401) assert.match(String(res.headers['www-authenticate'] ?? ''), /^Bearer realm="interaction-data"/, what);
+
+    // The only trace a refusal leaves: its audit entry, on a route whose requests are audited.
+    const access = app.findRoute({ method: req.method as 'GET', url: url.split('?')[0] }) ? accessOfUrl(req.method, url) : null;
+    const audited = access !== null && access !== 'public' && isAudited(req.method, access);
+    if (audited) {
+      const deadline = Date.now() + 5_000;
+      while ((await auditCount()) === before.audit && Date.now() < deadline) await sleep(20);
+      const entry = await apiDb('audit_log').orderBy('id', 'desc').first();
+      assert.equal(await auditCount(), before.audit + 1, `one audit entry: ${what}`);
+      assert.deepEqual([entry.principal, entry.outcome, entry.status, entry.method], [who.principal, 'denied', who.status, req.method], what);
+    } else {
+      assert.equal(await auditCount(), before.audit, `no audit entry: ${what}`);
+    }
+    assert.equal(await dataFingerprint(apiDb, excluded), before.data, `a refused request wrote data: ${what}`);
+    assert.equal(await tokenRows(), before.tokens, `a refused request changed a token: ${what}`);
+    assert.equal(await workflowCount(), before.workflows, `a refused request started a workflow: ${what}`);
+    if (workflowId && !existedBefore) assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
+
+    const inputs = [...Object.values(req.params), ...Object.values(req.query)].map(String);
+    if (req.body.kind === 'json') inputs.push(...stringsIn(req.body.value));
+    if (req.body.kind === 'raw') inputs.push(req.body.text);
+    if (who.authorization !== undefined) inputs.push(who.authorization);
+    assert.deepEqual(sql.check(mark, inputs).leaked, [], `input reached SQL as text: ${what}`);
+  }
+
+  /** Every route of the OpenAPI document has its rule in ROUTE_SCOPES; the public ones are left out here. */
+  function guardedRoutes(): Route[] {
+    for (const r of routes) assert.ok(ROUTE_SCOPES[routeKey(r)] !== undefined, `${routeKey(r)} has an access rule`);
+    return routes.filter((r) => ROUTE_SCOPES[routeKey(r)] !== 'public');
+  }
+
+  it(`answers every request without a valid token 401 and writes nothing (${PROPERTY_RUNS} requests)`, { timeout: 30 * 60_000 }, async (t) => {
+    const guarded = guardedRoutes();
+    assert.ok(guarded.length >= 10, `guarded routes: ${guarded.length}`);
+    await waitForQuietActors();
+    const workflowsAtStart = await workflowCount();
+    const callers = new Map<string, number>();
+    const admin = auth.adminToken;
+    const realId = /^idt_([0-9a-f]{16})_/.exec(admin)?.[1];
+    assert.ok(realId, 'the admin token is an idt_ token');
+    await fc.assert(
+      fc.asyncProperty(requestArbitrary(guarded), intruders({ admin, realId, revoked: revokedToken, expired: expiredToken }), async (req, intruder) => {
+        callers.set(intruder.label, (callers.get(intruder.label) ?? 0) + 1);
+        await assertRefused(req, { caller: intruder.label, authorization: intruder.authorization, status: 401, reason: intruder.reason, principal: 'anonymous' });
+      }),
+      { numRuns: PROPERTY_RUNS, ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }), endOnFailure: true, includeErrorInReport: true },
+    );
+    // Visibility may show a start late: the namespace still holds as many workflows a moment later.
+    await sleep(1_000);
+    assert.equal(await workflowCount(), workflowsAtStart, 'no workflow was started by a request without a valid token');
+    t.diagnostic(`callers: ${[...callers].map(([c, n]) => `${c}×${n}`).join(', ')}`);
+  });
+
+  it(`answers every request with a token of none of the route's scopes 403 and writes nothing (${PROPERTY_RUNS} requests)`, { timeout: 30 * 60_000 }, async (t) => {
+    // Routes that need a scope; for each, the tokens holding none of its scopes (admin holds every one).
+    const scoped = guardedRoutes().flatMap((route) => {
+      const access = ROUTE_SCOPES[routeKey(route)];
+      if (!Array.isArray(access)) return [];
+      const wrong = subsetTokens.filter((s) => !s.scopes.some((scope) => access.includes(scope)));
+      return wrong.length ? [{ route, access, wrong }] : [];
+    });
+    assert.ok(scoped.length >= 10, `routes that need a scope: ${scoped.length}`);
+    await waitForQuietActors();
+    const workflowsAtStart = await workflowCount();
+    const byRoute = new Map<string, number>();
+    const cases = fc.constantFrom(...scoped).chain(({ route, access, wrong }) =>
+      fc.record({
+        // The route's own method: a wrong one is not this route (its 404 comes after authentication).
+        req: requestArbitrary([route]).map((req) => ({ ...req, method: route.method })),
+        access: fc.constant(access),
+        holder: fc.constantFrom(...wrong),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(cases, async ({ req, access, holder }) => {
+        // A hostile path parameter may take the URL off the route (too long, or empty where find-my-way wants one).
+        fc.pre(app.findRoute({ method: req.method as 'GET', url: urlOf(req).split('?')[0] }) !== null);
+        byRoute.set(routeKey(req.route), (byRoute.get(routeKey(req.route)) ?? 0) + 1);
+        const needs = new RegExp(`needs the ${access.join(' or ')} scope`);
+        await assertRefused(req, { caller: `token of ${holder.scopes.join(', ')}`, authorization: `Bearer ${holder.token}`, status: 403, reason: needs, principal: `token:${holder.id}` });
+      }),
+      { numRuns: PROPERTY_RUNS, ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }), endOnFailure: true, includeErrorInReport: true },
+    );
+    await sleep(1_000);
+    assert.equal(await workflowCount(), workflowsAtStart, 'no workflow was started by a request with the wrong scope');
+    t.diagnostic(`routes: ${[...byRoute].map(([r, n]) => `${r}×${n}`).join(', ')}`);
+  });
+
   it(`never answers 5xx, never writes on refusal, never puts input into SQL text (${PROPERTY_RUNS} requests)`, { timeout: 45 * 60_000 }, async (t) => {
     assert.ok(routes.length >= 10, `routes from the OpenAPI document: ${routes.length}`);
     const statuses = new Map<number, number>();
@@ -280,30 +558,35 @@ describe('HTTP API under generated and hostile input', () => {
     const allInputs: string[] = [];
     let boundValues = 0;
     await fc.assert(
-      fc.asyncProperty(requestArbitrary(routes), async (req) => {
+      // The caller: admin (gets past every scope and policy check) or a client of just the route's scope.
+      fc.asyncProperty(requestArbitrary(routes), fc.boolean(), async (req, asAdmin) => {
         const url = urlOf(req);
         const isWrite = WRITE_METHODS.has(req.method);
         const workflowId = isWrite ? namedWorkflow(req) : null;
         const existedBefore = workflowId ? await workflowExists(workflowId) : true;
         if (isWrite) await waitForQuietActors();
-        const before = isWrite ? await dataFingerprint(apiDb, WORKER_TABLES) : '';
+        const before = isWrite ? await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]) : '';
+        const tokensBefore = isWrite ? await tokenRows() : '';
         const mark = sql.mark();
 
         const headers: Record<string, string> = {};
         if (req.contentType) headers['content-type'] = req.contentType;
+        const token = asAdmin ? auth.adminToken : ownToken(req.route);
+        if (token !== undefined) headers.authorization = `Bearer ${token}`;
         const payload = req.body.kind === 'json' ? JSON.stringify(req.body.value) ?? 'null' : req.body.kind === 'raw' ? req.body.text : undefined;
         const res = await app.inject({ method: req.method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
         const routeKey = `${req.route.method} ${req.route.path}`;
         byRoute.set(routeKey, [...(byRoute.get(routeKey) ?? []), `${res.statusCode}`]);
         if (process.env.PROPERTY_DEBUG) process.stderr.write(`${req.method} ${url} ${payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 200)}\n`);
-        const what = `${req.method} ${url} ${payload?.slice(0, 300) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+        const what = `${asAdmin ? 'admin' : 'own scope'}: ${req.method} ${url} ${payload?.slice(0, 300) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
 
         assert.ok(res.statusCode < 500, `server error: ${what}`);
         if (res.statusCode >= 400) {
           const ct = String(res.headers['content-type'] ?? '');
           if (ct.includes('json')) assert.equal(typeof (res.json() as { message?: unknown }).message, 'string', `an error says what is wrong: ${what}`);
-          if (isWrite) assert.equal(await dataFingerprint(apiDb, WORKER_TABLES), before, `a refused request wrote data: ${what}`);
+          if (isWrite) assert.equal(await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]), before, `a refused request wrote data: ${what}`);
+          if (isWrite) assert.equal(await tokenRows(), tokensBefore, `a refused request changed a token: ${what}`);
           if (workflowId && !existedBefore) assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
         }
         if (res.statusCode < 300 && isWrite) {
