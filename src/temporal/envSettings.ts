@@ -4,6 +4,10 @@
  * and a profile of the `temporal.toml` file named by `TEMPORAL_CONFIG_FILE` / `TEMPORAL_PROFILE`, which
  * the Temporal CLI writes too). So one set of settings serves the worker, the API, the admin CLI and
  * `temporal` itself, for a local server, a self-hosted cluster with mTLS, or Temporal Cloud.
+ *
+ * Unlike the SDK's default, the profile file is read only when one of those two variables asks for it:
+ * a developer's CLI profile pointing at a production namespace must not turn `npm start` (which seeds
+ * demo data) or the tests into clients of that namespace.
  */
 import { existsSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
@@ -54,8 +58,9 @@ function loadProfile(vars: Record<string, string>): ClientConfigProfile {
   const file = vars.TEMPORAL_CONFIG_FILE;
   // envconfig skips a config file it cannot find; one named explicitly and missing is a mistake.
   if (file !== undefined && !existsSync(file)) throw new Error(`TEMPORAL_CONFIG_FILE names ${file}, which does not exist`);
+  const useFile = file !== undefined || vars.TEMPORAL_PROFILE !== undefined;
   try {
-    return loadClientConfigProfile({ overrideEnvVars: vars });
+    return loadClientConfigProfile({ overrideEnvVars: vars, disableFile: !useFile });
   } catch (err) {
     const where = file ? `TEMPORAL_CONFIG_FILE ${file}` : 'the Temporal config file (temporalio/temporal.toml in the user config directory)';
     const profile = vars.TEMPORAL_PROFILE ? `, TEMPORAL_PROFILE ${vars.TEMPORAL_PROFILE}` : '';

@@ -114,11 +114,17 @@ describe('Temporal connection settings from the environment', () => {
     assert.throws(() => temporalSettingsFromEnv({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'staging' }), /TEMPORAL_PROFILE staging.*Profile 'staging' not found/);
   });
 
-  it('finds temporal.toml where the Temporal CLI keeps it', () => {
+  it('reads temporal.toml where the Temporal CLI keeps it only when TEMPORAL_PROFILE asks', () => {
     const home = path.join(dir, 'home');
     mkdirSync(path.join(home, '.config', 'temporalio'), { recursive: true });
-    writeFileSync(path.join(home, '.config', 'temporalio', 'temporal.toml'), '[profile.default]\nnamespace = "from-cli-config"\n');
-    assert.equal(temporalSettingsFromEnv({ HOME: home }).namespace, 'from-cli-config');
+    writeFileSync(
+      path.join(home, '.config', 'temporalio', 'temporal.toml'),
+      '[profile.default]\nnamespace = "from-cli-config"\n[profile.cloud]\naddress = "ns.acct.tmprl.cloud:7233"\napi_key = "k"\n',
+    );
+    // A developer's CLI profile must not point npm start or the tests elsewhere by itself.
+    assert.deepEqual(temporalSettingsFromEnv({ HOME: home }), { address: 'localhost:7233', namespace: 'default', transport: {} });
+    assert.equal(temporalSettingsFromEnv({ HOME: home, TEMPORAL_PROFILE: 'default' }).namespace, 'from-cli-config');
+    assert.deepEqual(temporalSettingsFromEnv({ HOME: home, TEMPORAL_PROFILE: 'cloud' }).transport, { tls: true, apiKey: 'k' });
   });
 
   it('sends TEMPORAL_GRPC_META_* as gRPC headers', () => {
