@@ -2,7 +2,10 @@
 # Debian (glibc) rather than Alpine: the Temporal SDK's native core ships prebuilt for glibc only.
 FROM node:20-bookworm-slim
 
+# HOST: the API listens on every interface of the container, which a published port needs (its
+# default outside a container is 127.0.0.1).
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \
     NPM_CONFIG_AUDIT=false
