@@ -1,7 +1,7 @@
 /**
  * Identity on every route: the bearer token is checked before the body is even read, the route's
  * scopes (src/auth/routeScopes.ts) decide, and every mutating request lands in the audit trail with
- * the principal that made it, whatever its outcome.
+ * the principal that made it, whatever its outcome, before its answer is sent.
  */
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Knex } from 'knex';
@@ -105,9 +105,11 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     request.grantedScope = scope;
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Written before the answer leaves (onSend, not onResponse): a caller told "done" is always in the
+  // trail, even if the process dies a moment later.
+  app.addHook('onSend', async (request, reply, payload) => {
     const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public' || !isAudited(request.method, access)) return;
+    if (access === undefined || access === 'public' || !isAudited(request.method, access)) return payload;
     const entry = {
       at: new Date(),
       principal: request.principal?.id ?? 'anonymous',
@@ -123,5 +125,6 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     };
     request.log.info({ audit: { ...entry, at: entry.at.toISOString() } }, 'audit');
     if (db) await recordAudit(db, entry).catch((err: unknown) => request.log.error({ err }, 'the audit entry could not be written'));
+    return payload;
   });
 }
