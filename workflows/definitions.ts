@@ -1,5 +1,5 @@
 /**
- * Signals and queries of the lifecycle actor, defined once and imported by the workflow and by every
+ * Signals, Updates and queries of the lifecycle actor, defined once and imported by the workflow and by every
  * caller (client module, API, CLI), so names and payload types cannot drift apart.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
