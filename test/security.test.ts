@@ -17,6 +17,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import pino from 'pino';
 import { buildApi, type ApiServer } from '../src/api/app';
 import { ensureBootstrapToken } from '../src/auth/bootstrap';
+import type { OidcConfig } from '../src/auth/oidc';
 import { ROUTE_SCOPES } from '../src/auth/routeScopes';
 import { SCOPES, type Scope } from '../src/auth/scopes';
 import { runCli } from '../src/cli/main';
@@ -58,6 +59,11 @@ async function jwt(key: CryptoKey, claims: Record<string, unknown>, opts: { audi
     .setIssuedAt()
     .setExpirationTime(opts.expiresIn ?? '5m')
     .sign(key);
+}
+
+/** The OIDC settings of the identity provider this test plays, with its key set at jwksUrl. */
+function identityProvider(jwksUrl: string): OidcConfig {
+  return { issuer: ISSUER, audience: AUDIENCE, jwksUrl, scopesClaim: 'scope', scopePrefix: 'interaction-data:', clockToleranceSeconds: 5 };
 }
 
 /** A concrete URL for a route pattern: real-looking values the route's schema accepts. */
@@ -121,14 +127,7 @@ describe('who may do what (HTTP API, real stack)', () => {
     stack = await createStack();
     await stack.startWorker();
     keys = await serveKeySet();
-    auth = await testAuth(stack.db, {
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwksUrl: keys.url,
-      scopesClaim: 'scope',
-      scopePrefix: 'interaction-data:',
-      clockToleranceSeconds: 5,
-    });
+    auth = await testAuth(stack.db, identityProvider(keys.url));
     app = buildApi({
       auth: auth.auth,
       lifecycle: stack.lifecycle,
@@ -255,14 +254,7 @@ describe('who may do what (HTTP API, real stack)', () => {
   });
 
   it("OIDC: when the identity provider's key set cannot be fetched, 503, not a verdict on the token", async () => {
-    const down = await testAuth(stack.db, {
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwksUrl: 'http://127.0.0.1:1/jwks.json',
-      scopesClaim: 'scope',
-      scopePrefix: 'interaction-data:',
-      clockToleranceSeconds: 5,
-    });
+    const down = await testAuth(stack.db, identityProvider('http://127.0.0.1:1/jwks.json'));
     const api = buildApi({ auth: down.auth, lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false });
     try {
       const token = await jwt(keys.privateKey, { sub: 'alice', scope: 'interaction-data:admin' });

@@ -4,7 +4,7 @@
  */
 import { Type } from '@fastify/type-provider-typebox';
 import type { Knex } from 'knex';
-import { ApiTokenStore, TokenError, type ApiTokenRecord } from '../auth/apiTokens';
+import { ApiTokenStore, TokenError, tokenView } from '../auth/apiTokens';
 import { parseScopes, SCOPES, type Principal } from '../auth/scopes';
 import { EMAIL_PATTERN } from '../shared/validation';
 import type { ApiServer } from './app';
@@ -37,19 +37,6 @@ const CreateTokenBody = Type.Object(
 
 const TokenParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$|^bootstrap$' }) }, { additionalProperties: false });
 
-function view(r: ApiTokenRecord) {
-  return {
-    id: r.id,
-    name: r.name,
-    scopes: [...r.scopes],
-    email: r.email,
-    createdAt: r.createdAt.toISOString(),
-    createdBy: r.createdBy,
-    expiresAt: r.expiresAt?.toISOString() ?? null,
-    revokedAt: r.revokedAt?.toISOString() ?? null,
-    lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
-  };
-}
 
 export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
   const store = new ApiTokenStore(db);
@@ -76,7 +63,7 @@ export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
           expiresAt,
           createdBy: (request.principal as Principal).id,
         });
-        return reply.code(201).send({ token: made.token, ...view(made.record) });
+        return reply.code(201).send({ token: made.token, ...tokenView(made.record) });
       } catch (err) {
         if (err instanceof TokenError) return reply.code(400).send({ error: 'bad_request', message: err.message });
         throw err;
@@ -94,7 +81,7 @@ export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
         response: { 200: Type.Object({ items: Type.Array(TokenView) }) },
       },
     },
-    async (request, reply) => reply.code(200).send({ items: (await store.list({ includeRevoked: request.query.all === true })).map(view) }),
+    async (request, reply) => reply.code(200).send({ items: (await store.list({ includeRevoked: request.query.all === true })).map(tokenView) }),
   );
 
   routes.delete(
@@ -110,7 +97,7 @@ export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
     async (request, reply) => {
       const exists = await db('api_tokens').where({ id: request.params.id }).first();
       if (!exists) return reply.code(404).send({ error: 'not_found', message: `no token ${request.params.id}` });
-      return reply.code(200).send(view(await store.revoke(request.params.id)));
+      return reply.code(200).send(tokenView(await store.revoke(request.params.id)));
     },
   );
 }

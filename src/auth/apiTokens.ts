@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
+import { timeOf } from '../dataplane/sql';
 import { parseScopes, type Principal, type Scope } from './scopes';
 
 export const TOKEN_PREFIX = 'idt_';
@@ -60,23 +61,32 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The driver hands DATETIME columns over as UTC strings (knex.ts sets dateStrings); a Date when we made the row. */
-function fromDb(value: Date | string | null): Date | null {
-  if (value === null) return null;
-  return value instanceof Date ? value : new Date(`${value.replace(' ', 'T')}Z`);
-}
-
 function toRecord(row: TokenRow): ApiTokenRecord {
   return {
     id: row.id,
     name: row.name,
     scopes: parseScopes(row.scopes),
     email: row.email,
-    createdAt: fromDb(row.created_at) as Date,
+    createdAt: timeOf(row.created_at) as Date,
     createdBy: row.created_by,
-    expiresAt: fromDb(row.expires_at),
-    revokedAt: fromDb(row.revoked_at),
-    lastUsedAt: fromDb(row.last_used_at),
+    expiresAt: timeOf(row.expires_at),
+    revokedAt: timeOf(row.revoked_at),
+    lastUsedAt: timeOf(row.last_used_at),
+  };
+}
+
+/** A token as callers are shown it: everything but the secret, times in ISO-8601. */
+export function tokenView(r: ApiTokenRecord) {
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: [...r.scopes],
+    email: r.email,
+    createdAt: r.createdAt.toISOString(),
+    createdBy: r.createdBy,
+    expiresAt: r.expiresAt?.toISOString() ?? null,
+    revokedAt: r.revokedAt?.toISOString() ?? null,
+    lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
   };
 }
 

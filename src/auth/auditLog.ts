@@ -4,6 +4,7 @@
  * CLI's token commands; read with `interaction-data audit`.
  */
 import type { Knex } from 'knex';
+import { timeOf } from '../dataplane/sql';
 
 export type AuditOutcome = 'ok' | 'denied' | 'refused' | 'limited' | 'error';
 
@@ -80,7 +81,7 @@ export async function readAudit(db: Knex, query: AuditQuery): Promise<{ entries:
     .slice(0, query.limit)
     .reverse()
     .map((r) => ({
-      at: r.at instanceof Date ? r.at : new Date(`${r.at.replace(' ', 'T')}Z`),
+      at: timeOf(r.at) as Date,
       principal: r.principal,
       principalName: r.principal_name,
       scope: r.scope,

@@ -8,6 +8,12 @@ export function sqlTime(iso: string | Date): string {
   return (typeof iso === 'string' ? new Date(iso) : iso).toISOString().slice(0, 23).replace('T', ' ');
 }
 
+/** A DATETIME(3) column as a Date: mysql2 returns a string with dateStrings, a row made here holds a Date. */
+export function timeOf(value: Date | string | null): Date | null {
+  if (value === null) return null;
+  return value instanceof Date ? value : new Date(isoTime(value) as string);
+}
+
 /** Back to ISO-8601, from a DATETIME(3) string as mysql2 returns it with dateStrings. */
 export function isoTime(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { ApiTokenStore, TokenError, type ApiTokenRecord } from '../../auth/apiTokens';
+import { ApiTokenStore, TokenError, tokenView, type ApiTokenRecord } from '../../auth/apiTokens';
 import { recordAudit } from '../../auth/auditLog';
 import { parseScopes, SCOPES } from '../../auth/scopes';
 import { addDuration, parseDuration } from '../../shared/duration';
@@ -33,19 +33,6 @@ export function parseExpiry(text: string, now = new Date()): Date {
   }
 }
 
-function view(r: ApiTokenRecord): Record<string, unknown> {
-  return {
-    id: r.id,
-    name: r.name,
-    scopes: r.scopes,
-    email: r.email,
-    createdAt: r.createdAt.toISOString(),
-    createdBy: r.createdBy,
-    expiresAt: r.expiresAt?.toISOString() ?? null,
-    revokedAt: r.revokedAt?.toISOString() ?? null,
-    lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
-  };
-}
 
 function status(r: ApiTokenRecord, now = new Date()): string {
   if (r.revokedAt) return 'revoked';
@@ -100,7 +87,7 @@ export function registerTokens(program: Command, ctx: CliContext): void {
       }
       await audit('tokens create', `token:${made.record.id} ${made.record.name} [${scopes.join(' ')}]`, true);
       if (opts.json) {
-        ctx.out(json({ token: made.token, ...view(made.record) }));
+        ctx.out(json({ token: made.token, ...tokenView(made.record) }));
         return;
       }
       ctx.out(`token    ${made.token}`);
@@ -120,7 +107,7 @@ export function registerTokens(program: Command, ctx: CliContext): void {
     .action(async (opts: { all?: boolean; json?: boolean }) => {
       const list = await new ApiTokenStore(await ctx.db()).list({ includeRevoked: opts.all === true });
       if (opts.json) {
-        ctx.out(json(list.map(view)));
+        ctx.out(json(list.map(tokenView)));
         return;
       }
       if (list.length === 0) {
