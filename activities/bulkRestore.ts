@@ -10,14 +10,37 @@
  * query until the request has been served, heartbeating meanwhile.
  */
 import { Context } from '@temporalio/activity';
-import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import type { Db } from '../src/db/knex';
 import type { Logger } from '../src/logger';
 import { MessageKindAttr } from '../src/shared/searchAttributes';
-import type { CompletedRestore, LifecycleState, LifecycleStatus, MessageKind, MessageRef, RestoreOutcome, RestoreSignal } from '../src/shared/types';
+import type {
+  CompletedRestore,
+  LifecycleState,
+  LifecycleStatus,
+  MessageKind,
+  MessageRef,
+  RestoreOutcome,
+  RestoreSignal,
+} from '../src/shared/types';
 import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
-import { availabilityRevision, itemCounts, listItems, pendingPage, previewSelection, recordItemResult, registerItems, type RegisterProgress } from '../src/bulk/store';
+import {
+  availabilityRevision,
+  itemCounts,
+  listItems,
+  pendingPage,
+  previewSelection,
+  recordItemResult,
+  registerItems,
+  type RegisterProgress,
+} from '../src/bulk/store';
 import { renderSummaryEmail, SUMMARY_LIST_LIMITS, summaryEmailKey, type SummaryMailer } from '../src/bulk/summaryEmail';
 import type {
   BulkItemResult,
@@ -165,13 +188,17 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
     // start from its record): a dead worker is noticed by the heartbeat rather than the start-to-close timeout.
     const beat = setInterval(() => ctx.heartbeat(), REQUEST_HEARTBEAT_MS);
     try {
-      const answer: RestoreOutcome = await temporal.workflow.executeUpdateWithStart(restoreUpdate, { args: [payload], startWorkflowOperation });
+      const answer: RestoreOutcome = await temporal.workflow.executeUpdateWithStart(restoreUpdate, {
+        args: [payload],
+        startWorkflowOperation,
+      });
       return { outcome: answer.outcome, state: answer.state, reason: null, attempt };
     } catch (err) {
       const failure = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? err.cause : null;
       if (failure?.type === 'UnknownMessage') return { outcome: 'unknown', state: null, reason: failure.message, attempt };
       // Refused by the actor (its validator): no retry changes that.
-      if (failure) throw ApplicationFailure.create({ type: failure.type ?? 'RequestRefused', message: failure.message, nonRetryable: true });
+      if (failure)
+        throw ApplicationFailure.create({ type: failure.type ?? 'RequestRefused', message: failure.message, nonRetryable: true });
       throw err;
     } finally {
       clearInterval(beat);
@@ -238,7 +265,9 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
         // Registered as expired, restored since by another request: not touched.
         return result(ref, 'already_available', 0, `available (${before.state}) when the restore reached it`);
       }
-      watch.baseline = before?.lastRestore ? { requestId: before.lastRestore.requestId, completedAt: before.lastRestore.completedAt } : null;
+      watch.baseline = before?.lastRestore
+        ? { requestId: before.lastRestore.requestId, completedAt: before.lastRestore.completedAt }
+        : null;
       watch.signalledAt = Date.now();
       await signalRestore(ref, mine);
       watch.signalled = true;
@@ -277,7 +306,11 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
             watch.sawPending = true;
           } else if (s.lastRestore?.requestId === mine) {
             return result(ref, 'restored', s.lastRestore.rowCount, null);
-          } else if (s.lastRestore && !sameRestore(watch.baseline, s.lastRestore) && (watch.sawPending || completedSince(s.lastRestore, watch))) {
+          } else if (
+            s.lastRestore &&
+            !sameRestore(watch.baseline, s.lastRestore) &&
+            (watch.sawPending || completedSince(s.lastRestore, watch))
+          ) {
             // Served by a restore that also answered other requests queued with ours (possibly before
             // this watch ever saw ours queued).
             return result(ref, 'restored', s.lastRestore.rowCount, null);
@@ -307,7 +340,8 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
           ref,
           'failed',
           0,
-          `not restored after ${Math.round(waited / 1000)} s` + (lastError ? ` (last error: ${lastError})` : '; its actor is still working on it'),
+          `not restored after ${Math.round(waited / 1000)} s` +
+            (lastError ? ` (last error: ${lastError})` : '; its actor is still working on it'),
         );
       }
       ctx.heartbeat(watch);

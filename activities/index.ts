@@ -24,7 +24,10 @@ import { createActorRecordActivities } from './actorRecords';
 
 export interface ActivityDeps {
   db: Db;
-  config: Pick<Config, 'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows' | 'restoreParallelChunks' | 'restoreInsertConnections'>;
+  config: Pick<
+    Config,
+    'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows' | 'restoreParallelChunks' | 'restoreInsertConnections'
+  >;
   notifier: RestoreNotifier;
   /** The bulk-restore activities signal and query the actors through a client of the worker's namespace. */
   temporal: Client;
@@ -98,7 +101,8 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
  * started the next one, which this attempt should leave the message to as soon as it can.
  */
 function stopIfCancelled(ctx: Context): void {
-  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('cancelled');
+  if (ctx.cancellationSignal.aborted)
+    throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('cancelled');
 }
 
 /**
@@ -123,7 +127,13 @@ async function move<T>(ctx: Context, kind: 'archive' | 'restore', input: Archive
 }
 
 /** What an operator reads in the actor's problem: what happened, what was kept, what to do. */
-export function problemFailure(err: unknown, kind: 'archive' | 'restore', input: ArchiveInput, token: string, attempt: number): ApplicationFailure | null {
+export function problemFailure(
+  err: unknown,
+  kind: 'archive' | 'restore',
+  input: ArchiveInput,
+  token: string,
+  attempt: number,
+): ApplicationFailure | null {
   const what = `${kind} of ${input.kind}:${input.id} generation ${input.generation}`;
   const retry = `then \`interaction-data retry ${input.kind}:${input.id}\``;
   let message: string;

@@ -12,7 +12,15 @@
  * operator would restore data meant to stay) and restores every actor.
  */
 import { randomBytes } from 'node:crypto';
-import { countTableRows, createBenchDatabase, forEachLimited, hotTablesOf, loadIntoHotTables, tablesFingerprint, type BenchDatabase } from './lib/dataset';
+import {
+  countTableRows,
+  createBenchDatabase,
+  forEachLimited,
+  hotTablesOf,
+  loadIntoHotTables,
+  tablesFingerprint,
+  type BenchDatabase,
+} from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, log, saveResults, table, verdict } from './lib/report';
 import { startBenchServer, type BenchServer } from './lib/server';
@@ -94,7 +102,8 @@ async function runPhase(
     for (;;) {
       done = await reached();
       if (done >= actors) break;
-      if (Date.now() > deadline) throw new Error(`${name}: only ${done} of ${actors} actors reached the end state in ${timeoutMs / 60_000} min`);
+      if (Date.now() > deadline)
+        throw new Error(`${name}: only ${done} of ${actors} actors reached the end state in ${timeoutMs / 60_000} min`);
       if (Date.now() - lastLog > 15_000) {
         log(`  ${name}: ${fmtInt(done)} / ${fmtInt(actors)} done, worker RSS ${fmtMB(readMemory(pid)?.rss ?? 0)}`);
         lastLog = Date.now();
@@ -105,7 +114,9 @@ async function runPhase(
     const dbCpu = server.pid ? cpuSeconds(server.pid) - db0 : NaN;
     const workerCpu = cpuSeconds(pid) - w0;
     const mem = worker.memory.stop();
-    log(`  ${name}: ${fmtInt(actors)} actors in ${seconds.toFixed(0)} s (${fmtInt((actors / seconds) * 60)} per minute), worker peak ${fmtMB(mem.hwm)}`);
+    log(
+      `  ${name}: ${fmtInt(actors)} actors in ${seconds.toFixed(0)} s (${fmtInt((actors / seconds) * 60)} per minute), worker peak ${fmtMB(mem.hwm)}`,
+    );
     return {
       actors,
       seconds,
@@ -119,7 +130,11 @@ async function runPhase(
     await worker.stop();
     // The next phase runs a new worker: without this, each actor's first task (a status query
     // included) would wait for the stopped worker's sticky queue to time out.
-    await forEachLimited(Array.from({ length: actors }, (_, i) => refOf(i)), CONCURRENCY, (ref) => resetStickiness(temporal.client, ref));
+    await forEachLimited(
+      Array.from({ length: actors }, (_, i) => refOf(i)),
+      CONCURRENCY,
+      (ref) => resetStickiness(temporal.client, ref),
+    );
   }
 }
 
@@ -144,7 +159,8 @@ async function historyLengths(temporal: BenchTemporal): Promise<ActorsResult['hi
   const events: number[] = [];
   await forEachLimited(sample, CONCURRENCY, async (workflowId) => {
     let total = 0;
-    for (const runId of runs.get(workflowId) ?? []) total += (await temporal.client.workflow.getHandle(workflowId, runId).describe()).historyLength;
+    for (const runId of runs.get(workflowId) ?? [])
+      total += (await temporal.client.workflow.getHandle(workflowId, runId).describe()).historyLength;
     events.push(total);
   });
   events.sort((a, b) => a - b);
@@ -174,10 +190,12 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
   try {
     // Rows of every actor, written by the database (one statement per 1,000 actors), then copied into
     // each actor's own table, where ingestion would have put them.
-    await loadIntoHotTables(bench.db, async (staging) => {
-      for (let from = 0; from < actors; from += 1000) {
-        const to = Math.min(actors, from + 1000) - 1;
-        await bench.db.raw(`
+    await loadIntoHotTables(
+      bench.db,
+      async (staging) => {
+        for (let from = 0; from < actors; from += 1000) {
+          const to = Math.min(actors, from + 1000) - 1;
+          await bench.db.raw(`
           INSERT INTO \`${staging}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, alias, channel, occurred_at)
           SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('actor-', a.seq),
                  SUBSTR(MD5(CONCAT('user-', (a.seq * 7919 + r.seq) % 50000)), 1, 24),
@@ -185,8 +203,10 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
                  IF(a.seq % 2 = 0, CONCAT('variant-', r.seq % 2), NULL), IF(a.seq % 2 = 1, CONCAT('step-', r.seq % 3), NULL),
                  IF(r.seq % 4 = 2, 'cta', NULL), 'email', TIMESTAMPADD(SECOND, a.seq * 100 + r.seq, TIMESTAMP'2026-01-01 00:00:00')
             FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
-      }
-    }, log);
+        }
+      },
+      log,
+    );
     const fingerprint = await actorsFingerprint(bench);
     log(`seeded ${fmtInt(actors * rowsEach)} rows`);
 
@@ -204,7 +224,10 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
       timeoutMs,
     );
     const hotLeft = await countTableRows(bench.db, await hotTablesOf(bench.db, 'actor-%'));
-    const archived = await countWhere(bench, "SELECT COALESCE(SUM(row_count), 0) AS n FROM archive_manifests WHERE message_id LIKE 'actor-%' AND status = 'archived'");
+    const archived = await countWhere(
+      bench,
+      "SELECT COALESCE(SUM(row_count), 0) AS n FROM archive_manifests WHERE message_id LIKE 'actor-%' AND status = 'archived'",
+    );
     if (hotLeft !== 0 || archived !== actors * rowsEach) throw new Error(`after expiry: ${hotLeft} hot rows left, ${archived} archived`);
 
     const restore = await runPhase(
@@ -244,8 +267,24 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
       table(
         ['phase', 'actors', 'seconds', 'actors/minute', 'worker peak RSS', 'worker idle RSS before', 'CPU s (MariaDB + worker)'],
         [
-          ['stop → expired (archived)', fmtInt(expire.actors), expire.seconds.toFixed(0), fmtInt(expire.actorsPerMinute), fmtMB(expire.workerPeakRss), fmtMB(expire.workerIdleRss), cpu(expire)],
-          ['restore → stopped (restored, e-mailed)', fmtInt(restore.actors), restore.seconds.toFixed(0), fmtInt(restore.actorsPerMinute), fmtMB(restore.workerPeakRss), fmtMB(restore.workerIdleRss), cpu(restore)],
+          [
+            'stop → expired (archived)',
+            fmtInt(expire.actors),
+            expire.seconds.toFixed(0),
+            fmtInt(expire.actorsPerMinute),
+            fmtMB(expire.workerPeakRss),
+            fmtMB(expire.workerIdleRss),
+            cpu(expire),
+          ],
+          [
+            'restore → stopped (restored, e-mailed)',
+            fmtInt(restore.actors),
+            restore.seconds.toFixed(0),
+            fmtInt(restore.actorsPerMinute),
+            fmtMB(restore.workerPeakRss),
+            fmtMB(restore.workerIdleRss),
+            cpu(restore),
+          ],
         ],
       ),
       '',
@@ -261,7 +300,18 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
       '',
       `Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\`.`,
     ].join('\n');
-    const result: ActorsResult = { server: server.description, actors, rowsEach, ttl, expire, restore, history, uptimeBefore, uptimeAfter, markdown };
+    const result: ActorsResult = {
+      server: server.description,
+      actors,
+      rowsEach,
+      ttl,
+      expire,
+      restore,
+      history,
+      uptimeBefore,
+      uptimeAfter,
+      markdown,
+    };
     log(`results: ${saveResults('actors', result)}`);
     return result;
   } finally {

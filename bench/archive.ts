@@ -57,7 +57,14 @@ export interface ArchiveBenchResult {
 }
 
 /** One pt-archiver run out of `source.table`, checked: none of the message's rows left there, all of them in the archive table. */
-async function timedPt(bench: BenchDatabase, server: BenchServer, targetRows: number, fingerprint: string, source: PtArchiverSource, dest: string): Promise<PtFigures> {
+async function timedPt(
+  bench: BenchDatabase,
+  server: BenchServer,
+  targetRows: number,
+  fingerprint: string,
+  source: PtArchiverSource,
+  dest: string,
+): Promise<PtFigures> {
   await createPlainArchiveTable(bench, dest);
   // The previous run's deletes leave purge work behind, which would otherwise be charged to this one.
   await settlePurge(bench.db);
@@ -66,14 +73,25 @@ async function timedPt(bench: BenchDatabase, server: BenchServer, targetRows: nu
   const dbCpu = server.pid ? cpuSeconds(server.pid) - db0 : NaN;
   const left = await countRows(bench.db, source.table, TARGET);
   const moved = await sqlFingerprint(bench.db, dest, TARGET);
-  if (left !== 0 || moved !== fingerprint) throw new Error(`pt-archiver from ${source.table} left ${left} rows / moved ${moved}, expected ${fingerprint}`);
+  if (left !== 0 || moved !== fingerprint)
+    throw new Error(`pt-archiver from ${source.table} left ${left} rows / moved ${moved}, expected ${fingerprint}`);
   const bytes = await tableBytes(bench.db, dest);
-  const figures = { ...result, rowsPerSecond: targetRows / result.seconds, archiveTableBytes: bytes.data + bytes.index, dbCpuSeconds: Number.isNaN(dbCpu) ? null : dbCpu };
+  const figures = {
+    ...result,
+    rowsPerSecond: targetRows / result.seconds,
+    archiveTableBytes: bytes.data + bytes.index,
+    dbCpuSeconds: Number.isNaN(dbCpu) ? null : dbCpu,
+  };
   log(`  ${fmtInt(targetRows)} rows in ${result.seconds.toFixed(1)} s (${fmtInt(figures.rowsPerSecond)} rows/s)`);
   return figures;
 }
 
-async function ptRuns(server: BenchServer, run: string, targetRows: number, otherRows: number): Promise<NonNullable<ArchiveBenchResult['pt']>> {
+async function ptRuns(
+  server: BenchServer,
+  run: string,
+  targetRows: number,
+  otherRows: number,
+): Promise<NonNullable<ArchiveBenchResult['pt']>> {
   log(`pt-archiver: ${ptArchiverVersion()}`);
   const bench = await createBenchDatabase(server.url, `bench_pt_${run}`);
   try {
@@ -85,9 +103,23 @@ async function ptRuns(server: BenchServer, run: string, targetRows: number, othe
     log("copying the message's rows into its own table, as the service keeps them");
     const own = await copyIntoHotTable(bench.db, SHARED_TABLE, TARGET, targetRows);
     log('running pt-archiver from the shared table');
-    const shared = await timedPt(bench, server, targetRows, fingerprint, { table: SHARED_TABLE, index: process.env.BENCH_PT_INDEX || undefined }, 'archive_from_shared');
+    const shared = await timedPt(
+      bench,
+      server,
+      targetRows,
+      fingerprint,
+      { table: SHARED_TABLE, index: process.env.BENCH_PT_INDEX || undefined },
+      'archive_from_shared',
+    );
     log("running pt-archiver from the message's own table");
-    const ownRun = await timedPt(bench, server, targetRows, fingerprint, { table: own.name, extraFlags: ['--no-safe-auto-increment'] }, 'archive_from_own');
+    const ownRun = await timedPt(
+      bench,
+      server,
+      targetRows,
+      fingerprint,
+      { table: own.name, extraFlags: ['--no-safe-auto-increment'] },
+      'archive_from_own',
+    );
     return { fingerprint, shared, own: ownRun };
   } finally {
     if (!process.env.BENCH_KEEP) await bench.drop();
@@ -110,7 +142,9 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
   try {
     log('generating the same data set for the service, every message in its own table');
     const gen = await generateInteractions(bench.db, { targetRows, otherRows });
-    log(`  generated in ${gen.insertSeconds.toFixed(0)} s + ${gen.indexSeconds.toFixed(0)} s of index builds and copies into the messages' tables`);
+    log(
+      `  generated in ${gen.insertSeconds.toFixed(0)} s + ${gen.indexSeconds.toFixed(0)} s of index builds and copies into the messages' tables`,
+    );
     const hotBytes = await hotBytesOf(bench, TARGET);
     const fingerprint = await hotFingerprint(bench.db, TARGET);
     if (pt && fingerprint !== pt.fingerprint) throw new Error(`the data sets differ: ${fingerprint} vs ${pt.fingerprint}`);
@@ -127,14 +161,22 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
   const peak = Math.max(service.archive.workerHwm, service.restore.workerHwm);
   const x = (r: number) => `${r.toFixed(2)}x`;
   /** Ratios of a rate to pt-archiver's from the shared table and from the own table, as table cells. */
-  const against = (rowsPerSecond: number) => (pt ? [x(rowsPerSecond / pt.shared.rowsPerSecond), x(rowsPerSecond / pt.own.rowsPerSecond)] : ['-', '-']);
+  const against = (rowsPerSecond: number) =>
+    pt ? [x(rowsPerSecond / pt.shared.rowsPerSecond), x(rowsPerSecond / pt.own.rowsPerSecond)] : ['-', '-'];
   const ratioShared = pt ? service.archive.rowsPerSecond / pt.shared.rowsPerSecond : NaN;
   const ratioOwn = pt ? service.archive.rowsPerSecond / pt.own.rowsPerSecond : NaN;
   const e2eRate = targetRows / service.archive.endToEndSeconds;
   const cpu = (db: number | null, client: number) => `${db === null ? '?' : db.toFixed(1)} + ${client.toFixed(1)}`;
   const rows: (string | number)[][] = [];
   if (pt) {
-    const ptRow = (name: string, p: PtFigures) => [name, p.seconds.toFixed(1), fmtInt(p.rowsPerSecond), ...against(p.rowsPerSecond), cpu(p.dbCpuSeconds, p.cpuSeconds), `${fmtMB(p.peakRss)} (pt-archiver)`];
+    const ptRow = (name: string, p: PtFigures) => [
+      name,
+      p.seconds.toFixed(1),
+      fmtInt(p.rowsPerSecond),
+      ...against(p.rowsPerSecond),
+      cpu(p.dbCpuSeconds, p.cpuSeconds),
+      `${fmtMB(p.peakRss)} (pt-archiver)`,
+    ];
     rows.push(ptRow('pt-archiver, shared table of before migration 006 (the baseline)', pt.shared));
     rows.push(ptRow("pt-archiver, the message's own table (--no-safe-auto-increment)", pt.own));
   }
@@ -146,7 +188,14 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     cpu(service.archive.dbCpuSeconds, service.archive.workerCpuSeconds),
     `${fmtMB(service.archive.workerHwm)} (idle ${fmtMB(service.archive.workerIdleRss)})`,
   ]);
-  rows.push(['service archive (stop signal → expired, incl. 1 s TTL)', service.archive.endToEndSeconds.toFixed(1), fmtInt(e2eRate), ...against(e2eRate), '', '']);
+  rows.push([
+    'service archive (stop signal → expired, incl. 1 s TTL)',
+    service.archive.endToEndSeconds.toFixed(1),
+    fmtInt(e2eRate),
+    ...against(e2eRate),
+    '',
+    '',
+  ]);
   rows.push([
     'service restore (activity, verified)',
     service.restore.activitySeconds.toFixed(1),
@@ -156,25 +205,58 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     cpu(service.restore.dbCpuSeconds, service.restore.workerCpuSeconds),
     `${fmtMB(service.restore.workerHwm)} (idle ${fmtMB(service.restore.workerIdleRss)})`,
   ]);
-  rows.push(['service restore (restore signal → stopped)', service.restore.endToEndSeconds.toFixed(1), fmtInt(targetRows / service.restore.endToEndSeconds), '', '', '', '']);
+  rows.push([
+    'service restore (restore signal → stopped)',
+    service.restore.endToEndSeconds.toFixed(1),
+    fmtInt(targetRows / service.restore.endToEndSeconds),
+    '',
+    '',
+    '',
+    '',
+  ]);
   const storage: (string | number)[][] = [
-    ["hot rows of the message (its own table: data + index)", fmtMB(hot), `data ${fmtMB(service.hotBytes.data)}, index ${fmtMB(service.hotBytes.index)}`],
-    ['service long-term storage: archive_chunks table', fmtMB(service.chunkTableBytes), `${(storageShare * 100).toFixed(1)}% of hot; ${service.chunks} chunks, payloads ${fmtMB(service.payloadBytes)}`],
+    [
+      'hot rows of the message (its own table: data + index)',
+      fmtMB(hot),
+      `data ${fmtMB(service.hotBytes.data)}, index ${fmtMB(service.hotBytes.index)}`,
+    ],
+    [
+      'service long-term storage: archive_chunks table',
+      fmtMB(service.chunkTableBytes),
+      `${(storageShare * 100).toFixed(1)}% of hot; ${service.chunks} chunks, payloads ${fmtMB(service.payloadBytes)}`,
+    ],
   ];
-  if (pt) storage.push(['pt-archiver archive table (data + primary key)', fmtMB(pt.shared.archiveTableBytes), `${((pt.shared.archiveTableBytes / hot) * 100).toFixed(1)}% of hot`]);
+  if (pt)
+    storage.push([
+      'pt-archiver archive table (data + primary key)',
+      fmtMB(pt.shared.archiveTableBytes),
+      `${((pt.shared.archiveTableBytes / hot) * 100).toFixed(1)}% of hot`,
+    ]);
   const e2e = (p: PtFigures) => x(e2eRate / p.rowsPerSecond);
   const targets = table(
     ['target', 'figure', 'result'],
     [
       [
-        'archive ≥ 3x pt-archiver rows/s, pt-archiver from the shared table (the issue\'s baseline)',
+        "archive ≥ 3x pt-archiver rows/s, pt-archiver from the shared table (the issue's baseline)",
         pt ? `${x(ratioShared)} (end to end ${e2e(pt.shared)})` : 'not run',
         pt ? verdict(ratioShared >= 3) : '-',
       ],
-      ["the same, pt-archiver from the message's own table", pt ? `${x(ratioOwn)} (end to end ${e2e(pt.own)})` : 'not run', pt ? verdict(ratioOwn >= 3) : '-'],
+      [
+        "the same, pt-archiver from the message's own table",
+        pt ? `${x(ratioOwn)} (end to end ${e2e(pt.own)})` : 'not run',
+        pt ? verdict(ratioOwn >= 3) : '-',
+      ],
       ['long-term storage ≤ 25% of hot data+index', `${(storageShare * 100).toFixed(1)}%`, verdict(storageShare <= 0.25)],
-      ['restore of the rows, verified, < 30 s', `${service.restore.endToEndSeconds.toFixed(1)} s end to end (${service.restore.activitySeconds.toFixed(1)} s activity)`, verdict(service.restore.endToEndSeconds < 30)],
-      ['worker peak RSS < 400 MB during archive and restore', `${fmtMB(peak)} (start-up peak ${fmtMB(Math.max(service.archive.workerStartupHwm, service.restore.workerStartupHwm))})`, verdict(peak < 400 * 1024 * 1024)],
+      [
+        'restore of the rows, verified, < 30 s',
+        `${service.restore.endToEndSeconds.toFixed(1)} s end to end (${service.restore.activitySeconds.toFixed(1)} s activity)`,
+        verdict(service.restore.endToEndSeconds < 30),
+      ],
+      [
+        'worker peak RSS < 400 MB during archive and restore',
+        `${fmtMB(peak)} (start-up peak ${fmtMB(Math.max(service.archive.workerStartupHwm, service.restore.workerStartupHwm))})`,
+        verdict(peak < 400 * 1024 * 1024),
+      ],
     ],
   );
   const statistics = (name: string, p: PtFigures) => ['', `pt-archiver statistics, ${name}:`, '', '```', p.command, p.statistics, '```'];
@@ -185,7 +267,10 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
       `(fingerprint ${service.fingerprintBefore}). For the service every message is in its own table (src/storage/hotTables.ts); for pt-archiver the rows are in the ` +
       `shared table of before migration 006 (PRIMARY, ix_interactions_message, ix_interactions_reads) and, copied, in the campaign's own table.`,
     '',
-    table(['run', 'seconds', 'rows/s', 'vs pt-archiver (shared table)', "vs pt-archiver (own table)", 'CPU s (MariaDB + tool)', 'peak RSS'], rows),
+    table(
+      ['run', 'seconds', 'rows/s', 'vs pt-archiver (shared table)', 'vs pt-archiver (own table)', 'CPU s (MariaDB + tool)', 'peak RSS'],
+      rows,
+    ),
     '',
     table(['storage', 'bytes', ''], storage),
     '',
@@ -194,7 +279,16 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     `Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\`.`,
     ...(pt ? [...statistics('shared table', pt.shared), ...statistics("the message's own table", pt.own)] : []),
   ].join('\n');
-  const result: ArchiveBenchResult = { server: server.description, targetRows, otherRows, uptimeBefore, uptimeAfter, pt, service, markdown };
+  const result: ArchiveBenchResult = {
+    server: server.description,
+    targetRows,
+    otherRows,
+    uptimeBefore,
+    uptimeAfter,
+    pt,
+    service,
+    markdown,
+  };
   log(`results: ${saveResults('archive', result)}`);
   return result;
 }

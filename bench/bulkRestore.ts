@@ -67,7 +67,10 @@ function loadAverage(): string {
   try {
     return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   } catch {
-    return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    return os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
   }
 }
 
@@ -180,7 +183,9 @@ function spawnWorker(env: NodeJS.ProcessEnv): ChildProcess {
 
 /** Statements counted so far by the whole server: exact for this run only on a server of its own (BENCH_MYSQL_URL). */
 async function statementCounters(db: Db): Promise<{ questions: number; selects: number }> {
-  const [rows] = (await db.raw(`SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_select')`)) as [{ Variable_name: string; Value: string }[]];
+  const [rows] = (await db.raw(`SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_select')`)) as [
+    { Variable_name: string; Value: string }[],
+  ];
   const value = (name: string) => Number(rows.find((r) => r.Variable_name === name)?.Value ?? NaN);
   return { questions: value('Questions'), selects: value('Com_select') };
 }
@@ -235,14 +240,18 @@ async function main(): Promise<void> {
 
     worker = spawnWorker(env);
     const workerPid = worker.pid as number;
-    const exited = new Promise<never>((_, reject) => worker?.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal})`))));
+    const exited = new Promise<never>((_, reject) =>
+      worker?.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal})`))),
+    );
     exited.catch(() => undefined);
 
     t = Date.now();
     log('expiring them through their actors (stoppedAt one TTL ago: archived at once)');
     const stoppedAt = new Date(Date.now() - 31 * 60_000).toISOString();
     for (let i = 0; i < MESSAGES; i += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, MESSAGES - i) }, (_, k) => lifecycle.stop('campaign', messageId(i + k), { stoppedAt })));
+      await Promise.all(
+        Array.from({ length: Math.min(50, MESSAGES - i) }, (_, k) => lifecycle.stop('campaign', messageId(i + k), { stoppedAt })),
+      );
     }
     for (;;) {
       const expired = await countState(db, 'expired');
@@ -265,15 +274,21 @@ async function main(): Promise<void> {
     const statementsBefore = await statementCounters(db);
     let stdout = '';
     t = Date.now();
-    const code = await runCli(['restore', '--tag', TAG, '--requested-by', 'bench@example.com', '--concurrency', String(CONCURRENCY), '--json'], {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: process.stderr,
-      env,
-    });
+    const code = await runCli(
+      ['restore', '--tag', TAG, '--requested-by', 'bench@example.com', '--concurrency', String(CONCURRENCY), '--json'],
+      {
+        stdout: { write: (s: string) => (stdout += s) },
+        stderr: process.stderr,
+        env,
+      },
+    );
     const restoreMs = Date.now() - t;
     const restorePeakRss = sampler.stop();
     const statementsAfter = await statementCounters(db);
-    const statements = { questions: statementsAfter.questions - statementsBefore.questions, selects: statementsAfter.selects - statementsBefore.selects };
+    const statements = {
+      questions: statementsAfter.questions - statementsBefore.questions,
+      selects: statementsAfter.selects - statementsBefore.selects,
+    };
     const cpu = { worker: (cpuSeconds(workerPid) ?? 0) - cpuBefore.worker, server: (cpuSeconds(server.pid) ?? 0) - cpuBefore.server };
     const memory = readMemory(workerPid);
     const loadAfter = loadAverage();
@@ -283,9 +298,17 @@ async function main(): Promise<void> {
     const hot = await hotRows(db);
     const stopped = await countState(db, 'stopped');
     const chunksLeft = Number((await db('archive_chunks').count<{ n: string }[]>({ n: '*' }).first())?.n ?? 0);
-    const emails = Number((await db('email_outbox').where({ to_address: 'bench@example.com' }).count<{ n: string }[]>({ n: '*' }).first())?.n ?? 0);
+    const emails = Number(
+      (await db('email_outbox').where({ to_address: 'bench@example.com' }).count<{ n: string }[]>({ n: '*' }).first())?.n ?? 0,
+    );
     const history = await client.workflow.getHandle(result.workflowId).describe();
-    const ok = result.restored === MESSAGES && result.failed === 0 && hot === MESSAGES * ROWS && stopped === MESSAGES && chunksLeft === 0 && emails === 1;
+    const ok =
+      result.restored === MESSAGES &&
+      result.failed === 0 &&
+      hot === MESSAGES * ROWS &&
+      stopped === MESSAGES &&
+      chunksLeft === 0 &&
+      emails === 1;
 
     const lines = [
       `| Figure | Value |`,
@@ -307,7 +330,9 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(`\n${lines.join('\n')}\n\n`);
     if (!ok) {
-      throw new Error(`verification failed: restored ${result.restored}, failed ${result.failed}, hot ${hot}, stopped ${stopped}, chunks left ${chunksLeft}, e-mails ${emails}`);
+      throw new Error(
+        `verification failed: restored ${result.restored}, failed ${result.failed}, hot ${hot}, stopped ${stopped}, chunks left ${chunksLeft}, e-mails ${emails}`,
+      );
     }
     log('verified: every row hot again, every message stopped (available) with a fresh deadline, no chunk left, one e-mail');
   } finally {

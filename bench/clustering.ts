@@ -88,7 +88,8 @@ async function deleteInChunks(db: Db): Promise<void> {
     if (ids.length === 0) return;
     if (ORDER === 'reads') after = String(Number(after) + ids.length);
     // Once the table is clustered by message number, the rows are found by it and their ids.
-    const [message, key] = targetNo === null ? ['message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id]] : ['message_no = ?', [targetNo]];
+    const [message, key] =
+      targetNo === null ? ['message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id]] : ['message_no = ?', [targetNo]];
     await db.transaction(async (trx) => {
       await trx.raw(`DELETE FROM ${T} WHERE ${message} AND id IN (${ids.map(() => '?').join(', ')})`, [...key, ...ids]);
     });
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
       ],
       [
         'four',
-        'clustered by id, without ix_interactions_message (the archive\'s own index before migration 006)',
+        "clustered by id, without ix_interactions_message (the archive's own index before migration 006)",
         `ALTER TABLE ${T} DROP INDEX ix_interactions_message`,
       ],
       [
@@ -170,12 +171,12 @@ async function main(): Promise<void> {
       ],
       [
         'nouser',
-        'clustered by id, ix_interactions_user dropped again (user_messages names each user\'s messages, as from migration 005)',
+        "clustered by id, ix_interactions_user dropped again (user_messages names each user's messages, as from migration 005)",
         `ALTER TABLE ${T} DROP INDEX ix_interactions_user`,
       ],
       [
         'noreads',
-        'clustered by id, without ix_interactions_reads (the filters\' and profiles\' index)',
+        "clustered by id, without ix_interactions_reads (the filters' and profiles' index)",
         `ALTER TABLE ${T} DROP INDEX ix_interactions_reads`,
       ],
       [
@@ -183,7 +184,11 @@ async function main(): Promise<void> {
         'clustered by id, ix_interactions_reads added back (after a rebuild)',
         `ALTER TABLE ${T} ADD INDEX ix_interactions_reads (message_kind, message_id, event_type, user_id, occurred_at)`,
       ],
-      ['msgno', 'clustered by message number, PRIMARY KEY (message_no, id), no index on id alone (ids handed out by the application)', MESSAGE_NUMBERS],
+      [
+        'msgno',
+        'clustered by message number, PRIMARY KEY (message_no, id), no index on id alone (ids handed out by the application)',
+        MESSAGE_NUMBERS,
+      ],
       [
         'msgnoid',
         'clustered by message number, with the index on id that AUTO_INCREMENT needs',
@@ -196,7 +201,7 @@ async function main(): Promise<void> {
       ],
       [
         'ci',
-        'clustered by id, identifiers back to utf8mb4_unicode_ci (the migrations\' collation, after a rebuild)',
+        "clustered by id, identifiers back to utf8mb4_unicode_ci (the migrations' collation, after a rebuild)",
         `ALTER TABLE ${T} ${BINARY_COLUMNS.map(([c, type]) => `MODIFY \`${c}\` ${type.replace(/CHARACTER SET \w+ COLLATE \w+/, 'CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci')}`).join(', ')}`,
       ],
     ];
@@ -204,7 +209,7 @@ async function main(): Promise<void> {
     const layouts = all.filter(([key]) => wanted.includes(key));
     if (layouts.length === 0) throw new Error(`BENCH_LAYOUTS: pick from ${all.map(([key]) => key).join(', ')}`);
     for (const [, name, alter] of layouts) {
-      for (const statement of typeof alter === 'string' ? [alter] : alter ?? []) {
+      for (const statement of typeof alter === 'string' ? [alter] : (alter ?? [])) {
         log(`rebuilding: ${statement}`);
         await bench.db.raw(statement);
         // The rows inserted back come from the copy: give it the same column types, so that the insert
@@ -213,7 +218,10 @@ async function main(): Promise<void> {
       }
       if (alter) await bench.db.raw(`ANALYZE TABLE ${T}`);
       if (alter === MESSAGE_NUMBERS) {
-        const [rows] = (await bench.db.raw('SELECT no FROM bench_message_numbers WHERE message_kind = ? AND message_id = ?', [TARGET.kind, TARGET.id])) as [{ no: number }[]];
+        const [rows] = (await bench.db.raw('SELECT no FROM bench_message_numbers WHERE message_kind = ? AND message_id = ?', [
+          TARGET.kind,
+          TARGET.id,
+        ])) as [{ no: number }[]];
         targetNo = rows[0].no;
       }
       log(`${name}: deleting ${fmtInt(targetRows)} rows in chunks of ${CHUNK}`);
@@ -224,7 +232,9 @@ async function main(): Promise<void> {
         ORDER === 'id' ? insertBackInChunks(bench.db, 'bench_copy', T, CHUNK, extra) : insertBackInReadsOrder(bench.db, extra),
       );
       results[name] = { delete: del, insert: ins };
-      log(`${name}: delete ${del.seconds.toFixed(1)} s (MariaDB CPU ${del.dbCpuSeconds?.toFixed(1)} s), insert ${ins.seconds.toFixed(1)} s (${ins.dbCpuSeconds?.toFixed(1)} s)`);
+      log(
+        `${name}: delete ${del.seconds.toFixed(1)} s (MariaDB CPU ${del.dbCpuSeconds?.toFixed(1)} s), insert ${ins.seconds.toFixed(1)} s (${ins.dbCpuSeconds?.toFixed(1)} s)`,
+      );
     }
     const markdown = table(
       ['layout', 'delete s', 'delete MariaDB CPU s (incl. purge)', 'insert s', 'insert MariaDB CPU s'],
@@ -236,7 +246,9 @@ async function main(): Promise<void> {
         r.insert.dbCpuSeconds?.toFixed(1) ?? 'n/a',
       ]),
     );
-    console.log(`\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK} in ${ORDER} order, ${server.description}\n\n${markdown}\n`);
+    console.log(
+      `\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK} in ${ORDER} order, ${server.description}\n\n${markdown}\n`,
+    );
     saveResults('clustering', { targetRows, otherRows, order: ORDER, server: server.description, results, markdown });
   } finally {
     await bench.drop();

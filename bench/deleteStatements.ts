@@ -45,7 +45,9 @@ const idsThroughIndex = async (trx: Knex.Transaction, after: string) =>
     .pluck('id')) as string[];
 
 async function deleteReturning(trx: Knex.Transaction, sql: string, bindings: readonly (string | number)[]): Promise<number> {
-  const [rows] = (await trx.raw(`${sql} RETURNING ${INTERACTION_COLUMN_LIST}`, bindings).options({ rowsAsArray: true })) as unknown as [unknown[]];
+  const [rows] = (await trx.raw(`${sql} RETURNING ${INTERACTION_COLUMN_LIST}`, bindings).options({ rowsAsArray: true })) as unknown as [
+    unknown[],
+  ];
   return rows.length;
 }
 
@@ -54,7 +56,10 @@ const STATEMENTS: Record<string, { label: string; run: Statement }> = {
     label: 'DELETE … ORDER BY id LIMIT n RETURNING (one statement, index chosen by the optimizer)',
     async run(trx, after) {
       const [rows] = (await trx
-        .raw(`DELETE FROM ${T} WHERE message_kind = ? AND message_id = ? AND id > ? ORDER BY id LIMIT ? RETURNING ${INTERACTION_COLUMN_LIST}`, [TARGET.kind, TARGET.id, after, CHUNK])
+        .raw(
+          `DELETE FROM ${T} WHERE message_kind = ? AND message_id = ? AND id > ? ORDER BY id LIMIT ? RETURNING ${INTERACTION_COLUMN_LIST}`,
+          [TARGET.kind, TARGET.id, after, CHUNK],
+        )
         .options({ rowsAsArray: true })) as unknown as [(string | null)[][]];
       return rows.length ? String(rows[rows.length - 1][0]) : null;
     },
@@ -64,11 +69,11 @@ const STATEMENTS: Record<string, { label: string; run: Statement }> = {
     async run(trx, after) {
       const ids = await idsThroughIndex(trx, after);
       if (ids.length === 0) return null;
-      await deleteReturning(trx, `DELETE FROM ${T} WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')})`, [
-        TARGET.kind,
-        TARGET.id,
-        ...ids,
-      ]);
+      await deleteReturning(
+        trx,
+        `DELETE FROM ${T} WHERE message_kind = ? AND message_id = ? AND id IN (${ids.map(() => '?').join(', ')})`,
+        [TARGET.kind, TARGET.id, ...ids],
+      );
       return ids[ids.length - 1];
     },
   },
@@ -78,7 +83,12 @@ const STATEMENTS: Record<string, { label: string; run: Statement }> = {
       const ids = await idsThroughIndex(trx, after);
       if (ids.length === 0) return null;
       const last = ids[ids.length - 1];
-      await deleteReturning(trx, `DELETE FROM ${T} WHERE message_kind = ? AND message_id = ? AND id > ? AND id <= ?`, [TARGET.kind, TARGET.id, after, last]);
+      await deleteReturning(trx, `DELETE FROM ${T} WHERE message_kind = ? AND message_id = ? AND id > ? AND id <= ?`, [
+        TARGET.kind,
+        TARGET.id,
+        after,
+        last,
+      ]);
       return last;
     },
   },
@@ -110,9 +120,11 @@ async function main(): Promise<void> {
     await bench.db.raw('INSERT INTO bench_copy SELECT * FROM ?? WHERE message_kind = ? AND message_id = ?', [T, TARGET.kind, TARGET.id]);
     for (const name of wanted) {
       const figure = await timedPhase(bench.db, server.pid, () => deleteAll(bench.db, STATEMENTS[name].run));
-      const [[{ n }]] = (await bench.db.raw('SELECT COUNT(*) AS n FROM ?? WHERE message_kind = ? AND message_id = ?', [T, TARGET.kind, TARGET.id])) as [
-        { n: number }[],
-      ];
+      const [[{ n }]] = (await bench.db.raw('SELECT COUNT(*) AS n FROM ?? WHERE message_kind = ? AND message_id = ?', [
+        T,
+        TARGET.kind,
+        TARGET.id,
+      ])) as [{ n: number }[]];
       if (Number(n) !== 0) throw new Error(`${name} left ${n} rows of the message`);
       log(`${name}: ${figure.seconds.toFixed(1)} s, MariaDB CPU ${figure.dbCpuSeconds?.toFixed(1)} s (purge included)`);
       results.push({ statement: name, figure });
@@ -120,9 +132,15 @@ async function main(): Promise<void> {
     }
     const markdown = table(
       ['statement', 'delete s', 'MariaDB CPU s (incl. purge)'],
-      results.map((r) => [`${r.statement}: ${STATEMENTS[r.statement].label}`, r.figure.seconds.toFixed(1), r.figure.dbCpuSeconds?.toFixed(1) ?? 'n/a']),
+      results.map((r) => [
+        `${r.statement}: ${STATEMENTS[r.statement].label}`,
+        r.figure.seconds.toFixed(1),
+        r.figure.dbCpuSeconds?.toFixed(1) ?? 'n/a',
+      ]),
     );
-    console.log(`\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK}, ${server.description}\n\n${markdown}\n`);
+    console.log(
+      `\n${fmtInt(targetRows)} rows of one message among ${fmtInt(otherRows)}, chunks of ${CHUNK}, ${server.description}\n\n${markdown}\n`,
+    );
     console.log(`Load: before \`${uptimeBefore}\`; after \`${uptimeLine()}\`.`);
     saveResults('delete-statements', { targetRows, otherRows, server: server.description, results, markdown });
   } finally {

@@ -49,7 +49,8 @@ function withDatabase(url: string, database: string): string {
 
 /** `n` from 0 to 10^digits - 1, as a derived table both MariaDB and MySQL 8 accept. */
 function numbers(digits: number): string {
-  const d = '(SELECT 0 AS v UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
+  const d =
+    '(SELECT 0 AS v UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
   const parts = Array.from({ length: digits }, (_, i) => `${d} d${i}`);
   const expr = Array.from({ length: digits }, (_, i) => `d${i}.v * ${10 ** i}`).join(' + ');
   return `(SELECT ${expr} AS n FROM ${parts.join(' CROSS JOIN ')})`;
@@ -93,7 +94,8 @@ async function load(db: Db): Promise<void> {
   if (!table) throw new Error(`${TARGET} has no hot table after loading`);
   const expected = indexList(await secondaryIndexes(db, HOT_TABLE_TEMPLATE));
   const actual = indexList(await secondaryIndexes(db, table.name));
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`indexes of ${table.name} differ from the template's: ${actual.join(' ')} vs ${expected.join(' ')}`);
+  if (JSON.stringify(actual) !== JSON.stringify(expected))
+    throw new Error(`indexes of ${table.name} differ from the template's: ${actual.join(' ')} vs ${expected.join(' ')}`);
   log(`  loaded in ${Math.round((Date.now() - t0) / 1000)} s; the target's table ${table.name} has indexes ${actual.join(' ')}`);
 }
 
@@ -105,7 +107,9 @@ async function main(): Promise<void> {
   const base = process.env.BENCH_MYSQL_URL || process.env.MYSQL_URL || DEFAULT_MYSQL_URL;
   const database = `idbench_eval_${randomBytes(3).toString('hex')}`;
   const url = withDatabase(base, database);
-  log(`evaluate benchmark: ${ROWS.toLocaleString('en-US')} hot rows, ${RECIPIENTS.toLocaleString('en-US')} recipients, database ${database}`);
+  log(
+    `evaluate benchmark: ${ROWS.toLocaleString('en-US')} hot rows, ${RECIPIENTS.toLocaleString('en-US')} recipients, database ${database}`,
+  );
   log(`load before: ${uptime()}`);
   const db = await openDatabase(url);
   try {
@@ -150,7 +154,11 @@ async function main(): Promise<void> {
       const res = await fetch(`${address}/v1/retargeting/evaluate`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ filter: { type: 'received_message_from_campaign', messageId: TARGET }, limit: LIMIT, ...(cursor ? { cursor } : {}) }),
+        body: JSON.stringify({
+          filter: { type: 'received_message_from_campaign', messageId: TARGET },
+          limit: LIMIT,
+          ...(cursor ? { cursor } : {}),
+        }),
       });
       const json = (await res.json()) as { userIds: string[]; nextCursor: string | null };
       total += json.userIds.length;
@@ -163,8 +171,12 @@ async function main(): Promise<void> {
     const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
     log(`load after: ${uptime()}`);
     console.log('');
-    console.log(`first page (${users} users of ${RECIPIENTS.toLocaleString('en-US')}), ${REQUESTS} requests over HTTP, ${ROWS.toLocaleString('en-US')} hot rows:`);
-    console.log(`  first request ${fmt(times[0])}; p50 ${fmt(percentile(sorted, 50))}; p95 ${fmt(percentile(sorted, 95))}; p99 ${fmt(percentile(sorted, 99))}; max ${fmt(sorted[sorted.length - 1])}`);
+    console.log(
+      `first page (${users} users of ${RECIPIENTS.toLocaleString('en-US')}), ${REQUESTS} requests over HTTP, ${ROWS.toLocaleString('en-US')} hot rows:`,
+    );
+    console.log(
+      `  first request ${fmt(times[0])}; p50 ${fmt(percentile(sorted, 50))}; p95 ${fmt(percentile(sorted, 95))}; p99 ${fmt(percentile(sorted, 99))}; max ${fmt(sorted[sorted.length - 1])}`,
+    );
     console.log(`  all ${total.toLocaleString('en-US')} recipients paged through in ${walkMs} ms (${Math.ceil(total / LIMIT)} pages)`);
     console.log(`  target p95 < 250 ms: ${percentile(sorted, 95) < 250 ? 'met' : 'NOT met'}; ${os.cpus().length} CPUs`);
   } finally {

@@ -61,7 +61,15 @@ export async function growthBench(server: BenchServer): Promise<GrowthResult> {
     `Server: ${server.description}. Each size among ${fmtInt(otherRows)} rows of other messages, on a fresh database.`,
     '',
     table(
-      ['rows', 'archive s', 'archive s per 1M rows', 'restore s', 'restore s per 1M rows', 'worker peak RSS (archive / restore)', 'long-term bytes'],
+      [
+        'rows',
+        'archive s',
+        'archive s per 1M rows',
+        'restore s',
+        'restore s per 1M rows',
+        'worker peak RSS (archive / restore)',
+        'long-term bytes',
+      ],
       points.map((p) => [
         fmtInt(p.rows),
         p.run.archive.activitySeconds.toFixed(1),
@@ -76,7 +84,11 @@ export async function growthBench(server: BenchServer): Promise<GrowthResult> {
     table(
       ['target', 'figure', 'result'],
       [
-        [`archive time linear (s per 1M rows at ${fmtInt(last.rows)} within ${LINEARITY_TOLERANCE}x of ${fmtInt(first.rows)})`, `${archiveGrowth.toFixed(2)}x`, verdict(archiveGrowth <= LINEARITY_TOLERANCE)],
+        [
+          `archive time linear (s per 1M rows at ${fmtInt(last.rows)} within ${LINEARITY_TOLERANCE}x of ${fmtInt(first.rows)})`,
+          `${archiveGrowth.toFixed(2)}x`,
+          verdict(archiveGrowth <= LINEARITY_TOLERANCE),
+        ],
         [`restore time linear (same)`, `${restoreGrowth.toFixed(2)}x`, verdict(restoreGrowth <= LINEARITY_TOLERANCE)],
       ],
     ),

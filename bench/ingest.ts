@@ -136,16 +136,28 @@ async function main(): Promise<void> {
     privateMysql = await ensureLocalMysql(base, createLogger('bench', 'warn'), { dataDir: path.join(dir, 'mysql') });
     // Sized as a production server would be for this working set (the defaults are 128 MB and 96 MB,
     // which make InnoDB evict and re-read index pages within a minute of inserts).
-    await sizeLikeProduction(withDatabase(base, 'mysql'), { bufferPoolBytes: parseBytes(process.env.BENCH_BUFFER_POOL || '2G'), redoLogBytes: parseBytes('1G') });
+    await sizeLikeProduction(withDatabase(base, 'mysql'), {
+      bufferPoolBytes: parseBytes(process.env.BENCH_BUFFER_POOL || '2G'),
+      redoLogBytes: parseBytes('1G'),
+    });
     const admin = createDb(withDatabase(base, 'mysql'), { min: 0, max: 1 });
-    const [vars] = (await admin.raw("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_buffer_pool_size', 'innodb_log_file_size')")) as [{ Variable_name: string; Value: string }[]];
+    const [vars] = (await admin.raw(
+      "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_buffer_pool_size', 'innodb_log_file_size')",
+    )) as [{ Variable_name: string; Value: string }[]];
     await admin.destroy();
     log(`private database server, pid ${privateMysql?.pid}; ${vars.map((v) => `${v.Variable_name}=${v.Value}`).join(', ')}`);
   }
   const database = `idbench_ingest_${randomBytes(3).toString('hex')}`;
   const mysqlUrl = withDatabase(base, database);
-  log(`ingest benchmark: ${SECONDS} s measured after ${WARMUP} s warm-up, ${CONCURRENCY} batches of ${BATCH} in flight, database ${database}`);
-  const server = await startDevServerOnFreePort({ binary: await ensureTemporalBinary(), uiPort: null, dbFile: path.join(dir, 'temporal.db'), logLevel: 'error' });
+  log(
+    `ingest benchmark: ${SECONDS} s measured after ${WARMUP} s warm-up, ${CONCURRENCY} batches of ${BATCH} in flight, database ${database}`,
+  );
+  const server = await startDevServerOnFreePort({
+    binary: await ensureTemporalBinary(),
+    uiPort: null,
+    dbFile: path.join(dir, 'temporal.db'),
+    logLevel: 'error',
+  });
   const connection = await Connection.connect({ address: server.address });
   await ensureSearchAttributes(connection, 'default');
   await connection.close();
@@ -178,7 +190,16 @@ async function main(): Promise<void> {
     const messagesToken = (await tokens.create({ name: 'bench-messages', scopes: ['messages'] })).token;
     const ingestToken = (await tokens.create({ name: 'bench-ingest', scopes: ['ingest'] })).token;
     for (let c = 0; c < CAMPAIGNS; c++) {
-      const res = await post(`${url}/v1/messages`, messagesToken, { kind: 'campaign', id: `campaign-${c}`, name: `Campaign ${c}`, tags: ['bench'], variants: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B' }] });
+      const res = await post(`${url}/v1/messages`, messagesToken, {
+        kind: 'campaign',
+        id: `campaign-${c}`,
+        name: `Campaign ${c}`,
+        tags: ['bench'],
+        variants: [
+          { id: 'a', name: 'A' },
+          { id: 'b', name: 'B' },
+        ],
+      });
       if (res.status !== 201) throw new Error(`creating campaign-${c}: ${res.status} ${JSON.stringify(res.json)}`);
     }
     for (let c = 0; c < CANVASES; c++) {
@@ -229,7 +250,12 @@ async function main(): Promise<void> {
     type CpuSample = { api: number; db: number; gen: number; at: number };
     let cpuStart: CpuSample | null = null;
     let cpuEnd: CpuSample | null = null;
-    const sample = () => ({ api: processCpuMs(api.pid ?? -1), db: processCpuMs(mysqld), gen: (process.cpuUsage().user + process.cpuUsage().system) / 1000, at: Date.now() });
+    const sample = () => ({
+      api: processCpuMs(api.pid ?? -1),
+      db: processCpuMs(mysqld),
+      gen: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      at: Date.now(),
+    });
     const startTimer = setTimeout(() => (cpuStart = sample()), warmEnd - Date.now());
     const endTimer = setTimeout(() => (cpuEnd = sample()), end - Date.now());
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -248,10 +274,15 @@ async function main(): Promise<void> {
     log(`load during: ${loadDuring}`);
     log(`load after: ${uptime()}`);
     console.log('');
-    console.log(`sustained: ${Math.round(rate).toLocaleString('en-US')} events/s over ${SECONDS} s (${measuredBatches} batches of ${BATCH}, ${CONCURRENCY} in flight)`);
+    console.log(
+      `sustained: ${Math.round(rate).toLocaleString('en-US')} events/s over ${SECONDS} s (${measuredBatches} batches of ${BATCH}, ${CONCURRENCY} in flight)`,
+    );
     console.log(`batch latency: p50 ${p(0.5)} ms, p95 ${p(0.95)} ms, p99 ${p(0.99)} ms`);
-    console.log(`stored ${stored.toLocaleString('en-US')} events in all; hot rows ${rows.toLocaleString('en-US')}, ledger ${ledger.toLocaleString('en-US')}, analytics total ${analytics.toLocaleString('en-US')}, users ${users.toLocaleString('en-US')}`);
-    if (rows !== stored || ledger !== stored || analytics !== stored) throw new Error('row counts do not match what the API reported as stored');
+    console.log(
+      `stored ${stored.toLocaleString('en-US')} events in all; hot rows ${rows.toLocaleString('en-US')}, ledger ${ledger.toLocaleString('en-US')}, analytics total ${analytics.toLocaleString('en-US')}, users ${users.toLocaleString('en-US')}`,
+    );
+    if (rows !== stored || ledger !== stored || analytics !== stored)
+      throw new Error('row counts do not match what the API reported as stored');
     if (cpuStart && cpuEnd) {
       const a: CpuSample = cpuStart;
       const b: CpuSample = cpuEnd;
@@ -259,9 +290,13 @@ async function main(): Promise<void> {
       const apiMs = b.api - a.api;
       const dbMs = b.db - a.db;
       const genMs = b.gen - a.gen;
-      console.log(`CPU per 1,000 events: API ${per(apiMs)} ms, MySQL server ${per(dbMs)} ms ${privateMysql ? '(private server)' : '(includes its other clients)'}, load generator ${per(genMs)} ms`);
+      console.log(
+        `CPU per 1,000 events: API ${per(apiMs)} ms, MySQL server ${per(dbMs)} ms ${privateMysql ? '(private server)' : '(includes its other clients)'}, load generator ${per(genMs)} ms`,
+      );
       const serviceMs = apiMs + dbMs;
-      console.log(`  API + MySQL: ${per(serviceMs)} ms per 1,000 events, so two otherwise idle cores would carry about ${Math.round((2 * 1000 * measuredEvents) / serviceMs).toLocaleString('en-US')} events/s`);
+      console.log(
+        `  API + MySQL: ${per(serviceMs)} ms per 1,000 events, so two otherwise idle cores would carry about ${Math.round((2 * 1000 * measuredEvents) / serviceMs).toLocaleString('en-US')} events/s`,
+      );
     }
     console.log(`target >= 20,000 events/s: ${rate >= 20_000 ? 'met' : 'NOT met'}; ${os.cpus().length} CPUs`);
   } finally {

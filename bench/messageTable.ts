@@ -71,19 +71,26 @@ async function ingestBatches(db: Db, rows: number): Promise<Row[][]> {
   const lists: Row[][] = [];
   for (let m = 0; m < INGEST_MESSAGES; m++) {
     const ref = ingestRef(m);
-    lists.push((await db(SHARED_TABLE).where({ message_kind: ref.kind, message_id: ref.id }).orderBy('id').limit(perMessage).select(columns)) as Row[]);
+    lists.push(
+      (await db(SHARED_TABLE)
+        .where({ message_kind: ref.kind, message_id: ref.id })
+        .orderBy('id')
+        .limit(perMessage)
+        .select(columns)) as Row[],
+    );
   }
   const interleaved: Row[] = [];
   for (let i = 0; i < perMessage; i++) for (const list of lists) if (list[i]) interleaved.push(list[i]);
   const batches: Row[][] = [];
-  for (let i = 0; i < Math.min(rows, interleaved.length); i += INGEST_BATCH) batches.push(interleaved.slice(i, Math.min(rows, i + INGEST_BATCH)));
+  for (let i = 0; i < Math.min(rows, interleaved.length); i += INGEST_BATCH)
+    batches.push(interleaved.slice(i, Math.min(rows, i + INGEST_BATCH)));
   return batches;
 }
 
 /** lockCurrentTables' way of running a statement, on a knex transaction. */
 const queryOn =
   (trx: Knex.Transaction) =>
-  async <T,>(sql: string, values: readonly string[]): Promise<T> => {
+  async <T>(sql: string, values: readonly string[]): Promise<T> => {
     // knex types a raw result by its own rules; mysql2 answers [rows, fields].
     const [rows] = (await trx.raw(sql, [...values])) as unknown as [T];
     return rows;
@@ -110,7 +117,10 @@ function timedIngest(db: Db, pid: number | null, batches: readonly Row[][], own:
           return;
         }
         const groups = byMessage(batch);
-        const tables = await lockCurrentTables(queryOn(trx), groups.map((g) => g.ref));
+        const tables = await lockCurrentTables(
+          queryOn(trx),
+          groups.map((g) => g.ref),
+        );
         for (const g of groups) {
           const t = tables.get(g.ref);
           if (!t) throw new Error(`${g.ref.kind}:${g.ref.id} has no hot table`);
@@ -154,17 +164,27 @@ async function main(): Promise<void> {
     const sharedAfter = (await Promise.all(refs.map((r) => countRows(db, SHARED_TABLE, r)))).reduce((a, b) => a + b, 0);
     const ownAfter = await countTableRows(db, ownTables);
     if (sharedAfter - sharedBefore !== ingested || ownAfter - ownBefore !== ingested) {
-      throw new Error(`inserted ${sharedAfter - sharedBefore} rows into the shared table and ${ownAfter - ownBefore} into the own tables, expected ${ingested}`);
+      throw new Error(
+        `inserted ${sharedAfter - sharedBefore} rows into the shared table and ${ownAfter - ownBefore} into the own tables, expected ${ingested}`,
+      );
     }
 
     const markdown = [
       `${fmtInt(otherRows)} rows of 500 messages already stored in either layout, ${server.description}.`,
       '',
       table(
-        [`ingestion's INSERT, ${fmtInt(ingested)} rows of ${INGEST_MESSAGES} messages, batches of ${INGEST_BATCH}`, 'seconds', 'rows/s', 'CPU s (MariaDB incl. purge + client)'],
+        [
+          `ingestion's INSERT, ${fmtInt(ingested)} rows of ${INGEST_MESSAGES} messages, batches of ${INGEST_BATCH}`,
+          'seconds',
+          'rows/s',
+          'CPU s (MariaDB incl. purge + client)',
+        ],
         [
           ['one INSERT per batch into the shared table (before migration 006)', ingestShared] as const,
-          ["the batch's tables locked in share mode, then one INSERT per message and batch into its own table (migration 006)", ingestOwn] as const,
+          [
+            "the batch's tables locked in share mode, then one INSERT per message and batch into its own table (migration 006)",
+            ingestOwn,
+          ] as const,
         ].map(([name, t]) => [name, t.seconds.toFixed(1), fmtInt(ingested / t.seconds), cpuCell(t)]),
       ),
       '',
@@ -173,7 +193,12 @@ async function main(): Promise<void> {
       `Load: before \`${uptimeBefore}\`; after \`${uptimeAfter}\`.`,
     ].join('\n');
     process.stdout.write(`\n${markdown}\n`);
-    saveResults('message-table', { otherRows, server: server.description, ingest: { rows: ingested, createMs, shared: ingestShared, own: ingestOwn }, markdown });
+    saveResults('message-table', {
+      otherRows,
+      server: server.description,
+      ingest: { rows: ingested, createMs, shared: ingestShared, own: ingestOwn },
+      markdown,
+    });
   } finally {
     await bench.drop();
     await server.stop();

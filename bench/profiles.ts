@@ -30,8 +30,13 @@ async function throughUserIndex(db: Db, userIds: string[]): Promise<number> {
       .select('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')
       .max('occurred_at as last_at')
       .whereIn('user_id', userIds)
-      .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')) as { message_kind: MessageKind; message_id: string }[];
-    const refs = new Map<string, MessageRef>(rows.map((r) => [`${r.message_kind}:${r.message_id}`, { kind: r.message_kind, id: r.message_id }]));
+      .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')) as {
+      message_kind: MessageKind;
+      message_id: string;
+    }[];
+    const refs = new Map<string, MessageRef>(
+      rows.map((r) => [`${r.message_kind}:${r.message_id}`, { kind: r.message_kind, id: r.message_id }]),
+    );
     await availabilityOf(trx, [...refs.values()]);
     await loadMessages(trx, [...refs.values()]);
     return rows.length;
@@ -46,9 +51,10 @@ async function checkSameMessages(db: Db, users: number): Promise<void> {
   for (let i = 0; i < 20; i++) {
     const user = `u${(i * 7919) % users}`;
     const listed = (await receivedByUser(db, [user])).get(user)?.campaigns.length ?? 0;
-    const [[{ n }]] = (await db.raw("SELECT COUNT(DISTINCT message_id) AS n FROM ?? WHERE user_id = ? AND event_type = 'received'", [SHARED_TABLE, user])) as [
-      { n: number | string }[],
-    ];
+    const [[{ n }]] = (await db.raw("SELECT COUNT(DISTINCT message_id) AS n FROM ?? WHERE user_id = ? AND event_type = 'received'", [
+      SHARED_TABLE,
+      user,
+    ])) as [{ n: number | string }[]];
     if (listed !== Number(n)) throw new Error(`receivedByUser lists ${listed} campaigns for ${user}, the rows hold receipts of ${n}`);
   }
 }
@@ -71,10 +77,14 @@ async function measure(read: (userIds: string[]) => Promise<unknown>, users: num
   const one: number[] = [];
   for (let i = 0; i < SINGLE_USER_READS; i++) one.push(await time([`u${(i * 7919) % users}`]));
   const many: number[] = [];
-  for (let i = 0; i < EXPORT_READS; i++) many.push(await time(Array.from({ length: EXPORT_USERS }, (_, k) => `u${((i * EXPORT_USERS + k) * 13) % users}`)));
+  for (let i = 0; i < EXPORT_READS; i++)
+    many.push(await time(Array.from({ length: EXPORT_USERS }, (_, k) => `u${((i * EXPORT_USERS + k) * 13) % users}`)));
   one.sort((a, b) => a - b);
   many.sort((a, b) => a - b);
-  return { oneUser: { p50: quantile(one, 0.5), p95: quantile(one, 0.95), max: one[one.length - 1] }, export50: { p50: quantile(many, 0.5), max: many[many.length - 1] } };
+  return {
+    oneUser: { p50: quantile(one, 0.5), p95: quantile(one, 0.95), max: one[one.length - 1] },
+    export50: { p50: quantile(many, 0.5), max: many[many.length - 1] },
+  };
 }
 
 async function main(): Promise<void> {
@@ -85,7 +95,9 @@ async function main(): Promise<void> {
   try {
     const before = uptimeLine();
     log(`${fmtInt(rows)} rows over ${MESSAGES} campaigns and ${fmtInt(users)} users`);
-    await bench.db('messages').insert(Array.from({ length: MESSAGES }, (_, m) => ({ kind: 'campaign', id: `m${m}`, name: `Campaign ${m}`, status: 'active' })));
+    await bench
+      .db('messages')
+      .insert(Array.from({ length: MESSAGES }, (_, m) => ({ kind: 'campaign', id: `m${m}`, name: `Campaign ${m}`, status: 'active' })));
     await createSharedTable(bench.db);
     for (let from = 1; from <= rows; from += 1_000_000) {
       const to = Math.min(rows, from + 999_999);
@@ -99,7 +111,10 @@ async function main(): Promise<void> {
     }
     // Where, and what, ingestion would have written for these rows.
     await distributeIntoHotTables(bench.db, SHARED_TABLE, log);
-    await bench.db.raw('INSERT INTO user_messages (user_id, message_kind, message_id) SELECT DISTINCT user_id, message_kind, message_id FROM ??', [SHARED_TABLE]);
+    await bench.db.raw(
+      'INSERT INTO user_messages (user_id, message_kind, message_id) SELECT DISTINCT user_id, message_kind, message_id FROM ??',
+      [SHARED_TABLE],
+    );
     await bench.db.raw('ANALYZE TABLE ??, user_messages', [SHARED_TABLE]);
 
     await checkSameMessages(bench.db, users);
@@ -118,8 +133,22 @@ async function main(): Promise<void> {
       table(
         ['read path', 'one user p50 ms', 'p95 ms', 'max ms', `${EXPORT_USERS} users p50 ms`, 'max ms'],
         [
-          ["user_messages, then ix_interactions_reads of each message's table (migrations 005 and 006)", ms(current.oneUser.p50), ms(current.oneUser.p95), ms(current.oneUser.max), ms(current.export50.p50), ms(current.export50.max)],
-          ['ix_interactions_user of the shared table (before migration 005)', ms(previous.oneUser.p50), ms(previous.oneUser.p95), ms(previous.oneUser.max), ms(previous.export50.p50), ms(previous.export50.max)],
+          [
+            "user_messages, then ix_interactions_reads of each message's table (migrations 005 and 006)",
+            ms(current.oneUser.p50),
+            ms(current.oneUser.p95),
+            ms(current.oneUser.max),
+            ms(current.export50.p50),
+            ms(current.export50.max),
+          ],
+          [
+            'ix_interactions_user of the shared table (before migration 005)',
+            ms(previous.oneUser.p50),
+            ms(previous.oneUser.p95),
+            ms(previous.oneUser.max),
+            ms(previous.export50.p50),
+            ms(previous.export50.max),
+          ],
         ],
       ),
       '',

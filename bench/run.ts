@@ -21,7 +21,8 @@ const PARTS = {
 
 async function main(): Promise<void> {
   const only = (process.env.BENCH_ONLY || Object.keys(PARTS).join(',')).split(',').map((s) => s.trim());
-  for (const name of only) if (!(name in PARTS)) throw new Error(`BENCH_ONLY: unknown part "${name}"; parts: ${Object.keys(PARTS).join(', ')}`);
+  for (const name of only)
+    if (!(name in PARTS)) throw new Error(`BENCH_ONLY: unknown part "${name}"; parts: ${Object.keys(PARTS).join(', ')}`);
   const server = await startBenchServer(log);
   try {
     for (const name of only) {

@@ -21,10 +21,16 @@ import { createStack, seedInteractions, waitForState, type TestStack } from '../
 async function show(stack: TestStack, workflowId: string): Promise<string> {
   // The CLI's JSON is the format the Web UI downloads and historyFromJSON reads.
   return execFileSync(await ensureTemporalBinary(), [
-    'workflow', 'show', '--output', 'json',
-    '--workflow-id', workflowId,
-    '--address', stack.env.TEMPORAL_ADDRESS,
-    '--namespace', stack.env.TEMPORAL_NAMESPACE,
+    'workflow',
+    'show',
+    '--output',
+    'json',
+    '--workflow-id',
+    workflowId,
+    '--address',
+    stack.env.TEMPORAL_ADDRESS,
+    '--namespace',
+    stack.env.TEMPORAL_NAMESPACE,
   ]).toString('utf8');
 }
 
@@ -44,7 +50,8 @@ async function until(check: () => Promise<boolean>, what: string, ms = 60_000): 
 
 async function main(): Promise<void> {
   const label = process.argv[2];
-  if (!label || !/^[a-z0-9-]+$/.test(label)) throw new Error('usage: npm run test:record-history -- <label> (lower-case letters, digits, -)');
+  if (!label || !/^[a-z0-9-]+$/.test(label))
+    throw new Error('usage: npm run test:record-history -- <label> (lower-case letters, digits, -)');
   const stack = await createStack({ ttl: '2 seconds', cleanupInterval: '2 seconds', chunkRows: 100 });
   try {
     await stack.startWorker();
@@ -53,7 +60,9 @@ async function main(): Promise<void> {
     await stack.db('message_tags').insert({ kind: ref.kind, message_id: ref.id, tag: 'recorded' });
     await seedInteractions(stack.db, ref, 350);
     await stack.db('audiences').insert({ id: 'seg', type: 'segment', active: true });
-    await stack.db('audience_filters').insert({ audience_id: 'seg', filter_type: 'received_message_from_campaign', target_kind: ref.kind, target_id: ref.id });
+    await stack
+      .db('audience_filters')
+      .insert({ audience_id: 'seg', filter_type: 'received_message_from_campaign', target_kind: ref.kind, target_id: ref.id });
     await stack.lifecycle.stop(ref.kind, ref.id);
     await waitForState(stack, ref, 'retained');
     await stack.db('audiences').where({ id: 'seg' }).update({ active: false });
@@ -79,7 +88,12 @@ async function main(): Promise<void> {
     }
     for (const r of bulkRefs) await waitForState(stack, r, 'expired');
     const bulk = new BulkRestoreClient(stack.client);
-    const started = await bulk.start({ tag: 'recorded-bulk', kind: 'campaign', requestedBy: 'recorder@example.com', requestId: 'recorded-bulk' });
+    const started = await bulk.start({
+      tag: 'recorded-bulk',
+      kind: 'campaign',
+      requestedBy: 'recorder@example.com',
+      requestId: 'recorded-bulk',
+    });
     await until(async () => (await bulk.get(started.requestId))?.status === 'COMPLETED', 'the bulk restore', 120_000);
     save(`bulk-restore-${label}.json`, await show(stack, started.workflowId));
   } finally {

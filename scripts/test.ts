@@ -36,7 +36,10 @@ async function main(): Promise<number> {
 
   if (!only.length) {
     log.info('type check (tsc --noEmit)');
-    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json'], {
+      cwd: root,
+      stdio: 'inherit',
+    });
     if (tsc.status !== 0) return tsc.status ?? 1;
   }
 
@@ -61,7 +64,11 @@ async function main(): Promise<number> {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--test', '--test-concurrency=1', ...(process.env.CI ? ['--test-reporter=spec'] : []), ...files],
-      { cwd: root, stdio: 'inherit', env: { FAULTS_MODE: faultsMode, ...process.env, TEST_TEMPORAL_ADDRESS: server.address, TEST_MYSQL_URL: mysqlUrl } },
+      {
+        cwd: root,
+        stdio: 'inherit',
+        env: { FAULTS_MODE: faultsMode, ...process.env, TEST_TEMPORAL_ADDRESS: server.address, TEST_MYSQL_URL: mysqlUrl },
+      },
     );
     return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   } finally {

@@ -54,7 +54,8 @@ function duration(name: string, raw: string | undefined, fallback: string): Cale
 export function usersExportTimeLimit(env: NodeJS.ProcessEnv = process.env): CalendarDuration {
   const limit = duration('USERS_EXPORT_TIME_LIMIT', env.USERS_EXPORT_TIME_LIMIT, '2 minutes');
   // A timer needs a fixed length, which a calendar month has not, and one Node can count (under 24.8 days).
-  if (limit.months > 0 || limit.milliseconds > 86_400_000) throw new Error(`USERS_EXPORT_TIME_LIMIT must be at most 1 day, got "${limit.text}"`);
+  if (limit.months > 0 || limit.milliseconds > 86_400_000)
+    throw new Error(`USERS_EXPORT_TIME_LIMIT must be at most 1 day, got "${limit.text}"`);
   return limit;
 }
 

@@ -122,7 +122,9 @@ export async function runDemo(opts: {
     // Once the others have gone round, drop the newsletter's reference: it expires at once.
     if (!released && messages.filter((m) => m.id !== retained.id).every((m) => restoreRequested.has(m.id))) {
       released = true;
-      await db('audiences').where({ id: `demo-${runId}-engaged-readers` }).update({ active: false });
+      await db('audiences')
+        .where({ id: `demo-${runId}-engaged-readers` })
+        .update({ active: false });
       await lifecycle.referencesChanged(retained.kind, retained.id);
       log.info('demo: the "Engaged readers" segment was deactivated; the newsletter is no longer retained');
     }
@@ -130,7 +132,9 @@ export async function runDemo(opts: {
     await sleep(1_000);
   }
   if (opts.signal.aborted) return;
-  const outbox = (await db('email_outbox').where({ to_address: 'demo@example.com' }).orderBy('id').select('subject')) as { subject: string }[];
+  const outbox = (await db('email_outbox').where({ to_address: 'demo@example.com' }).orderBy('id').select('subject')) as {
+    subject: string;
+  }[];
   for (const e of outbox.slice(-messages.length)) log.info(`demo: e-mail to demo@example.com: "${e.subject}"`);
   log.info('demo: every message expired, moved to long-term storage and was restored; they expire again after another TTL');
 }

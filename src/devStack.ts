@@ -68,7 +68,9 @@ async function main(): Promise<void> {
     if (await temporalAnswers(config)) {
       log.info({ address: config.temporalAddress }, 'using the Temporal server already running there');
     } else if (!['localhost', '127.0.0.1'].includes(host)) {
-      throw new Error(`no Temporal server answers at ${config.temporalAddress} (TEMPORAL_ADDRESS), and it is not local, so none is started`);
+      throw new Error(
+        `no Temporal server answers at ${config.temporalAddress} (TEMPORAL_ADDRESS), and it is not local, so none is started`,
+      );
     } else if (config.temporalTransport.tls || config.temporalTransport.apiKey !== undefined) {
       // The dev server speaks plaintext only: starting one would not give what these settings ask for.
       throw new Error(
@@ -123,7 +125,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
 
     if (demo) {
-      await runDemo({ db: worker.db, lifecycle: new LifecycleClient(temporal.client), log, uiUrl, namespace: config.temporalNamespace, signal: abort.signal });
+      await runDemo({
+        db: worker.db,
+        lifecycle: new LifecycleClient(temporal.client),
+        log,
+        uiUrl,
+        namespace: config.temporalNamespace,
+        signal: abort.signal,
+      });
     }
     await worker.done;
   } catch (err) {

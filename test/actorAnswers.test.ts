@@ -86,7 +86,9 @@ describe('the actor answers requests itself', () => {
     await define(ref, 'Retargeter');
     await stack.lifecycle.stop(expired.kind, expired.id);
     await waitForState(stack, expired, 'expired', 30_000);
-    await stack.db('audiences').insert({ id: 'retargeter-audience', type: 'campaign', message_id: ref.id, active: false, name: 'Retargeter audience' });
+    await stack
+      .db('audiences')
+      .insert({ id: 'retargeter-audience', type: 'campaign', message_id: ref.id, active: false, name: 'Retargeter audience' });
     await stack.db('audience_filters').insert({
       audience_id: 'retargeter-audience',
       filter_type: 'received_message_from_campaign',
@@ -121,8 +123,14 @@ describe('the actor answers requests itself', () => {
     await seedInteractions(stack.db, ref, 250);
     await stack.lifecycle.stop(ref.kind, ref.id);
     await waitForState(stack, ref, 'expired', 30_000);
-    const chunk = await stack.db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id, seq: 1 }).first<{ checksum: string }>();
-    await stack.db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id, seq: 1 }).update({ checksum: '0'.repeat(64) });
+    const chunk = await stack
+      .db('archive_chunks')
+      .where({ message_kind: ref.kind, message_id: ref.id, seq: 1 })
+      .first<{ checksum: string }>();
+    await stack
+      .db('archive_chunks')
+      .where({ message_kind: ref.kind, message_id: ref.id, seq: 1 })
+      .update({ checksum: '0'.repeat(64) });
 
     const accepted = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'analyst@example.com', requestId: 'corrupt-1' });
     assert.deepEqual(accepted, { requestId: 'corrupt-1', accepted: true, state: 'expired' });
@@ -154,8 +162,11 @@ describe('the actor answers requests itself', () => {
     assert.equal(restored.problem, null);
     assert.equal(restored.lastRestore?.requestId, 'corrupt-2', 'both requests served, the later one last');
     assert.equal(await hotRowCount(stack.db, ref), 250);
-    await waitFor('the restored e-mails', async () =>
-      (await sentEmailsTo(stack.db, 'analyst@example.com')).length === 2 && (await sentEmailsTo(stack.db, 'second@example.com')).length === 2,
+    await waitFor(
+      'the restored e-mails',
+      async () =>
+        (await sentEmailsTo(stack.db, 'analyst@example.com')).length === 2 &&
+        (await sentEmailsTo(stack.db, 'second@example.com')).length === 2,
     );
   });
 
@@ -201,13 +212,33 @@ describe('the actor answers requests itself', () => {
     await define(ref, 'CLI expired');
     await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: '2020-01-01T00:00:00Z' });
     await waitForState(stack, ref, 'expired', 30_000);
-    const resume = await temporalCli('workflow', 'update', 'execute', '--workflow-id', lifecycleWorkflowId(ref), '--name', 'resume', '--input', '{}');
+    const resume = await temporalCli(
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      lifecycleWorkflowId(ref),
+      '--name',
+      'resume',
+      '--input',
+      '{}',
+    );
     assert.notEqual(resume.code, 0);
     assert.match(resume.out, /Resume is only available for stopped Campaigns with available interaction data/);
     const retry = await temporalCli('workflow', 'update', 'execute', '--workflow-id', lifecycleWorkflowId(ref), '--name', 'retry');
     assert.notEqual(retry.code, 0);
     assert.match(retry.out, /nothing to retry/);
-    const stop = await temporalCli('workflow', 'update', 'execute', '--workflow-id', lifecycleWorkflowId(ref), '--name', 'stop', '--input', '{}');
+    const stop = await temporalCli(
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      lifecycleWorkflowId(ref),
+      '--name',
+      'stop',
+      '--input',
+      '{}',
+    );
     assert.equal(stop.code, 0, stop.out);
     assert.match(stop.out, /changed:false/);
     assert.equal((await stack.lifecycle.status(ref.kind, ref.id))?.state, 'expired');
@@ -223,7 +254,17 @@ describe('the actor answers requests itself', () => {
     try {
       const accepted = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'reset@example.com', requestId: 'reset-1' });
       assert.equal(accepted.accepted, true);
-      const reset = await temporalCli('workflow', 'reset', '--workflow-id', lifecycleWorkflowId(ref), '--type', 'FirstWorkflowTask', '--reason', 'test: an operator resets the actor', '--yes');
+      const reset = await temporalCli(
+        'workflow',
+        'reset',
+        '--workflow-id',
+        lifecycleWorkflowId(ref),
+        '--type',
+        'FirstWorkflowTask',
+        '--reason',
+        'test: an operator resets the actor',
+        '--yes',
+      );
       assert.equal(reset.code, 0, reset.out);
     } finally {
       await locker.raw('UNLOCK TABLES');

@@ -75,7 +75,11 @@ describe('HTTP API on a real Temporal server', () => {
       method: 'POST',
       url,
       headers: bearer(token),
-      ...(payload === undefined ? {} : typeof payload === 'string' ? { payload, headers: { ...bearer(token), 'content-type': 'application/json' } } : { payload: payload as object }),
+      ...(payload === undefined
+        ? {}
+        : typeof payload === 'string'
+          ? { payload, headers: { ...bearer(token), 'content-type': 'application/json' } }
+          : { payload: payload as object }),
     });
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   }
@@ -117,7 +121,7 @@ describe('HTTP API on a real Temporal server', () => {
       started.add(`interaction-data:campaign:${longest}`);
     });
 
-    it('malformed e-mail; requestedBy missing for a token without an address, or neither the caller\'s nor allowed', async () => {
+    it("malformed e-mail; requestedBy missing for a token without an address, or neither the caller's nor allowed", async () => {
       const id = uid('restore-bad');
       for (const requestedBy of ['nope', 'a@', '@example.com', 'a b@example.com', 'ops@example', 42, ['ops@example.com'], null]) {
         const res = await post(`/v1/messages/canvas/${id}/restore`, { requestedBy });
@@ -128,8 +132,14 @@ describe('HTTP API on a real Temporal server', () => {
       assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, {}, noAddress), /^requestedBy is required/);
       assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, undefined, noAddress), /^requestedBy is required/);
       // Only the caller's own address or one in the allowed domains gets the e-mail.
-      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'someone@elsewhere.org' }), /^requestedBy "someone@elsewhere\.org" is not allowed/);
-      assertBadRequest(await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'ops@example.com.evil.org' }, noAddress), /is not allowed/);
+      assertBadRequest(
+        await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'someone@elsewhere.org' }),
+        /^requestedBy "someone@elsewhere\.org" is not allowed/,
+      );
+      assertBadRequest(
+        await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'ops@example.com.evil.org' }, noAddress),
+        /is not allowed/,
+      );
       assertBadRequest(
         await post(`/v1/messages/canvas/${id}/restore`, { requestedBy: 'ops@example.com', requestId: 'has spaces' }),
         /^requestId must be/,
@@ -139,22 +149,34 @@ describe('HTTP API on a real Temporal server', () => {
 
     it('extra properties', async () => {
       const id = uid('extra');
-      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, { stopedAt: '2026-01-01T00:00:00Z' }), /unknown body property "stopedAt"; allowed: stoppedAt/);
+      assertBadRequest(
+        await post(`/v1/messages/campaign/${id}/stop`, { stopedAt: '2026-01-01T00:00:00Z' }),
+        /unknown body property "stopedAt"; allowed: stoppedAt/,
+      );
       assertBadRequest(
         await post(`/v1/messages/campaign/${id}/restore`, { requestedBy: 'ops@example.com', cc: 'boss@example.com' }),
         /unknown body property "cc"; allowed: requestedBy, requestId/,
       );
-      assertBadRequest(await post(`/v1/messages/campaign/${id}/resume`, { force: true }), /unknown body property "force"; this request takes none/);
+      assertBadRequest(
+        await post(`/v1/messages/campaign/${id}/resume`, { force: true }),
+        /unknown body property "force"; this request takes none/,
+      );
       await assertNotStarted(temporal.client, `interaction-data:campaign:${id}`);
     });
 
     it('bad stoppedAt', async () => {
       const id = uid('stopped-at');
       for (const stoppedAt of ['yesterday', '2026-01-31', '2026-01-31T12:00:00', '31/01/2026 12:00', 1767225600000, '']) {
-        assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt }), /^stoppedAt must be an ISO-8601 instant with a time zone/);
+        assertBadRequest(
+          await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt }),
+          /^stoppedAt must be an ISO-8601 instant with a time zone/,
+        );
       }
       // Shaped like an instant but not a date: caught by the client's own check, still before any signal.
-      assertBadRequest(await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2026-13-45T12:00:00Z' }), /stoppedAt must be an ISO-8601 instant/);
+      assertBadRequest(
+        await post(`/v1/messages/campaign/${id}/stop`, { stoppedAt: '2026-13-45T12:00:00Z' }),
+        /stoppedAt must be an ISO-8601 instant/,
+      );
       await assertNotStarted(temporal.client, `interaction-data:campaign:${id}`);
     });
 
@@ -168,13 +190,19 @@ describe('HTTP API on a real Temporal server', () => {
     });
 
     it('bad list filters', async () => {
-      assertBadRequest(await get('/v1/messages?state=deleted'), /^state must be one of active, stopped, retained, archiving, expired, restoring; got "deleted"$/);
+      assertBadRequest(
+        await get('/v1/messages?state=deleted'),
+        /^state must be one of active, stopped, retained, archiving, expired, restoring; got "deleted"$/,
+      );
       assertBadRequest(await get('/v1/messages?kind=email'), /^kind must be one of campaign, canvas/);
       assertBadRequest(await get("/v1/messages?tag=x'%20OR%20'1'='1"), /^tag must be/);
       assertBadRequest(await get('/v1/messages?limit=0'), /^limit must be an integer from 1 to 1000; got "?0"?$/);
       assertBadRequest(await get('/v1/messages?limit=5000'), /^limit must be an integer/);
       assertBadRequest(await get('/v1/messages?limit=ten'), /^limit must be an integer/);
-      assertBadRequest(await get('/v1/messages?status=expired'), /unknown query string property "status"; allowed: state, tag, kind, limit/);
+      assertBadRequest(
+        await get('/v1/messages?status=expired'),
+        /unknown query string property "status"; allowed: state, tag, kind, limit/,
+      );
     });
 
     it('unknown routes are 404 JSON', async () => {
@@ -204,7 +232,7 @@ describe('HTTP API on a real Temporal server', () => {
       started.add(workflowId);
     }
 
-    it('POST stop → 200 with the actor\'s answer, and the actor exists', async () => {
+    it("POST stop → 200 with the actor's answer, and the actor exists", async () => {
       const id = uid('stop');
       const res = await post(`/v1/messages/campaign/${id}/stop`);
       assert.equal(res.status, 200);
@@ -223,7 +251,7 @@ describe('HTTP API on a real Temporal server', () => {
       await assertRunning(`interaction-data:canvas:${id2}`);
     });
 
-    it('POST resume → 200 with the actor\'s answer', async () => {
+    it("POST resume → 200 with the actor's answer", async () => {
       const id = uid('resume');
       const res = await post(`/v1/messages/campaign/${id}/resume`, {});
       assert.equal(res.status, 200);
@@ -336,7 +364,14 @@ describe('HTTP API on a real Temporal server', () => {
       ...over,
     });
     const build = (over: Partial<LifecycleApi>) =>
-      buildApi({ auth: auth.auth, allowedEmailDomains: ['example.com'], lifecycle: stub(over), connection: temporal.connection, logger: silent, openapi: false });
+      buildApi({
+        auth: auth.auth,
+        allowedEmailDomains: ['example.com'],
+        lifecycle: stub(over),
+        connection: temporal.connection,
+        logger: silent,
+        openapi: false,
+      });
 
     it('GET status → 200 with every field, including ones added later', async () => {
       const api = build({ status: async () => ({ ...status, futureField: 'kept' }) as LifecycleStatus });
@@ -350,7 +385,10 @@ describe('HTTP API on a real Temporal server', () => {
       const api = build({ resume: () => Promise.reject(new ResumeRefusedError(RESUME_REFUSED_MESSAGE.canvas)) });
       const res = await asCaller(api, messagesToken).inject({ method: 'POST', url: '/v1/messages/canvas/welcome/resume' });
       assert.equal(res.statusCode, 409);
-      assert.deepEqual(res.json(), { error: 'resume_refused', message: 'Resume is only available for stopped Canvases with available interaction data' });
+      assert.deepEqual(res.json(), {
+        error: 'resume_refused',
+        message: 'Resume is only available for stopped Canvases with available interaction data',
+      });
       await api.close();
     });
 
@@ -364,7 +402,11 @@ describe('HTTP API on a real Temporal server', () => {
         status: async () => ({ ...status, state: 'stopped', available: true }),
       });
       const caller = asCaller(api, restoreToken);
-      const res = await caller.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestedBy: 'ops@example.com', requestId: 'r-1' } });
+      const res = await caller.inject({
+        method: 'POST',
+        url: '/v1/messages/canvas/welcome/restore',
+        payload: { requestedBy: 'ops@example.com', requestId: 'r-1' },
+      });
       assert.equal(res.statusCode, 200);
       const body = res.json();
       assert.equal(body.accepted, false);

@@ -11,7 +11,16 @@ import { before, describe, it } from 'node:test';
 import type { Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { ArchiveConflictError, archiveMessage } from '../src/storage/archiver';
-import { canonicalBytes, ChunkIntegrityError, CHUNK_CODEC, compareIds, decodeChunk, encodeChunk, sha256, type InteractionRow } from '../src/storage/chunkCodec';
+import {
+  canonicalBytes,
+  ChunkIntegrityError,
+  CHUNK_CODEC,
+  compareIds,
+  decodeChunk,
+  encodeChunk,
+  sha256,
+  type InteractionRow,
+} from '../src/storage/chunkCodec';
 import { ensureHotTable, firstIdOf, hotTableExists } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { hotRows, useThrowawayDatabase } from './support/stack';
@@ -77,7 +86,7 @@ async function archiveCutShortAfter(db: Db, rows: number): Promise<void> {
 const roles = async (db: Db, ref: MessageRef) =>
   ((await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).orderBy('table_no').pluck('role')) as string[]).join(',');
 
-describe('archive of a message\'s table', () => {
+describe("archive of a message's table", () => {
   const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences']);
   let db: Db;
   before(() => {
@@ -193,65 +202,93 @@ describe('archive of a message\'s table', () => {
   });
 });
 
-for (const insertReturning of [true, false]) describe(`restore into a message's table (${insertReturning ? 'INSERT ... RETURNING' : 'read back'})`, () => {
-  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences']);
-  let db: Db;
-  before(() => {
-    db = database.get();
-  });
+for (const insertReturning of [true, false])
+  describe(`restore into a message's table (${insertReturning ? 'INSERT ... RETURNING' : 'read back'})`, () => {
+    const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences']);
+    let db: Db;
+    before(() => {
+      db = database.get();
+    });
 
-  it('restores over rows an interrupted restore already put back, keeping each row once', async () => {
-    await seed(db, 300);
-    const original = await hotRows(db, target);
-    await archiveMessage(db, target, 1, { chunkRows: 100 });
-    assert.equal((await hotRows(db, target)).length, 0);
-    // An earlier attempt died part-way through chunk 2: some of its statements went in, and one row
-    // of a statement that had not.
-    const partial = [...original.slice(100, 140), original[175]];
-    await insertHot(db, target, partial);
-    await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2, insertReturning });
-    const back = await hotRows(db, target);
-    assert.equal(back.length, original.length, 'no row doubled, none lost');
-    assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(original)), 'restored byte for byte');
-  });
+    it('restores over rows an interrupted restore already put back, keeping each row once', async () => {
+      await seed(db, 300);
+      const original = await hotRows(db, target);
+      await archiveMessage(db, target, 1, { chunkRows: 100 });
+      assert.equal((await hotRows(db, target)).length, 0);
+      // An earlier attempt died part-way through chunk 2: some of its statements went in, and one row
+      // of a statement that had not.
+      const partial = [...original.slice(100, 140), original[175]];
+      await insertHot(db, target, partial);
+      await restoreMessage(db, target, 1, { insertBatch: 20, insertConnections: 2, insertReturning });
+      const back = await hotRows(db, target);
+      assert.equal(back.length, original.length, 'no row doubled, none lost');
+      assert.equal(sha256(canonicalBytes(back)), sha256(canonicalBytes(original)), 'restored byte for byte');
+    });
 
-  it('restores values with quotes, backslashes, placeholders and non-ASCII text exactly as they were', async () => {
-    // The restore's INSERT statements carry the values as text, escaped by the driver, and its check
-    // compares what they return: every character the escaping has to handle must come back unchanged.
-    const awkward = ["it's", 'back\\slash\\', 'a ? b ?? c', '"quoted"', 'line\nbreak\ttab\r', 'nul\u0000byte', '\u001a ctrl-z', 'Grüße 🎉 中文', "'); DROP TABLE interactions; --", '%_'];
-    const rows = awkward.map((text, i) => ({
-      event_id: `awkward-${i}-${randomBytes(4).toString('hex')}`,
-      message_kind: target.kind,
-      message_id: target.id,
-      user_id: text,
-      event_type: 'clicked',
-      variant_id: null,
-      step_id: null,
-      variation_id: null,
-      alias: text,
-      channel: 'email',
-      occurred_at: '2026-01-02 03:04:05.678',
-    }));
-    await insertHot(db, target, rows);
-    const original = await hotRows(db, target);
-    assert.deepEqual(original.map((r) => r.alias), awkward, 'the values went in as written');
-    await archiveMessage(db, target, 1, { chunkRows: 4 });
-    assert.equal((await hotRows(db, target)).length, 0);
-    await restoreMessage(db, target, 1, { insertBatch: 3, insertReturning });
-    const back = await hotRows(db, target);
-    assert.deepEqual(back, original, 'restored value for value');
-  });
+    it('restores values with quotes, backslashes, placeholders and non-ASCII text exactly as they were', async () => {
+      // The restore's INSERT statements carry the values as text, escaped by the driver, and its check
+      // compares what they return: every character the escaping has to handle must come back unchanged.
+      const awkward = [
+        "it's",
+        'back\\slash\\',
+        'a ? b ?? c',
+        '"quoted"',
+        'line\nbreak\ttab\r',
+        'nul\u0000byte',
+        '\u001a ctrl-z',
+        'Grüße 🎉 中文',
+        "'); DROP TABLE interactions; --",
+        '%_',
+      ];
+      const rows = awkward.map((text, i) => ({
+        event_id: `awkward-${i}-${randomBytes(4).toString('hex')}`,
+        message_kind: target.kind,
+        message_id: target.id,
+        user_id: text,
+        event_type: 'clicked',
+        variant_id: null,
+        step_id: null,
+        variation_id: null,
+        alias: text,
+        channel: 'email',
+        occurred_at: '2026-01-02 03:04:05.678',
+      }));
+      await insertHot(db, target, rows);
+      const original = await hotRows(db, target);
+      assert.deepEqual(
+        original.map((r) => r.alias),
+        awkward,
+        'the values went in as written',
+      );
+      await archiveMessage(db, target, 1, { chunkRows: 4 });
+      assert.equal((await hotRows(db, target)).length, 0);
+      await restoreMessage(db, target, 1, { insertBatch: 3, insertReturning });
+      const back = await hotRows(db, target);
+      assert.deepEqual(back, original, 'restored value for value');
+    });
 
-  it('refuses to call a restore done when a row already in the hot store differs from the archive', async () => {
-    await seed(db, 300);
-    const original = await hotRows(db, target);
-    await archiveMessage(db, target, 1, { chunkRows: 100 });
-    // A row with an archived id, but not the archived row: the insert keeps it as it is, and the
-    // check must see the stored row, not the values the restore sent.
-    await insertHot(db, target, [{ ...original[150], channel: 'not-the-archived-value' }]);
-    await assert.rejects(restoreMessage(db, target, 1, { insertBatch: 20, insertReturning }), ChunkIntegrityError);
-    const manifest = await db('archive_manifests').where({ message_kind: target.kind, message_id: target.id, generation: 1 }).first<{ status: string }>();
-    assert.notEqual(manifest?.status, 'restored', 'the manifest is not marked restored');
-    assert.equal(Number((await db('archive_chunks').where({ message_kind: target.kind, message_id: target.id, generation: 1 }).count<{ n: number }[]>('* as n'))[0].n), 3, 'the long-term copy is kept');
+    it('refuses to call a restore done when a row already in the hot store differs from the archive', async () => {
+      await seed(db, 300);
+      const original = await hotRows(db, target);
+      await archiveMessage(db, target, 1, { chunkRows: 100 });
+      // A row with an archived id, but not the archived row: the insert keeps it as it is, and the
+      // check must see the stored row, not the values the restore sent.
+      await insertHot(db, target, [{ ...original[150], channel: 'not-the-archived-value' }]);
+      await assert.rejects(restoreMessage(db, target, 1, { insertBatch: 20, insertReturning }), ChunkIntegrityError);
+      const manifest = await db('archive_manifests')
+        .where({ message_kind: target.kind, message_id: target.id, generation: 1 })
+        .first<{ status: string }>();
+      assert.notEqual(manifest?.status, 'restored', 'the manifest is not marked restored');
+      assert.equal(
+        Number(
+          (
+            await db('archive_chunks')
+              .where({ message_kind: target.kind, message_id: target.id, generation: 1 })
+              .count<{ n: number }[]>('* as n')
+          )[0].n,
+        ),
+        3,
+        'the long-term copy is kept',
+      );
+    });
   });
-});

@@ -18,7 +18,15 @@ import { loadConfig } from '../src/config';
 import { createDb, type Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
-import { archiveDropLockWaitMs, beginDrain, endDrain, ensureHotTable, HotTableDropTimeoutError, hotTableExists, messageHotTables } from '../src/storage/hotTables';
+import {
+  archiveDropLockWaitMs,
+  beginDrain,
+  endDrain,
+  ensureHotTable,
+  HotTableDropTimeoutError,
+  hotTableExists,
+  messageHotTables,
+} from '../src/storage/hotTables';
 import { bearer, testAuth } from './support/auth';
 import { createStack, seedInteractions, sleep, waitFor, withTimeout, type TestStack } from './support/stack';
 
@@ -36,7 +44,8 @@ function poolInUse(db: Db): number {
  */
 async function seedManyUsers(db: Db, ref: MessageRef, users: number, variantId: string): Promise<void> {
   const table = await ensureHotTable(db, ref);
-  const digits = '(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
+  const digits =
+    '(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
   const pad = 'x'.repeat(48);
   for (let from = 0; from < users; from += 10_000) {
     await db.raw(
@@ -90,7 +99,15 @@ describe('bounded readers', { timeout: 180_000 }, () => {
 
   /** The API on a real port (a stalled client needs real sockets), with the given export time limit. */
   async function listen(usersExportTimeLimitMs: number): Promise<string> {
-    const api = buildApi({ auth: auth.auth, lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false, usersExportTimeLimitMs });
+    const api = buildApi({
+      auth: auth.auth,
+      lifecycle: stack.lifecycle,
+      connection: stack.connection,
+      db: stack.db,
+      logger: silent,
+      openapi: false,
+      usersExportTimeLimitMs,
+    });
     apis.push(api);
     await api.listen({ host: '127.0.0.1', port: 0 });
     return `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
@@ -99,7 +116,12 @@ describe('bounded readers', { timeout: 180_000 }, () => {
   async function bigCampaign(id: string): Promise<MessageRef> {
     const ref: MessageRef = { kind: 'campaign', id };
     const variant = { id: `variant-${'v'.repeat(50)}`, name: `Variant ${'n'.repeat(240)}` };
-    const res = await apis[0].inject({ method: 'POST', url: '/v1/messages', headers: bearer(messagesToken), payload: { ...ref, name: `Big ${id}`, variants: [variant] } });
+    const res = await apis[0].inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: bearer(messagesToken),
+      payload: { ...ref, name: `Big ${id}`, variants: [variant] },
+    });
     assert.equal(res.statusCode, 201, res.body);
     await seedManyUsers(stack.db, ref, 100_000, variant.id);
     return ref;
@@ -118,7 +140,9 @@ describe('bounded readers', { timeout: 180_000 }, () => {
       await withTimeout(api.close(), 5_000, 'the API to close').catch(() => undefined);
     }
     // A failed run leaves an export's session holding its lock, which DROP DATABASE would wait on.
-    const [rows] = (await stack.db.raw("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'")) as [{ id: number }[]];
+    const [rows] = (await stack.db.raw(
+      "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'",
+    )) as [{ id: number }[]];
     for (const { id } of rows) await stack.db.raw(`KILL ${Number(id)}`).catch(() => undefined);
     await stack?.close();
   });
@@ -129,7 +153,11 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     const started = Date.now();
     const client = await stalledExport(base, ref, exportToken);
     assert.equal(client.status, 200);
-    const manifest = await withTimeout(archiveMessage(stack.db, ref, 1, { chunkRows: 5_000 }), EXPORT_LIMIT_MS + 30_000, 'the archive, its DROP waiting on the stalled export');
+    const manifest = await withTimeout(
+      archiveMessage(stack.db, ref, 1, { chunkRows: 5_000 }),
+      EXPORT_LIMIT_MS + 30_000,
+      'the archive, its DROP waiting on the stalled export',
+    );
     assert.equal(manifest.rowCount, 100_000);
     assert.deepEqual(await messageHotTables(stack.db, ref), [], 'the table was dropped');
     await waitFor('every pool connection back', async () => poolInUse(stack.db) === 0 || null, 5_000, 50);
@@ -149,7 +177,11 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     assert.ok(poolInUse(stack.db) >= 1, 'the export holds its connection while it streams');
     client.hangUp();
     await waitFor('the export to give its connection back', async () => poolInUse(stack.db) === 0 || null, 3_000, 50);
-    const manifest = await withTimeout(archiveMessage(stack.db, ref, 1, { chunkRows: 5_000 }), 30_000, 'the archive after the client hung up');
+    const manifest = await withTimeout(
+      archiveMessage(stack.db, ref, 1, { chunkRows: 5_000 }),
+      30_000,
+      'the archive after the client hung up',
+    );
     assert.equal(manifest.rowCount, 100_000);
     assert.equal(poolInUse(stack.db), 0);
   });
@@ -158,7 +190,11 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     await listen(50);
     // Its first line needs all 100,000 users grouped and sorted: far more than 50 ms.
     const ref = await bigCampaign('slow');
-    const res = await apis[apis.length - 1].inject({ method: 'GET', url: `/v1/messages/${ref.kind}/${ref.id}/user-data.csv`, headers: bearer(exportToken) });
+    const res = await apis[apis.length - 1].inject({
+      method: 'GET',
+      url: `/v1/messages/${ref.kind}/${ref.id}/user-data.csv`,
+      headers: bearer(exportToken),
+    });
     assert.equal(res.statusCode, 503, res.body);
     assert.equal(res.json<{ error: string }>().error, 'export_time_limit');
     assert.match(res.json<{ message: string }>().message, /USERS_EXPORT_TIME_LIMIT/);
@@ -176,10 +212,14 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     try {
       const draining = await beginDrain(one, ref);
       assert.ok(draining);
-      const session = async () => Number(((await one.raw('SELECT @@SESSION.lock_wait_timeout AS s')) as [{ s: string | number }[]])[0][0].s);
+      const session = async () =>
+        Number(((await one.raw('SELECT @@SESSION.lock_wait_timeout AS s')) as [{ s: string | number }[]])[0][0].s);
       const before = await session();
       const t0 = Date.now();
-      await assert.rejects(withTimeout(endDrain(one, draining, { lockWaitMs: 1_000 }), 20_000, 'the bounded DROP'), HotTableDropTimeoutError);
+      await assert.rejects(
+        withTimeout(endDrain(one, draining, { lockWaitMs: 1_000 }), 20_000, 'the bounded DROP'),
+        HotTableDropTimeoutError,
+      );
       assert.ok(Date.now() - t0 < 10_000, `gave up after ${Date.now() - t0} ms`);
       assert.equal(poolInUse(one), 0, 'the DROP gave its connection back');
       assert.equal(await session(), before, "the connection's lock wait is as it was before the DROP");

@@ -16,7 +16,16 @@ import type { BulkRestoreProgress } from '../src/bulk/types';
 import type { MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
-import { archivedRowCount, createStack, hotRows, seedInteractions, waitFor, waitForState, withTimeout, type TestStack } from './support/stack';
+import {
+  archivedRowCount,
+  createStack,
+  hotRows,
+  seedInteractions,
+  waitFor,
+  waitForState,
+  withTimeout,
+  type TestStack,
+} from './support/stack';
 import { startFakeResend, type FakeResend } from './support/fakeResend';
 
 // Long enough for a whole bulk restore and its checks to finish before the first restored message expires again.
@@ -68,7 +77,10 @@ describe('bulk restore', () => {
   }
 
   async function itemOutcomes(requestId: string): Promise<Record<string, string>> {
-    const rows = (await stack.db('bulk_restore_items').where('execution_key', 'like', `${requestId}/%`).select('kind', 'message_id', 'outcome')) as {
+    const rows = (await stack
+      .db('bulk_restore_items')
+      .where('execution_key', 'like', `${requestId}/%`)
+      .select('kind', 'message_id', 'outcome')) as {
       kind: string;
       message_id: string;
       outcome: string;
@@ -108,7 +120,11 @@ describe('bulk restore', () => {
       assert.ok(s?.lastRestore?.requestId.startsWith(`bulk/${started.requestId}/`), 'restored under the bulk request id');
       assert.equal((await hotRows(stack.db, ref)).length, 120);
     }
-    assert.equal((await stack.lifecycle.status(canvas.kind, canvas.id))?.state, 'expired', 'a Canvas with the tag is not part of a campaigns-only restore');
+    assert.equal(
+      (await stack.lifecycle.status(canvas.kind, canvas.id))?.state,
+      'expired',
+      'a Canvas with the tag is not part of a campaigns-only restore',
+    );
     assert.equal((await stack.lifecycle.status('campaign', 'other-tag'))?.state, 'expired');
     await assert.rejects(
       stack.client.workflow.getHandle(lifecycleWorkflowId(active)).describe(),
@@ -201,7 +217,9 @@ describe('bulk restore', () => {
     assert.equal(none.phase, 'completed');
 
     await waitFor('both summaries', async () => emailsTo('winter@example.com').length === 2, 30_000);
-    const subjects = emailsTo('winter@example.com').map((m) => m.body.subject).sort();
+    const subjects = emailsTo('winter@example.com')
+      .map((m) => m.body.subject)
+      .sort();
     assert.deepEqual(subjects, [
       'Bulk restore complete: 0 restored, 1 already available (expired campaigns and Canvases tagged "winter")',
       'Bulk restore complete: nothing matched (expired campaigns and Canvases tagged "no-such-tag")',
@@ -220,7 +238,10 @@ describe('bulk restore', () => {
     await stack.lifecycle.stop(stopped.kind, stopped.id);
     await waitForState(stack, stopped, 'stopped');
     // Chunks whose checksums no longer match: the actor's restore fails verification, for good.
-    await stack.db('archive_chunks').where({ message_kind: broken.kind, message_id: broken.id }).update({ checksum: '0'.repeat(64) });
+    await stack
+      .db('archive_chunks')
+      .where({ message_kind: broken.kind, message_id: broken.id })
+      .update({ checksum: '0'.repeat(64) });
 
     const started = await bulk.start({
       refs: [expired, expiredCanvas, broken, neverStopped, stopped, unknown, expired],
@@ -229,7 +250,13 @@ describe('bulk restore', () => {
     const result = await finished(started.requestId);
     assert.deepEqual(result.selection, { by: 'ids', count: 6 }, 'duplicates dropped');
     assert.deepEqual(
-      { total: result.total, restored: result.restored, alreadyAvailable: result.alreadyAvailable, failed: result.failed, rows: result.rowsRestored },
+      {
+        total: result.total,
+        restored: result.restored,
+        alreadyAvailable: result.alreadyAvailable,
+        failed: result.failed,
+        rows: result.rowsRestored,
+      },
       { total: 6, restored: 2, alreadyAvailable: 2, failed: 2, rows: 120 },
     );
     const reasons = Object.fromEntries(result.failures.map((f) => [`${f.kind}:${f.id}`, f.reason]));
@@ -243,14 +270,21 @@ describe('bulk restore', () => {
       'canvas:pick-expired': 'restored',
       'canvas:pick-live': 'already_available',
     });
-    await assert.rejects(stack.client.workflow.getHandle(lifecycleWorkflowId(unknown)).describe(), WorkflowNotFoundError, 'nothing started for an unknown id');
+    await assert.rejects(
+      stack.client.workflow.getHandle(lifecycleWorkflowId(unknown)).describe(),
+      WorkflowNotFoundError,
+      'nothing started for an unknown id',
+    );
     await assert.rejects(stack.client.workflow.getHandle(lifecycleWorkflowId(neverStopped)).describe(), WorkflowNotFoundError);
     assert.equal((await stack.lifecycle.status(stopped.kind, stopped.id))?.lastRefusal, null, 'an available message is not signalled');
 
     await waitFor('the summary e-mail', async () => emailsTo('picker@example.com').length > 0, 30_000);
     const [mail] = emailsTo('picker@example.com');
     assert.equal(mail.body.subject, 'Bulk restore complete: 2 restored, 2 failed, 2 already available (6 selected messages)');
-    assert.match(mail.body.text ?? '', /Failed \(2\):\n {2}- campaign pick-broken "Name of pick-broken": its restore cannot proceed: ChunkIntegrityError/);
+    assert.match(
+      mail.body.text ?? '',
+      /Failed \(2\):\n {2}- campaign pick-broken "Name of pick-broken": its restore cannot proceed: ChunkIntegrityError/,
+    );
     assert.match(mail.body.text ?? '', /campaign pick-nobody: unknown message/);
     assert.match(mail.body.text ?? '', /Already available, nothing to do \(2\):/);
   });
@@ -272,13 +306,23 @@ describe('bulk restore', () => {
       { total: result.total, restored: result.restored, failed: result.failed, rows: result.rowsRestored },
       { total: 5, restored: 4, failed: 1, rows: 4 * 700 },
     );
-    assert.deepEqual(result.failures.map((f) => `${f.kind}:${f.id}`), [`${broken.kind}:${broken.id}`]);
+    assert.deepEqual(
+      result.failures.map((f) => `${f.kind}:${f.id}`),
+      [`${broken.kind}:${broken.id}`],
+    );
     assert.match(result.failures[0].reason, /^its restore cannot proceed: ChunkIntegrityError: .*does not match its manifest/);
-    assert.equal((await stack.lifecycle.status(broken.kind, broken.id))?.problem?.type, 'ChunkIntegrityError', 'the actor waits for an operator');
+    assert.equal(
+      (await stack.lifecycle.status(broken.kind, broken.id))?.problem?.type,
+      'ChunkIntegrityError',
+      'the actor waits for an operator',
+    );
     for (const r of refs.filter((x) => x !== broken)) assert.equal((await hotRows(stack.db, r)).length, 700, `${r.kind}:${r.id} back`);
 
     // Every run of the bulk workflow, first to last: what it scheduled and what it was told.
-    const [{ execution_key: executionKey }] = await stack.db('bulk_restore_items').where('execution_key', 'like', `${started.requestId}/%`).limit(1);
+    const [{ execution_key: executionKey }] = await stack
+      .db('bulk_restore_items')
+      .where('execution_key', 'like', `${started.requestId}/%`)
+      .limit(1);
     let runId: string | undefined = String(executionKey).slice(started.requestId.length + 1);
     const scheduled: string[] = [];
     const signals: string[] = [];
@@ -336,7 +380,10 @@ describe('bulk restore', () => {
     assert.equal(emailsTo('twice@example.com').length, 1, 'one e-mail for the request however often it was sent');
 
     await bulk.start({ refs, requestedBy: 'named@example.com', requestId: 'ticket-4711' });
-    await assert.rejects(bulk.start({ tag: 'twice', requestedBy: 'named@example.com', requestId: 'ticket-4711' }), BulkRequestConflictError);
+    await assert.rejects(
+      bulk.start({ tag: 'twice', requestedBy: 'named@example.com', requestId: 'ticket-4711' }),
+      BulkRequestConflictError,
+    );
     await finished('ticket-4711');
     assert.equal(await bulk.get('no-such-request'), null);
   });
@@ -358,7 +405,10 @@ describe('bulk restore', () => {
       ['campaign:dry-1 restore', 'campaign:dry-live already_available', 'canvas:dry-2 restore'],
     );
     const byIds = await bulk.preview({ refs: [refs[0], { kind: 'canvas', id: 'dry-nobody' }] });
-    assert.deepEqual(byIds.items.map((i) => i.action), ['restore', 'unknown']);
+    assert.deepEqual(
+      byIds.items.map((i) => i.action),
+      ['restore', 'unknown'],
+    );
     for (const r of refs) assert.equal((await stack.lifecycle.status(r.kind, r.id))?.state, 'expired');
   });
 });
@@ -411,7 +461,13 @@ describe('bulk restore with the worker killed mid-way', () => {
     worker = stack.spawnWorker();
     const result = await withTimeout(bulk.result(started.requestId), 180_000, 'the bulk restore to finish on the new worker');
     assert.deepEqual(
-      { total: result.total, restored: result.restored, failed: result.failed, alreadyAvailable: result.alreadyAvailable, rows: result.rowsRestored },
+      {
+        total: result.total,
+        restored: result.restored,
+        failed: result.failed,
+        alreadyAvailable: result.alreadyAvailable,
+        rows: result.rowsRestored,
+      },
       { total: 24, restored: 24, failed: 0, alreadyAvailable: 0, rows: 24 * 1_500 },
     );
     assert.ok(result.runs > 1, 'crossed continue-as-new too');

@@ -77,13 +77,28 @@ describe('bulk restore from the CLI and the API', () => {
   }
 
   it('bad bulk command lines exit 2 and start nothing', async () => {
-    assertUsage(await cli('restore', 'campaign:a', '--tag', 'x', '--requested-by', 'ops@example.com'), /give either --tag <tag> or <kind>:<id>…, not both/);
-    assertUsage(await cli('restore', 'campaign:a', 'canvas:b', '--kind', 'canvas', '--requested-by', 'ops@example.com'), /--kind only applies with --tag/);
-    assertUsage(await cli('restore', '--tag', 'x', '--kind', 'email', '--requested-by', 'ops@example.com'), /--kind must be one of campaign, canvas/);
+    assertUsage(
+      await cli('restore', 'campaign:a', '--tag', 'x', '--requested-by', 'ops@example.com'),
+      /give either --tag <tag> or <kind>:<id>…, not both/,
+    );
+    assertUsage(
+      await cli('restore', 'campaign:a', 'canvas:b', '--kind', 'canvas', '--requested-by', 'ops@example.com'),
+      /--kind only applies with --tag/,
+    );
+    assertUsage(
+      await cli('restore', '--tag', 'x', '--kind', 'email', '--requested-by', 'ops@example.com'),
+      /--kind must be one of campaign, canvas/,
+    );
     assertUsage(await cli('restore', '--tag', "x' OR 1=1", '--requested-by', 'ops@example.com'), /--tag: malformed tag/);
     assertUsage(await cli('restore', '--tag', 'x'), /--requested-by <email> is required/);
-    assertUsage(await cli('restore', '--tag', 'x', '--requested-by', 'ops@example.com', '--detach', '--dry-run'), /--detach and --dry-run do not go together/);
-    assertUsage(await cli('restore', '--tag', 'x', '--requested-by', 'ops@example.com', '--concurrency', '500'), /--concurrency must be at most 100/);
+    assertUsage(
+      await cli('restore', '--tag', 'x', '--requested-by', 'ops@example.com', '--detach', '--dry-run'),
+      /--detach and --dry-run do not go together/,
+    );
+    assertUsage(
+      await cli('restore', '--tag', 'x', '--requested-by', 'ops@example.com', '--concurrency', '500'),
+      /--concurrency must be at most 100/,
+    );
     assertUsage(await cli('bulk', 'status', 'has spaces'), /<request>: malformed requestId/);
     const missing = await cli('bulk', 'status', 'br-0000');
     assert.equal(missing.code, 1);
@@ -94,10 +109,20 @@ describe('bulk restore from the CLI and the API', () => {
   });
 
   it('restore --tag --kind follows to the end and prints the summary', async () => {
-    await expiredMessages([{ kind: 'campaign', id: 'cli-1' }, { kind: 'campaign', id: 'cli-2' }, { kind: 'canvas', id: 'cli-3' }], ['cli']);
+    await expiredMessages(
+      [
+        { kind: 'campaign', id: 'cli-1' },
+        { kind: 'campaign', id: 'cli-2' },
+        { kind: 'canvas', id: 'cli-3' },
+      ],
+      ['cli'],
+    );
     const run = await cli('restore', '--tag', 'cli', '--kind', 'campaign', '--requested-by', 'cli@example.com');
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /bulk restore br-[0-9a-f]{20} started: expired campaigns tagged "cli"; cli@example\.com gets one summary e-mail/);
+    assert.match(
+      run.stderr,
+      /bulk restore br-[0-9a-f]{20} started: expired campaigns tagged "cli"; cli@example\.com gets one summary e-mail/,
+    );
     assert.match(run.stderr, /restoring: 2\/2 messages \(2 restored, 0 already available, 0 failed; 50 rows\)/);
     assert.match(run.stdout, /^bulk restore br-[0-9a-f]{20}: expired campaigns tagged "cli", requested by cli@example\.com\n/);
     assert.match(run.stdout, /  restored +2 \(50 interaction records\)\n/);
@@ -122,8 +147,23 @@ describe('bulk restore from the CLI and the API', () => {
   });
 
   it('--detach returns the request id; bulk status re-attaches and follows it', async () => {
-    await expiredMessages([{ kind: 'canvas', id: 'detach-1' }, { kind: 'canvas', id: 'detach-2' }], ['detach']);
-    const detached = await cli('restore', '--tag', 'detach', '--requested-by', 'detach@example.com', '--request-id', 'ticket-77', '--detach');
+    await expiredMessages(
+      [
+        { kind: 'canvas', id: 'detach-1' },
+        { kind: 'canvas', id: 'detach-2' },
+      ],
+      ['detach'],
+    );
+    const detached = await cli(
+      'restore',
+      '--tag',
+      'detach',
+      '--requested-by',
+      'detach@example.com',
+      '--request-id',
+      'ticket-77',
+      '--detach',
+    );
     assert.equal(detached.code, 0, detached.stderr);
     assert.equal(detached.stdout, 'ticket-77\n');
     assert.match(detached.stderr, /Follow it with: interaction-data bulk status ticket-77/);
@@ -146,7 +186,10 @@ describe('bulk restore from the CLI and the API', () => {
     const run = await cli('restore', '--tag', 'drycli', '--dry-run');
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^MESSAGE +NAME +STATE +ACTION\ncampaign:dry-cli +Name of dry-cli +expired +restore\n$/);
-    assert.match(run.stderr, /dry run, expired campaigns and Canvases tagged "drycli": 1 to restore, 0 already available, 0 unknown, of 1; nothing was sent/);
+    assert.match(
+      run.stderr,
+      /dry run, expired campaigns and Canvases tagged "drycli": 1 to restore, 0 already available, 0 unknown, of 1; nothing was sent/,
+    );
     const one = await cli('restore', 'campaign:dry-cli', '--dry-run', '--json');
     assert.equal(one.code, 0, one.stderr);
     assert.equal(JSON.parse(one.stdout).toRestore, 1);
@@ -186,7 +229,8 @@ describe('bulk restore from the CLI and the API', () => {
       // The summary goes to the caller's own address; no other domain is allowed here.
       const bulkRestores = async () => {
         const ids: string[] = [];
-        for await (const wf of stack.client.workflow.list({ query: `WorkflowType = 'interactionDataBulkRestore'` })) ids.push(wf.workflowId);
+        for await (const wf of stack.client.workflow.list({ query: `WorkflowType = 'interactionDataBulkRestore'` }))
+          ids.push(wf.workflowId);
         return ids.sort();
       };
       const earlier = await bulkRestores();
@@ -205,7 +249,13 @@ describe('bulk restore from the CLI and the API', () => {
     });
 
     it('POST starts (202), a repeat attaches (200), GET follows it to the outcome', async () => {
-      await expiredMessages([{ kind: 'campaign', id: 'api-1' }, { kind: 'canvas', id: 'api-2' }], ['api']);
+      await expiredMessages(
+        [
+          { kind: 'campaign', id: 'api-1' },
+          { kind: 'canvas', id: 'api-2' },
+        ],
+        ['api'],
+      );
       const dry = await post({ requestedBy: 'api@example.com', tag: 'api', dryRun: true });
       assert.equal(dry.statusCode, 200);
       assert.equal(dry.json().toRestore, 2);

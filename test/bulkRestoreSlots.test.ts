@@ -35,7 +35,11 @@ describe('bulk restore on a worker with few activity slots', () => {
 
     const bulk = new BulkRestoreClient(stack.client);
     const started = await bulk.start({ refs, requestedBy: 'slots@example.com', tuning: { concurrency: refs.length } });
-    const result = await withTimeout(bulk.result(started.requestId), 120_000, 'the bulk restore to finish (were the actors starved of activity slots?)');
+    const result = await withTimeout(
+      bulk.result(started.requestId),
+      120_000,
+      'the bulk restore to finish (were the actors starved of activity slots?)',
+    );
     assert.deepEqual(
       { total: result.total, restored: result.restored, failed: result.failed, rows: result.rowsRestored },
       { total: 6, restored: 6, failed: 0, rows: 6 * 250 },

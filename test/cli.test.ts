@@ -92,21 +92,36 @@ describe('admin CLI on a real Temporal server', () => {
     it('restore without --requested-by, or with a bad e-mail or request id', async () => {
       const id = uid('restore');
       assertUsage(await cli('restore', `campaign:${id}`), /--requested-by <email> is required/);
-      assertUsage(await cli('restore', `campaign:${id}`, '--requested-by', 'not-an-email'), /--requested-by: --requested-by must be an e-mail address, got "not-an-email"/);
-      assertUsage(await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--request-id', 'two words'), /--request-id: malformed requestId/);
+      assertUsage(
+        await cli('restore', `campaign:${id}`, '--requested-by', 'not-an-email'),
+        /--requested-by: --requested-by must be an e-mail address, got "not-an-email"/,
+      );
+      assertUsage(
+        await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--request-id', 'two words'),
+        /--request-id: malformed requestId/,
+      );
       assertUsage(await cli('restore', '--requested-by', 'ops@example.com'), /expected at least one <kind>:<id>/);
-      assertUsage(await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--timeout', '5'), /--timeout only applies with --wait/);
+      assertUsage(
+        await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--timeout', '5'),
+        /--timeout only applies with --wait/,
+      );
       await assertNotStarted(`interaction-data:campaign:${id}`);
     });
 
     it('stop with a bad --stopped-at', async () => {
       const id = uid('stop');
-      assertUsage(await cli('stop', `campaign:${id}`, '--stopped-at', '2026-01-31'), /--stopped-at: --stopped-at must be an ISO-8601 instant with a time zone/);
+      assertUsage(
+        await cli('stop', `campaign:${id}`, '--stopped-at', '2026-01-31'),
+        /--stopped-at: --stopped-at must be an ISO-8601 instant with a time zone/,
+      );
       await assertNotStarted(`interaction-data:campaign:${id}`);
     });
 
     it('list with a bad state, kind, tag or limit', async () => {
-      assertUsage(await cli('list', '--state', 'deleted'), /--state must be one of active, stopped, retained, archiving, expired, restoring; got "deleted"/);
+      assertUsage(
+        await cli('list', '--state', 'deleted'),
+        /--state must be one of active, stopped, retained, archiving, expired, restoring; got "deleted"/,
+      );
       assertUsage(await cli('list', '--kind', 'sms'), /--kind must be one of campaign, canvas; got "sms"/);
       assertUsage(await cli('list', '--tag', "x' OR '1'='1"), /--tag: malformed tag/);
       assertUsage(await cli('list', '--limit', '0'), /--limit must be a positive whole number/);
@@ -214,7 +229,10 @@ describe('admin CLI on a real Temporal server', () => {
 
       const run = await cli('restore', `campaign:${id}`, '--requested-by', 'ops@example.com', '--request-id', 'ticket-42');
       assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stdout, `campaign:${id}  restore requested (request id ticket-42); ops@example.com will be e-mailed when it is done\n`);
+      assert.equal(
+        run.stdout,
+        `campaign:${id}  restore requested (request id ticket-42); ops@example.com will be e-mailed when it is done\n`,
+      );
       await assertRunning(`interaction-data:campaign:${id}`);
     });
 

@@ -7,7 +7,16 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRef } from '../src/shared/types';
 import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
-import { archivedRowCount, createStack, hotRowCount, hotRows, seedInteractions, waitFor, waitForState, type TestStack } from './support/stack';
+import {
+  archivedRowCount,
+  createStack,
+  hotRowCount,
+  hotRows,
+  seedInteractions,
+  waitFor,
+  waitForState,
+  type TestStack,
+} from './support/stack';
 
 const ROWS = 40_000;
 
@@ -37,10 +46,15 @@ describe('worker killed mid-move', () => {
 
     let worker = stack.spawnWorker();
     await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: new Date(Date.now() - 2 * 3_600_000).toISOString() });
-    await waitFor('archive under way', async () => {
-      const moved = await archivedRowCount(stack.db, ref);
-      return moved >= 2_500 && moved < ROWS - 5_000;
-    }, 60_000, 50);
+    await waitFor(
+      'archive under way',
+      async () => {
+        const moved = await archivedRowCount(stack.db, ref);
+        return moved >= 2_500 && moved < ROWS - 5_000;
+      },
+      60_000,
+      50,
+    );
     await killed(worker);
     const movedAtKill = await archivedRowCount(stack.db, ref);
     const hotAtKill = (await hotRows(stack.db, ref)).length;
@@ -55,10 +69,15 @@ describe('worker killed mid-move', () => {
     assert.equal(await archivedRowCount(stack.db, ref), ROWS);
 
     await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'crash@example.com' });
-    await waitFor('restore under way', async () => {
-      const n = await hotRowCount(stack.db, ref);
-      return n >= 2_500 && n < ROWS - 5_000;
-    }, 60_000, 50);
+    await waitFor(
+      'restore under way',
+      async () => {
+        const n = await hotRowCount(stack.db, ref);
+        return n >= 2_500 && n < ROWS - 5_000;
+      },
+      60_000,
+      50,
+    );
     await killed(worker);
     worker = stack.spawnWorker();
     const restored = await waitForState(stack, ref, 'stopped', 120_000);

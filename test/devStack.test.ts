@@ -85,7 +85,10 @@ describe('npm start, then the printed curl line', () => {
 
     const answer = JSON.parse(execSync(line[2], { cwd: REPO_ROOT, shell: '/bin/sh', encoding: 'utf8' })) as Record<string, unknown>;
     assert.deepEqual(answer, { items: [], count: 0, limit: 100, truncated: false });
-    const refused = JSON.parse(execSync(`curl -s http://127.0.0.1:${apiPort}/v1/messages`, { encoding: 'utf8' })) as Record<string, unknown>;
+    const refused = JSON.parse(execSync(`curl -s http://127.0.0.1:${apiPort}/v1/messages`, { encoding: 'utf8' })) as Record<
+      string,
+      unknown
+    >;
     assert.equal(refused.error, 'unauthorized');
     const health = JSON.parse(execSync(`curl -s http://127.0.0.1:${apiPort}/healthz`, { encoding: 'utf8' })) as Record<string, unknown>;
     assert.equal(health.ok, true);

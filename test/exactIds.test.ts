@@ -93,14 +93,23 @@ describe('ids are exact', () => {
     await define(db, lower, 'Lower');
     assert.equal((await loadMessage(db, upper))?.name, 'Upper', 'defining cs1 leaves CS1 alone');
     assert.equal((await loadMessage(db, lower))?.name, 'Lower');
-    assert.equal((await post(db, [event(upper, 'u1'), event(upper, 'u2'), event(lower, 'u1'), event(upper, 'u3'), event(lower, 'u2')])).stored, 5);
+    assert.equal(
+      (await post(db, [event(upper, 'u1'), event(upper, 'u2'), event(lower, 'u1'), event(upper, 'u3'), event(lower, 'u2')])).stored,
+      5,
+    );
 
     const tables = await currentHotTables(db, [upper, lower]);
     assert.ok(tables.get(upper) && tables.get(lower), 'each has a table');
     assert.notEqual(tables.get(upper)?.name, tables.get(lower)?.name, 'never the same table');
     const upperRows = await hotRows(db, upper);
-    assert.deepEqual(upperRows.map((r) => r.message_id), ['CS1', 'CS1', 'CS1']);
-    assert.deepEqual((await hotRows(db, lower)).map((r) => r.message_id), ['cs1', 'cs1']);
+    assert.deepEqual(
+      upperRows.map((r) => r.message_id),
+      ['CS1', 'CS1', 'CS1'],
+    );
+    assert.deepEqual(
+      (await hotRows(db, lower)).map((r) => r.message_id),
+      ['cs1', 'cs1'],
+    );
 
     const manifest = await archiveMessage(db, upper, 1, { chunkRows: 2 });
     assert.equal(manifest.rowCount, 3);
@@ -118,9 +127,12 @@ describe('ids are exact', () => {
     const lowerBob = event(ref, 'bob', { occurredAt: '2026-02-03T10:00:00.000Z' });
     await post(db, [bob, lowerBob, event(ref, 'bob', { type: 'clicked', alias: 'cta', occurredAt: '2026-02-04T10:00:00.000Z' })]);
 
-    assert.deepEqual(((await db('users').orderBy('first_seen_at').pluck('id')) as string[]), ['Bob', 'bob']);
+    assert.deepEqual((await db('users').orderBy('first_seen_at').pluck('id')) as string[], ['Bob', 'bob']);
     assert.deepEqual(((await db('user_messages').where({ message_id: ref.id }).pluck('user_id')) as string[]).sort(), ['Bob', 'bob']);
-    assert.deepEqual(((await db('user_message_receipts').where({ message_id: ref.id }).pluck('user_id')) as string[]).sort(), ['Bob', 'bob']);
+    assert.deepEqual(((await db('user_message_receipts').where({ message_id: ref.id }).pluck('user_id')) as string[]).sort(), [
+      'Bob',
+      'bob',
+    ]);
     assert.deepEqual((await db('user_clicked_aliases').pluck('user_id')) as string[], ['bob']);
 
     const upper = await userProfile(db, 'Bob');
@@ -151,8 +163,16 @@ describe('ids are exact', () => {
     const lowerE1 = event(ref, 'u2', { eventId: 'e1' });
     assert.deepEqual(await post(db, [e1]), { received: 1, stored: 1, duplicates: 0 });
     assert.deepEqual(await post(db, [lowerE1, e1]), { received: 2, stored: 1, duplicates: 1 });
-    assert.deepEqual(await post(db, [event(ref, 'u3', { eventId: 'x1' }), event(ref, 'u3', { eventId: 'X1' })]), { received: 2, stored: 2, duplicates: 0 }, 'one batch may hold both');
-    await assert.rejects(validateBatch(db, [event(ref, 'u3', { eventId: 'y1' }), event(ref, 'u3', { eventId: 'y1' })]), InvalidBatchError, 'the same id twice in a batch is still refused');
+    assert.deepEqual(
+      await post(db, [event(ref, 'u3', { eventId: 'x1' }), event(ref, 'u3', { eventId: 'X1' })]),
+      { received: 2, stored: 2, duplicates: 0 },
+      'one batch may hold both',
+    );
+    await assert.rejects(
+      validateBatch(db, [event(ref, 'u3', { eventId: 'y1' }), event(ref, 'u3', { eventId: 'y1' })]),
+      InvalidBatchError,
+      'the same id twice in a batch is still refused',
+    );
     assert.deepEqual(((await db('ingested_events').pluck('event_id')) as string[]).sort(), ['E1', 'X1', 'e1', 'x1']);
     assert.deepEqual((await hotRows(db, ref)).map((r) => r.event_id).sort(), ['E1', 'X1', 'e1', 'x1']);
   });
@@ -169,14 +189,25 @@ describe('ids are exact', () => {
     await assert.rejects(getAudience(db, 'SEG'), /no audience "SEG"/);
 
     // Seg's filter targets data that has expired; seg has no filter.
-    await db('message_availability').insert({ kind: target.kind, message_id: target.id, state: 'expired', available: false, generation: 1, revision: 1 });
-    const campaign = (id: string, segmentIds: string[]) => putAudience(db, lifecycle, id, { type: 'campaign', name: id, active: true, filters: [], segmentIds });
+    await db('message_availability').insert({
+      kind: target.kind,
+      message_id: target.id,
+      state: 'expired',
+      available: false,
+      generation: 1,
+      revision: 1,
+    });
+    const campaign = (id: string, segmentIds: string[]) =>
+      putAudience(db, lifecycle, id, { type: 'campaign', name: id, active: true, filters: [], segmentIds });
     assert.deepEqual((await campaign('uses-lower', ['seg'])).audience.segmentIds, ['seg']);
     await assert.rejects(campaign('uses-upper', ['Seg']), /include expired filters/);
     await assert.rejects(campaign('uses-neither', ['SEG']), /"SEG" is not a segment/);
     await putAudience(db, lifecycle, 'Camp', { type: 'campaign', name: 'upper campaign', active: false, filters: [] });
     await putAudience(db, lifecycle, 'camp', { type: 'campaign', name: 'lower campaign', active: false, filters: [] });
-    assert.deepEqual(((await db('audiences').whereIn('id', ['Camp', 'camp']).pluck('name')) as string[]).sort(), ['lower campaign', 'upper campaign']);
+    assert.deepEqual(((await db('audiences').whereIn('id', ['Camp', 'camp']).pluck('name')) as string[]).sort(), [
+      'lower campaign',
+      'upper campaign',
+    ]);
   });
 
   it('keeps variant ids that differ only in case apart', async () => {
@@ -238,7 +269,12 @@ async function columnShapes(db: Db): Promise<Map<string, ColumnShape>> {
     'SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS type, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt, COLLATION_NAME AS coll ' +
       'FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COLLATION_NAME IS NOT NULL',
   )) as [{ t: string; c: string; type: string; nullable: string; dflt: string | null; coll: string | null }[]];
-  return new Map(rows.map((r) => [`${r.t}.${r.c}`, { type: String(r.type), nullable: String(r.nullable), dflt: r.dflt === null ? null : String(r.dflt), coll: r.coll }]));
+  return new Map(
+    rows.map((r) => [
+      `${r.t}.${r.c}`,
+      { type: String(r.type), nullable: String(r.nullable), dflt: r.dflt === null ? null : String(r.dflt), coll: r.coll },
+    ]),
+  );
 }
 
 async function foreignKeyRules(db: Db): Promise<string[]> {
@@ -268,7 +304,12 @@ function hotRow(ref: MessageRef, messageId: string, n: number, userId = `user-${
  * A generation as the archive stored it before migration 007, written directly (the archive of today
  * needs tables of later migrations): `rows` of the message, ids from 1, in chunks of `chunkRows`.
  */
-async function archivedBefore007(db: Db, key: { message_kind: string; message_id: string }, messageIds: readonly string[], chunkRows: number): Promise<void> {
+async function archivedBefore007(
+  db: Db,
+  key: { message_kind: string; message_id: string },
+  messageIds: readonly string[],
+  chunkRows: number,
+): Promise<void> {
   const rows: InteractionRow[] = messageIds.map((messageId, i) => {
     const r = hotRow({ kind: 'campaign', id: key.message_id }, messageId, i + 1);
     return { ...r, id: String(i + 1) };
@@ -324,7 +365,14 @@ describe('migration 007 (exact ids)', () => {
     // What the case-insensitive collation let in: one message under several spellings.
     for (const ref of [cs1, arc1, arc2]) await db('messages').insert({ kind: ref.kind, id: ref.id, name: ref.id });
     await db('message_tags').insert({ kind: 'campaign', message_id: 'cs1', tag: 'Tag' });
-    await db('message_components').insert({ kind: 'campaign', message_id: 'cS1', component_type: 'variant', component_id: 'V1', name: 'Variant', position: 0 });
+    await db('message_components').insert({
+      kind: 'campaign',
+      message_id: 'cS1',
+      component_type: 'variant',
+      component_id: 'V1',
+      name: 'Variant',
+      position: 0,
+    });
     await db('message_availability').insert([
       { kind: 'campaign', message_id: 'cs1', state: 'active', available: true, revision: 1 },
       { kind: 'campaign', message_id: 'NODEF', state: 'active', available: true, revision: 1 },
@@ -334,13 +382,32 @@ describe('migration 007 (exact ids)', () => {
     const noDefTable = await ensureHotTable(db, noDef);
     await db(noDefTable.name).insert([hotRow(noDef, 'nodef', 1), hotRow(noDef, 'NoDef', 2)]);
     await db('user_messages').insert({ user_id: 'Bob', message_kind: 'campaign', message_id: 'cs1' });
-    await db('user_message_receipts').insert({ message_kind: 'campaign', message_id: 'cs1', step_id: '', user_id: 'Bob', first_received_at: '2026-01-01 00:00:01', last_received_at: '2026-01-01 00:00:01' });
-    await db('message_analytics').insert({ message_kind: 'campaign', message_id: 'cs1', day: '2026-01-01', event_type: 'received', channel: 'email', count: 3 });
+    await db('user_message_receipts').insert({
+      message_kind: 'campaign',
+      message_id: 'cs1',
+      step_id: '',
+      user_id: 'Bob',
+      first_received_at: '2026-01-01 00:00:01',
+      last_received_at: '2026-01-01 00:00:01',
+    });
+    await db('message_analytics').insert({
+      message_kind: 'campaign',
+      message_id: 'cs1',
+      day: '2026-01-01',
+      event_type: 'received',
+      channel: 'email',
+      count: 3,
+    });
     await db('audiences').insert([
       { id: 'Aud', type: 'campaign', name: 'Aud', active: false, message_id: 'cs1' },
       { id: 'Seg', type: 'segment', name: 'Seg', active: true },
     ]);
-    await db('audience_filters').insert({ audience_id: 'Aud', filter_type: 'received_message_from_campaign', target_kind: 'campaign', target_id: 'cs1' });
+    await db('audience_filters').insert({
+      audience_id: 'Aud',
+      filter_type: 'received_message_from_campaign',
+      target_kind: 'campaign',
+      target_id: 'cs1',
+    });
     await db('audience_segments').insert({ audience_id: 'Aud', segment_id: 'Seg' });
     await db('bulk_restore_items').insert({ execution_key: 'br-1/run', kind: 'campaign', message_id: 'cs1', outcome: 'pending' });
     // Archived generations holding rows spelled otherwise (the archive copied the message's table as it
@@ -357,21 +424,52 @@ describe('migration 007 (exact ids)', () => {
     for (const [column, shape] of shapes) {
       const [table, col] = column.split('.');
       const was = shapesBefore.get(column) as ColumnShape;
-      assert.deepEqual([shape.type, shape.nullable, shape.dflt], [was.type, was.nullable, was.dflt], `${column} keeps its type, nullability and default`);
+      assert.deepEqual(
+        [shape.type, shape.nullable, shape.dflt],
+        [was.type, was.nullable, was.dflt],
+        `${column} keeps its type, nullability and default`,
+      );
       assert.equal(shape.coll, exactColumnsOf(table).includes(col) ? 'utf8mb4_bin' : was.coll, column);
     }
     for (const [table, cols] of Object.entries(EXACT)) for (const c of cols) assert.ok(shapes.has(`${table}.${c}`), `${table}.${c} exists`);
-    assert.deepEqual(await foreignKeyRules(db), ['audience_filters CASCADE', 'audience_segments CASCADE'], 'the foreign keys are back as they were');
+    assert.deepEqual(
+      await foreignKeyRules(db),
+      ['audience_filters CASCADE', 'audience_segments CASCADE'],
+      'the foreign keys are back as they were',
+    );
 
     // One message stays one message, in its definition's spelling (else its registry row's).
     const tables = await currentHotTables(db, [cs1, { kind: 'campaign', id: 'cs1' }, noDef]);
     assert.equal(tables.get(cs1)?.name, cs1Table.name);
     assert.equal(tables.size, 2, 'cs1 is no longer a name of CS1');
-    assert.deepEqual((await hotRows(db, cs1)).map((r) => [r.message_id, r.user_id]), [['CS1', 'Bob'], ['CS1', 'bob'], ['CS1', 'user-3']], 'user ids are left as they are');
-    assert.deepEqual((await hotRows(db, noDef)).map((r) => r.message_id), ['NoDef', 'NoDef']);
+    assert.deepEqual(
+      (await hotRows(db, cs1)).map((r) => [r.message_id, r.user_id]),
+      [
+        ['CS1', 'Bob'],
+        ['CS1', 'bob'],
+        ['CS1', 'user-3'],
+      ],
+      'user ids are left as they are',
+    );
+    assert.deepEqual(
+      (await hotRows(db, noDef)).map((r) => r.message_id),
+      ['NoDef', 'NoDef'],
+    );
     const ids = async (table: string, column = 'message_id') => ((await db(table).pluck(column)) as string[]).sort();
-    for (const table of ['message_tags', 'message_components', 'user_messages', 'user_message_receipts', 'message_analytics', 'audiences', 'bulk_restore_items']) {
-      assert.deepEqual((await ids(table)).filter((v) => v !== null), ['CS1'], table);
+    for (const table of [
+      'message_tags',
+      'message_components',
+      'user_messages',
+      'user_message_receipts',
+      'message_analytics',
+      'audiences',
+      'bulk_restore_items',
+    ]) {
+      assert.deepEqual(
+        (await ids(table)).filter((v) => v !== null),
+        ['CS1'],
+        table,
+      );
     }
     assert.deepEqual(await ids('audience_filters', 'target_id'), ['CS1']);
     assert.deepEqual(await ids('message_availability'), ['CS1', 'NoDef']);
@@ -382,9 +480,19 @@ describe('migration 007 (exact ids)', () => {
     // deploy runs them all) puts the rows back in the message's spelling.
     await migrateToLatest(db);
     assert.equal((await restoreMessage(db, arc1, 1)).rowCount, 5);
-    assert.deepEqual((await hotRows(db, arc1)).map((r) => r.message_id), ['ARC1', 'ARC1', 'ARC1', 'ARC1', 'ARC1']);
-    assert.equal((await restoreMessage(db, arc2, 1, { insertReturning: false })).rowCount, 2, 'also where rows are checked by reading them again (MySQL)');
-    assert.deepEqual((await hotRows(db, arc2)).map((r) => r.message_id), ['ARC2', 'ARC2']);
+    assert.deepEqual(
+      (await hotRows(db, arc1)).map((r) => r.message_id),
+      ['ARC1', 'ARC1', 'ARC1', 'ARC1', 'ARC1'],
+    );
+    assert.equal(
+      (await restoreMessage(db, arc2, 1, { insertReturning: false })).rowCount,
+      2,
+      'also where rows are checked by reading them again (MySQL)',
+    );
+    assert.deepEqual(
+      (await hotRows(db, arc2)).map((r) => r.message_id),
+      ['ARC2', 'ARC2'],
+    );
 
     await db('audiences').where({ id: 'Aud' }).delete();
     assert.equal((await ids('audience_filters', 'target_id')).length, 0, 'deleting an audience still deletes its filters');
@@ -403,7 +511,7 @@ describe('migration 007 (exact ids)', () => {
     assert.deepEqual(await foreignKeyRules(db), ['audience_filters CASCADE', 'audience_segments CASCADE']);
 
     // Stopped halfway: some tables converted, a foreign key dropped and not yet added back.
-    await db.raw("ALTER TABLE users MODIFY id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL");
+    await db.raw('ALTER TABLE users MODIFY id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL');
     await db.raw('ALTER TABLE audience_segments DROP FOREIGN KEY audience_segments_audience_id_foreign');
     await exactIds.up(db);
     assert.deepEqual(await columnShapes(db), exact);

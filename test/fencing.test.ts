@@ -45,7 +45,11 @@ function pauseAtFirstProgress() {
 }
 
 const isStale = (err: unknown) => {
-  assert.equal((err as Error).name, 'StaleAttemptError', `expected StaleAttemptError, got ${(err as Error).name}: ${(err as Error).message}`);
+  assert.equal(
+    (err as Error).name,
+    'StaleAttemptError',
+    `expected StaleAttemptError, got ${(err as Error).name}: ${(err as Error).message}`,
+  );
   return true;
 };
 
@@ -60,14 +64,21 @@ async function outcome(promise: Promise<unknown>): Promise<unknown> {
 /** Everything of the message that a move may change: chunks, manifests, its tables and their rows. */
 async function footprint(db: Db, ref: MessageRef) {
   const message = { message_kind: ref.kind, message_id: ref.id };
-  const chunks = await db('archive_chunks').where(message).orderBy(['generation', 'seq']).select('generation', 'seq', 'first_id', 'last_id', 'row_count', 'checksum', 'verified_at');
+  const chunks = await db('archive_chunks')
+    .where(message)
+    .orderBy(['generation', 'seq'])
+    .select('generation', 'seq', 'first_id', 'last_id', 'row_count', 'checksum', 'verified_at');
   const manifests = await db('archive_manifests')
     .where(message)
     .orderBy('generation')
     .select('generation', 'status', 'row_count', 'chunk_count', 'checksum', 'archived_at', 'restored_at');
-  const registry = (await db('hot_tables').where(message).orderBy('table_no').select('table_no', 'role')) as { table_no: string; role: string }[];
+  const registry = (await db('hot_tables').where(message).orderBy('table_no').select('table_no', 'role')) as {
+    table_no: string;
+    role: string;
+  }[];
   const tables = [];
-  for (const t of registry) tables.push({ ...t, exists: await hotTableExists(db, { tableNo: String(t.table_no), name: hotTableName(t.table_no) }) });
+  for (const t of registry)
+    tables.push({ ...t, exists: await hotTableExists(db, { tableNo: String(t.table_no), name: hotTableName(t.table_no) }) });
   const rows = await hotRows(db, ref);
   return { chunks, manifests, tables, hotRows: rows.length, hotChecksum: sha256(canonicalBytes(rows)) };
 }
@@ -88,10 +99,19 @@ describe('fencing of archive, sweep and restore attempts', () => {
 
     // Attempt N stalls after its first chunk (its second is stored meanwhile; its third is read ahead).
     const pause = pauseAtFirstProgress();
-    const stale = archiveMessage(db, ref, 1, { chunkRows: CHUNK_ROWS, fence: { token: 'archive-attempt-1' }, onProgress: pause.onProgress });
+    const stale = archiveMessage(db, ref, 1, {
+      chunkRows: CHUNK_ROWS,
+      fence: { token: 'archive-attempt-1' },
+      onProgress: pause.onProgress,
+    });
     stale.catch(() => undefined); // judged below
     await pause.reached;
-    await waitFor('the stale attempt to store the chunk it had under way', async () => (await archivedRowCount(db, ref)) >= 2 * CHUNK_ROWS || null, 10_000, 20);
+    await waitFor(
+      'the stale attempt to store the chunk it had under way',
+      async () => (await archivedRowCount(db, ref)) >= 2 * CHUNK_ROWS || null,
+      10_000,
+      20,
+    );
 
     // Temporal gave up on it: attempt N+1 of the same generation archives, then the message is restored.
     const manifest = await archiveMessage(db, ref, 1, { chunkRows: CHUNK_ROWS, fence: { token: 'archive-attempt-2' } });
@@ -102,11 +122,18 @@ describe('fencing of archive, sweep and restore attempts', () => {
     assert.equal(restored.hotRows, ROWS);
     assert.equal(restored.hotChecksum, original, 'the restore brought every row back');
     assert.equal(restored.chunks.length, 0, "the restore dropped the generation's long-term copy");
-    assert.ok(restored.tables.some((t) => t.role === 'current' && t.exists), 'the restored rows are in a fresh current table');
+    assert.ok(
+      restored.tables.some((t) => t.role === 'current' && t.exists),
+      'the restored rows are in a fresh current table',
+    );
 
     pause.release();
     const failure = await outcome(stale);
-    assert.deepEqual(await footprint(db, ref), restored, 'no chunk written, no table dropped or taken out of service, no manifest changed, restored rows intact');
+    assert.deepEqual(
+      await footprint(db, ref),
+      restored,
+      'no chunk written, no table dropped or taken out of service, no manifest changed, restored rows intact',
+    );
     isStale(failure);
   });
 
@@ -198,7 +225,10 @@ describe('fencing of archive, sweep and restore attempts', () => {
       await db.client.releaseConnection(conn);
     }
     await claimFence(db, ref, { generation: 2, phase: 'archive', token: 'next' }, 1);
-    const [[fence]] = (await db.raw('SELECT generation, token FROM move_fences WHERE message_kind = ? AND message_id = ?', [ref.kind, ref.id])) as [{ generation: number; token: string }[]];
+    const [[fence]] = (await db.raw('SELECT generation, token FROM move_fences WHERE message_kind = ? AND message_id = ?', [
+      ref.kind,
+      ref.id,
+    ])) as [{ generation: number; token: string }[]];
     assert.deepEqual({ ...fence }, { generation: 2, token: 'next' });
   });
 });

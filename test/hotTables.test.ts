@@ -31,7 +31,8 @@ describe('hot tables', () => {
   });
 
   it('refuses a table number that is not a plain positive integer', () => {
-    for (const bad of ['0', '-1', '1; DROP TABLE x', '1e3', '', '12345678']) assert.throws(() => hotTableName(bad), /not a hot table number/);
+    for (const bad of ['0', '-1', '1; DROP TABLE x', '1e3', '', '12345678'])
+      assert.throws(() => hotTableName(bad), /not a hot table number/);
     assert.equal(hotTableName('42'), 'interactions_42');
     assert.equal(firstIdOf('3'), String(3n * 2n ** 40n + 1n));
   });
@@ -41,7 +42,10 @@ describe('hot tables', () => {
     const tables = await Promise.all(Array.from({ length: 12 }, () => ensureHotTable(db, ref)));
     assert.equal(new Set(tables.map((t) => t.name)).size, 1);
     const roles = (await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).pluck('role')) as string[];
-    assert.ok(roles.filter((r) => r === 'current').length === 1 && roles.length <= 2, `one current table (and at most one made spare): ${roles}`);
+    assert.ok(
+      roles.filter((r) => r === 'current').length === 1 && roles.length <= 2,
+      `one current table (and at most one made spare): ${roles}`,
+    );
     // Ids are exact: RACED is another message, with a table of its own.
     assert.notEqual((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).name, tables[0].name);
   });
@@ -55,9 +59,16 @@ describe('hot tables', () => {
         const i = n++;
         return event({ kind: 'campaign', id: `new-${i % 25}` }, i);
       });
-    const results = await Promise.all(Array.from({ length: 6 }, async () => (await ingestEvents(db, batch())).stored + (await ingestEvents(db, batch())).stored));
-    assert.equal(results.reduce((a, b) => a + b, 0), 6_000);
-    const tables = (await db('hot_tables').where({ role: 'current' }).andWhere('message_id', 'like', 'new-%').count<{ n: number }[]>('* as n'))[0].n;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, async () => (await ingestEvents(db, batch())).stored + (await ingestEvents(db, batch())).stored),
+    );
+    assert.equal(
+      results.reduce((a, b) => a + b, 0),
+      6_000,
+    );
+    const tables = (
+      await db('hot_tables').where({ role: 'current' }).andWhere('message_id', 'like', 'new-%').count<{ n: number }[]>('* as n')
+    )[0].n;
     assert.equal(Number(tables), 25, 'one current table per message');
     let rows = 0;
     for (let m = 0; m < 25; m++) rows += (await hotRows(db, { kind: 'campaign', id: `new-${m}` })).length;
@@ -74,8 +85,14 @@ describe('hot tables', () => {
     const tables = await currentHotTables(db, [a, b]);
     assert.ok(tables.get(a) && tables.get(b));
     assert.notEqual(tables.get(b)?.name, tables.get(a)?.name);
-    assert.deepEqual((await hotRows(db, a)).map((r) => r.message_id), ['Cased', 'Cased']);
-    assert.deepEqual((await hotRows(db, b)).map((r) => r.message_id), ['cased']);
+    assert.deepEqual(
+      (await hotRows(db, a)).map((r) => r.message_id),
+      ['Cased', 'Cased'],
+    );
+    assert.deepEqual(
+      (await hotRows(db, b)).map((r) => r.message_id),
+      ['cased'],
+    );
   });
 
   it('loses and doubles nothing when ingestion runs while archives take the table out of service', async () => {
@@ -108,7 +125,10 @@ describe('hot tables', () => {
     assert.equal(manifest.rowCount, ingested, `every row archived once over ${sweeps + 1} archives`);
     assert.equal(await archivedRowCount(db, ref), ingested);
     assert.deepEqual(await hotRows(db, ref), []);
-    const chunks = (await db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id }).select('first_id', 'last_id')) as { first_id: string; last_id: string }[];
+    const chunks = (await db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id }).select('first_id', 'last_id')) as {
+      first_id: string;
+      last_id: string;
+    }[];
     const spans = chunks.map((c) => [BigInt(c.first_id), BigInt(c.last_id)] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
     for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] > spans[i - 1][1], 'chunks never overlap: no row stored twice');
     assert.ok(sweeps > 1, 'the archives ran while rows were being written');

@@ -5,7 +5,17 @@ import { ResumeRefusedError, UnknownMessageError } from '../src/client/lifecycle
 import { RESUME_REFUSED_MESSAGE, type MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { sha256, canonicalBytes } from '../src/storage/chunkCodec';
-import { archivedRowCount, createStack, hotRows, seedInteractions, sentEmailsTo, sleep, waitFor, waitForState, type TestStack } from './support/stack';
+import {
+  archivedRowCount,
+  createStack,
+  hotRows,
+  seedInteractions,
+  sentEmailsTo,
+  sleep,
+  waitFor,
+  waitForState,
+  type TestStack,
+} from './support/stack';
 
 describe('lifecycle actor', () => {
   let stack: TestStack;
@@ -115,12 +125,20 @@ describe('lifecycle actor', () => {
     await stack.lifecycle.stop(ref.kind, ref.id);
     await waitForState(stack, ref, 'expired', 30_000);
     await seedInteractions(stack.db, ref, 37);
-    await waitFor('late rows swept', async () => (await hotRows(stack.db, ref)).length === 0 && (await archivedRowCount(stack.db, ref)) === 237, 30_000);
+    await waitFor(
+      'late rows swept',
+      async () => (await hotRows(stack.db, ref)).length === 0 && (await archivedRowCount(stack.db, ref)) === 237,
+      30_000,
+    );
     // The rows are committed before the sweep activity returns to the actor, so its status follows a moment later.
-    const status = await waitFor('the actor to record the sweep', async () => {
-      const s = await stack.lifecycle.status(ref.kind, ref.id);
-      return s?.archive?.rowCount === 237 ? s : null;
-    }, 10_000);
+    const status = await waitFor(
+      'the actor to record the sweep',
+      async () => {
+        const s = await stack.lifecycle.status(ref.kind, ref.id);
+        return s?.archive?.rowCount === 237 ? s : null;
+      },
+      10_000,
+    );
     assert.equal(status?.state, 'expired');
     assert.equal(status?.archive?.rowCount, 237);
 
@@ -178,7 +196,11 @@ describe('lifecycle actor', () => {
     await assert.rejects(stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'first@example.com' }), UnknownMessageError);
     const described = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
     assert.notEqual(described.status.name, 'RUNNING', 'the actor ended after refusing');
-    assert.equal(await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first(), undefined, 'nothing recorded');
+    assert.equal(
+      await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first(),
+      undefined,
+      'nothing recorded',
+    );
     // A stop is first contact: the actor exists from then on, and a restore is answered by it.
     const stopped = await stack.lifecycle.stop(ref.kind, ref.id);
     assert.equal(stopped.changed, true);

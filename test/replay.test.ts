@@ -12,9 +12,13 @@ import { Worker } from '@temporalio/worker';
 const dir = path.join(__dirname, 'histories');
 
 describe('workflow determinism', () => {
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     it(`replays ${file}`, async () => {
-      const json = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { events: { workflowExecutionStartedEventAttributes?: unknown }[] };
+      const json = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+        events: { workflowExecutionStartedEventAttributes?: unknown }[];
+      };
       const history = historyFromJSON(json);
       assert.ok((history.events?.length ?? 0) > 20, 'the recording covers a whole run');
       await Worker.runReplayHistory({ workflowsPath: require.resolve('../workflows') }, history, file.replace(/\.json$/, ''));

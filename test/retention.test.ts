@@ -14,11 +14,24 @@ describe('retention by retargeting references', () => {
   });
   after(async () => stack?.close());
 
-  async function addAudience(id: string, type: string, active: boolean, filters: { filter_type: string; target?: MessageRef; tag?: string }[]) {
+  async function addAudience(
+    id: string,
+    type: string,
+    active: boolean,
+    filters: { filter_type: string; target?: MessageRef; tag?: string }[],
+  ) {
     await stack.db('audiences').insert({ id, type, name: id, active });
-    await stack.db('audience_filters').insert(
-      filters.map((f) => ({ audience_id: id, filter_type: f.filter_type, target_kind: f.target?.kind ?? null, target_id: f.target?.id ?? null, tag: f.tag ?? null })),
-    );
+    await stack
+      .db('audience_filters')
+      .insert(
+        filters.map((f) => ({
+          audience_id: id,
+          filter_type: f.filter_type,
+          target_kind: f.target?.kind ?? null,
+          target_id: f.target?.id ?? null,
+          tag: f.tag ?? null,
+        })),
+      );
   }
 
   it('stays retained while an active campaign filters on it, and expires once the reference goes', async () => {

@@ -50,7 +50,11 @@ async function serveKeySet(): Promise<KeySet> {
   return { url: `http://127.0.0.1:${port}/jwks.json`, privateKey, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-async function jwt(key: CryptoKey, claims: Record<string, unknown>, opts: { audience?: string; issuer?: string; expiresIn?: string | number; kid?: string } = {}): Promise<string> {
+async function jwt(
+  key: CryptoKey,
+  claims: Record<string, unknown>,
+  opts: { audience?: string; issuer?: string; expiresIn?: string | number; kid?: string } = {},
+): Promise<string> {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: opts.kid ?? 'test-key' })
     .setIssuer(opts.issuer ?? ISSUER)
@@ -98,7 +102,13 @@ describe('who may do what (HTTP API, real stack)', () => {
     return t;
   };
 
-  async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string | null, payload?: unknown, api: ApiServer = app) {
+  async function call(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    token: string | null,
+    payload?: unknown,
+    api: ApiServer = app,
+  ) {
     const res = await api.inject({
       method,
       url,
@@ -110,7 +120,11 @@ describe('who may do what (HTTP API, real stack)', () => {
   }
 
   async function assertNotStarted(workflowId: string) {
-    await assert.rejects(stack.client.workflow.getHandle(workflowId).describe(), WorkflowNotFoundError, `${workflowId} must not have been started`);
+    await assert.rejects(
+      stack.client.workflow.getHandle(workflowId).describe(),
+      WorkflowNotFoundError,
+      `${workflowId} must not have been started`,
+    );
   }
 
   async function auditRows(where: Record<string, unknown>, atLeast = 1) {
@@ -189,7 +203,10 @@ describe('who may do what (HTTP API, real stack)', () => {
         assert.match(String(wrong.body.message), new RegExp(`needs the ${access[0]}`));
         for (const token of [await scoped(access[0]), auth.adminToken]) {
           const right = await call(m, url, token, body);
-          assert.ok(right.status !== 401 && right.status !== 403 && right.status < 500, `${m} ${url} with the right scope got ${right.status} ${JSON.stringify(right.body)}`);
+          assert.ok(
+            right.status !== 401 && right.status !== 403 && right.status < 500,
+            `${m} ${url} with the right scope got ${right.status} ${JSON.stringify(right.body)}`,
+          );
         }
       }
     }
@@ -227,7 +244,11 @@ describe('who may do what (HTTP API, real stack)', () => {
   });
 
   it('OIDC: a JWT of the identity provider is a principal with the scopes of its claim; a bad one is refused', async () => {
-    const good = await jwt(keys.privateKey, { sub: 'alice', email: 'alice@idp.example', scope: 'openid interaction-data:restore other-app:admin' });
+    const good = await jwt(keys.privateKey, {
+      sub: 'alice',
+      email: 'alice@idp.example',
+      scope: 'openid interaction-data:restore other-app:admin',
+    });
     assert.equal((await call('GET', '/v1/restores/br-none', good)).status, 404, 'restore scope opens the route');
     const forbidden = await call('GET', '/v1/users/u-1', good);
     assert.equal(forbidden.status, 403, 'another application’s admin scope is not ours');
@@ -236,12 +257,19 @@ describe('who may do what (HTTP API, real stack)', () => {
     assert.equal((await call('GET', '/v1/restores/br-none', wrongAudience)).status, 401);
     const wrongIssuer = await jwt(keys.privateKey, { sub: 'alice', scope: 'interaction-data:admin' }, { issuer: 'https://evil.example/' });
     assert.equal((await call('GET', '/v1/restores/br-none', wrongIssuer)).status, 401);
-    const expired = await jwt(keys.privateKey, { sub: 'alice', scope: 'interaction-data:admin' }, { expiresIn: Math.floor(Date.now() / 1000) - 120 });
+    const expired = await jwt(
+      keys.privateKey,
+      { sub: 'alice', scope: 'interaction-data:admin' },
+      { expiresIn: Math.floor(Date.now() / 1000) - 120 },
+    );
     const expiredReply = await call('GET', '/v1/restores/br-none', expired);
     assert.equal(expiredReply.status, 401);
     assert.match(String(expiredReply.body.message), /expired/);
     const { privateKey: stranger } = await generateKeyPair('RS256');
-    assert.equal((await call('GET', '/v1/restores/br-none', await jwt(stranger, { sub: 'mallory', scope: 'interaction-data:admin' }))).status, 401);
+    assert.equal(
+      (await call('GET', '/v1/restores/br-none', await jwt(stranger, { sub: 'mallory', scope: 'interaction-data:admin' }))).status,
+      401,
+    );
     // An HMAC token "signed" with something public must never pass.
     const hs = await new SignJWT({ sub: 'mallory', scope: 'interaction-data:admin' })
       .setProtectedHeader({ alg: 'HS256', kid: 'test-key' })
@@ -255,7 +283,14 @@ describe('who may do what (HTTP API, real stack)', () => {
 
   it("OIDC: when the identity provider's key set cannot be fetched, 503, not a verdict on the token", async () => {
     const down = await testAuth(stack.db, identityProvider('http://127.0.0.1:1/jwks.json'));
-    const api = buildApi({ auth: down.auth, lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false });
+    const api = buildApi({
+      auth: down.auth,
+      lifecycle: stack.lifecycle,
+      connection: stack.connection,
+      db: stack.db,
+      logger: silent,
+      openapi: false,
+    });
     try {
       const token = await jwt(keys.privateKey, { sub: 'alice', scope: 'interaction-data:admin' });
       const res = await call('GET', '/v1/messages?limit=1', token, undefined, api);
@@ -268,7 +303,7 @@ describe('who may do what (HTTP API, real stack)', () => {
     }
   });
 
-  it("a restore e-mails the caller, or an allowed domain; anything else is refused before any workflow starts", async () => {
+  it('a restore e-mails the caller, or an allowed domain; anything else is refused before any workflow starts', async () => {
     const id = uid('sec-restore');
     const defined = await call('POST', '/v1/messages', await scoped('messages'), { kind: 'campaign', id, name: 'Security probe' });
     assert.equal(defined.status, 201, JSON.stringify(defined.body));
@@ -308,7 +343,9 @@ describe('who may do what (HTTP API, real stack)', () => {
     assert.equal(refused.status, 403);
     assert.match(String(refused.body.message), /admin scope/);
     await assertNotStarted(workflowId);
-    const now = await call('POST', `/v1/messages/campaign/${id}/stop`, messages, { stoppedAt: new Date(Date.now() - 60_000).toISOString() });
+    const now = await call('POST', `/v1/messages/campaign/${id}/stop`, messages, {
+      stoppedAt: new Date(Date.now() - 60_000).toISOString(),
+    });
     assert.equal(now.status, 200, JSON.stringify(now.body));
     const id2 = uid('sec-stop');
     const admin = await call('POST', `/v1/messages/campaign/${id2}/stop`, auth.adminToken, { stoppedAt: hourAgo });
@@ -337,12 +374,21 @@ describe('who may do what (HTTP API, real stack)', () => {
   });
 
   it('rate limit per token: 429 with Retry-After, and another token is not held back', async () => {
-    const limited = buildApi({ auth: auth.auth, lifecycle: stack.lifecycle, connection: stack.connection, db: stack.db, logger: silent, openapi: false, limits: { rateLimitMax: 3 } });
+    const limited = buildApi({
+      auth: auth.auth,
+      lifecycle: stack.lifecycle,
+      connection: stack.connection,
+      db: stack.db,
+      logger: silent,
+      openapi: false,
+      limits: { rateLimitMax: 3 },
+    });
     await limited.ready();
     try {
       const a = await auth.token(['messages']);
       const b = await auth.token(['messages']);
-      for (let i = 0; i < 3; i++) assert.equal((await call('GET', '/v1/messages/campaign/none/definition', a, undefined, limited)).status, 404);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await call('GET', '/v1/messages/campaign/none/definition', a, undefined, limited)).status, 404);
       const over = await call('GET', '/v1/messages/campaign/none/definition', a, undefined, limited);
       assert.equal(over.status, 429);
       assert.equal(over.body.error, 'too_many_requests');
@@ -410,7 +456,9 @@ describe('who may do what (HTTP API, real stack)', () => {
     assert.notEqual((await call('GET', '/v1/users/u-1', token)).status, 401);
     const list = await call('GET', '/v1/tokens', auth.adminToken);
     assert.ok(!JSON.stringify(list.body).includes(token.slice(-20)));
-    assert.ok((list.body.items as { name: string; createdBy: string }[]).some((t) => t.name === 'api-made' && t.createdBy.startsWith('token:')));
+    assert.ok(
+      (list.body.items as { name: string; createdBy: string }[]).some((t) => t.name === 'api-made' && t.createdBy.startsWith('token:')),
+    );
     assert.equal((await call('POST', '/v1/tokens', await scoped('export'), { name: 'escalate', scopes: ['admin'] })).status, 403);
     assert.equal((await call('POST', '/v1/tokens', auth.adminToken, { name: 'bad', scopes: ['root'] })).status, 400);
     const revoked = await call('DELETE', `/v1/tokens/${String(made.body.id)}`, auth.adminToken);
@@ -425,13 +473,28 @@ describe('who may do what (HTTP API, real stack)', () => {
     const cli = async (...argv: string[]) => {
       let stdout = '';
       let stderr = '';
-      const code = await runCli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
+      const code = await runCli(argv, {
+        stdout: { write: (s: string) => (stdout += s) },
+        stderr: { write: (s: string) => (stderr += s) },
+        env,
+      });
       return { code, stdout, stderr };
     };
     const bad = await cli('tokens', 'create', '--name', 'x', '--scopes', 'restore,superuser');
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown scope "superuser"/);
-    const made = await cli('tokens', 'create', '--name', 'billing-service', '--scopes', 'restore', '--email', 'billing@example.com', '--expires', '90d');
+    const made = await cli(
+      'tokens',
+      'create',
+      '--name',
+      'billing-service',
+      '--scopes',
+      'restore',
+      '--email',
+      'billing@example.com',
+      '--expires',
+      '90d',
+    );
     assert.equal(made.code, 0, made.stderr);
     const token = /token\s+(idt_\S+)/.exec(made.stdout)?.[1];
     assert.ok(token, made.stdout);
@@ -451,7 +514,9 @@ describe('who may do what (HTTP API, real stack)', () => {
     assert.match(audit.stdout, /CLI tokens create/);
     assert.match(audit.stdout, /CLI tokens revoke/);
     assert.match(audit.stdout, /POST \/v1\/messages\/:kind\/:id\/stop/);
-    const json = JSON.parse((await cli('audit', '--since', '1h', '--json', '--principal', 'anonymous')).stdout) as { entries: { principal: string }[] };
+    const json = JSON.parse((await cli('audit', '--since', '1h', '--json', '--principal', 'anonymous')).stdout) as {
+      entries: { principal: string }[];
+    };
     assert.ok(json.entries.length > 0 && json.entries.every((e) => e.principal === 'anonymous'));
     assert.equal((await cli('audit', '--since', 'yesterday-ish')).code, 2);
   });

@@ -39,10 +39,16 @@ describe('Temporal server restart while actors sleep', () => {
       assert.ok(checkedAt >= due, `${ref.id} expired early: checked at ${s.lastCheckedAt}, due ${new Date(due).toISOString()}`);
       // A deadline that fell while the server was down fires once it is back.
       const firesFrom = Math.max(due, backAt);
-      assert.ok(checkedAt - firesFrom < 10_000, `${ref.id} expired ${checkedAt - firesFrom} ms after its deadline (or the server's return)`);
+      assert.ok(
+        checkedAt - firesFrom < 10_000,
+        `${ref.id} expired ${checkedAt - firesFrom} ms after its deadline (or the server's return)`,
+      );
       assert.equal(s.archive?.generation, 1, 'archived once');
     }
-    const manifests = await stack.db('archive_manifests').whereIn('message_id', refs.map((r) => r.id));
+    const manifests = await stack.db('archive_manifests').whereIn(
+      'message_id',
+      refs.map((r) => r.id),
+    );
     assert.equal(manifests.length, refs.length, 'one archive per actor, none twice');
   });
 });

@@ -45,7 +45,10 @@ async function migrateDownTo(db: Db, last: string): Promise<void> {
 
 /** The distinct users of a message's rows in the shared table, as it was before migration 006. */
 async function sharedTableUsersOf(db: Db, ref: MessageRef): Promise<string[]> {
-  const users = (await db('interactions').where({ message_kind: ref.kind, message_id: ref.id }).distinct('user_id').pluck('user_id')) as string[];
+  const users = (await db('interactions')
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .distinct('user_id')
+    .pluck('user_id')) as string[];
   return [...new Set(users.map((u) => u.toLowerCase()))].sort();
 }
 
@@ -60,7 +63,14 @@ async function indexNames(db: Db, table: string): Promise<string[]> {
 }
 
 describe('user_messages (migration 005)', () => {
-  const database = useThrowawayDatabase(['interactions', 'archive_chunks', 'archive_manifests', 'move_fences', 'user_messages', 'ingested_events']);
+  const database = useThrowawayDatabase([
+    'interactions',
+    'archive_chunks',
+    'archive_manifests',
+    'move_fences',
+    'user_messages',
+    'ingested_events',
+  ]);
   let db: Db;
   before(() => {
     db = database.get();
@@ -141,18 +151,28 @@ describe('user_messages (migration 005)', () => {
   });
 
   for (const kept of [true, false]) {
-    it(kept ? 'is left alone by the archive and the restore of a generation archived since' : 'gets the users back from the restore of a generation archived before the migration', async () => {
-      await seedInteractions(db, campaign, 2_500);
-      const users = await hotUsersOf(db, campaign);
-      // What ingestion would have written; the generation archived before the migration had none.
-      if (kept) await db('user_messages').insert(users.map((user_id) => ({ user_id, message_kind: campaign.kind, message_id: campaign.id })));
-      await archiveMessage(db, campaign, 1, { chunkRows: 1_000 });
-      const manifest = db('archive_manifests').where({ message_kind: campaign.kind, message_id: campaign.id, generation: 1 });
-      assert.equal(Number((await manifest.clone().first<{ user_messages_kept: number }>())?.user_messages_kept), 1, 'the archive marks its generations');
-      if (!kept) await manifest.clone().update({ user_messages_kept: false });
-      assert.deepEqual(await pairsOf(db, campaign), kept ? users : [], 'the archive removes no pair');
-      await restoreMessage(db, campaign, 1, { insertBatch: 300 });
-      assert.deepEqual(await pairsOf(db, campaign), users);
-    });
+    it(
+      kept
+        ? 'is left alone by the archive and the restore of a generation archived since'
+        : 'gets the users back from the restore of a generation archived before the migration',
+      async () => {
+        await seedInteractions(db, campaign, 2_500);
+        const users = await hotUsersOf(db, campaign);
+        // What ingestion would have written; the generation archived before the migration had none.
+        if (kept)
+          await db('user_messages').insert(users.map((user_id) => ({ user_id, message_kind: campaign.kind, message_id: campaign.id })));
+        await archiveMessage(db, campaign, 1, { chunkRows: 1_000 });
+        const manifest = db('archive_manifests').where({ message_kind: campaign.kind, message_id: campaign.id, generation: 1 });
+        assert.equal(
+          Number((await manifest.clone().first<{ user_messages_kept: number }>())?.user_messages_kept),
+          1,
+          'the archive marks its generations',
+        );
+        if (!kept) await manifest.clone().update({ user_messages_kept: false });
+        assert.deepEqual(await pairsOf(db, campaign), kept ? users : [], 'the archive removes no pair');
+        await restoreMessage(db, campaign, 1, { insertBatch: 300 });
+        assert.deepEqual(await pairsOf(db, campaign), users);
+      },
+    );
   }
 });

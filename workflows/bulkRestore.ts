@@ -222,7 +222,9 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
     await condition(() => told.has(key) || !deadlines.has(key));
     const done = told.get(key);
     if (!done) return result('failed', 0, `not restored after ${Math.round(messageTimeoutMs / 1000)} s; its actor is still working on it`);
-    return done.outcome === 'restored' ? result('restored', done.rowCount, null) : result('failed', 0, `its restore cannot proceed: ${done.reason ?? 'no reason given'}`);
+    return done.outcome === 'restored'
+      ? result('restored', done.rowCount, null)
+      : result('failed', 0, `its restore cannot proceed: ${done.reason ?? 'no reason given'}`);
   }
 
   function tally(r: BulkItemResult): void {
@@ -254,7 +256,13 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
     void (async () => {
       let r: BulkItemResult;
       try {
-        r = await restorer.restoreBulkItem({ ...ref, executionKey: s.executionKey, actorRequestId: s.actorRequestId, failAfterAttempts, messageTimeoutMs });
+        r = await restorer.restoreBulkItem({
+          ...ref,
+          executionKey: s.executionKey,
+          actorRequestId: s.actorRequestId,
+          failAfterAttempts,
+          messageTimeoutMs,
+        });
       } catch (err) {
         // Out of attempts (or timed out): the message failed, the request goes on.
         r = { ...ref, outcome: 'failed', rowCount: 0, reason: `could not watch its restore: ${failureReason(err)}` };

@@ -58,7 +58,15 @@ import {
   stopSignal,
   stopUpdate,
 } from './definitions';
-import { initialState, isAvailable, LifecycleMachine, statusOf, upgradeCarried, type ActorState, type InboxEvent } from './lifecycleMachine';
+import {
+  initialState,
+  isAvailable,
+  LifecycleMachine,
+  statusOf,
+  upgradeCarried,
+  type ActorState,
+  type InboxEvent,
+} from './lifecycleMachine';
 
 export type { ActorState } from './lifecycleMachine';
 export { statusOf } from './lifecycleMachine';
@@ -161,15 +169,19 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   setHandler(resumeSignal, () => {
     s.inbox.push({ type: 'resume', receivedAt: nowIso() });
   });
-  setHandler(resumeUpdate, async (_payload): Promise<ResumeOutcome> => (await awaitReply({ type: 'resume', receivedAt: nowIso() })) as ResumeOutcome, {
-    // Refused before anything is recorded when the data is already gone; a resume accepted here is still
-    // decided by the loop, in order with the deadline, and may yet be refused there.
-    validator: (_payload) => {
-      if (!ready) return;
-      const refusal = m.resumeRefusal();
-      if (refusal) throw new Error(refusal);
+  setHandler(
+    resumeUpdate,
+    async (_payload): Promise<ResumeOutcome> => (await awaitReply({ type: 'resume', receivedAt: nowIso() })) as ResumeOutcome,
+    {
+      // Refused before anything is recorded when the data is already gone; a resume accepted here is still
+      // decided by the loop, in order with the deadline, and may yet be refused there.
+      validator: (_payload) => {
+        if (!ready) return;
+        const refusal = m.resumeRefusal();
+        if (refusal) throw new Error(refusal);
+      },
     },
-  });
+  );
 
   // ---- restore ----
   function restoreRequest(payload: RestoreSignal | undefined): PendingRestore {
@@ -225,7 +237,8 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     },
     {
       validator: (payload) => {
-        if (typeof payload?.requestedBy !== 'string') throw new Error('requestedBy must be a string (an e-mail address, or empty for none)');
+        if (typeof payload?.requestedBy !== 'string')
+          throw new Error('requestedBy must be a string (an e-mail address, or empty for none)');
         if (payload.requestId !== undefined && (typeof payload.requestId !== 'string' || payload.requestId.length > 128)) {
           throw new Error('requestId must be a string of at most 128 characters');
         }
@@ -303,7 +316,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       const payload: RestoreDoneSignal = { kind: s.kind, id: s.id, requestId: r.requestId, ...done };
       void getExternalWorkflowHandle(r.notifyWorkflowId)
         .signal(restoreDoneSignal, payload)
-        .catch((err: unknown) => log.warn('could not tell the requesting workflow', { workflowId: r.notifyWorkflowId, error: String(err) }));
+        .catch((err: unknown) =>
+          log.warn('could not tell the requesting workflow', { workflowId: r.notifyWorkflowId, error: String(err) }),
+        );
     }
   }
 
@@ -333,7 +348,10 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
           const dueAt = await policy.planDeadline({ from: e.stoppedAt, purpose: 'expiry' });
           m.stop(e.stoppedAt, dueAt);
           await publish();
-          answer(e, { ok: true, value: { changed: true, state: s.state, stoppedAt: s.stoppedAt, expiresAt: s.dueAt } satisfies StopOutcome });
+          answer(e, {
+            ok: true,
+            value: { changed: true, state: s.state, stoppedAt: s.stoppedAt, expiresAt: s.dueAt } satisfies StopOutcome,
+          });
         } else {
           const expiresAt = s.state === 'stopped' || s.state === 'retained' ? s.dueAt : null;
           answer(e, { ok: true, value: { changed: false, state: s.state, stoppedAt: s.stoppedAt, expiresAt } satisfies StopOutcome });
@@ -393,7 +411,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   async function finishArchive(): Promise<void> {
-    const manifest = await guarded('archiveInteractions', () => mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }));
+    const manifest = await guarded('archiveInteractions', () =>
+      mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
+    );
     if (!manifest) return;
     const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
     m.archived(manifest, nextSweep);
@@ -402,7 +422,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
 
   /** Late interactions of an expired message are stored hot but invisible; each cleanup cycle moves them too. */
   async function sweepLateInteractions(): Promise<void> {
-    const manifest = await guarded('archiveInteractions', () => mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }));
+    const manifest = await guarded('archiveInteractions', () =>
+      mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
+    );
     if (!manifest) return;
     s.archive = manifest;
     s.dueAt = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
@@ -411,7 +433,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   async function restore(): Promise<void> {
     s.state = 'restoring';
     await publish();
-    const summary = await guarded('restoreInteractions', () => mover.restoreInteractions({ kind: s.kind, id: s.id, generation: s.generation }));
+    const summary = await guarded('restoreInteractions', () =>
+      mover.restoreInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
+    );
     if (!summary) return;
     const completedAt = nowIso();
     // Restored data is like data of a message that has just stopped: another full TTL before it expires.

@@ -323,7 +323,9 @@ export class LifecycleMachine {
     if (!first || (this.s.state !== 'restoring' && this.s.state !== 'expired')) return { emails: [] };
     // The requesters of a restore that cannot proceed are told, once per problem.
     const reason = `${problem.type}: ${problem.error}`;
-    const emails = this.s.pendingRestores.filter((r) => r.requestedBy).map((r) => ({ ...this.email(r, 0, problem.since), failure: reason }));
+    const emails = this.s.pendingRestores
+      .filter((r) => r.requestedBy)
+      .map((r) => ({ ...this.email(r, 0, problem.since), failure: reason }));
     return { emails };
   }
 

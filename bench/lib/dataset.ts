@@ -79,7 +79,12 @@ export interface GenerateTiming {
  * of random index entries would take here; the result is the same schema with compact indexes (so the
  * hot size it is compared with is, if anything, small).
  */
-export async function generateSharedInteractions(db: Db, table: string, spec: DatasetSpec, log: (msg: string) => void = () => undefined): Promise<GenerateTiming> {
+export async function generateSharedInteractions(
+  db: Db,
+  table: string,
+  spec: DatasetSpec,
+  log: (msg: string) => void = () => undefined,
+): Promise<GenerateTiming> {
   const total = spec.targetRows + spec.otherRows;
   const others = Math.max(1, spec.otherMessages ?? 500);
   // Row n is the target's when n * targetRows / span crosses an integer: an even spread over the
@@ -130,7 +135,11 @@ export async function generateSharedInteractions(db: Db, table: string, spec: Da
  * (same ids, same fingerprint), in the message's own hot table. The timing's insertSeconds is the
  * generation, indexSeconds the staging table's index and the copy into the messages' tables.
  */
-export async function generateInteractions(db: Db, spec: DatasetSpec, log: (msg: string) => void = () => undefined): Promise<GenerateTiming> {
+export async function generateInteractions(
+  db: Db,
+  spec: DatasetSpec,
+  log: (msg: string) => void = () => undefined,
+): Promise<GenerateTiming> {
   let gen: GenerateTiming = { insertSeconds: 0, indexSeconds: 0 };
   let generated = 0;
   await loadIntoHotTables(
@@ -149,7 +158,11 @@ export async function generateInteractions(db: Db, spec: DatasetSpec, log: (msg:
  * staging table of the template's columns (its name is the argument), whose rows are then copied into
  * their messages' own tables; the staging table is dropped. Returns how many messages.
  */
-export async function loadIntoHotTables(db: Db, load: (staging: string) => Promise<void>, log: (msg: string) => void = () => undefined): Promise<number> {
+export async function loadIntoHotTables(
+  db: Db,
+  load: (staging: string) => Promise<void>,
+  log: (msg: string) => void = () => undefined,
+): Promise<number> {
   await createStagingTable(db, STAGING_TABLE);
   await load(STAGING_TABLE);
   const messages = await distributeIntoHotTables(db, STAGING_TABLE, log);
@@ -179,7 +192,9 @@ export async function createSharedTable(db: Db, name: string = SHARED_TABLE): Pr
   await db.raw('CREATE TABLE ?? LIKE ??', [name, HOT_TABLE_TEMPLATE]);
   await db.raw('ALTER TABLE ?? ADD INDEX ix_interactions_message (message_kind, message_id, id)', [name]);
   const actual = [...(await secondaryIndexes(db, name))].map(([k, cols]) => `${k}(${cols})`).sort();
-  const expected = Object.entries(SHARED_INDEXES).map(([k, cols]) => `${k}(${cols})`).sort();
+  const expected = Object.entries(SHARED_INDEXES)
+    .map(([k, cols]) => `${k}(${cols})`)
+    .sort();
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
     throw new Error(`${name} is not the shared table of before migration 006: ${actual.join(' ')} instead of ${expected.join(' ')}`);
   }
@@ -222,9 +237,9 @@ export function messageKind(kind: string): MessageKind {
  * many messages.
  */
 export async function distributeIntoHotTables(db: Db, source: string, log: (msg: string) => void = () => undefined): Promise<number> {
-  const [groups] = (await db.raw('SELECT message_kind AS kind, message_id AS id, COUNT(*) AS n FROM ?? GROUP BY message_kind, message_id', [source])) as [
-    { kind: string; id: string; n: number | string }[],
-  ];
+  const [groups] = (await db.raw('SELECT message_kind AS kind, message_id AS id, COUNT(*) AS n FROM ?? GROUP BY message_kind, message_id', [
+    source,
+  ])) as [{ kind: string; id: string; n: number | string }[]];
   let done = 0;
   await forEachLimited(groups, TABLES_IN_FLIGHT, async (g) => {
     await copyIntoHotTable(db, source, { kind: messageKind(g.kind), id: g.id }, Number(g.n));
@@ -242,7 +257,12 @@ export async function distributeIntoHotTables(db: Db, source: string, log: (msg:
 export async function copyIntoHotTable(db: Db, source: string, ref: MessageRef, rows: number): Promise<HotTable> {
   const t = await ensureHotTable(db, ref);
   const copy = async () => {
-    await db.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ? ORDER BY id', [t.name, source, ref.kind, ref.id]);
+    await db.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ? ORDER BY id', [
+      t.name,
+      source,
+      ref.kind,
+      ref.id,
+    ]);
   };
   if (rows >= SORTED_INDEX_ROWS) {
     await withIndexesRebuilt(db, t.name, copy);
@@ -339,7 +359,9 @@ async function fingerprintParts(db: Db, tables: readonly string[], ref: MessageR
     const where = ref ? ' WHERE message_kind = ? AND message_id = ?' : '';
     // Each table aggregated on its own, so that no union of its rows is materialized.
     const branches = batch
-      .map(() => `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT(${cols}))) AS s, BIT_XOR(CRC32(CONCAT(${cols}))) AS x, MAX(id) AS m FROM ??${where}`)
+      .map(
+        () => `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT(${cols}))) AS s, BIT_XOR(CRC32(CONCAT(${cols}))) AS x, MAX(id) AS m FROM ??${where}`,
+      )
       .join(' UNION ALL ');
     const bindings = batch.flatMap((t) => (ref ? [t, ref.kind, ref.id] : [t]));
     const [rows] = (await db.raw(`SELECT SUM(n) AS n, SUM(s) AS s, BIT_XOR(x) AS x, MAX(m) AS m FROM (${branches}) u`, bindings)) as [
@@ -369,7 +391,10 @@ export async function tablesFingerprint(db: Db, tables: readonly string[]): Prom
 
 /** The fingerprint of a message's hot rows, wherever the service keeps them (its current table, and a draining one). */
 export async function hotFingerprint(db: Db, ref: MessageRef): Promise<string> {
-  return tablesFingerprint(db, (await messageHotTables(db, ref)).map((t) => t.name));
+  return tablesFingerprint(
+    db,
+    (await messageHotTables(db, ref)).map((t) => t.name),
+  );
 }
 
 /** data_length + index_length of a table, after ANALYZE so that the figures are current. */
@@ -394,9 +419,10 @@ export async function countTableRows(db: Db, tables: readonly string[]): Promise
   let n = 0;
   for (let i = 0; i < tables.length; i += TABLES_PER_STATEMENT) {
     const batch = tables.slice(i, i + TABLES_PER_STATEMENT);
-    const [rows] = (await db.raw(`SELECT SUM(n) AS n FROM (${batch.map(() => 'SELECT COUNT(*) AS n FROM ??').join(' UNION ALL ')}) u`, batch)) as [
-      { n: string | number | null }[],
-    ];
+    const [rows] = (await db.raw(
+      `SELECT SUM(n) AS n FROM (${batch.map(() => 'SELECT COUNT(*) AS n FROM ??').join(' UNION ALL ')}) u`,
+      batch,
+    )) as [{ n: string | number | null }[]];
     n += Number(rows[0].n ?? 0);
   }
   return n;
@@ -404,5 +430,8 @@ export async function countTableRows(db: Db, tables: readonly string[]): Promise
 
 /** A message's hot rows, in whichever of its tables they are. */
 export async function countHotRows(db: Db, ref: MessageRef): Promise<number> {
-  return countTableRows(db, (await messageHotTables(db, ref)).map((t) => t.name));
+  return countTableRows(
+    db,
+    (await messageHotTables(db, ref)).map((t) => t.name),
+  );
 }

@@ -29,9 +29,11 @@ export async function insertBackInChunks(db: Db, copy: string, into: string, chu
   const cols = [...INTERACTION_COLUMNS, ...extraColumns].join(', ');
   let after = '0';
   for (;;) {
-    const [rows] = (await db.raw('SELECT MAX(id) AS m FROM (SELECT id FROM ?? WHERE id > ? ORDER BY id LIMIT ?) x', [copy, after, chunk])) as [
-      { m: string | null }[],
-    ];
+    const [rows] = (await db.raw('SELECT MAX(id) AS m FROM (SELECT id FROM ?? WHERE id > ? ORDER BY id LIMIT ?) x', [
+      copy,
+      after,
+      chunk,
+    ])) as [{ m: string | null }[]];
     const last = rows[0]?.m;
     if (!last) return;
     await db.raw(`INSERT INTO ?? (${cols}) SELECT ${cols} FROM ?? WHERE id > ? AND id <= ? ORDER BY id`, [into, copy, after, last]);

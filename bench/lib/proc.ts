@@ -110,7 +110,10 @@ export function exitedChildrenCpuSeconds(): number {
 const CLOCK_TICKS = 100;
 
 export function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(', ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 }
 
 /** `uptime` as the shell prints it, so the figures carry the machine's load (shared, 2 cores) with them. */

@@ -49,16 +49,43 @@ export interface PtArchiverSource {
   extraFlags?: readonly string[];
 }
 
-export async function runPtArchiver(bench: BenchDatabase, target: MessageRef, destTable: string, source: PtArchiverSource): Promise<PtArchiverRun> {
+export async function runPtArchiver(
+  bench: BenchDatabase,
+  target: MessageRef,
+  destTable: string,
+  source: PtArchiverSource,
+): Promise<PtArchiverRun> {
   const c = parseMysqlUrl(bench.url);
   // pt-archiver's DSN: A charset, L enables LOAD DATA LOCAL INFILE (needed by --bulk-insert), i index.
-  const dsn = [`h=${c.host}`, `P=${c.port}`, `u=${c.user}`, ...(c.password ? [`p=${c.password}`] : []), `D=${c.database}`, `t=${source.table}`, 'A=utf8mb4', 'L=1'];
+  const dsn = [
+    `h=${c.host}`,
+    `P=${c.port}`,
+    `u=${c.user}`,
+    ...(c.password ? [`p=${c.password}`] : []),
+    `D=${c.database}`,
+    `t=${source.table}`,
+    'A=utf8mb4',
+    'L=1',
+  ];
   if (source.index) dsn.push(`i=${source.index}`);
   // The message reference is a fixed benchmark identifier, not user input; pt-archiver takes a WHERE text.
   const where = `message_kind = '${target.kind}' AND message_id = '${target.id}'`;
-  const args = ['--source', dsn.join(','), '--dest', `t=${destTable}`, '--where', where, ...PT_ARCHIVER_FLAGS, ...(source.extraFlags ?? []), '--statistics'];
+  const args = [
+    '--source',
+    dsn.join(','),
+    '--dest',
+    `t=${destTable}`,
+    '--where',
+    where,
+    ...PT_ARCHIVER_FLAGS,
+    ...(source.extraFlags ?? []),
+    '--statistics',
+  ];
   const result = await runCommand('pt-archiver', args);
   if (result.code !== 0) throw new Error(`pt-archiver failed (${result.code}): ${result.stderr || result.stdout}`);
-  const shown = args.map((a) => (/[\s',=]/.test(a) && !a.startsWith('h=') ? `"${a}"` : a)).join(' ').replace(/p=[^,]*/, 'p=***');
+  const shown = args
+    .map((a) => (/[\s',=]/.test(a) && !a.startsWith('h=') ? `"${a}"` : a))
+    .join(' ')
+    .replace(/p=[^,]*/, 'p=***');
   return { ...result, command: `pt-archiver ${shown}`, statistics: result.stdout.trim() };
 }

@@ -7,7 +7,9 @@ import type { Db } from '../../src/db/knex';
 
 /** Committed transactions whose undo logs are not yet purged (InnoDB's history list length). */
 export async function purgeBacklog(db: Db): Promise<number> {
-  const [rows] = (await db.raw("SELECT `COUNT` AS n FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")) as [{ n: number }[]];
+  const [rows] = (await db.raw("SELECT `COUNT` AS n FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'")) as [
+    { n: number }[],
+  ];
   return Number(rows[0]?.n ?? 0);
 }
 

@@ -40,9 +40,9 @@ export function parseBytes(text: string): number {
 async function serverFacts(url: string): Promise<{ version: string; bufferPool: number; redoLog: number; tableCache: number }> {
   const db = createDb(url, { min: 0, max: 1 });
   try {
-    const [rows] = (await db.raw('SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b, LEAST(@@table_open_cache, @@table_definition_cache) AS t')) as [
-      { v: string; b: string | number; t: string | number }[],
-    ];
+    const [rows] = (await db.raw(
+      'SELECT VERSION() AS v, @@innodb_buffer_pool_size AS b, LEAST(@@table_open_cache, @@table_definition_cache) AS t',
+    )) as [{ v: string; b: string | number; t: string | number }[]];
     // MySQL 8.0.30+ sizes its redo log by innodb_redo_log_capacity and ignores innodb_log_file_size
     // once that is set; MariaDB has only the latter.
     const [redo] = (await db.raw("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('innodb_redo_log_capacity', 'innodb_log_file_size')")) as [
@@ -64,7 +64,10 @@ async function serverFacts(url: string): Promise<{ version: string; bufferPool: 
  * Sizes a server's buffer pool and redo log (and, when given, its table caches) as a production server
  * holding the benchmark's working set would be, online, and returns once the resizes have finished.
  */
-export async function sizeLikeProduction(url: string, size: { bufferPoolBytes: number; redoLogBytes: number; tableCache?: number }): Promise<void> {
+export async function sizeLikeProduction(
+  url: string,
+  size: { bufferPoolBytes: number; redoLogBytes: number; tableCache?: number },
+): Promise<void> {
   const db = createDb(url, { min: 0, max: 1 });
   try {
     if (size.tableCache !== undefined) {

@@ -11,7 +11,17 @@ import { currentHotTable } from '../../src/storage/hotTables';
 import { countHotRows, hotFingerprint, tableBytes, type BenchDatabase } from './dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory } from './proc';
 import { settlePurge } from './purge';
-import { activityTimings, resetStickiness, spawnBenchWorker, timelineSince, startBenchTemporal, waitForIdleActor, waitForStatus, type BenchTemporal, type BenchWorker } from './stack';
+import {
+  activityTimings,
+  resetStickiness,
+  spawnBenchWorker,
+  timelineSince,
+  startBenchTemporal,
+  waitForIdleActor,
+  waitForStatus,
+  type BenchTemporal,
+  type BenchWorker,
+} from './stack';
 
 export interface MovePhase {
   rows: number;
@@ -47,7 +57,9 @@ export interface ServiceRun {
 /** Waits until the worker answers a query, so that start-up (bundling the workflow code) is not timed. */
 async function warmUp(temporal: BenchTemporal, worker: BenchWorker, ref: MessageRef): Promise<void> {
   await temporal.lifecycle.stop(ref.kind, ref.id);
-  const exited = new Promise<never>((_, reject) => worker.child.once('exit', (code) => reject(new Error(`worker exited (${code}) during start-up`))));
+  const exited = new Promise<never>((_, reject) =>
+    worker.child.once('exit', (code) => reject(new Error(`worker exited (${code}) during start-up`))),
+  );
   exited.catch(() => undefined);
   await Promise.race([waitForStatus(temporal.lifecycle, ref, () => true, 120_000, 200), exited]);
 }
@@ -130,7 +142,13 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
     if (expired.archive?.rowCount !== rows) throw new Error(`archived ${expired?.archive?.rowCount} rows, expected ${rows}`);
     if ((await countHotRows(bench.db, target)) !== 0) throw new Error('hot rows left after the archive');
     const [archiveTiming] = await activityTimings(temporal.client, target, 'archiveInteractions');
-    const archive: MovePhase = { rows, activitySeconds: archiveTiming.seconds, attempts: archiveTiming.attempts, rowsPerSecond: rows / archiveTiming.seconds, ...a.figures };
+    const archive: MovePhase = {
+      rows,
+      activitySeconds: archiveTiming.seconds,
+      attempts: archiveTiming.attempts,
+      rowsPerSecond: rows / archiveTiming.seconds,
+      ...a.figures,
+    };
     log(
       `  archive: ${fmtInt(rows)} rows in ${archive.activitySeconds.toFixed(1)} s (${fmtInt(archive.rowsPerSecond)} rows/s), ` +
         `worker peak ${fmtMB(archive.workerHwm)} (idle ${fmtMB(archive.workerIdleRss)})`,
@@ -153,14 +171,24 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
       // The signal itself: LifecycleClient.restore would first query the actor, and a query to an actor
       // whose last worker was stopped waits out Temporal's sticky-queue timeout (about 10 s), which is
       // the benchmark's doing (a worker per phase), not the restore's.
-      () => temporal.client.workflow.getHandle(lifecycleWorkflowId(target)).signal(restoreSignal, { requestedBy: 'bench@example.com', requestId: 'bench-restore' }),
+      () =>
+        temporal.client.workflow
+          .getHandle(lifecycleWorkflowId(target))
+          .signal(restoreSignal, { requestedBy: 'bench@example.com', requestId: 'bench-restore' }),
       () => waitForStatus(temporal.lifecycle, target, (s) => s.state === 'stopped' && s.lastRestore !== null, timeoutMs, 100),
     );
     const [restoreTiming] = await activityTimings(temporal.client, target, 'restoreInteractions');
     if (process.env.BENCH_TIMELINE) log(`restore timeline:\n${await timelineSince(temporal.client, target, 'restore')}`);
-    const restore: MovePhase = { rows, activitySeconds: restoreTiming.seconds, attempts: restoreTiming.attempts, rowsPerSecond: rows / restoreTiming.seconds, ...r.figures };
+    const restore: MovePhase = {
+      rows,
+      activitySeconds: restoreTiming.seconds,
+      attempts: restoreTiming.attempts,
+      rowsPerSecond: rows / restoreTiming.seconds,
+      ...r.figures,
+    };
     const fingerprintAfterRestore = await hotFingerprint(bench.db, target);
-    if (fingerprintAfterRestore !== fingerprintBefore) throw new Error(`restored rows differ: ${fingerprintAfterRestore} vs ${fingerprintBefore}`);
+    if (fingerprintAfterRestore !== fingerprintBefore)
+      throw new Error(`restored rows differ: ${fingerprintAfterRestore} vs ${fingerprintBefore}`);
     log(
       `  restore: ${fmtInt(rows)} rows in ${restore.activitySeconds.toFixed(1)} s (${fmtInt(restore.rowsPerSecond)} rows/s), ` +
         `end to end ${restore.endToEndSeconds.toFixed(1)} s, worker peak ${fmtMB(restore.workerHwm)}`,

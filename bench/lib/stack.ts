@@ -135,7 +135,10 @@ export async function waitForIdleActor(client: Client, ref: MessageRef, timeoutM
  * schedule-to-start timeout, which a worker that keeps running never costs.
  */
 export async function resetStickiness(client: Client, ref: MessageRef): Promise<void> {
-  await client.workflowService.resetStickyTaskQueue({ namespace: client.options.namespace, execution: { workflowId: lifecycleWorkflowId(ref) } });
+  await client.workflowService.resetStickyTaskQueue({
+    namespace: client.options.namespace,
+    execution: { workflowId: lifecycleWorkflowId(ref) },
+  });
 }
 
 /** Polls the actor's status query until `accept` is true; returns the status and when it was seen. */

@@ -117,7 +117,14 @@ export function formatValidationErrors(
   request: FastifyRequest,
 ): { message: string; field: string | null } {
   const where = context === 'querystring' ? 'query string' : context === 'params' ? 'path' : context;
-  const input = context === 'querystring' ? request.query : context === 'params' ? request.params : context === 'headers' ? request.headers : request.body;
+  const input =
+    context === 'querystring'
+      ? request.query
+      : context === 'params'
+        ? request.params
+        : context === 'headers'
+          ? request.headers
+          : request.body;
   const data = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : undefined;
   const sentences: string[] = [];
   const fields: string[] = [];
@@ -139,7 +146,9 @@ export function formatValidationErrors(
           (allowed.length ? `; allowed: ${allowed.join(', ')}` : `; this request takes none`),
       );
     } else if (err.keyword === 'required') {
-      const missing = (err.params?.requiredProperties as string[] | undefined) ?? (err.params?.missingProperty ? [String(err.params.missingProperty)] : []);
+      const missing =
+        (err.params?.requiredProperties as string[] | undefined) ??
+        (err.params?.missingProperty ? [String(err.params.missingProperty)] : []);
       for (const name of missing) add(name, `${name} is required${FIELD_RULES[name] ? ` and ${FIELD_RULES[name]}` : ''}`);
     } else if (path.length === 0 && err.keyword === 'type') {
       add(null, context === 'body' ? 'body must be a JSON object' : `${where} is malformed`);
@@ -241,9 +250,14 @@ export function buildApi(options: ApiOptions): ApiServer {
     keyGenerator: (request) => request.principal?.id ?? request.ip,
     // An Error (not a plain object), so that every error handler on the way treats it as one.
     errorResponseBuilder: (_request, context) =>
-      Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after === '1 minute' ? 'minute' : 'window'} reached for this token; retry in ${context.after}`), {
-        statusCode: 429,
-      }),
+      Object.assign(
+        new Error(
+          `rate limit of ${context.max} requests per ${context.after === '1 minute' ? 'minute' : 'window'} reached for this token; retry in ${context.after}`,
+        ),
+        {
+          statusCode: 429,
+        },
+      ),
   });
 
   app.setNotFoundHandler((request, reply) =>
@@ -288,7 +302,10 @@ export function buildApi(options: ApiOptions): ApiServer {
 
     routes.get(
       '/healthz',
-      { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'Liveness and dependencies', response: { 200: Health, 503: Health } } },
+      {
+        config: { rateLimit: false },
+        schema: { tags: ['operations'], summary: 'Liveness and dependencies', response: { 200: Health, 503: Health } },
+      },
       async (request, reply) => {
         const problems: string[] = [];
         let temporal = true;
@@ -315,7 +332,11 @@ export function buildApi(options: ApiOptions): ApiServer {
           ok,
           temporal,
           ...(database === undefined ? {} : { database }),
-          ...(ok ? {} : { message: `unavailable: ${[!temporal && 'Temporal', database === false && 'database'].filter(Boolean).join(' and ')}; the server log has the details` }),
+          ...(ok
+            ? {}
+            : {
+                message: `unavailable: ${[!temporal && 'Temporal', database === false && 'database'].filter(Boolean).join(' and ')}; the server log has the details`,
+              }),
         });
       },
     );
@@ -389,15 +410,28 @@ export function buildApi(options: ApiOptions): ApiServer {
         const requestedBy = restoreRecipient(request.principal as Principal, request.body.requestedBy, allowedDomains);
         // An id no one ever defined, stopped or sent events for gets no actor at all.
         if (db && !(await isKnownMessage(db, { kind, id }))) {
-          return reply.code(404).send({ error: 'not_found', message: `no ${kind} ${JSON.stringify(id)}: it was never defined, stopped or sent events for` });
+          return reply
+            .code(404)
+            .send({ error: 'not_found', message: `no ${kind} ${JSON.stringify(id)}: it was never defined, stopped or sent events for` });
         }
-        const result = await withTemporal(() => lifecycle.restore(kind, id, requestId === undefined ? { requestedBy } : { requestedBy, requestId }));
+        const result = await withTemporal(() =>
+          lifecycle.restore(kind, id, requestId === undefined ? { requestedBy } : { requestedBy, requestId }),
+        );
         const workflowId = lifecycleWorkflowId({ kind, id });
         if (!result.accepted) {
           const status = await withTemporal(() => lifecycle.status(kind, id));
           return reply
             .code(200)
-            .send({ workflowId, kind, id, requestId: result.requestId, accepted: false, state: result.state, message: ALREADY_AVAILABLE_MESSAGE, status });
+            .send({
+              workflowId,
+              kind,
+              id,
+              requestId: result.requestId,
+              accepted: false,
+              state: result.state,
+              message: ALREADY_AVAILABLE_MESSAGE,
+              status,
+            });
         }
         return reply.code(202).send({ workflowId, kind, id, requestId: result.requestId, accepted: true, state: result.state });
       },
@@ -421,7 +455,8 @@ export function buildApi(options: ApiOptions): ApiServer {
           const { retried } = await withTemporal(() => lifecycle.retry(kind, id));
           return reply.code(200).send({ workflowId, kind, id, retried });
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) return reply.code(404).send({ error: 'not_found', message: `no running actor ${workflowId}` });
+          if (err instanceof WorkflowNotFoundError)
+            return reply.code(404).send({ error: 'not_found', message: `no running actor ${workflowId}` });
           throw err;
         }
       },
@@ -484,7 +519,14 @@ export function buildApi(options: ApiOptions): ApiServer {
   });
 
   // The interaction data plane needs the database and the full lifecycle client.
-  if (db && isDataPlaneLifecycle(lifecycle)) void app.register(dataPlaneRoutes, { db, lifecycle, connection, temporalTimeoutMs, usersExportTimeLimitMs: options.usersExportTimeLimitMs });
+  if (db && isDataPlaneLifecycle(lifecycle))
+    void app.register(dataPlaneRoutes, {
+      db,
+      lifecycle,
+      connection,
+      temporalTimeoutMs,
+      usersExportTimeLimitMs: options.usersExportTimeLimitMs,
+    });
 
   return app;
 }

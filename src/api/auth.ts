@@ -86,7 +86,8 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (access === 'public') return;
     const verdict = await authenticator.authenticate(request.headers.authorization);
     if (!verdict.ok) {
-      if (verdict.unavailable) return reply.code(503).header('retry-after', '30').send({ error: 'auth_unavailable', message: verdict.reason });
+      if (verdict.unavailable)
+        return reply.code(503).header('retry-after', '30').send({ error: 'auth_unavailable', message: verdict.reason });
       return reply
         .code(401)
         .header('www-authenticate', `Bearer realm="interaction-data"${request.headers.authorization ? ', error="invalid_token"' : ''}`)

@@ -6,7 +6,12 @@
 import type { Connection } from '@temporalio/client';
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { Knex } from 'knex';
-import { BulkRequestConflictError, PREVIEW_LIMIT_DEFAULT, TooManyBulkRestoresError, type BulkRestoreClient } from '../client/bulkRestoreClient';
+import {
+  BulkRequestConflictError,
+  PREVIEW_LIMIT_DEFAULT,
+  TooManyBulkRestoresError,
+  type BulkRestoreClient,
+} from '../client/bulkRestoreClient';
 import { restoreRecipient } from '../auth/policy';
 import type { Principal } from '../auth/scopes';
 import { countTagged } from '../bulk/store';
@@ -53,9 +58,14 @@ export const BulkRestoreBody = Type.Object(
       }),
     ),
     requestId: Type.Optional(
-      Type.String({ pattern: REQUEST_ID_PATTERN, description: 'Names the request (default: derived from the request, so a repeat attaches to it).' }),
+      Type.String({
+        pattern: REQUEST_ID_PATTERN,
+        description: 'Names the request (default: derived from the request, so a repeat attaches to it).',
+      }),
     ),
-    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_BULK_CONCURRENCY, description: 'Messages restored at the same time (default 20).' })),
+    concurrency: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_BULK_CONCURRENCY, description: 'Messages restored at the same time (default 20).' }),
+    ),
     dryRun: Type.Optional(Type.Boolean({ description: 'Only report what would be restored; nothing is started.' })),
   },
   { additionalProperties: false },
@@ -139,7 +149,9 @@ function parseIds(ids: readonly string[]): MessageRef[] {
     }
   });
   if (problems.length > 0) {
-    throw new InvalidInputError(problems.length > 5 ? `${problems.slice(0, 5).join('; ')}; and ${problems.length - 5} more` : problems.join('; '));
+    throw new InvalidInputError(
+      problems.length > 5 ? `${problems.slice(0, 5).join('; ')}; and ${problems.length - 5} more` : problems.join('; '),
+    );
   }
   return refs;
 }
@@ -157,7 +169,15 @@ export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions
         tags: ['restores'],
         summary: 'Restore several messages, or every expired campaign and/or Canvas with a tag; one summary e-mail',
         body: BulkRestoreBody,
-        response: { 200: Type.Union([BulkStarted, BulkPreviewSchema]), 202: BulkStarted, 400: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody, 504: ErrorBody },
+        response: {
+          200: Type.Union([BulkStarted, BulkPreviewSchema]),
+          202: BulkStarted,
+          400: ErrorBody,
+          409: ErrorBody,
+          429: ErrorBody,
+          503: ErrorBody,
+          504: ErrorBody,
+        },
       },
     },
     async (request, reply) => {
@@ -174,7 +194,11 @@ export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions
           });
         }
       }
-      const selection = { ...(body.tag !== undefined ? { tag: body.tag } : {}), ...(body.kind !== undefined ? { kind: body.kind } : {}), ...(refs ? { refs } : {}) };
+      const selection = {
+        ...(body.tag !== undefined ? { tag: body.tag } : {}),
+        ...(body.kind !== undefined ? { kind: body.kind } : {}),
+        ...(refs ? { refs } : {}),
+      };
       if (body.dryRun) {
         // Reading a whole tag can take longer than one status call.
         const preview = await withTemporal(() => bulk.preview(selection, PREVIEW_LIMIT_DEFAULT), Math.max(temporalTimeoutMs, 120_000));
@@ -183,18 +207,27 @@ export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions
       const requestedBy = restoreRecipient(request.principal as Principal, body.requestedBy, allowedDomains);
       try {
         const started = await withTemporal(() =>
-          bulk.start({
-            requestedBy,
-            ...selection,
-            ...(body.requestId !== undefined ? { requestId: body.requestId } : {}),
-            ...(body.concurrency !== undefined ? { tuning: { concurrency: body.concurrency } } : {}),
-          }, { maxRunning: limits.maxRunningBulkRestores }),
+          bulk.start(
+            {
+              requestedBy,
+              ...selection,
+              ...(body.requestId !== undefined ? { requestId: body.requestId } : {}),
+              ...(body.concurrency !== undefined ? { tuning: { concurrency: body.concurrency } } : {}),
+            },
+            { maxRunning: limits.maxRunningBulkRestores },
+          ),
         );
-        return reply.code(started.attached ? 200 : 202).send({ ...started, statusUrl: `/v1/restores/${encodeURIComponent(started.requestId)}` });
+        return reply
+          .code(started.attached ? 200 : 202)
+          .send({ ...started, statusUrl: `/v1/restores/${encodeURIComponent(started.requestId)}` });
       } catch (err) {
-        if (err instanceof BulkRequestConflictError) return reply.code(409).send({ error: 'request_conflict', message: err.message, field: 'requestId' });
+        if (err instanceof BulkRequestConflictError)
+          return reply.code(409).send({ error: 'request_conflict', message: err.message, field: 'requestId' });
         if (err instanceof TooManyBulkRestoresError) {
-          return reply.code(429).header('retry-after', String(limits.bulkRetryAfterSeconds)).send({ error: 'too_many_requests', message: err.message });
+          return reply
+            .code(429)
+            .header('retry-after', String(limits.bulkRetryAfterSeconds))
+            .send({ error: 'too_many_requests', message: err.message });
         }
         throw err;
       }
@@ -215,7 +248,9 @@ export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions
       const requestId = parseBulkRequestId(request.params.request);
       const view = await withTemporal(() => bulk.get(requestId));
       if (view === null) {
-        return reply.code(404).send({ error: 'not_found', message: `no bulk restore ${requestId} (it never existed, or is older than the retention period)` });
+        return reply
+          .code(404)
+          .send({ error: 'not_found', message: `no bulk restore ${requestId} (it never existed, or is older than the retention period)` });
       }
       return reply.code(200).send(view);
     },

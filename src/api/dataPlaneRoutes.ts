@@ -76,13 +76,18 @@ function fieldPath(pointer: string): string {
 /** The value at a JSON pointer of the request part, quoted for a message (shortened when long). */
 function valueAt(data: unknown, pointer: string): string {
   let v: unknown = data;
-  for (const part of pointer.split('/').filter(Boolean)) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
+  for (const part of pointer.split('/').filter(Boolean))
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
   if (v === undefined) return 'nothing';
   const text = JSON.stringify(v) ?? String(v);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-export function formatSchemaErrors(errors: readonly SchemaError[], where: string, data?: unknown): { message: string; field: string | null } {
+export function formatSchemaErrors(
+  errors: readonly SchemaError[],
+  where: string,
+  data?: unknown,
+): { message: string; field: string | null } {
   const sentences: string[] = [];
   const fields: string[] = [];
   for (const err of errors) {
@@ -114,7 +119,9 @@ export function formatSchemaErrors(errors: readonly SchemaError[], where: string
 
 /** The ingestion route checks the envelope only; events are checked one by one so each bad one is named. */
 const ingestValidator: FastifySchemaCompiler<unknown> = (route) =>
-  TypeBoxValidatorCompiler({ ...route, schema: route.httpPart === 'body' ? IngestEnvelope : route.schema } as Parameters<typeof TypeBoxValidatorCompiler>[0]);
+  TypeBoxValidatorCompiler({ ...route, schema: route.httpPart === 'body' ? IngestEnvelope : route.schema } as Parameters<
+    typeof TypeBoxValidatorCompiler
+  >[0]);
 
 export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app, options) => {
   const { db, connection } = options;
@@ -152,12 +159,26 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
     if (error instanceof DataPlaneError) {
       // A file's headers may already be set (a CSV export stopped before its first byte): this is JSON.
       reply.removeHeader('content-disposition');
-      return reply.code(error.statusCode).type('application/json; charset=utf-8').send({ error: error.code, message: error.message, ...error.details });
+      return reply
+        .code(error.statusCode)
+        .type('application/json; charset=utf-8')
+        .send({ error: error.code, message: error.message, ...error.details });
     }
     if (error.validation) {
       const context = error.validationContext ?? 'body';
-      const data = context === 'querystring' ? request.query : context === 'params' ? request.params : context === 'headers' ? request.headers : request.body;
-      const { message, field } = formatSchemaErrors(error.validation as SchemaError[], context === 'querystring' ? 'query string' : context === 'params' ? 'path' : context, data);
+      const data =
+        context === 'querystring'
+          ? request.query
+          : context === 'params'
+            ? request.params
+            : context === 'headers'
+              ? request.headers
+              : request.body;
+      const { message, field } = formatSchemaErrors(
+        error.validation as SchemaError[],
+        context === 'querystring' ? 'query string' : context === 'params' ? 'path' : context,
+        data,
+      );
       return reply.code(400).send({ error: 'bad_request', message, ...(field ? { field } : {}) });
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -175,7 +196,12 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
   routes.post(
     '/v1/messages',
     {
-      schema: { tags: tags('data plane: messages'), summary: 'Create (launch) a campaign or Canvas', body: CreateMessageBody, response: { 201: SavedMessage, 400: ErrorBody, 409: ErrorBody } },
+      schema: {
+        tags: tags('data plane: messages'),
+        summary: 'Create (launch) a campaign or Canvas',
+        body: CreateMessageBody,
+        response: { 201: SavedMessage, 400: ErrorBody, 409: ErrorBody },
+      },
     },
     async (request, reply) => {
       const { kind, id, ...rest } = request.body;
@@ -280,7 +306,14 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
 
   routes.get(
     '/v1/audiences/:id',
-    { schema: { tags: tags('data plane: audiences'), summary: 'An audience', params: AudienceParams, response: { 200: AudienceResource, 404: ErrorBody } } },
+    {
+      schema: {
+        tags: tags('data plane: audiences'),
+        summary: 'An audience',
+        params: AudienceParams,
+        response: { 200: AudienceResource, 404: ErrorBody },
+      },
+    },
     async (request, reply) => reply.code(200).send(await getAudience(db, request.params.id)),
   );
 
@@ -364,13 +397,20 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
           'cut off at USERS_EXPORT_TIME_LIMIT: a 503 before the first byte, a connection closed mid-file after it',
         params: MessageParams,
         produces: ['text/csv'],
-        response: { 200: { type: 'string', description: 'text/csv, one line per user' }, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+        response: {
+          200: { type: 'string', description: 'text/csv, one line per user' },
+          400: ErrorBody,
+          404: ErrorBody,
+          409: ErrorBody,
+          503: ErrorBody,
+        },
       },
     },
     async (request, reply) => {
       const csv = await openUserDataCsv(db, request.params, { timeLimitMs: exportTimeLimitMs });
       csv.stream.on('error', (err) => {
-        if (err instanceof ExportTimeLimitError) request.log.warn({ timeLimitMs: exportTimeLimitMs, ref: request.params }, 'User Data export cut off at its time limit');
+        if (err instanceof ExportTimeLimitError)
+          request.log.warn({ timeLimitMs: exportTimeLimitMs, ref: request.params }, 'User Data export cut off at its time limit');
         else request.log.error({ err }, 'User Data export failed while streaming');
       });
       return reply

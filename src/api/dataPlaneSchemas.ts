@@ -28,10 +28,7 @@ export const ErrorBody = Type.Object(
   { additionalProperties: true, description: 'Error; some carry details (invalid events, expired filters).' },
 );
 
-const Component = Type.Object(
-  { id: Id, name: Type.String({ minLength: 1, maxLength: 255 }) },
-  { additionalProperties: false },
-);
+const Component = Type.Object({ id: Id, name: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false });
 
 const messageFields = {
   name: Type.String({ minLength: 1, maxLength: 255 }),
@@ -233,4 +230,3 @@ export const AnalyticsResult = Type.Object(
   },
   { additionalProperties: false },
 );
-

@@ -7,7 +7,8 @@ import { InvalidMessageRefError } from '../shared/workflowId';
 const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_UNAVAILABLE = 14;
 
-export type FailureKind = 'invalid_input' | 'resume_refused' | 'refused' | 'unknown_message' | 'temporal_unavailable' | 'temporal_timeout' | 'internal';
+export type FailureKind =
+  'invalid_input' | 'resume_refused' | 'refused' | 'unknown_message' | 'temporal_unavailable' | 'temporal_timeout' | 'internal';
 
 /** The SDK wraps gRPC errors (ServiceError → cause), so the status code may sit a few levels down. */
 export function grpcCode(err: unknown): number | undefined {

@@ -58,7 +58,8 @@ export const RestoreBody = Type.Object(
   {
     requestedBy: Type.Optional({
       ...Email,
-      description: "Who is e-mailed when the data is back: by default the caller's own address (its token's e-mail); another address only in EMAIL_ALLOWED_DOMAINS.",
+      description:
+        "Who is e-mailed when the data is back: by default the caller's own address (its token's e-mail); another address only in EMAIL_ALLOWED_DOMAINS.",
     }),
     requestId: Type.Optional(RequestId),
   },
@@ -72,7 +73,12 @@ export const ListQuery = Type.Object(
     tag: Type.Optional(Tag),
     kind: Type.Optional(Kind),
     limit: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: LIST_LIMIT_MAX, default: LIST_LIMIT_DEFAULT, description: 'Maximum number of messages returned.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: LIST_LIMIT_MAX,
+        default: LIST_LIMIT_DEFAULT,
+        description: 'Maximum number of messages returned.',
+      }),
     ),
   },
   { additionalProperties: false },
@@ -94,7 +100,9 @@ export const ActorAnswer = Type.Object({
   workflowId: Type.String({ description: 'interaction-data:<kind>:<id>' }),
   kind: Kind,
   id: Type.String(),
-  changed: Type.Boolean({ description: 'False when the request changed nothing (already stopped, already active, or a stop older than the latest resume).' }),
+  changed: Type.Boolean({
+    description: 'False when the request changed nothing (already stopped, already active, or a stop older than the latest resume).',
+  }),
   state: Type.String({ description: "The actor's state after the request." }),
   stoppedAt: Type.Optional(NullableString),
   expiresAt: Type.Optional({ ...NullableString, description: 'When the data expires, while stopped or retained.' }),
@@ -128,7 +136,13 @@ export const LifecycleStatusSchema = Type.Object(
     lastRestore: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
     lastRefusal: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
     problem: Type.Optional(
-      Type.Union([Type.Object({}, { additionalProperties: true, description: 'A step that cannot proceed without an operator: {activity, type, error, since}.' }), Type.Null()]),
+      Type.Union([
+        Type.Object(
+          {},
+          { additionalProperties: true, description: 'A step that cannot proceed without an operator: {activity, type, error, since}.' },
+        ),
+        Type.Null(),
+      ]),
     ),
     revision: Type.Integer(),
   },

@@ -35,7 +35,8 @@ export interface RunningApi {
 }
 
 export async function startApi(
-  config: Pick<Config, 'host' | 'port' | 'temporalAddress' | 'temporalNamespace' | 'mysqlUrl'> & Partial<Pick<Config, 'usersExportTimeLimit'>>,
+  config: Pick<Config, 'host' | 'port' | 'temporalAddress' | 'temporalNamespace' | 'mysqlUrl'> &
+    Partial<Pick<Config, 'usersExportTimeLimit'>>,
   options: StartApiOptions = {},
 ): Promise<RunningApi> {
   const logger = options.logger ?? createLogger('api');
@@ -86,7 +87,8 @@ export async function startApi(
   const address = app.server.address();
   const port = address !== null && typeof address === 'object' ? address.port : config.port;
   // 0.0.0.0 and :: are where it listens, not an address anyone can browse to.
-  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const host =
+    config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
 
   let closing: Promise<void> | null = null;
@@ -105,7 +107,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('api', config.logLevel);
   const api = await startApi(config, { logger });
-  logger.info({ url: api.url, openapi: `${api.url}/openapi.json`, temporal: config.temporalAddress }, `interaction-data API listening on ${api.url}`);
+  logger.info(
+    { url: api.url, openapi: `${api.url}/openapi.json`, temporal: config.temporalAddress },
+    `interaction-data API listening on ${api.url}`,
+  );
 
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down');

@@ -10,7 +10,9 @@ import { EMAIL_PATTERN } from '../shared/validation';
 import type { ApiServer } from './app';
 import { ErrorBody } from './schemas';
 
-const Scope = Type.Enum(Object.fromEntries(SCOPES.map((s) => [s, s])) as Record<string, string>, { description: 'A scope of this service.' });
+const Scope = Type.Enum(Object.fromEntries(SCOPES.map((s) => [s, s])) as Record<string, string>, {
+  description: 'A scope of this service.',
+});
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
 const TokenView = Type.Object({
@@ -37,7 +39,6 @@ const CreateTokenBody = Type.Object(
 
 const TokenParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$|^bootstrap$' }) }, { additionalProperties: false });
 
-
 export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
   const store = new ApiTokenStore(db);
 
@@ -54,7 +55,8 @@ export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
     async (request, reply) => {
       const body = request.body;
       const expiresAt = body.expiresAt === undefined ? null : new Date(body.expiresAt);
-      if (expiresAt && Number.isNaN(expiresAt.getTime())) return reply.code(400).send({ error: 'bad_request', field: 'expiresAt', message: 'expiresAt must be a date-time' });
+      if (expiresAt && Number.isNaN(expiresAt.getTime()))
+        return reply.code(400).send({ error: 'bad_request', field: 'expiresAt', message: 'expiresAt must be a date-time' });
       try {
         const made = await store.create({
           name: body.name,
@@ -77,11 +79,15 @@ export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
       schema: {
         tags: ['operations'],
         summary: 'API tokens and their scopes (never their secrets)',
-        querystring: Type.Object({ all: Type.Optional(Type.Boolean({ description: 'Include revoked tokens.' })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { all: Type.Optional(Type.Boolean({ description: 'Include revoked tokens.' })) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(TokenView) }) },
       },
     },
-    async (request, reply) => reply.code(200).send({ items: (await store.list({ includeRevoked: request.query.all === true })).map(tokenView) }),
+    async (request, reply) =>
+      reply.code(200).send({ items: (await store.list({ includeRevoked: request.query.all === true })).map(tokenView) }),
   );
 
   routes.delete(

@@ -108,10 +108,12 @@ export class ApiTokenStore {
 
   async create(spec: NewToken): Promise<{ token: string; record: ApiTokenRecord }> {
     const name = spec.name.trim();
-    if (!/^[\w.@:-]{1,128}$/.test(name)) throw new TokenError(`a token name is 1 to 128 letters, digits or . _ - @ :, got ${JSON.stringify(spec.name)}`);
+    if (!/^[\w.@:-]{1,128}$/.test(name))
+      throw new TokenError(`a token name is 1 to 128 letters, digits or . _ - @ :, got ${JSON.stringify(spec.name)}`);
     if (spec.scopes.length === 0) throw new TokenError('a token needs at least one scope');
     const expiresAt = spec.expiresAt ?? null;
-    if (expiresAt && expiresAt.getTime() <= this.now().getTime()) throw new TokenError(`the expiry ${expiresAt.toISOString()} is already past`);
+    if (expiresAt && expiresAt.getTime() <= this.now().getTime())
+      throw new TokenError(`the expiry ${expiresAt.toISOString()} is already past`);
     const id = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const row: TokenRow = {
@@ -135,7 +137,8 @@ export class ApiTokenStore {
    * one from a secret manager). It replaces the previous bootstrap token, which stops working.
    */
   async putBootstrap(token: string, createdBy = 'bootstrap'): Promise<ApiTokenRecord> {
-    if (token.length < MIN_BOOTSTRAP_LENGTH) throw new TokenError(`API_ADMIN_TOKEN must be at least ${MIN_BOOTSTRAP_LENGTH} characters long`);
+    if (token.length < MIN_BOOTSTRAP_LENGTH)
+      throw new TokenError(`API_ADMIN_TOKEN must be at least ${MIN_BOOTSTRAP_LENGTH} characters long`);
     const row = {
       id: BOOTSTRAP_TOKEN_ID,
       name: 'bootstrap-admin',
@@ -164,7 +167,8 @@ export class ApiTokenStore {
     const record = toRecord(row);
     if (record.revokedAt) return { ok: false, reason: `the token "${row.name}" was revoked` };
     const now = this.now();
-    if (record.expiresAt && record.expiresAt.getTime() <= now.getTime()) return { ok: false, reason: `the token "${row.name}" expired at ${record.expiresAt.toISOString()}` };
+    if (record.expiresAt && record.expiresAt.getTime() <= now.getTime())
+      return { ok: false, reason: `the token "${row.name}" expired at ${record.expiresAt.toISOString()}` };
     const last = this.touched.get(id) ?? 0;
     if (now.getTime() - last > 60_000) {
       this.touched.set(id, now.getTime());
@@ -185,7 +189,10 @@ export class ApiTokenStore {
     let rows = await this.db<TokenRow>('api_tokens').where({ id: key });
     if (rows.length === 0) rows = await this.db<TokenRow>('api_tokens').where({ name: key }).whereNull('revoked_at');
     if (rows.length === 0) throw new TokenError(`no token with id or name ${JSON.stringify(idOrName)}`);
-    if (rows.length > 1) throw new TokenError(`${rows.length} tokens are named ${JSON.stringify(idOrName)}; revoke one by its id (${rows.map((r) => r.id).join(', ')})`);
+    if (rows.length > 1)
+      throw new TokenError(
+        `${rows.length} tokens are named ${JSON.stringify(idOrName)}; revoke one by its id (${rows.map((r) => r.id).join(', ')})`,
+      );
     const row = rows[0];
     if (!row.revoked_at) await this.db('api_tokens').where({ id: row.id }).whereNull('revoked_at').update({ revoked_at: this.now() });
     return toRecord((await this.db<TokenRow>('api_tokens').where({ id: row.id }).first()) as TokenRow);

@@ -73,8 +73,12 @@ interface AuditRow {
 
 /** Entries since a time, oldest first; at most `limit` (the newest ones when there are more). */
 export async function readAudit(db: Knex, query: AuditQuery): Promise<{ entries: AuditEntry[]; truncated: boolean }> {
-  const q = db<AuditRow>('audit_log').where('at', '>=', query.since).orderBy('id', 'desc').limit(query.limit + 1);
-  if (query.principal) q.andWhere((w) => w.where('principal', query.principal as string).orWhere('principal_name', query.principal as string));
+  const q = db<AuditRow>('audit_log')
+    .where('at', '>=', query.since)
+    .orderBy('id', 'desc')
+    .limit(query.limit + 1);
+  if (query.principal)
+    q.andWhere((w) => w.where('principal', query.principal as string).orWhere('principal_name', query.principal as string));
   const rows = await q;
   const truncated = rows.length > query.limit;
   const entries = rows

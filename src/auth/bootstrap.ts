@@ -9,10 +9,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { ApiTokenStore } from './apiTokens';
 
-export type BootstrapToken =
-  | { source: 'env' }
-  | { source: 'file'; file: string; created: boolean; token: string }
-  | { source: 'none' };
+export type BootstrapToken = { source: 'env' } | { source: 'file'; file: string; created: boolean; token: string } | { source: 'none' };
 
 /**
  * With `API_ADMIN_TOKEN`: keeps its hash. Otherwise, when `file` is given (npm start), reads the token

@@ -37,7 +37,8 @@ export function oidcConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OidcCon
     throw new Error(`OIDC_JWKS_URL ${JSON.stringify(jwksUrl)} is not usable: ${(err as Error).message}`);
   }
   const tolerance = env.OIDC_CLOCK_TOLERANCE_SECONDS ? Number(env.OIDC_CLOCK_TOLERANCE_SECONDS) : 30;
-  if (!Number.isInteger(tolerance) || tolerance < 0) throw new Error(`OIDC_CLOCK_TOLERANCE_SECONDS must be a whole number of seconds, got "${env.OIDC_CLOCK_TOLERANCE_SECONDS}"`);
+  if (!Number.isInteger(tolerance) || tolerance < 0)
+    throw new Error(`OIDC_CLOCK_TOLERANCE_SECONDS must be a whole number of seconds, got "${env.OIDC_CLOCK_TOLERANCE_SECONDS}"`);
   return {
     issuer: issuer as string,
     audience: audience as string,
@@ -50,7 +51,8 @@ export function oidcConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OidcCon
 
 /** This service's scopes among the claim's values; other applications' scopes are ignored. */
 export function scopesFromClaim(value: unknown, prefix: string): Scope[] {
-  const names = typeof value === 'string' ? value.split(/\s+/) : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  const names =
+    typeof value === 'string' ? value.split(/\s+/) : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
   const scopes = new Set<Scope>();
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
@@ -102,7 +104,12 @@ function describeJwtFailure(err: unknown): { ok: false; reason: string; unavaila
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return no("the JWT's signature does not verify");
   if (err instanceof joseErrors.JWKSNoMatchingKey) return no("the JWT was not signed by a key of the identity provider's key set");
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return no("the JWT's algorithm is not accepted");
-  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err instanceof TypeError || (err instanceof Error && /fetch|ECONNREFUSED|ENOTFOUND|network/i.test(err.message))) {
+  if (
+    err instanceof joseErrors.JWKSTimeout ||
+    err instanceof joseErrors.JWKSInvalid ||
+    err instanceof TypeError ||
+    (err instanceof Error && /fetch|ECONNREFUSED|ENOTFOUND|network/i.test(err.message))
+  ) {
     return { ok: false, reason: "the identity provider's key set cannot be fetched right now; try again later", unavailable: true };
   }
   if (err instanceof joseErrors.JOSEError) return no('the JWT is not valid');

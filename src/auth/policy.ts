@@ -32,7 +32,11 @@ export function allowedEmailDomains(env: NodeJS.ProcessEnv = process.env): strin
  * The address a restore's e-mail goes to. The caller's own address (from its token) by default; another
  * address only when its domain is allowed, so the service cannot be made to mail anyone on the internet.
  */
-export function restoreRecipient(principal: Pick<Principal, 'email' | 'name'>, requestedBy: string | undefined, allowedDomains: readonly string[]): string {
+export function restoreRecipient(
+  principal: Pick<Principal, 'email' | 'name'>,
+  requestedBy: string | undefined,
+  allowedDomains: readonly string[],
+): string {
   const own = principal.email;
   if (requestedBy === undefined || requestedBy.trim() === '') {
     if (own) return own;

@@ -36,7 +36,8 @@ export function parseScopes(text: string): Scope[] {
     .filter(Boolean);
   if (names.length === 0) throw new Error(`give at least one scope: ${SCOPES.join(', ')}`);
   const unknown = names.filter((n) => !isScope(n));
-  if (unknown.length > 0) throw new Error(`unknown scope ${unknown.map((u) => JSON.stringify(u)).join(', ')}; known scopes: ${SCOPES.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown scope ${unknown.map((u) => JSON.stringify(u)).join(', ')}; known scopes: ${SCOPES.join(', ')}`);
   return [...new Set(names as Scope[])];
 }
 

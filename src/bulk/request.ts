@@ -82,7 +82,12 @@ function cmp(a: string, b: string): number {
 export function requestFingerprint(selection: BulkSelection, requestedBy: string): string {
   const identity =
     selection.by === 'tag'
-      ? { by: 'tag', tag: selection.tag.normalize('NFC').toLowerCase(), kinds: [...selection.kinds].sort(), requestedBy: requestedBy.toLowerCase() }
+      ? {
+          by: 'tag',
+          tag: selection.tag.normalize('NFC').toLowerCase(),
+          kinds: [...selection.kinds].sort(),
+          requestedBy: requestedBy.toLowerCase(),
+        }
       : { by: 'ids', refs: selection.refs.map(refText), requestedBy: requestedBy.toLowerCase() };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }
@@ -94,9 +99,14 @@ export function derivedRequestId(fingerprint: string): string {
 
 export function normaliseTuning(tuning: Partial<BulkRestoreTuning> = {}): BulkRestoreTuning {
   return {
-    concurrency: tuning.concurrency === undefined ? DEFAULT_BULK_TUNING.concurrency : positiveInt(tuning.concurrency, 'concurrency', MAX_BULK_CONCURRENCY),
+    concurrency:
+      tuning.concurrency === undefined
+        ? DEFAULT_BULK_TUNING.concurrency
+        : positiveInt(tuning.concurrency, 'concurrency', MAX_BULK_CONCURRENCY),
     failAfterAttempts:
-      tuning.failAfterAttempts === undefined ? DEFAULT_BULK_TUNING.failAfterAttempts : positiveInt(tuning.failAfterAttempts, 'failAfterAttempts', 1_000),
+      tuning.failAfterAttempts === undefined
+        ? DEFAULT_BULK_TUNING.failAfterAttempts
+        : positiveInt(tuning.failAfterAttempts, 'failAfterAttempts', 1_000),
     messageTimeoutMs:
       tuning.messageTimeoutMs === undefined
         ? DEFAULT_BULK_TUNING.messageTimeoutMs

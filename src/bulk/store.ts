@@ -63,12 +63,22 @@ interface TagRow {
 
 /** How many messages of these kinds carry the tag (what a bulk restore by tag would cover). */
 export async function countTagged(db: Db, tag: string, kinds: readonly MessageKind[]): Promise<number> {
-  const row = (await db('message_tags').where('tag', tag).whereIn('kind', [...kinds]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  const row = (await db('message_tags')
+    .where('tag', tag)
+    .whereIn('kind', [...kinds])
+    .count({ n: '*' })
+    .first()) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
 }
 
 /** One keyset page of the messages carrying a tag, with their recorded state and name. */
-export async function tagPage(db: Db, tag: string, kinds: readonly MessageKind[], after: MessageRef | null, limit: number): Promise<ClassifiedRef[]> {
+export async function tagPage(
+  db: Db,
+  tag: string,
+  kinds: readonly MessageKind[],
+  after: MessageRef | null,
+  limit: number,
+): Promise<ClassifiedRef[]> {
   const qb = db('message_tags as t')
     .leftJoin('message_availability as a', function joinAvailability() {
       this.on('a.kind', '=', 't.kind').andOn('a.message_id', '=', 't.message_id');
@@ -96,7 +106,11 @@ export async function classifyRefs(db: Db, refs: readonly MessageRef[]): Promise
   for (let i = 0; i < refs.length; i += 500) {
     const batch = refs.slice(i, i + 500);
     const pairs = batch.map((r) => [r.kind, r.id]);
-    const messages = (await db('messages').whereIn(['kind', 'id'], pairs).select('kind', 'id', 'name')) as { kind: string; id: string; name: string | null }[];
+    const messages = (await db('messages').whereIn(['kind', 'id'], pairs).select('kind', 'id', 'name')) as {
+      kind: string;
+      id: string;
+      name: string | null;
+    }[];
     const states = (await db('message_availability').whereIn(['kind', 'message_id'], pairs).select('kind', 'message_id', 'state')) as {
       kind: string;
       message_id: string;
@@ -222,7 +236,9 @@ export async function pendingPage(db: Db, executionKey: string, after: MessageRe
  * actor records a transition, which is what the restore watch waits for.
  */
 export async function availabilityRevision(db: Db, ref: MessageRef): Promise<string | null> {
-  const row = await db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first<{ state: string; revision: string | number } | undefined>('state', 'revision');
+  const row = await db('message_availability')
+    .where({ kind: ref.kind, message_id: ref.id })
+    .first<{ state: string; revision: string | number } | undefined>('state', 'revision');
   return row ? `${row.state}@${row.revision}` : null;
 }
 
@@ -286,7 +302,8 @@ export async function previewSelection(db: Db, selection: BulkSelection, limit: 
     (await classifyRefs(db, selection.refs)).forEach(tally);
   }
   return {
-    selection: selection.by === 'tag' ? { by: 'tag', tag: selection.tag, kinds: selection.kinds } : { by: 'ids', count: selection.refs.length },
+    selection:
+      selection.by === 'tag' ? { by: 'tag', tag: selection.tag, kinds: selection.kinds } : { by: 'ids', count: selection.refs.length },
     total,
     toRestore,
     alreadyAvailable,

@@ -33,7 +33,13 @@ export class SummaryMailer {
   async send(email: OutgoingEmail): Promise<string> {
     const key = email.idempotencyKey.slice(0, 191);
     await this.db('email_outbox')
-      .insert({ idempotency_key: key, to_address: email.to, subject: email.subject.slice(0, 255), body: email.text, provider: this.resend ? 'resend' : 'outbox' })
+      .insert({
+        idempotency_key: key,
+        to_address: email.to,
+        subject: email.subject.slice(0, 255),
+        body: email.text,
+        provider: this.resend ? 'resend' : 'outbox',
+      })
       .onConflict('idempotency_key')
       .ignore();
     const row = await this.db('email_outbox').where({ idempotency_key: key }).first<{ sent_at: string | null }>();
@@ -50,8 +56,13 @@ export class SummaryMailer {
         .update({ sent_at: this.db.raw('CURRENT_TIMESTAMP(3)'), provider_message_id: data?.id ?? null });
       this.log.info({ to: email.to, subject: email.subject, resendId: data?.id }, 'bulk restore summary sent');
     } else {
-      await this.db('email_outbox').where({ idempotency_key: key }).update({ sent_at: this.db.raw('CURRENT_TIMESTAMP(3)') });
-      this.log.info({ to: email.to, subject: email.subject, idempotencyKey: key }, 'bulk restore summary written to the outbox (RESEND_API_KEY unset)');
+      await this.db('email_outbox')
+        .where({ idempotency_key: key })
+        .update({ sent_at: this.db.raw('CURRENT_TIMESTAMP(3)') });
+      this.log.info(
+        { to: email.to, subject: email.subject, idempotencyKey: key },
+        'bulk restore summary written to the outbox (RESEND_API_KEY unset)',
+      );
     }
     const sent = await this.db('email_outbox').where({ idempotency_key: key }).first<{ sent_at: string | null }>();
     return sent?.sent_at ? sqlInstant(sent.sent_at) : new Date().toISOString();
@@ -102,8 +113,13 @@ function section(title: string, items: readonly ListedItem[], total: number, lin
 export function renderSummaryEmail(c: SummaryContent): { subject: string; text: string } {
   // The tag and request id are the caller's words: escaped like every other caller text in the e-mail.
   const what = describeSelection(c.selection.by === 'tag' ? { ...c.selection, tag: safeInline(c.selection.tag, 60) } : c.selection);
-  const counts = [`${n(c.restored)} restored`, ...(c.failed > 0 ? [`${n(c.failed)} failed`] : []), ...(c.alreadyAvailable > 0 ? [`${n(c.alreadyAvailable)} already available`] : [])];
-  const subject = c.total === 0 ? `Bulk restore complete: nothing matched (${what})` : `Bulk restore complete: ${counts.join(', ')} (${what})`;
+  const counts = [
+    `${n(c.restored)} restored`,
+    ...(c.failed > 0 ? [`${n(c.failed)} failed`] : []),
+    ...(c.alreadyAvailable > 0 ? [`${n(c.alreadyAvailable)} already available`] : []),
+  ];
+  const subject =
+    c.total === 0 ? `Bulk restore complete: nothing matched (${what})` : `Bulk restore complete: ${counts.join(', ')} (${what})`;
   const lines = [
     `Your restore of ${what} (request ${safeInline(c.requestId)}) is complete.`,
     ``,
@@ -114,7 +130,12 @@ export function renderSummaryEmail(c: SummaryContent): { subject: string; text: 
     ...(c.total === 0 ? ['', 'No message matched the request, so nothing was restored.'] : []),
     ...section('Failed', c.failedItems, c.failed, (i) => `${label(i)}: ${i.reason ? safeInline(i.reason, 300) : 'failed'}`),
     ...section('Restored', c.restoredItems, c.restored, (i) => `${label(i)}: ${plural(i.rowCount, 'record')}`),
-    ...section('Already available, nothing to do', c.availableItems, c.alreadyAvailable, (i) => `${label(i)}${i.reason ? `: ${safeInline(i.reason, 300)}` : ''}`),
+    ...section(
+      'Already available, nothing to do',
+      c.availableItems,
+      c.alreadyAvailable,
+      (i) => `${label(i)}${i.reason ? `: ${safeInline(i.reason, 300)}` : ''}`,
+    ),
     ``,
     `Restored data is available again to retargeting filters, user profiles and exports. A message that stays ` +
       `stopped moves back to long-term storage after another period of inactivity.`,

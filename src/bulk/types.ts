@@ -161,7 +161,9 @@ export function bulkRestoreWorkflowId(requestId: string): string {
 }
 
 export function summariseSelection(selection: BulkSelection): BulkSelectionSummary {
-  return selection.by === 'tag' ? { by: 'tag', tag: selection.tag, kinds: [...selection.kinds] } : { by: 'ids', count: selection.refs.length };
+  return selection.by === 'tag'
+    ? { by: 'tag', tag: selection.tag, kinds: [...selection.kinds] }
+    : { by: 'ids', count: selection.refs.length };
 }
 
 export function describeSelection(selection: BulkSelectionSummary): string {

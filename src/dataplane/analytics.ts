@@ -56,14 +56,22 @@ export async function messageAnalytics(db: Db, ref: MessageRef): Promise<Message
   const totals: Record<string, number> = {};
   const byChannel: Record<string, Record<string, number>> = {};
   const daily = new Map<string, Record<string, number>>();
-  const per = { variant: new Map<string, Record<string, number>>(), step: new Map<string, Record<string, number>>(), variation: new Map<string, Record<string, number>>() };
+  const per = {
+    variant: new Map<string, Record<string, number>>(),
+    step: new Map<string, Record<string, number>>(),
+    variation: new Map<string, Record<string, number>>(),
+  };
   for (const r of rows) {
     const n = Number(r.count);
     add(totals, r.event_type, n);
     if (r.channel) add((byChannel[r.channel] ??= {}), r.event_type, n);
     const day = String(r.day).slice(0, 10);
     add(daily.get(day) ?? (daily.set(day, {}), daily.get(day)!), r.event_type, n);
-    for (const [dim, id] of [['variant', r.variant_id], ['step', r.step_id], ['variation', r.variation_id]] as const) {
+    for (const [dim, id] of [
+      ['variant', r.variant_id],
+      ['step', r.step_id],
+      ['variation', r.variation_id],
+    ] as const) {
       if (!id) continue;
       const m = per[dim];
       add(m.get(id) ?? (m.set(id, {}), m.get(id)!), r.event_type, n);

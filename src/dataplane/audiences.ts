@@ -67,12 +67,17 @@ function rowToFilter(f: FilterRow): FilterInput {
 export async function loadAudiences(db: Db, ids: readonly string[]): Promise<Map<string, Audience>> {
   const out = new Map<string, Audience>();
   if (ids.length === 0) return out;
-  const rows = (await db('audiences').select('id', 'type', 'name', 'active', 'message_id').whereIn('id', ids as string[])) as AudienceRow[];
+  const rows = (await db('audiences')
+    .select('id', 'type', 'name', 'active', 'message_id')
+    .whereIn('id', ids as string[])) as AudienceRow[];
   const filters = (await db('audience_filters')
     .select('audience_id', 'filter_type', 'target_kind', 'target_id', 'tag', 'params')
     .whereIn('audience_id', ids as string[])
     .orderBy(['audience_id', 'position', 'id'])) as FilterRow[];
-  const segments = (await db('audience_segments').select('audience_id', 'segment_id').whereIn('audience_id', ids as string[]).orderBy('segment_id')) as {
+  const segments = (await db('audience_segments')
+    .select('audience_id', 'segment_id')
+    .whereIn('audience_id', ids as string[])
+    .orderBy('segment_id')) as {
     audience_id: string;
     segment_id: string;
   }[];
@@ -161,16 +166,25 @@ async function checkFilters(db: Db, filters: readonly FilterInput[]): Promise<Pa
 
 /** The name rule 9 uses for a Canvas: the Canvas's own name when the audience is linked to it. */
 async function displayNames(db: Db, audiences: readonly Pick<Audience, 'type' | 'name' | 'messageId'>[]): Promise<string[]> {
-  const refs = audiences.flatMap((a) => (a.messageId && (a.type === 'campaign' || a.type === 'canvas') ? [{ kind: a.type, id: a.messageId } as MessageRef] : []));
+  const refs = audiences.flatMap((a) =>
+    a.messageId && (a.type === 'campaign' || a.type === 'canvas') ? [{ kind: a.type, id: a.messageId } as MessageRef] : [],
+  );
   const messages = await loadMessages(db, refs);
-  return audiences.map((a) => (a.messageId && (a.type === 'campaign' || a.type === 'canvas') ? messages.get(refKey({ kind: a.type, id: a.messageId }))?.name : undefined) ?? a.name);
+  return audiences.map(
+    (a) =>
+      (a.messageId && (a.type === 'campaign' || a.type === 'canvas')
+        ? messages.get(refKey({ kind: a.type, id: a.messageId }))?.name
+        : undefined) ?? a.name,
+  );
 }
 
 export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: string, input: AudienceInput): Promise<SavedAudience> {
-  if (!(AUDIENCE_TYPES as readonly string[]).includes(input.type)) throw badRequest(`type must be one of ${AUDIENCE_TYPES.join(', ')}`, { field: 'type' });
+  if (!(AUDIENCE_TYPES as readonly string[]).includes(input.type))
+    throw badRequest(`type must be one of ${AUDIENCE_TYPES.join(', ')}`, { field: 'type' });
   const segmentIds = [...new Set(input.segmentIds ?? [])];
   if (input.messageId !== undefined) {
-    if (input.type !== 'campaign' && input.type !== 'canvas') throw badRequest(`messageId applies to campaign and canvas audiences only, not to a ${input.type}`, { field: 'messageId' });
+    if (input.type !== 'campaign' && input.type !== 'canvas')
+      throw badRequest(`messageId applies to campaign and canvas audiences only, not to a ${input.type}`, { field: 'messageId' });
     if (!(await loadMessages(db, [{ kind: input.type, id: input.messageId }])).size) {
       throw badRequest(`unknown ${input.type} ${JSON.stringify(input.messageId)}`, { field: 'messageId' });
     }
@@ -180,7 +194,11 @@ export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: str
     if (input.type === 'segment') throw badRequest('a segment cannot use other segments', { field: 'segmentIds' });
     const segs = await loadAudiences(db, segmentIds);
     const bad = segmentIds.filter((s) => segs.get(s)?.type !== 'segment');
-    if (bad.length > 0) throw badRequest(`segmentIds: ${bad.map((s) => JSON.stringify(s)).join(', ')} ${bad.length > 1 ? 'are not segments' : 'is not a segment'}`, { field: 'segmentIds' });
+    if (bad.length > 0)
+      throw badRequest(
+        `segmentIds: ${bad.map((s) => JSON.stringify(s)).join(', ')} ${bad.length > 1 ? 'are not segments' : 'is not a segment'}`,
+        { field: 'segmentIds' },
+      );
   }
 
   const before = await db.transaction(async (trx) => {
@@ -194,7 +212,13 @@ export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: str
     await trx('audiences')
       .insert({ id, type: input.type, name: input.name, active: input.active, message_id: input.messageId ?? null })
       .onConflict('id')
-      .merge({ type: input.type, name: input.name, active: input.active, message_id: input.messageId ?? null, updated_at: trx.raw('CURRENT_TIMESTAMP(3)') } as never);
+      .merge({
+        type: input.type,
+        name: input.name,
+        active: input.active,
+        message_id: input.messageId ?? null,
+        updated_at: trx.raw('CURRENT_TIMESTAMP(3)'),
+      } as never);
     await trx('audience_filters').where({ audience_id: id }).delete();
     if (input.filters.length > 0) {
       await trx('audience_filters').insert(
@@ -230,7 +254,11 @@ export async function putAudience(db: Db, lifecycle: DataPlaneLifecycle, id: str
  * Activates several audiences of one type at once (resume Canvases or campaigns, unarchive Content
  * Cards): all or none, refused with the rule-9 words when any of them uses expired data.
  */
-export async function activateAudiences(db: Db, lifecycle: DataPlaneLifecycle, ids: readonly string[]): Promise<{ audiences: Audience[]; references: SignalReport }> {
+export async function activateAudiences(
+  db: Db,
+  lifecycle: DataPlaneLifecycle,
+  ids: readonly string[],
+): Promise<{ audiences: Audience[]; references: SignalReport }> {
   const unique = [...new Set(ids)];
   const result = await db.transaction(async (trx) => {
     await trx('audiences').whereIn('id', unique).forUpdate().select('id');
@@ -242,10 +270,18 @@ export async function activateAudiences(db: Db, lifecycle: DataPlaneLifecycle, i
     if (types.length > 1) throw badRequest(`activate audiences of one type at a time; got ${types.join(', ')}`, { field: 'ids' });
     const uses = await expiredUses(
       trx,
-      list.map((a) => audienceUse(a.id, a.filters.map((f) => parseFilter(f)), a.segmentIds)),
+      list.map((a) =>
+        audienceUse(
+          a.id,
+          a.filters.map((f) => parseFilter(f)),
+          a.segmentIds,
+        ),
+      ),
     );
     refuseExpired(types[0], await displayNames(trx, list), uses);
-    await trx('audiences').whereIn('id', unique).update({ active: true, updated_at: trx.raw('CURRENT_TIMESTAMP(3)') });
+    await trx('audiences')
+      .whereIn('id', unique)
+      .update({ active: true, updated_at: trx.raw('CURRENT_TIMESTAMP(3)') });
     return list;
   });
   const changed = new Map<string, MessageRef>();

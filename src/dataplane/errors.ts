@@ -14,6 +14,8 @@ export class DataPlaneError extends Error {
   }
 }
 
-export const badRequest = (message: string, details: Record<string, unknown> = {}) => new DataPlaneError(400, 'bad_request', message, details);
+export const badRequest = (message: string, details: Record<string, unknown> = {}) =>
+  new DataPlaneError(400, 'bad_request', message, details);
 export const notFound = (message: string) => new DataPlaneError(404, 'not_found', message);
-export const conflict = (code: string, message: string, details: Record<string, unknown> = {}) => new DataPlaneError(409, code, message, details);
+export const conflict = (code: string, message: string, details: Record<string, unknown> = {}) =>
+  new DataPlaneError(409, code, message, details);

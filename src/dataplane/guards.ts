@@ -9,8 +9,10 @@ import { refKey } from './model';
 import { availabilityOf } from './sql';
 
 export const GUARD_MESSAGES = {
-  canvas: (name: string) => `Can't resume ${name} because it is using filters or segments that have expired data. Remove these and try again.`,
-  canvases: "Can't resume Canvases because at least one Canvas is using filters or segments that have expired data. Remove these and try again.",
+  canvas: (name: string) =>
+    `Can't resume ${name} because it is using filters or segments that have expired data. Remove these and try again.`,
+  canvases:
+    "Can't resume Canvases because at least one Canvas is using filters or segments that have expired data. Remove these and try again.",
   campaigns: "You can't resume these Campaigns. One or more Campaigns include expired filters.",
   contentCards: "You can't unarchive these Cards. One or more Cards include expired filters.",
 } as const;
@@ -55,7 +57,11 @@ export async function expiredUses(db: Db, audiences: readonly AudienceUse[]): Pr
     ? ((await db('audience_filters')
         .select('audience_id', 'target_kind', 'target_id')
         .whereIn('audience_id', segmentIds)
-        .whereIn('filter_type', SPECIFIC_MESSAGE_FILTERS as readonly string[])) as { audience_id: string; target_kind: MessageKind; target_id: string }[])
+        .whereIn('filter_type', SPECIFIC_MESSAGE_FILTERS as readonly string[])) as {
+        audience_id: string;
+        target_kind: MessageKind;
+        target_id: string;
+      }[])
     : [];
   const refs = [...audiences.flatMap((a) => a.targets), ...segmentFilters.map((f) => ({ kind: f.target_kind, id: f.target_id }))];
   const avail = await availabilityOf(db, refs);
@@ -68,7 +74,14 @@ export async function expiredUses(db: Db, audiences: readonly AudienceUse[]): Pr
     for (const f of segmentFilters) {
       if (!a.segmentIds.includes(f.audience_id)) continue;
       const s = avail.get(refKey({ kind: f.target_kind, id: f.target_id }));
-      if (s && !s.available) out.push({ audienceId: a.audienceId, messageKind: f.target_kind, messageId: f.target_id, state: s.state, segmentId: f.audience_id });
+      if (s && !s.available)
+        out.push({
+          audienceId: a.audienceId,
+          messageKind: f.target_kind,
+          messageId: f.target_id,
+          state: s.state,
+          segmentId: f.audience_id,
+        });
     }
   }
   return out;

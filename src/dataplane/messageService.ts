@@ -94,7 +94,11 @@ export async function guardOwnAudiences(db: Db, messages: readonly StoredMessage
       segmentIds: a.segmentIds,
     })),
   );
-  refuseExpired(kind, messages.map((m) => m.name), uses);
+  refuseExpired(
+    kind,
+    messages.map((m) => m.name),
+    uses,
+  );
 }
 
 async function statusSignals(lifecycle: DataPlaneLifecycle, ref: MessageRef, from: MessageStatus | null, to: MessageStatus): Promise<void> {
@@ -108,7 +112,11 @@ async function statusSignals(lifecycle: DataPlaneLifecycle, ref: MessageRef, fro
  * transaction, after the rows are written: a failure there (Temporal unreachable) leaves the database
  * as it was.
  */
-async function persist(db: Db, def: MessageDefinition, opts: { create?: boolean; beforeCommit?: () => Promise<void> } = {}): Promise<MessageRef[]> {
+async function persist(
+  db: Db,
+  def: MessageDefinition,
+  opts: { create?: boolean; beforeCommit?: () => Promise<void> } = {},
+): Promise<MessageRef[]> {
   return db.transaction(async (trx) => {
     if (opts.create) await claimNewMessage(trx, def);
     await writeMessage(trx, def);
@@ -120,7 +128,9 @@ async function persist(db: Db, def: MessageDefinition, opts: { create?: boolean;
       for (const r of [...activeTargets(a), ...activeTargets({ ...a, active })]) changed.set(refKey(r), r);
     }
     if (audiences.length > 0) {
-      await trx('audiences').where({ type: def.kind, message_id: def.id }).update({ active, updated_at: trx.raw('CURRENT_TIMESTAMP(3)') });
+      await trx('audiences')
+        .where({ type: def.kind, message_id: def.id })
+        .update({ active, updated_at: trx.raw('CURRENT_TIMESTAMP(3)') });
     }
     await opts.beforeCommit?.();
     return [...changed.values()];
@@ -144,7 +154,12 @@ async function claimNewMessage(trx: Db, def: MessageDefinition): Promise<void> {
   }
 }
 
-export async function createMessage(db: Db, lifecycle: DataPlaneLifecycle, ref: MessageRef, input: MessageInput & { name: string }): Promise<SavedMessage> {
+export async function createMessage(
+  db: Db,
+  lifecycle: DataPlaneLifecycle,
+  ref: MessageRef,
+  input: MessageInput & { name: string },
+): Promise<SavedMessage> {
   checkComponents(ref.kind, input);
   if (await loadMessage(db, ref)) throw alreadyExists(ref);
   const def: MessageDefinition = {
@@ -192,7 +207,12 @@ export async function updateMessage(db: Db, lifecycle: DataPlaneLifecycle, ref: 
 }
 
 /** Resumes several stopped campaigns or Canvases at once: all or none (rule 9's plural refusals). */
-export async function resumeMessages(db: Db, lifecycle: DataPlaneLifecycle, kind: MessageKind, ids: readonly string[]): Promise<SavedMessage[]> {
+export async function resumeMessages(
+  db: Db,
+  lifecycle: DataPlaneLifecycle,
+  kind: MessageKind,
+  ids: readonly string[],
+): Promise<SavedMessage[]> {
   const refs = [...new Set(ids)].map((id) => ({ kind, id }));
   const found = await loadMessages(db, refs);
   const missing = refs.filter((r) => !found.has(refKey(r)));

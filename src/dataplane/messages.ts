@@ -24,7 +24,9 @@ function whereRefs(refs: readonly MessageRef[], kindCol: string, idCol: string) 
 export async function loadMessages(db: Db, refs: readonly MessageRef[]): Promise<Map<string, StoredMessage>> {
   const out = new Map<string, StoredMessage>();
   if (refs.length === 0) return out;
-  const rows = (await db('messages').select('kind', 'id', 'name', 'status').where(whereRefs(refs, 'kind', 'id'))) as {
+  const rows = (await db('messages')
+    .select('kind', 'id', 'name', 'status')
+    .where(whereRefs(refs, 'kind', 'id'))) as {
     kind: MessageKind;
     id: string;
     name: string | null;
@@ -45,7 +47,10 @@ export async function loadMessages(db: Db, refs: readonly MessageRef[]): Promise
   }
   if (out.size === 0) return out;
   const found = [...out.values()];
-  const tags = (await db('message_tags').select('kind', 'message_id', 'tag').where(whereRefs(found, 'kind', 'message_id')).orderBy('tag')) as {
+  const tags = (await db('message_tags')
+    .select('kind', 'message_id', 'tag')
+    .where(whereRefs(found, 'kind', 'message_id'))
+    .orderBy('tag')) as {
     kind: MessageKind;
     message_id: string;
     tag: string;
@@ -59,7 +64,9 @@ export async function loadMessages(db: Db, refs: readonly MessageRef[]): Promise
     const m = out.get(refKey({ kind: c.kind, id: c.message_id }));
     m?.[COMPONENT_FIELD[c.component_type]].push({ id: c.component_id, name: c.name });
   }
-  const purged = (await db('legacy_purged_messages').select('kind', 'message_id').where(whereRefs(found, 'kind', 'message_id'))) as {
+  const purged = (await db('legacy_purged_messages')
+    .select('kind', 'message_id')
+    .where(whereRefs(found, 'kind', 'message_id'))) as {
     kind: MessageKind;
     message_id: string;
   }[];
@@ -77,7 +84,9 @@ export async function loadMessage(db: Db, ref: MessageRef): Promise<StoredMessag
 /** Legacy purge marks of the given messages, whether or not the messages themselves are defined. */
 export async function purgedAmong(db: Db, refs: readonly MessageRef[]): Promise<Set<string>> {
   if (refs.length === 0) return new Set();
-  const rows = (await db('legacy_purged_messages').select('kind', 'message_id').where(whereRefs(refs, 'kind', 'message_id'))) as {
+  const rows = (await db('legacy_purged_messages')
+    .select('kind', 'message_id')
+    .where(whereRefs(refs, 'kind', 'message_id'))) as {
     kind: MessageKind;
     message_id: string;
   }[];

@@ -86,7 +86,12 @@ export async function availabilityOf(db: Db, refs: readonly MessageRef[]): Promi
       for (const r of refs) q.orWhere((w) => w.where({ kind: r.kind, message_id: r.id }));
     })) as { kind: MessageKind; message_id: string; state: string; available: number | boolean }[];
   for (const r of rows) {
-    out.set(refKey({ kind: r.kind, id: r.message_id }), { kind: r.kind, id: r.message_id, state: r.state, available: Boolean(Number(r.available)) });
+    out.set(refKey({ kind: r.kind, id: r.message_id }), {
+      kind: r.kind,
+      id: r.message_id,
+      state: r.state,
+      available: Boolean(Number(r.available)),
+    });
   }
   for (const r of refs) {
     if (!out.has(refKey(r))) out.set(refKey(r), { kind: r.kind, id: r.id, state: 'active', available: true });

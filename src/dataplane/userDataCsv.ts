@@ -119,7 +119,19 @@ function toLine(message: StoredMessage, r: CsvRow): string {
   const inControl = Number(r.in_control) === 1;
   const cells =
     message.kind === 'campaign'
-      ? [r.user_id, r.component_id, comp?.name ?? null, inControl, isoTime(r.first_received), isoTime(r.last_received), Number(r.times_received), isoTime(r.last_opened), isoTime(r.last_clicked), converted, isoTime(r.last_converted)]
+      ? [
+          r.user_id,
+          r.component_id,
+          comp?.name ?? null,
+          inControl,
+          isoTime(r.first_received),
+          isoTime(r.last_received),
+          Number(r.times_received),
+          isoTime(r.last_opened),
+          isoTime(r.last_clicked),
+          converted,
+          isoTime(r.last_converted),
+        ]
       : [
           r.user_id,
           r.component_id,
@@ -303,7 +315,12 @@ export async function openUserDataCsv(db: Db, ref: MessageRef, opts: UserDataCsv
  * sent, so the caller opens the export again and finds the message unavailable. `opened` hears of the
  * session as soon as it exists, so that a time limit passing meanwhile can end it.
  */
-async function openSnapshot(db: Db, ref: MessageRef, message: StoredMessage, opened: (s: ExportSession) => void): Promise<{ session: ExportSession; table: HotTable | null }> {
+async function openSnapshot(
+  db: Db,
+  ref: MessageRef,
+  message: StoredMessage,
+  opened: (s: ExportSession) => void,
+): Promise<{ session: ExportSession; table: HotTable | null }> {
   const session = await ExportSession.open(db);
   opened(session);
   const { trx } = session;
@@ -311,10 +328,19 @@ async function openSnapshot(db: Db, ref: MessageRef, message: StoredMessage, ope
     const avail = (await availabilityOf(trx, [ref])).get(refKey(ref));
     if (avail && !avail.available) {
       const what = ref.kind === 'canvas' ? 'Canvas' : 'campaign';
-      const now = avail.state === 'restoring' ? 'is being restored from long-term storage' : avail.state === 'archiving' ? 'is being moved to long-term storage' : 'has expired and is in long-term storage';
-      throw conflict('interaction_data_expired', `The interaction data of ${what} ${JSON.stringify(message.name)} (${ref.kind}:${ref.id}) ${now}, so its User Data export would be empty. ${restoreHint(ref)}`, {
-        state: avail.state,
-      });
+      const now =
+        avail.state === 'restoring'
+          ? 'is being restored from long-term storage'
+          : avail.state === 'archiving'
+            ? 'is being moved to long-term storage'
+            : 'has expired and is in long-term storage';
+      throw conflict(
+        'interaction_data_expired',
+        `The interaction data of ${what} ${JSON.stringify(message.name)} (${ref.kind}:${ref.id}) ${now}, so its User Data export would be empty. ${restoreHint(ref)}`,
+        {
+          state: avail.state,
+        },
+      );
     }
     const table = await currentHotTable(trx, ref);
     if (table) await trx.from(table.name).first('id');

@@ -57,7 +57,9 @@ export interface UserProfile {
 const camel = (col: string) => col.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 async function loadUsers(db: Db, ids: readonly string[]): Promise<Map<string, UserRow>> {
-  const rows = (await db('users').select('id', 'first_seen_at', ...USER_TIME_COLUMNS).whereIn('id', ids as string[])) as UserRow[];
+  const rows = (await db('users')
+    .select('id', 'first_seen_at', ...USER_TIME_COLUMNS)
+    .whereIn('id', ids as string[])) as UserRow[];
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -169,7 +171,12 @@ export async function exportUsers(
 ): Promise<{ users: ExportedUser[]; invalid_user_ids: string[] }> {
   const users = await loadUsers(db, externalIds);
   const wantLists = fields.includes('campaigns_received') || fields.includes('canvases_received');
-  const lists = wantLists ? await receivedByUser(db, [...users.values()].map((u) => u.id)) : new Map<string, UserReceived>();
+  const lists = wantLists
+    ? await receivedByUser(
+        db,
+        [...users.values()].map((u) => u.id),
+      )
+    : new Map<string, UserReceived>();
   const seen = new Set<string>();
   const out: ExportedUser[] = [];
   const invalid: string[] = [];

@@ -132,7 +132,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function ensureLocalMysql(url: string, log: Logger, opts: LocalMysqlOptions = {}): Promise<LocalMysqlHandle | null> {
   const target = parseMysqlUrl(url);
   const tls = mysqlTlsFromEnv();
-  const probe = await answers({ host: target.host, port: target.port, user: target.user, password: target.password, ...(tls ? { ssl: tls } : {}) });
+  const probe = await answers({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    ...(tls ? { ssl: tls } : {}),
+  });
   if (probe.ok) return null;
 
   const where = `${target.host}:${target.port}`;
@@ -141,7 +147,9 @@ export async function ensureLocalMysql(url: string, log: Logger, opts: LocalMysq
   }
   if (tls) {
     // The private server is plaintext; starting one would not give what MYSQL_SSL* asks for.
-    throw new Error(`Nothing answers at ${where} (MYSQL_URL), and with MYSQL_SSL* set no private (plaintext) server is started: ${probe.error?.message ?? 'no reply'}`);
+    throw new Error(
+      `Nothing answers at ${where} (MYSQL_URL), and with MYSQL_SSL* set no private (plaintext) server is started: ${probe.error?.message ?? 'no reply'}`,
+    );
   }
 
   const bins = await findBinaries();
@@ -306,7 +314,10 @@ async function startServer(
     ...(bins.flavor === 'mysql' ? ['--mysqlx=OFF'] : []),
   ];
 
-  log.info({ server: bins.server, port: target.port, dataDir }, `starting a private ${bins.flavor === 'mariadb' ? 'MariaDB' : 'MySQL'} server`);
+  log.info(
+    { server: bins.server, port: target.port, dataDir },
+    `starting a private ${bins.flavor === 'mariadb' ? 'MariaDB' : 'MySQL'} server`,
+  );
   await fs.rm(socketPath, { force: true });
   const child: ChildProcess = spawn(bins.server, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -355,7 +366,9 @@ async function startServer(
   const failure = async (why: string): Promise<Error> => {
     const fileTail = await fs.readFile(errorLog, 'utf8').then(tail, () => '');
     const detail = tail(`${stderr}\n${fileTail}`);
-    return new Error(`Private database server (${bins.server}, data in ${dataDir}) ${why}${detail ? `\n--- server log (tail) ---\n${detail}` : ''}`);
+    return new Error(
+      `Private database server (${bins.server}, data in ${dataDir}) ${why}${detail ? `\n--- server log (tail) ---\n${detail}` : ''}`,
+    );
   };
 
   const deadline = Date.now() + startTimeoutMs;

@@ -48,14 +48,16 @@ function bool(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
 /** The `ssl` option for mysql2, or undefined for plaintext. Reads the files now; a bad value throws with the variable's name. */
 export function mysqlTlsFromEnv(env: NodeJS.ProcessEnv = process.env, readFile: ReadFile = readText): MysqlTls | undefined {
   const mode = value(env, 'MYSQL_SSL')?.toLowerCase();
-  if (mode !== undefined && mode !== 'required' && mode !== 'off') throw new Error(`MYSQL_SSL must be "required" or "off", got "${env.MYSQL_SSL}"`);
+  if (mode !== undefined && mode !== 'required' && mode !== 'off')
+    throw new Error(`MYSQL_SSL must be "required" or "off", got "${env.MYSQL_SSL}"`);
   const files = ['MYSQL_SSL_CA', 'MYSQL_SSL_CERT', 'MYSQL_SSL_KEY'].filter((name) => value(env, name) !== undefined);
   const verify = bool(env, 'MYSQL_SSL_REJECT_UNAUTHORIZED');
   if (mode === 'off' && files.length > 0) throw new Error(`MYSQL_SSL=off contradicts ${files.join(', ')}; unset one or the other`);
   const on = mode === 'required' || files.length > 0;
   if (!on) {
     // Set but without effect would let someone believe the connection is verified.
-    if (verify !== undefined) throw new Error('MYSQL_SSL_REJECT_UNAUTHORIZED is set but TLS is off: set MYSQL_SSL=required or MYSQL_SSL_CA too');
+    if (verify !== undefined)
+      throw new Error('MYSQL_SSL_REJECT_UNAUTHORIZED is set but TLS is off: set MYSQL_SSL=required or MYSQL_SSL_CA too');
     return undefined;
   }
   if ((value(env, 'MYSQL_SSL_CERT') === undefined) !== (value(env, 'MYSQL_SSL_KEY') === undefined)) {

@@ -67,7 +67,9 @@ export class RestoreNotifier {
 
     if (!this.resend) {
       this.log.info({ to: email.to, subject, idempotencyKey: key }, 'restore e-mail written to the outbox (RESEND_API_KEY unset)');
-      await this.db('email_outbox').where({ idempotency_key: key }).update({ sent_at: this.db.raw('CURRENT_TIMESTAMP(3)') });
+      await this.db('email_outbox')
+        .where({ idempotency_key: key })
+        .update({ sent_at: this.db.raw('CURRENT_TIMESTAMP(3)') });
       return;
     }
     const { data, error } = await this.resend.emails.send({ from: this.opts.from, to: [email.to], subject, text }, { idempotencyKey: key });

@@ -9,4 +9,10 @@ export const InteractionDataExpiresAt = defineSearchAttributeKey('InteractionDat
 /** Set while a step cannot proceed without an operator: the failure's type, e.g. `ChunkIntegrityError`. */
 export const InteractionDataProblem = defineSearchAttributeKey('InteractionDataProblem', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [InteractionDataState, MessageKindAttr, MessageTags, InteractionDataExpiresAt, InteractionDataProblem] as const;
+export const ALL_SEARCH_ATTRIBUTES = [
+  InteractionDataState,
+  MessageKindAttr,
+  MessageTags,
+  InteractionDataExpiresAt,
+  InteractionDataProblem,
+] as const;

@@ -156,11 +156,7 @@ export const SPECIFIC_MESSAGE_FILTERS = [
 export type SpecificMessageFilter = (typeof SPECIFIC_MESSAGE_FILTERS)[number];
 
 /** The 3 filters by tag: they read interaction data but never retain it (rule 4). */
-export const TAG_FILTERS = [
-  'received_message_with_tag',
-  'clicked_opened_with_tag',
-  'last_received_message_with_tag',
-] as const;
+export const TAG_FILTERS = ['received_message_with_tag', 'clicked_opened_with_tag', 'last_received_message_with_tag'] as const;
 export type TagFilter = (typeof TAG_FILTERS)[number];
 
 export const AUDIENCE_TYPES = ['segment', 'campaign', 'canvas', 'content_card'] as const;

@@ -1,7 +1,8 @@
 /** Input rules shared by the HTTP API schemas, the CLI and the client module. */
 
 /** Pragmatic address check (what a form would accept); Resend does the real validation. */
-export const EMAIL_PATTERN = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+export const EMAIL_PATTERN =
+  "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
 const EMAIL_RE = new RegExp(EMAIL_PATTERN);
 
 /** Tags end up inside Temporal visibility queries: no quotes or backslashes, so no escaping games. */
@@ -38,8 +39,14 @@ export function assertRequestId(value: unknown): string {
 
 /** An ISO-8601 instant with a time zone, e.g. 2026-01-31T12:00:00Z. */
 export function assertInstant(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) || Number.isNaN(Date.parse(value))) {
-    throw new InvalidInputError(`${field} must be an ISO-8601 instant with a time zone, e.g. 2026-01-31T12:00:00Z; got ${JSON.stringify(value)}`);
+  if (
+    typeof value !== 'string' ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ||
+    Number.isNaN(Date.parse(value))
+  ) {
+    throw new InvalidInputError(
+      `${field} must be an ISO-8601 instant with a time zone, e.g. 2026-01-31T12:00:00Z; got ${JSON.stringify(value)}`,
+    );
   }
   return new Date(value).toISOString();
 }

@@ -18,7 +18,15 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { ArchiveManifest, MessageRef } from '../shared/types';
-import { CHUNK_CODEC, encodeRowArrays, INTERACTION_COLUMNS, manifestChecksum, verifyPayload, type EncodedChunk, type RowArray } from './chunkCodec';
+import {
+  CHUNK_CODEC,
+  encodeRowArrays,
+  INTERACTION_COLUMNS,
+  manifestChecksum,
+  verifyPayload,
+  type EncodedChunk,
+  type RowArray,
+} from './chunkCodec';
 import { assertFenceHeld, holdFenceForDdl, randomAttemptToken, runFenced, type MoveAttempt } from './fence';
 import { beginDrain, endDrain, hotTableExists, type HotTable } from './hotTables';
 import { retryOnDeadlock } from './deadlock';
@@ -115,7 +123,12 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
   if (span.lo === null || span.hi === null) return;
   // A table's ids are above every id of the message's earlier tables, so the chunks from this table are
   // exactly the generation's chunks within its id span.
-  const inSpan = () => db('archive_chunks').where(key).whereNotNull('verified_at').andWhere('first_id', '>=', span.lo as string).andWhere('last_id', '<=', span.hi as string);
+  const inSpan = () =>
+    db('archive_chunks')
+      .where(key)
+      .whereNotNull('verified_at')
+      .andWhere('first_id', '>=', span.lo as string)
+      .andWhere('last_id', '<=', span.hi as string);
   const resumed = await inSpan().clone().max<{ last: string | null }>('last_id as last').first();
   let after = resumed?.last ?? '0';
   let seq = (await lastSeq(db, key)) + 1;
@@ -123,9 +136,15 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
   // A knex builder runs its query again on every `then`: the read ahead, awaited once and guarded by a
   // `catch`, read each chunk twice until it was made a plain promise here.
   const read = (from: string): Promise<RowArray[]> =>
-    Promise.resolve(db.from(table.name).select(INTERACTION_COLUMNS).where('id', '>', from).orderBy('id').limit(opts.chunkRows).options({ rowsAsArray: true })) as Promise<
-      RowArray[]
-    >;
+    Promise.resolve(
+      db
+        .from(table.name)
+        .select(INTERACTION_COLUMNS)
+        .where('id', '>', from)
+        .orderBy('id')
+        .limit(opts.chunkRows)
+        .options({ rowsAsArray: true }),
+    ) as Promise<RowArray[]>;
   const storing: { lastId: string; done: Promise<number> }[] = [];
   let moved = 0;
   const settleOldest = async () => {
@@ -195,7 +214,9 @@ export async function storeVerifiedChunk(q: Knex | Knex.Transaction, key: ChunkK
     payload: chunk.payload,
     verified_at: q.raw('CURRENT_TIMESTAMP(3)'),
   });
-  const stored = await q('archive_chunks').where({ ...key, seq }).first<{ payload: Buffer }>('payload');
+  const stored = await q('archive_chunks')
+    .where({ ...key, seq })
+    .first<{ payload: Buffer }>('payload');
   if (!stored) throw new ArchiveConflictError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
   await verifyPayload(stored.payload, chunk.checksum);
 }
@@ -231,13 +252,15 @@ async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: num
     compressedBytes: chunks.reduce((n, c) => n + Number(c.bytes), 0),
     checksum: manifestChecksum(chunks.map((c) => c.checksum)),
   };
-  await db('archive_manifests').where(key).update({
-    status: 'archived',
-    row_count: manifest.rowCount,
-    chunk_count: manifest.chunkCount,
-    compressed_bytes: manifest.compressedBytes,
-    checksum: manifest.checksum,
-    archived_at: db.raw('CURRENT_TIMESTAMP(3)'),
-  });
+  await db('archive_manifests')
+    .where(key)
+    .update({
+      status: 'archived',
+      row_count: manifest.rowCount,
+      chunk_count: manifest.chunkCount,
+      compressed_bytes: manifest.compressedBytes,
+      checksum: manifest.checksum,
+      archived_at: db.raw('CURRENT_TIMESTAMP(3)'),
+    });
   return manifest;
 }

@@ -15,9 +15,11 @@ export function fromSqlDatetime(value: string | null): string | null {
 export async function loadMessageDetails(db: Db, ref: MessageRef): Promise<MessageDetails> {
   const message = await db('messages').where({ kind: ref.kind, id: ref.id }).first<{ name: string | null } | undefined>();
   const tags = (await db('message_tags').where({ kind: ref.kind, message_id: ref.id }).orderBy('tag').pluck('tag')) as string[];
-  const row = await db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first<
-    { state: LifecycleState; stopped_at: string | null; expires_at: string | null; generation: number; revision: string } | undefined
-  >();
+  const row = await db('message_availability')
+    .where({ kind: ref.kind, message_id: ref.id })
+    .first<
+      { state: LifecycleState; stopped_at: string | null; expires_at: string | null; generation: number; revision: string } | undefined
+    >();
   const pendingRestores = await pendingRestoreRequests(db, ref);
   return {
     name: message?.name ?? null,

@@ -87,7 +87,8 @@ const phaseRank = (phase: string): number => (phase === 'archive' ? 0 : phase ==
  */
 export function claimRefusal(held: HeldFence | null, claim: MoveAttempt): string | null {
   if (!held) return null;
-  if (claim.generation !== held.generation) return claim.generation < held.generation ? `generation ${held.generation} has begun (${describe(held)})` : null;
+  if (claim.generation !== held.generation)
+    return claim.generation < held.generation ? `generation ${held.generation} has begun (${describe(held)})` : null;
   const [mine, theirs] = [phaseRank(claim.phase), phaseRank(held.phase)];
   if (mine !== theirs) return mine < theirs ? `the ${held.phase} of generation ${held.generation} has begun (${describe(held)})` : null;
   if (held.token === claim.token) return null;
@@ -202,7 +203,9 @@ async function staleOr(db: Db, ref: MessageRef, attempt: MoveAttempt, err: unkno
 async function getLock(on: OnConnection, ref: MessageRef, waitSeconds: number): Promise<void> {
   const [[row]] = (await on('SELECT GET_LOCK(?, ?) AS got', [fenceLockName(ref), waitSeconds])) as [{ got: number | string | null }[]];
   if (Number(row.got) !== 1) {
-    throw new Error(`the move lock of ${ref.kind}:${ref.id} stayed taken for ${waitSeconds} s (another attempt dropping its table?); the attempt is retried`);
+    throw new Error(
+      `the move lock of ${ref.kind}:${ref.id} stayed taken for ${waitSeconds} s (another attempt dropping its table?); the attempt is retried`,
+    );
   }
 }
 
@@ -218,7 +221,8 @@ async function releaseLock(on: OnConnection, conn: Connection, ref: MessageRef):
  * mode, a DDL step the named lock); from then on that attempt's steps fail.
  */
 export async function claimFence(db: Db, ref: MessageRef, attempt: MoveAttempt, waitSeconds = FENCE_LOCK_WAIT_SECONDS): Promise<void> {
-  if (!attempt.token || attempt.token.length > TOKEN_MAX) throw new Error(`an attempt token is 1-${TOKEN_MAX} characters, got ${JSON.stringify(attempt.token)}`);
+  if (!attempt.token || attempt.token.length > TOKEN_MAX)
+    throw new Error(`an attempt token is 1-${TOKEN_MAX} characters, got ${JSON.stringify(attempt.token)}`);
   const conn = (await db.client.acquireConnection()) as Connection;
   const on: OnConnection = (sql, values = []) => db.raw(sql, [...values]).connection(conn);
   let locked = false;
@@ -238,7 +242,12 @@ export async function claimFence(db: Db, ref: MessageRef, attempt: MoveAttempt, 
           if (refusal) throw staleError(ref, attempt, refusal);
           await trx('move_fences')
             .where({ message_kind: ref.kind, message_id: ref.id })
-            .update({ generation: attempt.generation, phase: attempt.phase, token: attempt.token, claimed_at: trx.raw('CURRENT_TIMESTAMP(3)') });
+            .update({
+              generation: attempt.generation,
+              phase: attempt.phase,
+              token: attempt.token,
+              claimed_at: trx.raw('CURRENT_TIMESTAMP(3)'),
+            });
         },
         { connection: conn },
       );

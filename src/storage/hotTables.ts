@@ -58,7 +58,9 @@ export function firstIdOf(tableNo: string | number): string {
 type Q = Knex | Knex.Transaction;
 
 async function findRole(q: Q, ref: MessageRef, role: HotTableRole, lock?: 'update'): Promise<HotTable | null> {
-  let query = q('hot_tables').where({ message_kind: ref.kind, message_id: ref.id, role }).first<{ table_no: string } | undefined>('table_no');
+  let query = q('hot_tables')
+    .where({ message_kind: ref.kind, message_id: ref.id, role })
+    .first<{ table_no: string } | undefined>('table_no');
   if (lock === 'update') query = query.forUpdate();
   const row = await query;
   return row ? table(row.table_no) : null;
@@ -92,11 +94,18 @@ interface CurrentRow {
  * for byte (utf8mb4_bin, migration 007), so each row found is the one ref with exactly its spelling.
  * Plain comparisons of columns with parameters keep this the same on MySQL and MariaDB.
  */
-async function findCurrent(query: RawQuery, refs: readonly MessageRef[], lock: '' | ' LOCK IN SHARE MODE'): Promise<Map<MessageRef, HotTable>> {
+async function findCurrent(
+  query: RawQuery,
+  refs: readonly MessageRef[],
+  lock: '' | ' LOCK IN SHARE MODE',
+): Promise<Map<MessageRef, HotTable>> {
   const out = new Map<MessageRef, HotTable>();
   if (refs.length === 0) return out;
   const wanted = refs.map(() => "(message_kind = ? AND message_id = ? AND role = 'current')").join(' OR ');
-  const rows = await query<CurrentRow[]>(`SELECT table_no, message_kind, message_id FROM hot_tables WHERE ${wanted}${lock}`, refs.flatMap((r) => [r.kind, r.id]));
+  const rows = await query<CurrentRow[]>(
+    `SELECT table_no, message_kind, message_id FROM hot_tables WHERE ${wanted}${lock}`,
+    refs.flatMap((r) => [r.kind, r.id]),
+  );
   const exact = new Map(rows.map((r) => [`${r.message_kind}\u0000${r.message_id}`, r.table_no]));
   for (const ref of refs) {
     const no = exact.get(`${ref.kind}\u0000${ref.id}`);
@@ -111,7 +120,10 @@ async function findCurrent(query: RawQuery, refs: readonly MessageRef[], lock: '
  * steps are idempotent, so an attempt cut short anywhere is finished by the next one.
  */
 async function preparePending(db: Db, ref: MessageRef): Promise<HotTable | null> {
-  await db('hot_tables').insert({ message_kind: ref.kind, message_id: ref.id, role: 'pending' }).onConflict(['message_kind', 'message_id', 'role']).ignore();
+  await db('hot_tables')
+    .insert({ message_kind: ref.kind, message_id: ref.id, role: 'pending' })
+    .onConflict(['message_kind', 'message_id', 'role'])
+    .ignore();
   // Null when another caller made the same pending table current in between.
   const pending = await findRole(db, ref, 'pending');
   if (pending) await createLikeTemplate(db, pending);
@@ -251,7 +263,9 @@ async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDr
       await on(`DROP TABLE IF EXISTS \`${t.name}\``);
     } catch (err) {
       if (sqlErrno(err) !== ER_LOCK_WAIT_TIMEOUT) throw err;
-      throw new HotTableDropTimeoutError(`DROP TABLE ${t.name} waited ${seconds} s for readers of the table (a users export still open?) and gave up; the archive is retried`);
+      throw new HotTableDropTimeoutError(
+        `DROP TABLE ${t.name} waited ${seconds} s for readers of the table (a users export still open?) and gave up; the archive is retried`,
+      );
     } finally {
       await release?.();
     }
@@ -266,9 +280,9 @@ async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDr
 
 /** Whether the table exists (a draining table whose DROP ran before its registry row was removed does not). */
 export async function hotTableExists(db: Db, t: HotTable): Promise<boolean> {
-  const [rows] = (await db.raw('SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [t.name])) as [
-    { n: number | string }[],
-  ];
+  const [rows] = (await db.raw('SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [
+    t.name,
+  ])) as [{ n: number | string }[]];
   return Number(rows[0].n) > 0;
 }
 

@@ -36,7 +36,16 @@ import {
   type RowArray,
 } from './chunkCodec';
 import { retryOnDeadlock } from './deadlock';
-import { assertFenceHeld, checkFence, heldFromArray, randomAttemptToken, requireHeld, runFenced, SELECT_FENCE_SHARED, type MoveAttempt } from './fence';
+import {
+  assertFenceHeld,
+  checkFence,
+  heldFromArray,
+  randomAttemptToken,
+  requireHeld,
+  runFenced,
+  SELECT_FENCE_SHARED,
+  type MoveAttempt,
+} from './fence';
 import { ensureHotTable } from './hotTables';
 import { supportsReturning } from './returning';
 
@@ -126,10 +135,17 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       throw new ChunkIntegrityError(`generation ${generation} of ${ref.kind}:${ref.id} is still being archived`);
     }
     await fenced(db, ref, attempt, (trx) => trx('archive_manifests').where(key).update({ status: 'restoring' }));
-    const chunks = (await db('archive_chunks').where(key).orderBy('seq').select('seq', 'checksum', 'row_count', 'verified_at')) as ChunkMeta[];
+    const chunks = (await db('archive_chunks')
+      .where(key)
+      .orderBy('seq')
+      .select('seq', 'checksum', 'row_count', 'verified_at')) as ChunkMeta[];
     const verified = chunks.filter((c) => c.verified_at !== null);
     const total = verified.reduce((n, c) => n + Number(c.row_count), 0);
-    if (total !== expectedRows || verified.length !== manifest.chunk_count || manifestChecksum(verified.map((c) => c.checksum)) !== manifest.checksum) {
+    if (
+      total !== expectedRows ||
+      verified.length !== manifest.chunk_count ||
+      manifestChecksum(verified.map((c) => c.checksum)) !== manifest.checksum
+    ) {
       throw new ChunkIntegrityError(
         `archive of ${ref.kind}:${ref.id} generation ${generation} does not match its manifest ` +
           `(${verified.length} chunks / ${total} rows stored, manifest says ${manifest.chunk_count} / ${expectedRows})`,
@@ -178,7 +194,11 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       // between chunks), so the next attempt never meets this one's statements.
       await Promise.allSettled(inFlight.map((c) => c.done));
     }
-    await fenced(db, ref, attempt, (trx) => trx('archive_manifests').where(key).update({ status: 'restored', restored_at: trx.raw('CURRENT_TIMESTAMP(3)') }));
+    await fenced(db, ref, attempt, (trx) =>
+      trx('archive_manifests')
+        .where(key)
+        .update({ status: 'restored', restored_at: trx.raw('CURRENT_TIMESTAMP(3)') }),
+    );
   }
 
   // The rows are hot and verified again: the long-term copy of this generation has done its job.
@@ -218,7 +238,9 @@ async function loadChunk(db: Db, ref: MessageRef, generation: number, meta: Chun
     }
   }
   // The rows as restored then differ from the chunk's bytes by that spelling alone.
-  const checksum = respelled ? checksumOfRowArrays(Array.from({ length: decoded.rowCount }, (_, r) => columns.map((c) => c[r]))) : stored.checksum;
+  const checksum = respelled
+    ? checksumOfRowArrays(Array.from({ length: decoded.rowCount }, (_, r) => columns.map((c) => c[r])))
+    : stored.checksum;
   return { seq: meta.seq, checksum, columns, rowCount: decoded.rowCount };
 }
 
@@ -249,11 +271,16 @@ function insertStatement(table: string, rows: number, returning: boolean): strin
 
 /** The part of a mysql2 connection used here; knex's pool hands these out. */
 interface RawConnection {
-  query(options: { sql: string; values: readonly (string | null)[]; rowsAsArray: boolean }, callback: (err: Error | null, rows?: unknown) => void): void;
+  query(
+    options: { sql: string; values: readonly (string | null)[]; rowsAsArray: boolean },
+    callback: (err: Error | null, rows?: unknown) => void,
+  ): void;
 }
 
 function run(conn: RawConnection, sql: string, values: readonly (string | null)[] = []): Promise<unknown> {
-  return new Promise((resolve, reject) => conn.query({ sql, values, rowsAsArray: true }, (err, rows) => (err ? reject(err) : resolve(rows))));
+  return new Promise((resolve, reject) =>
+    conn.query({ sql, values, rowsAsArray: true }, (err, rows) => (err ? reject(err) : resolve(rows))),
+  );
 }
 
 /**
@@ -317,7 +344,9 @@ async function insertRows(
           const mismatch = firstMismatch(answer as RowArray[], columns, i, n);
           if (mismatch) {
             failed = true;
-            throw new ChunkIntegrityError(`restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (${mismatch})`);
+            throw new ChunkIntegrityError(
+              `restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (${mismatch})`,
+            );
           }
         }
       }
@@ -383,7 +412,9 @@ async function restoreChunk(db: Db, ref: MessageRef, chunk: DecodedChunk, tuning
     .options({ rowsAsArray: true })) as RowArray[];
   const actual = checksumOfRowArrays(mine);
   if (mine.length !== chunk.rowCount || actual !== chunk.checksum) {
-    throw new ChunkIntegrityError(`restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (checksum ${actual})`);
+    throw new ChunkIntegrityError(
+      `restored rows of chunk ${chunk.seq} of ${ref.kind}:${ref.id} differ from the archive (checksum ${actual})`,
+    );
   }
 }
 

@@ -198,12 +198,18 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServerH
   };
 
   try {
-    await waitUntilReady(address, namespace, startTimeoutMs, () => announced, () => {
-      if (spawnError && child.pid === undefined) throw describeFailure(`could not be started: ${(spawnError as Error).message}`);
-      if (exitInfo !== null) {
-        throw describeFailure(`exited during start-up (${exitInfo.signal ?? `exit code ${exitInfo.code}`})`);
-      }
-    });
+    await waitUntilReady(
+      address,
+      namespace,
+      startTimeoutMs,
+      () => announced,
+      () => {
+        if (spawnError && child.pid === undefined) throw describeFailure(`could not be started: ${(spawnError as Error).message}`);
+        if (exitInfo !== null) {
+          throw describeFailure(`exited during start-up (${exitInfo.signal ?? `exit code ${exitInfo.code}`})`);
+        }
+      },
+    );
   } catch (err) {
     await stopWith(2_000);
     if (err instanceof TimeoutError) {

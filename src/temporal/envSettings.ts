@@ -62,7 +62,9 @@ function loadProfile(vars: Record<string, string>): ClientConfigProfile {
   try {
     return loadClientConfigProfile({ overrideEnvVars: vars, disableFile: !useFile });
   } catch (err) {
-    const where = file ? `TEMPORAL_CONFIG_FILE ${file}` : 'the Temporal config file (temporalio/temporal.toml in the user config directory)';
+    const where = file
+      ? `TEMPORAL_CONFIG_FILE ${file}`
+      : 'the Temporal config file (temporalio/temporal.toml in the user config directory)';
     const profile = vars.TEMPORAL_PROFILE ? `, TEMPORAL_PROFILE ${vars.TEMPORAL_PROFILE}` : '';
     throw new Error(`Temporal connection settings (${where}${profile}): ${(err as Error).message}`);
   }
@@ -98,14 +100,18 @@ export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): T
   booleanVariable(vars, 'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION');
   // The TypeScript SDK reads this variable but has no such option; saying so beats ignoring it.
   if (vars.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION === 'true' || vars.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION === '1') {
-    throw new Error('TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported by the TypeScript SDK; set TEMPORAL_TLS_SERVER_NAME to the name in the server certificate instead');
+    throw new Error(
+      'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported by the TypeScript SDK; set TEMPORAL_TLS_SERVER_NAME to the name in the server certificate instead',
+    );
   }
   const profile = loadProfile(vars);
   const tls = profile.tls;
   // envconfig drops a certificate that comes without its key (or a key without its certificate) and
   // connects without mTLS; the server would then refuse the connection with a less helpful message.
   if (tls && !tls.disabled && (tls.clientCert === undefined) !== (tls.clientKey === undefined)) {
-    throw new Error('TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (or the profile\'s client_cert and client_key) must be set together');
+    throw new Error(
+      "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (or the profile's client_cert and client_key) must be set together",
+    );
   }
   return {
     address: profile.address || DEFAULT_TEMPORAL_ADDRESS,

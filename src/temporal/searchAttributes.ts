@@ -83,7 +83,9 @@ export async function ensureSearchAttributes(
   } catch (err) {
     // Another process won the race; the check below still verifies the types it registered.
     if (!isAlreadyExists(err)) {
-      throw new Error(`Could not register search attributes ${Object.keys(searchAttributes).join(', ')} in namespace "${namespace}": ${(err as Error).message}`);
+      throw new Error(
+        `Could not register search attributes ${Object.keys(searchAttributes).join(', ')} in namespace "${namespace}": ${(err as Error).message}`,
+      );
     }
   }
 

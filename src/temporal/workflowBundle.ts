@@ -37,6 +37,7 @@ export async function bundleWorkflowsInChild(workflowsPath: string): Promise<Wor
   }).finally(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill();
   });
-  if (reply.error !== undefined || reply.code === undefined) throw new Error(`bundling the workflow code failed: ${reply.error ?? 'no code'}`);
+  if (reply.error !== undefined || reply.code === undefined)
+    throw new Error(`bundling the workflow code failed: ${reply.error ?? 'no code'}`);
   return { code: reply.code };
 }

@@ -27,7 +27,10 @@ const INTERACTION_FILTERS: { filter: Record<string, string>; users: string[] }[]
   { filter: { type: 'in_campaign_control_group', messageId: CAMPAIGN.id }, users: ['erin'] },
   { filter: { type: 'in_canvas_control_group', messageId: CANVAS.id }, users: ['frank'] },
   { filter: { type: 'last_received_message_from_specific_campaign', messageId: CAMPAIGN.id, after: T(5) }, users: ['carol'] },
-  { filter: { type: 'last_received_message_from_specific_canvas_step', messageId: CANVAS.id, stepId: 'reminder', before: T(30) }, users: ['dave'] },
+  {
+    filter: { type: 'last_received_message_from_specific_canvas_step', messageId: CANVAS.id, stepId: 'reminder', before: T(30) },
+    users: ['dave'],
+  },
   { filter: { type: 'received_campaign_variant', messageId: CAMPAIGN.id, variantId: 'b' }, users: ['carol'] },
   { filter: { type: 'received_message_from_campaign', messageId: CAMPAIGN.id }, users: ['alice', 'carol'] },
   { filter: { type: 'received_message_from_canvas_step', messageId: CANVAS.id, stepId: 'welcome' }, users: ['bob', 'dave'] },
@@ -66,13 +69,27 @@ describe('features obey availability: before expiry, after expiry, after restore
     await api.ready();
 
     for (const body of [
-      { ...CAMPAIGN, name: 'Spring sale', tags: ['seasonal', 'promo'], variants: [{ id: 'a', name: 'Variant A' }, { id: 'b', name: 'Variant B' }] },
+      {
+        ...CAMPAIGN,
+        name: 'Spring sale',
+        tags: ['seasonal', 'promo'],
+        variants: [
+          { id: 'a', name: 'Variant A' },
+          { id: 'b', name: 'Variant B' },
+        ],
+      },
       {
         ...CANVAS,
         name: 'Onboarding',
         tags: ['seasonal'],
-        steps: [{ id: 'welcome', name: 'Welcome e-mail' }, { id: 'reminder', name: 'Reminder push' }],
-        variations: [{ id: 'var-a', name: 'Variation A' }, { id: 'control', name: 'Control' }],
+        steps: [
+          { id: 'welcome', name: 'Welcome e-mail' },
+          { id: 'reminder', name: 'Reminder push' },
+        ],
+        variations: [
+          { id: 'var-a', name: 'Variation A' },
+          { id: 'control', name: 'Control' },
+        ],
       },
       { ...OTHER, name: 'Always on', tags: ['seasonal'] },
     ]) {
@@ -128,11 +145,19 @@ describe('features obey availability: before expiry, after expiry, after restore
       assert.equal(res.status, 200, res.text);
       profiles.push({ campaigns: res.body.campaignsReceived, canvases: res.body.canvasMessagesReceived });
     }
-    const exported = await call(api, 'POST', '/v1/users/export', { external_ids: ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'], fields_to_export: ['external_id', 'campaigns_received', 'canvases_received'] });
+    const exported = await call(api, 'POST', '/v1/users/export', {
+      external_ids: ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'],
+      fields_to_export: ['external_id', 'campaigns_received', 'canvases_received'],
+    });
     assert.equal(exported.status, 200, exported.text);
     const csvCampaign = await call(api, 'GET', `/v1/messages/campaign/${CAMPAIGN.id}/user-data.csv`);
     const csvCanvas = await call(api, 'GET', `/v1/messages/canvas/${CANVAS.id}/user-data.csv`);
-    const csv = (r: { status: number; text: string; body: unknown; headers: Record<string, unknown> }) => ({ status: r.status, text: r.text, body: r.body, type: r.headers['content-type'] });
+    const csv = (r: { status: number; text: string; body: unknown; headers: Record<string, unknown> }) => ({
+      status: r.status,
+      text: r.text,
+      body: r.body,
+      type: r.headers['content-type'],
+    });
     return { filters, profiles, exported: exported.body, csvCampaign: csv(csvCampaign), csvCanvas: csv(csvCanvas) };
   }
 
@@ -155,7 +180,9 @@ describe('features obey availability: before expiry, after expiry, after restore
       const res = await call<Record<string, unknown>>(api, 'GET', `/v1/users/${u}`);
       summaries.push({ id: res.body.id, firstSeenAt: res.body.firstSeenAt, summary: res.body.summary });
     }
-    const other = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', { filter: { type: 'received_message_from_campaign', messageId: OTHER.id } });
+    const other = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', {
+      filter: { type: 'received_message_from_campaign', messageId: OTHER.id },
+    });
     const setup = [];
     for (const m of [CAMPAIGN, CANVAS]) {
       const res = await call(api, 'GET', `/v1/messages/${m.kind}/${m.id}/definition`);
@@ -212,11 +239,20 @@ describe('features obey availability: before expiry, after expiry, after restore
     assert.equal(beforeExpiry.csvCampaign.status, 200);
     assert.match(String(beforeExpiry.csvCampaign.type), /text\/csv/);
     const campaignLines = beforeExpiry.csvCampaign.text.trim().split('\r\n');
-    assert.equal(campaignLines[0], 'user_id,variant_api_id,variant_name,in_control,first_received,last_received,times_received,last_opened,last_clicked,converted,last_converted');
-    assert.deepEqual(campaignLines.slice(1).map((l) => l.split(',')[0]), ['alice', 'carol', 'erin']);
+    assert.equal(
+      campaignLines[0],
+      'user_id,variant_api_id,variant_name,in_control,first_received,last_received,times_received,last_opened,last_clicked,converted,last_converted',
+    );
+    assert.deepEqual(
+      campaignLines.slice(1).map((l) => l.split(',')[0]),
+      ['alice', 'carol', 'erin'],
+    );
     assert.equal(campaignLines[1], `alice,a,Variant A,false,${T(2)},${T(2)},1,${T(2, 11)},${T(2, 12)},true,${T(3)}`);
     const canvasLines = beforeExpiry.csvCanvas.text.trim().split('\r\n');
-    assert.deepEqual(canvasLines.slice(1).map((l) => l.split(',')[0]), ['bob', 'dave', 'frank']);
+    assert.deepEqual(
+      canvasLines.slice(1).map((l) => l.split(',')[0]),
+      ['bob', 'dave', 'frank'],
+    );
     assert.match(canvasLines[2], /^dave,var-a,Variation A,false,.*,Reminder push; Welcome e-mail,/);
 
     // Both messages stop; with a TTL of seconds and no references they expire.
@@ -235,16 +271,40 @@ describe('features obey availability: before expiry, after expiry, after restore
       f.filter.tag ? (f.filter.type === 'clicked_opened_with_tag' ? [] : ['alice', 'gina']) : [],
     );
     INTERACTION_FILTERS.forEach((f, i) => assert.deepEqual(expired.filters[i], expectedAfterExpiry[i], `${f.filter.type} after expiry`));
-    const excluded = await call<{ excludedMessages: unknown[] }>(api, 'POST', '/v1/retargeting/evaluate', { filter: INTERACTION_FILTERS[12].filter });
+    const excluded = await call<{ excludedMessages: unknown[] }>(api, 'POST', '/v1/retargeting/evaluate', {
+      filter: INTERACTION_FILTERS[12].filter,
+    });
     assert.deepEqual(excluded.body.excludedMessages, [{ kind: 'campaign', id: CAMPAIGN.id, state: 'expired' }]);
     assert.deepEqual(
       expired.profiles.map((p) => [(p.campaigns as { id: string }[]).map((c) => c.id), (p.canvases as unknown[]).length]),
-      [[[OTHER.id], 0], [[], 0], [[], 0], [[], 0], [[], 0], [[], 0]],
+      [
+        [[OTHER.id], 0],
+        [[], 0],
+        [[], 0],
+        [[], 0],
+        [[], 0],
+        [[], 0],
+      ],
       'profiles keep only the available campaign',
     );
-    const expiredUsers = (expired.exported as { users: { campaigns_received: { api_campaign_id: string }[]; canvases_received: unknown[] }[] }).users;
-    assert.deepEqual(expiredUsers.map((u) => [u.campaigns_received.map((c) => c.api_campaign_id), u.canvases_received.length]), [[[OTHER.id], 0], [[], 0], [[], 0], [[], 0], [[], 0], [[], 0]]);
-    for (const [csv, ref] of [[expired.csvCampaign, CAMPAIGN], [expired.csvCanvas, CANVAS]] as const) {
+    const expiredUsers = (
+      expired.exported as { users: { campaigns_received: { api_campaign_id: string }[]; canvases_received: unknown[] }[] }
+    ).users;
+    assert.deepEqual(
+      expiredUsers.map((u) => [u.campaigns_received.map((c) => c.api_campaign_id), u.canvases_received.length]),
+      [
+        [[OTHER.id], 0],
+        [[], 0],
+        [[], 0],
+        [[], 0],
+        [[], 0],
+        [[], 0],
+      ],
+    );
+    for (const [csv, ref] of [
+      [expired.csvCampaign, CAMPAIGN],
+      [expired.csvCanvas, CANVAS],
+    ] as const) {
       assert.equal(csv.status, 409, csv.text);
       const body = csv.body as { error: string; message: string };
       assert.equal(body.error, 'interaction_data_expired');

@@ -20,7 +20,13 @@ describe('evaluation pages, export limits and the API document', () => {
     assert.equal((await call(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'big', name: 'Big send' })).status, 201);
     // 2,500 recipients, some of them twice, sent in batches of 1,000.
     const events = Array.from({ length: 3000 }, (_, i) =>
-      ev({ type: 'received', messageKind: 'campaign', messageId: 'big', userId: `user-${String(i % 2500).padStart(5, '0')}`, channel: 'email' }),
+      ev({
+        type: 'received',
+        messageKind: 'campaign',
+        messageId: 'big',
+        userId: `user-${String(i % 2500).padStart(5, '0')}`,
+        channel: 'email',
+      }),
     );
     for (let i = 0; i < events.length; i += 1000) {
       const res = await call(api, 'POST', '/v1/interactions', { events: events.slice(i, i + 1000) });
@@ -37,11 +43,16 @@ describe('evaluation pages, export limits and the API document', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: { status: number; body: { userIds: string[]; nextCursor: string | null } } = await call(api, 'POST', '/v1/retargeting/evaluate', {
-        filter: { type: 'received_message_from_campaign', messageId: 'big' },
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
+      const res: { status: number; body: { userIds: string[]; nextCursor: string | null } } = await call(
+        api,
+        'POST',
+        '/v1/retargeting/evaluate',
+        {
+          filter: { type: 'received_message_from_campaign', messageId: 'big' },
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        },
+      );
       assert.equal(res.status, 200);
       seen.push(...res.body.userIds);
       cursor = res.body.nextCursor;
@@ -59,12 +70,17 @@ describe('evaluation pages, export limits and the API document', () => {
       assert.equal(res.status, 400, res.text);
       assert.match(res.body.message, pattern);
     };
-    await bad({ filter: { type: 'received_message_from_campaign', messageId: 'big' }, cursor: 'bm90LW91cnM' }, /cursor is not one this API returned/);
+    await bad(
+      { filter: { type: 'received_message_from_campaign', messageId: 'big' }, cursor: 'bm90LW91cnM' },
+      /cursor is not one this API returned/,
+    );
     await bad({ filter: { type: 'received_message_from_campaign', messageId: 'big' }, limit: 0 }, /limit/);
     await bad({ filter: { type: 'received_message_from_campaign' } }, /filter: messageId is required/);
     await bad({ filter: { type: 'no_such_filter' } }, /filter\.type/);
     await bad({ filter: { type: 'hard_bounced', messageId: 'big' } }, /messageId does not apply to hard_bounced/);
-    const unknown = await call<{ message: string }>(api, 'POST', '/v1/retargeting/evaluate', { filter: { type: 'received_message_from_campaign', messageId: 'nope' } });
+    const unknown = await call<{ message: string }>(api, 'POST', '/v1/retargeting/evaluate', {
+      filter: { type: 'received_message_from_campaign', messageId: 'nope' },
+    });
     assert.equal(unknown.status, 200, 'an unknown message matches nobody');
     assert.deepEqual((unknown.body as unknown as { userIds: string[] }).userIds, []);
   });
@@ -74,13 +90,21 @@ describe('evaluation pages, export limits and the API document', () => {
     const tooMany = await call<{ message: string }>(api, 'POST', '/v1/users/export', { external_ids: ids });
     assert.equal(tooMany.status, 400);
     assert.match(tooMany.body.message, /external_ids/);
-    const badField = await call<{ message: string }>(api, 'POST', '/v1/users/export', { external_ids: ['user-00001'], fields_to_export: ['email'] });
+    const badField = await call<{ message: string }>(api, 'POST', '/v1/users/export', {
+      external_ids: ['user-00001'],
+      fields_to_export: ['email'],
+    });
     assert.equal(badField.status, 400);
     assert.match(badField.body.message, /fields_to_export\[0\]/);
-    const ok = await call<{ users: Record<string, unknown>[]; invalid_user_ids: string[]; message: string }>(api, 'POST', '/v1/users/export', {
-      external_ids: ['user-00001', 'ghost', 'USER-00001'],
-      fields_to_export: ['external_id', 'campaigns_received'],
-    });
+    const ok = await call<{ users: Record<string, unknown>[]; invalid_user_ids: string[]; message: string }>(
+      api,
+      'POST',
+      '/v1/users/export',
+      {
+        external_ids: ['user-00001', 'ghost', 'USER-00001'],
+        fields_to_export: ['external_id', 'campaigns_received'],
+      },
+    );
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.body.message, 'success');
     assert.deepEqual(ok.body.invalid_user_ids, ['ghost', 'USER-00001'], 'user ids are exact: USER-00001 is not user-00001');
@@ -97,20 +121,49 @@ describe('evaluation pages, export limits and the API document', () => {
       assert.equal(res.status, status, res.text);
       assert.match(res.body.message, pattern);
     };
-    await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: 'X', steps: [{ id: 's', name: 'S' }] }, /steps do not apply to a campaign/);
-    await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: 'X', variants: [{ id: 'a', name: 'A' }, { id: 'a', name: 'B' }] }, /appears twice/);
+    await bad(
+      'POST',
+      '/v1/messages',
+      { kind: 'campaign', id: 'x', name: 'X', steps: [{ id: 's', name: 'S' }] },
+      /steps do not apply to a campaign/,
+    );
+    await bad(
+      'POST',
+      '/v1/messages',
+      {
+        kind: 'campaign',
+        id: 'x',
+        name: 'X',
+        variants: [
+          { id: 'a', name: 'A' },
+          { id: 'a', name: 'B' },
+        ],
+      },
+      /appears twice/,
+    );
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'bad id', name: 'X' }, /^id /);
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'x', name: '' }, /^name /);
     await bad('POST', '/v1/messages', { kind: 'campaign', id: 'big', name: 'Again' }, /already exists/, 409);
     await bad('PUT', '/v1/messages/campaign/missing', { name: 'X' }, /no campaign "missing"/, 404);
     await bad('PUT', '/v1/messages/campaign/big', { status: 'paused' }, /^status /);
-    await bad('PUT', '/v1/audiences/a1', { type: 'segment', name: 'A', active: true, filters: [{ type: 'received_message_from_campaign', messageId: 'big', extra: 1 }] }, /unknown body property "extra" in filters\[0\]/);
+    await bad(
+      'PUT',
+      '/v1/audiences/a1',
+      { type: 'segment', name: 'A', active: true, filters: [{ type: 'received_message_from_campaign', messageId: 'big', extra: 1 }] },
+      /unknown body property "extra" in filters\[0\]/,
+    );
   });
 
   it('of two creations of one message at the same time, one is created and the other gets a 409 without touching the actor', async () => {
     const [a, b] = await Promise.all([
       call<{ message: { name: string } }>(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'raced', name: 'First', tags: ['a'] }),
-      call<{ message: { name: string } }>(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'raced', name: 'Second', tags: ['b'], status: 'stopped' }),
+      call<{ message: { name: string } }>(api, 'POST', '/v1/messages', {
+        kind: 'campaign',
+        id: 'raced',
+        name: 'Second',
+        tags: ['b'],
+        status: 'stopped',
+      }),
     ]);
     assert.deepEqual([a.status, b.status].sort(), [201, 409], `${a.text} / ${b.text}`);
     const winner = a.status === 201 ? a : b;
@@ -120,7 +173,9 @@ describe('evaluation pages, export limits and the API document', () => {
     assert.equal(stored[0].status, winner === a ? 'active' : 'stopped');
     // Only the winner's signals reached the actor: its details, and a stop only if the winner was stopped.
     const history = await stack.client.workflow.getHandle(lifecycleWorkflowId({ kind: 'campaign', id: 'raced' })).fetchHistory();
-    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName);
+    const signals = (history.events ?? [])
+      .filter((e) => e.workflowExecutionSignaledEventAttributes)
+      .map((e) => e.workflowExecutionSignaledEventAttributes?.signalName);
     assert.deepEqual(signals, winner === a ? ['messageDetails'] : ['messageDetails', 'stop']);
   });
 

@@ -9,11 +9,24 @@ import { parseFilter, InvalidFilterError } from '../../src/dataplane/filters/def
 import { csvCell } from '../../src/dataplane/userDataCsv';
 
 const schemaAccepts = (() => {
-  const validate = TypeBoxValidatorCompiler({ schema: InteractionEvent, httpPart: 'body', method: 'POST', url: '/v1/interactions' } as Parameters<typeof TypeBoxValidatorCompiler>[0]);
+  const validate = TypeBoxValidatorCompiler({
+    schema: InteractionEvent,
+    httpPart: 'body',
+    method: 'POST',
+    url: '/v1/interactions',
+  } as Parameters<typeof TypeBoxValidatorCompiler>[0]);
   return (value: unknown) => !('error' in (validate(value) as object) && (validate(value) as { error?: unknown }).error);
 })();
 
-const base = { eventId: 'e-1', type: 'received', messageKind: 'campaign', messageId: 'c1', userId: 'user 1', occurredAt: '2026-01-01T00:00:00Z', channel: 'email' };
+const base = {
+  eventId: 'e-1',
+  type: 'received',
+  messageKind: 'campaign',
+  messageId: 'c1',
+  userId: 'user 1',
+  occurredAt: '2026-01-01T00:00:00Z',
+  channel: 'email',
+};
 
 describe('interaction event checks', () => {
   it('accept what the OpenAPI schema documents, and refuse what it refuses', () => {
@@ -46,7 +59,15 @@ describe('interaction event checks', () => {
   });
 
   it('names every problem of an event', () => {
-    const { problems } = checkEvent({ eventId: 'bad id', type: 'opened', messageKind: 'canvas', messageId: 'k', userId: 'u', occurredAt: '2999-01-01T00:00:00Z', variantId: 'v' });
+    const { problems } = checkEvent({
+      eventId: 'bad id',
+      type: 'opened',
+      messageKind: 'canvas',
+      messageId: 'k',
+      userId: 'u',
+      occurredAt: '2999-01-01T00:00:00Z',
+      variantId: 'v',
+    });
     assert.deepEqual(problems, [
       "eventId must be 1-64 letters, digits or '.', '_', ':', '+', '/', '=', '-', starting with a letter or digit; got \"bad id\"",
       'occurredAt is more than a day in the future; got "2999-01-01T00:00:00Z"',
@@ -67,30 +88,49 @@ describe('batch aggregates', () => {
       ev({ eventId: '3', userId: 'bob', type: 'clicked', alias: 'cta', occurredAt: '2026-01-03T00:00:00.000Z' }),
       ev({ eventId: '4', userId: 'bob', type: 'clicked', alias: 'CTA', occurredAt: '2026-01-04T00:00:00.000Z' }),
     ]);
-    assert.deepEqual(d.users.map((u) => u.id), ['Ann', 'ann', 'bob'], 'Ann and ann are two users');
+    assert.deepEqual(
+      d.users.map((u) => u.id),
+      ['Ann', 'ann', 'bob'],
+      'Ann and ann are two users',
+    );
     assert.equal(d.users[0].firstSeenAt, '2026-01-05T00:00:00.000Z');
     const ann = d.users[1];
     assert.equal(ann.firstSeenAt, '2026-01-01T00:00:00.000Z');
     assert.equal(ann.times.last_received_at, '2026-01-02T00:00:00.000Z');
     assert.equal(ann.times.last_received_email_at, '2026-01-02T00:00:00.000Z');
     assert.equal(ann.times.last_received_push_at, '2026-01-01T00:00:00.000Z');
-    assert.deepEqual(d.receipts.map((r) => r.userId), ['Ann', 'ann']);
+    assert.deepEqual(
+      d.receipts.map((r) => r.userId),
+      ['Ann', 'ann'],
+    );
     assert.deepEqual([d.receipts[1].first, d.receipts[1].last], ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z']);
     assert.deepEqual(d.aliases, [{ alias: 'cta', userId: 'bob', last: '2026-01-04T00:00:00.000Z' }]);
     assert.equal(d.users[2].times.last_engaged_at, '2026-01-04T00:00:00.000Z');
-    assert.equal(d.analytics.reduce((n, a) => n + a.count, 0), 5);
+    assert.equal(
+      d.analytics.reduce((n, a) => n + a.count, 0),
+      5,
+    );
   });
 });
 
 describe('filters', () => {
   it('explain what is missing or does not apply', () => {
-    assert.throws(() => parseFilter({ type: 'received_campaign_variant', messageId: 'c1', tag: 'x' }), (err: unknown) => {
-      assert.ok(err instanceof InvalidFilterError);
-      assert.deepEqual(err.problems, ['variantId is required for received_campaign_variant and must be 1-64 letters, digits, \'-\', \'_\' or \'.\', starting with a letter or digit', 'tag does not apply to received_campaign_variant']);
-      return true;
-    });
+    assert.throws(
+      () => parseFilter({ type: 'received_campaign_variant', messageId: 'c1', tag: 'x' }),
+      (err: unknown) => {
+        assert.ok(err instanceof InvalidFilterError);
+        assert.deepEqual(err.problems, [
+          "variantId is required for received_campaign_variant and must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+          'tag does not apply to received_campaign_variant',
+        ]);
+        return true;
+      },
+    );
     assert.throws(() => parseFilter({ type: 'last_received_message_with_tag', tag: 'x' }), /needs after and\/or before/);
-    assert.throws(() => parseFilter({ type: 'received_message_from_canvas_step', messageId: 'k', stepId: 's', messageKind: 'campaign' }), /targets a canvas/);
+    assert.throws(
+      () => parseFilter({ type: 'received_message_from_canvas_step', messageId: 'k', stepId: 's', messageKind: 'campaign' }),
+      /targets a canvas/,
+    );
     assert.deepEqual(parseFilter({ type: 'clicked_opened_campaign', messageId: 'c1', action: 'opened' }), {
       category: 'specific',
       type: 'clicked_opened_campaign',

@@ -42,7 +42,8 @@ describe('query plans', () => {
   before(async () => {
     stack = await createStack();
     // 12,000 rows in each message's table, over 5,000 users, generated in SQL.
-    const digits = '(SELECT 0 v UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
+    const digits =
+      '(SELECT 0 v UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
     const refs: MessageRef[] = [
       ...['m1', 'm2', 'm3', 'm7'].map((id) => ({ kind: 'campaign' as const, id })),
       { kind: 'canvas', id: 'm10' },
@@ -60,7 +61,10 @@ describe('query plans', () => {
         [t.table.name, ref.id, ref.kind, ref.id, k, ref.kind, ROWS_PER_MESSAGE],
       );
       // What ingestion would have written for those rows.
-      await stack.db.raw('INSERT INTO user_messages (user_id, message_kind, message_id) SELECT DISTINCT user_id, message_kind, message_id FROM ??', [t.table.name]);
+      await stack.db.raw(
+        'INSERT INTO user_messages (user_id, message_kind, message_id) SELECT DISTINCT user_id, message_kind, message_id FROM ??',
+        [t.table.name],
+      );
       await stack.db.raw('ANALYZE TABLE ??', [t.table.name]);
     }
     await stack.db.raw('ANALYZE TABLE user_messages');
@@ -85,7 +89,10 @@ describe('query plans', () => {
     await stack.db('message_availability').insert({ kind: 'campaign', message_id: 'm7', state: 'stopped', available: true, revision: 1 });
     for (const after of [null, 'u2500']) {
       // As evaluate runs it: with the availability condition of the message.
-      const all = await explain(stack.db, interactionUsersQuery(stack.db, [table('m7')], ['received'], {}, {}, after, 1000, { kind: 'campaign', id: 'm7' }));
+      const all = await explain(
+        stack.db,
+        interactionUsersQuery(stack.db, [table('m7')], ['received'], {}, {}, after, 1000, { kind: 'campaign', id: 'm7' }),
+      );
       // The condition on the availability row is constant: evaluated once (MariaDB does it while
       // optimising and shows no row for it); where it shows, it must be a primary-key lookup.
       for (const r of all.filter((x) => x.table === 'a' || x.table === 'message_availability')) {
@@ -102,12 +109,26 @@ describe('query plans', () => {
   it('the other interaction filters use the same index', async () => {
     const cases: Parameters<typeof interactionUsersQuery>[3][] = [{}, { alias: 'cta' }, { variantId: 'a' }];
     for (const row of cases) {
-      noFullScan(hotRowsPlan(await explain(stack.db, interactionUsersQuery(stack.db, [table('m7')], ['clicked', 'opened'], row, {}, null, 100))), 'ix_interactions_reads');
+      noFullScan(
+        hotRowsPlan(await explain(stack.db, interactionUsersQuery(stack.db, [table('m7')], ['clicked', 'opened'], row, {}, null, 100))),
+        'ix_interactions_reads',
+      );
     }
-    noFullScan(hotRowsPlan(await explain(stack.db, interactionUsersQuery(stack.db, [table('m10')], ['received'], { stepId: 's1' }, { after: '2026-01-01T00:00:00Z' }, null, 100))), 'ix_interactions_reads');
+    noFullScan(
+      hotRowsPlan(
+        await explain(
+          stack.db,
+          interactionUsersQuery(stack.db, [table('m10')], ['received'], { stepId: 's1' }, { after: '2026-01-01T00:00:00Z' }, null, 100),
+        ),
+      ),
+      'ix_interactions_reads',
+    );
     // Tag filters: one UNION ALL branch per tagged message, each a range of its table's reads index.
     for (const window of [{}, { after: '2026-01-01T00:00:00Z' }]) {
-      const all = await explain(stack.db, interactionUsersQuery(stack.db, [table('m1'), table('m2'), table('m3')], ['received', 'opened'], {}, window, 'u100', 100));
+      const all = await explain(
+        stack.db,
+        interactionUsersQuery(stack.db, [table('m1'), table('m2'), table('m3')], ['received', 'opened'], {}, window, 'u100', 100),
+      );
       const branches = hotRowsPlan(all);
       assert.equal(branches.length, 3, JSON.stringify(all));
       for (const b of branches) {
@@ -118,7 +139,7 @@ describe('query plans', () => {
     }
   });
 
-  it('profiles and the users export find a user\'s messages by primary key and read each message\'s part of ix_interactions_reads; the User Data export one message', async () => {
+  it("profiles and the users export find a user's messages by primary key and read each message's part of ix_interactions_reads; the User Data export one message", async () => {
     const fifty = Array.from({ length: 50 }, (_, i) => `u${i * 13}`);
     noFullScan(await explain(stack.db, userMessagesQuery(stack.db, ['u42'])), 'PRIMARY');
     noFullScan(await explain(stack.db, userMessagesQuery(stack.db, fifty)), 'PRIMARY');
@@ -126,10 +147,20 @@ describe('query plans', () => {
       noFullScan(hotRowsPlan(await explain(stack.db, receivedFactsQuery(stack.db, [{ ...table('m7'), users }]))), 'ix_interactions_reads');
     }
     // Several messages in one statement: every part a range of its table's reads index, none a scan.
-    const all = await explain(stack.db, receivedFactsQuery(stack.db, ['m1', 'm2', 'm3'].map((id) => ({ ...table(id), users: fifty }))));
+    const all = await explain(
+      stack.db,
+      receivedFactsQuery(
+        stack.db,
+        ['m1', 'm2', 'm3'].map((id) => ({ ...table(id), users: fifty })),
+      ),
+    );
     const parts = hotRowsPlan(all);
     assert.equal(parts.length, 3, JSON.stringify(all));
-    assert.deepEqual(new Set(parts.map((p) => p.table)), new Set(['m1', 'm2', 'm3'].map((id) => table(id).table.name)), 'each part reads its own message\'s table');
+    assert.deepEqual(
+      new Set(parts.map((p) => p.table)),
+      new Set(['m1', 'm2', 'm3'].map((id) => table(id).table.name)),
+      "each part reads its own message's table",
+    );
     for (const part of parts) {
       assert.equal(part.key, 'ix_interactions_reads', JSON.stringify(parts));
       assert.equal(part.type, 'range', JSON.stringify(parts));

@@ -17,7 +17,8 @@ describe('guards and references', () => {
   let stack: TestStack;
   let api: ApiServer;
 
-  const put = (id: string, body: Record<string, unknown>) => call<{ error: string; message: string; expiredFilters?: unknown[] }>(api, 'PUT', `/v1/audiences/${id}`, body);
+  const put = (id: string, body: Record<string, unknown>) =>
+    call<{ error: string; message: string; expiredFilters?: unknown[] }>(api, 'PUT', `/v1/audiences/${id}`, body);
   const onExpired = [{ type: 'received_message_from_campaign', messageId: EXPIRED.id }];
 
   before(async () => {
@@ -50,7 +51,11 @@ describe('guards and references', () => {
       ],
     });
     assert.equal(keeper.status, 200, JSON.stringify(keeper.body));
-    for (const [kind, id] of [['canvas', 'welcome'], ['canvas', 'winback'], ['campaign', 'flash']] as const) {
+    for (const [kind, id] of [
+      ['canvas', 'welcome'],
+      ['canvas', 'winback'],
+      ['campaign', 'flash'],
+    ] as const) {
       assert.equal((await call(api, 'PUT', `/v1/messages/${kind}/${id}`, { status: 'stopped' })).status, 200);
     }
     await waitForState(stack, EXPIRED, 'expired', 30_000);
@@ -62,28 +67,73 @@ describe('guards and references', () => {
   });
 
   it('refuses to resume one Canvas whose filters use expired data, naming it', async () => {
-    assert.equal((await put('welcome-audience', { type: 'canvas', name: 'Welcome audience', active: false, messageId: 'welcome', filters: onExpired })).status, 200);
+    assert.equal(
+      (await put('welcome-audience', { type: 'canvas', name: 'Welcome audience', active: false, messageId: 'welcome', filters: onExpired }))
+        .status,
+      200,
+    );
     const res = await call<{ error: string; message: string }>(api, 'PUT', '/v1/messages/canvas/welcome', { status: 'active' });
     assert.equal(res.status, 409, res.text);
-    assert.equal(res.body.message, "Can't resume Welcome series because it is using filters or segments that have expired data. Remove these and try again.");
+    assert.equal(
+      res.body.message,
+      "Can't resume Welcome series because it is using filters or segments that have expired data. Remove these and try again.",
+    );
     // The same words when the Canvas's audience itself is activated.
     const direct = await call<{ message: string }>(api, 'POST', '/v1/audiences/activate', { ids: ['welcome-audience'] });
     assert.equal(direct.status, 409);
-    assert.equal(direct.body.message, "Can't resume Welcome series because it is using filters or segments that have expired data. Remove these and try again.");
+    assert.equal(
+      direct.body.message,
+      "Can't resume Welcome series because it is using filters or segments that have expired data. Remove these and try again.",
+    );
   });
 
   it('refuses through a segment too, and refuses several Canvases with the plural words', async () => {
-    assert.equal((await put('old-buyers', { type: 'segment', name: 'Old buyers', active: false, filters: [{ type: 'clicked_opened_step', messageId: EXPIRED_CANVAS.id, stepId: 's1' }] })).status, 200);
-    assert.equal((await put('winback-audience', { type: 'canvas', name: 'Win-back audience', active: false, messageId: 'winback', filters: [], segmentIds: ['old-buyers'] })).status, 200);
-    const single = await call<{ message: string; expiredFilters: { segmentId?: string }[] }>(api, 'PUT', '/v1/messages/canvas/winback', { status: 'active' });
+    assert.equal(
+      (
+        await put('old-buyers', {
+          type: 'segment',
+          name: 'Old buyers',
+          active: false,
+          filters: [{ type: 'clicked_opened_step', messageId: EXPIRED_CANVAS.id, stepId: 's1' }],
+        })
+      ).status,
+      200,
+    );
+    assert.equal(
+      (
+        await put('winback-audience', {
+          type: 'canvas',
+          name: 'Win-back audience',
+          active: false,
+          messageId: 'winback',
+          filters: [],
+          segmentIds: ['old-buyers'],
+        })
+      ).status,
+      200,
+    );
+    const single = await call<{ message: string; expiredFilters: { segmentId?: string }[] }>(api, 'PUT', '/v1/messages/canvas/winback', {
+      status: 'active',
+    });
     assert.equal(single.status, 409);
-    assert.equal(single.body.message, "Can't resume Win-back because it is using filters or segments that have expired data. Remove these and try again.");
+    assert.equal(
+      single.body.message,
+      "Can't resume Win-back because it is using filters or segments that have expired data. Remove these and try again.",
+    );
     assert.equal(single.body.expiredFilters[0].segmentId, 'old-buyers');
     const several = await call<{ message: string }>(api, 'POST', '/v1/messages/resume', { kind: 'canvas', ids: ['welcome', 'winback'] });
     assert.equal(several.status, 409);
-    assert.equal(several.body.message, "Can't resume Canvases because at least one Canvas is using filters or segments that have expired data. Remove these and try again.");
-    const audiences = await call<{ message: string }>(api, 'POST', '/v1/audiences/activate', { ids: ['welcome-audience', 'winback-audience'] });
-    assert.equal(audiences.body.message, "Can't resume Canvases because at least one Canvas is using filters or segments that have expired data. Remove these and try again.");
+    assert.equal(
+      several.body.message,
+      "Can't resume Canvases because at least one Canvas is using filters or segments that have expired data. Remove these and try again.",
+    );
+    const audiences = await call<{ message: string }>(api, 'POST', '/v1/audiences/activate', {
+      ids: ['welcome-audience', 'winback-audience'],
+    });
+    assert.equal(
+      audiences.body.message,
+      "Can't resume Canvases because at least one Canvas is using filters or segments that have expired data. Remove these and try again.",
+    );
     // Nothing changed: both still stopped.
     for (const id of ['welcome', 'winback']) {
       const m = await stack.db('messages').where({ kind: 'canvas', id }).first<{ status: string }>();
@@ -92,7 +142,11 @@ describe('guards and references', () => {
   });
 
   it('refuses campaigns and Content Cards with their own words', async () => {
-    assert.equal((await put('flash-audience', { type: 'campaign', name: 'Flash audience', active: false, messageId: 'flash', filters: onExpired })).status, 200);
+    assert.equal(
+      (await put('flash-audience', { type: 'campaign', name: 'Flash audience', active: false, messageId: 'flash', filters: onExpired }))
+        .status,
+      200,
+    );
     const one = await call<{ message: string }>(api, 'PUT', '/v1/messages/campaign/flash', { status: 'active' });
     assert.equal(one.status, 409);
     assert.equal(one.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
@@ -103,14 +157,35 @@ describe('guards and references', () => {
     assert.equal(signalled.status, 409, signalled.text);
     assert.equal(signalled.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
     assert.notEqual((await stack.lifecycle.status('campaign', 'flash'))?.state, 'active');
-    const activate = await put('flash-audience', { type: 'campaign', name: 'Flash audience', active: true, messageId: 'flash', filters: onExpired });
+    const activate = await put('flash-audience', {
+      type: 'campaign',
+      name: 'Flash audience',
+      active: true,
+      messageId: 'flash',
+      filters: onExpired,
+    });
     assert.equal(activate.status, 409);
     assert.equal(activate.body.message, "You can't resume these Campaigns. One or more Campaigns include expired filters.");
 
-    const card = await put('card-1', { type: 'content_card', name: 'Card', active: true, filters: [{ type: 'in_canvas_control_group', messageId: EXPIRED_CANVAS.id }] });
+    const card = await put('card-1', {
+      type: 'content_card',
+      name: 'Card',
+      active: true,
+      filters: [{ type: 'in_canvas_control_group', messageId: EXPIRED_CANVAS.id }],
+    });
     assert.equal(card.status, 409);
     assert.equal(card.body.message, "You can't unarchive these Cards. One or more Cards include expired filters.");
-    assert.equal((await put('card-1', { type: 'content_card', name: 'Card', active: false, filters: [{ type: 'in_canvas_control_group', messageId: EXPIRED_CANVAS.id }] })).status, 200);
+    assert.equal(
+      (
+        await put('card-1', {
+          type: 'content_card',
+          name: 'Card',
+          active: false,
+          filters: [{ type: 'in_canvas_control_group', messageId: EXPIRED_CANVAS.id }],
+        })
+      ).status,
+      200,
+    );
     assert.equal((await put('card-2', { type: 'content_card', name: 'Card 2', active: false, filters: [] })).status, 200);
     const cards = await call<{ message: string }>(api, 'POST', '/v1/audiences/activate', { ids: ['card-1', 'card-2'] });
     assert.equal(cards.status, 409);
@@ -125,19 +200,47 @@ describe('guards and references', () => {
   });
 
   it('tag filters and summary filters on expired messages do not block, and removing the filter lets the resume through', async () => {
-    assert.equal((await put('tagged', { type: 'content_card', name: 'Tagged', active: true, filters: [{ type: 'received_message_with_tag', tag: 'anything' }, { type: 'has_never_received_message_from_campaign_or_canvas_step', messageKind: 'campaign', messageId: EXPIRED.id }] })).status, 200);
-    assert.equal((await put('flash-audience', { type: 'campaign', name: 'Flash audience', active: false, messageId: 'flash', filters: [] })).status, 200);
+    assert.equal(
+      (
+        await put('tagged', {
+          type: 'content_card',
+          name: 'Tagged',
+          active: true,
+          filters: [
+            { type: 'received_message_with_tag', tag: 'anything' },
+            { type: 'has_never_received_message_from_campaign_or_canvas_step', messageKind: 'campaign', messageId: EXPIRED.id },
+          ],
+        })
+      ).status,
+      200,
+    );
+    assert.equal(
+      (await put('flash-audience', { type: 'campaign', name: 'Flash audience', active: false, messageId: 'flash', filters: [] })).status,
+      200,
+    );
     const res = await call<{ message: { status: string } }>(api, 'PUT', '/v1/messages/campaign/flash', { status: 'active' });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.message.status, 'active');
-    assert.equal((await stack.db('audiences').where({ id: 'flash-audience' }).first<{ active: number }>())?.active, 1, "the campaign's audience follows it");
+    assert.equal(
+      (await stack.db('audiences').where({ id: 'flash-audience' }).first<{ active: number }>())?.active,
+      1,
+      "the campaign's audience follows it",
+    );
     await waitForState(stack, { kind: 'campaign', id: 'flash' }, 'active', 10_000);
   });
 
   it("the actor's resume route resumes a message defined here once its filters are clean, and its definition follows", async () => {
     assert.equal((await call(api, 'PUT', '/v1/messages/canvas/welcome', { status: 'stopped' })).status, 200);
-    assert.equal((await call(api, 'POST', '/v1/messages/canvas/welcome/resume', {})).status, 409, 'welcome-audience still filters on expired data');
-    assert.equal((await put('welcome-audience', { type: 'canvas', name: 'Welcome audience', active: false, messageId: 'welcome', filters: [] })).status, 200);
+    assert.equal(
+      (await call(api, 'POST', '/v1/messages/canvas/welcome/resume', {})).status,
+      409,
+      'welcome-audience still filters on expired data',
+    );
+    assert.equal(
+      (await put('welcome-audience', { type: 'canvas', name: 'Welcome audience', active: false, messageId: 'welcome', filters: [] }))
+        .status,
+      200,
+    );
     const res = await call<{ changed: boolean; state: string }>(api, 'POST', '/v1/messages/canvas/welcome/resume', {});
     // The actor's own answer: it is active once the call returns.
     assert.equal(res.status, 200, res.text);
@@ -149,18 +252,38 @@ describe('guards and references', () => {
 
   it('refuses filters on legacy purged messages, in audiences and in evaluation', async () => {
     await markLegacyPurged(stack.db, { kind: 'campaign', id: 'legacy' }, '2024-01-01T00:00:00Z', 'no sends for 25 months');
-    const res = await put('legacy-users', { type: 'segment', name: 'Legacy users', active: false, filters: [{ type: 'received_message_from_campaign', messageId: 'legacy' }] });
+    const res = await put('legacy-users', {
+      type: 'segment',
+      name: 'Legacy users',
+      active: false,
+      filters: [{ type: 'received_message_from_campaign', messageId: 'legacy' }],
+    });
     assert.equal(res.status, 409);
     assert.equal(res.body.error, 'legacy_purged');
-    assert.equal(res.body.message, 'filters[0]: campaign "legacy" cannot be used in retargeting filters: its interaction data was deleted under the former retention policy');
-    const evaluated = await call<{ error: string }>(api, 'POST', '/v1/retargeting/evaluate', { filter: { type: 'converted_from_campaign', messageId: 'legacy' } });
+    assert.equal(
+      res.body.message,
+      'filters[0]: campaign "legacy" cannot be used in retargeting filters: its interaction data was deleted under the former retention policy',
+    );
+    const evaluated = await call<{ error: string }>(api, 'POST', '/v1/retargeting/evaluate', {
+      filter: { type: 'converted_from_campaign', messageId: 'legacy' },
+    });
     assert.equal(evaluated.status, 409);
     assert.equal(evaluated.body.error, 'legacy_purged');
     assert.equal((await stack.db('audiences').where({ id: 'legacy-users' }).first()) ?? null, null, 'nothing saved');
-    const unknown = await put('ghost', { type: 'segment', name: 'Ghost', active: true, filters: [{ type: 'received_message_from_campaign', messageId: 'never-defined' }] });
+    const unknown = await put('ghost', {
+      type: 'segment',
+      name: 'Ghost',
+      active: true,
+      filters: [{ type: 'received_message_from_campaign', messageId: 'never-defined' }],
+    });
     assert.equal(unknown.status, 400);
     assert.match(unknown.body.message, /filters\[0\]: unknown campaign "never-defined"/);
-    const malformed = await put('bad', { type: 'segment', name: 'Bad', active: true, filters: [{ type: 'received_campaign_variant', messageId: 'kept' }] });
+    const malformed = await put('bad', {
+      type: 'segment',
+      name: 'Bad',
+      active: true,
+      filters: [{ type: 'received_campaign_variant', messageId: 'kept' }],
+    });
     assert.equal(malformed.status, 400);
     assert.match(malformed.body.message, /filters\[0\]: variantId is required for received_campaign_variant/);
   });
@@ -171,7 +294,12 @@ describe('guards and references', () => {
     // "kept" was stopped with the others and has expired; restore it, then reference it.
     await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'ops@example.com' });
     await waitForState(stack, ref, 'stopped', 30_000);
-    const saved = await put('kept-retargeting', { type: 'segment', name: 'Kept retargeting', active: true, filters: [{ type: 'received_message_from_campaign', messageId: 'kept' }] });
+    const saved = await put('kept-retargeting', {
+      type: 'segment',
+      name: 'Kept retargeting',
+      active: true,
+      filters: [{ type: 'received_message_from_campaign', messageId: 'kept' }],
+    });
     assert.equal(saved.status, 200, JSON.stringify(saved.body));
     assert.deepEqual((saved.body as unknown as { references: { signalled: unknown[] } }).references.signalled, [ref]);
     const retained = await waitForState(stack, ref, 'retained', 30_000);

@@ -67,8 +67,18 @@ export interface Reply<T = unknown> {
   headers: Record<string, unknown>;
 }
 
-export async function call<T = Record<string, unknown>>(api: ApiServer, method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown): Promise<Reply<T>> {
-  const res = await api.inject({ method, url, headers: authFor(api, method, url), ...(payload === undefined ? {} : { payload: payload as object }) });
+export async function call<T = Record<string, unknown>>(
+  api: ApiServer,
+  method: 'GET' | 'POST' | 'PUT',
+  url: string,
+  payload?: unknown,
+): Promise<Reply<T>> {
+  const res = await api.inject({
+    method,
+    url,
+    headers: authFor(api, method, url),
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
   let body: unknown = null;
   if (String(res.headers['content-type'] ?? '').includes('json')) body = res.json();
   return { status: res.statusCode, body: body as T, text: res.body, headers: res.headers };

@@ -86,7 +86,9 @@ describe('ingestion', () => {
       });
     });
     // The same id exactly: ids are exact, and IMPORTED-1 would be another event.
-    const res = await call(api, 'POST', '/v1/interactions', { events: [promo('imported-user', { eventId: 'imported-1' }), promo('fresh-user')] });
+    const res = await call(api, 'POST', '/v1/interactions', {
+      events: [promo('imported-user', { eventId: 'imported-1' }), promo('fresh-user')],
+    });
     assert.deepEqual(res.body, { received: 2, stored: 1, duplicates: 1 });
     assert.equal((await hotRows(stack.db, ref)).filter((r) => r.user_id === 'imported-user').length, 1);
     // The template, and the message's table made like it.
@@ -100,9 +102,14 @@ describe('ingestion', () => {
   it('stores concurrent retries of the same batch once', async () => {
     const start = await counts();
     const events = Array.from({ length: 200 }, (_, i) => promo(`race-${i % 40}`));
-    const results = await Promise.all(Array.from({ length: 4 }, () => call<{ stored: number; duplicates: number }>(api, 'POST', '/v1/interactions', { events })));
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => call<{ stored: number; duplicates: number }>(api, 'POST', '/v1/interactions', { events })),
+    );
     for (const r of results) assert.equal(r.status, 200, r.text);
-    assert.equal(results.reduce((n, r) => n + r.body.stored, 0), 200);
+    assert.equal(
+      results.reduce((n, r) => n + r.body.stored, 0),
+      200,
+    );
     const end = await counts();
     assert.equal(end.interactions - start.interactions, 200);
     assert.equal(end.analytics - start.analytics, 200);
@@ -124,7 +131,12 @@ describe('ingestion', () => {
       { ...promo('s'), eventId: good.eventId },
       ev({ type: 'entered_variation', messageKind: 'campaign', messageId: 'promo', userId: 'r' }),
     ];
-    const res = await call<{ error: string; message: string; invalid: { index: number; reasons: string[] }[] }>(api, 'POST', '/v1/interactions', { events });
+    const res = await call<{ error: string; message: string; invalid: { index: number; reasons: string[] }[] }>(
+      api,
+      'POST',
+      '/v1/interactions',
+      { events },
+    );
     assert.equal(res.status, 400, res.text);
     assert.equal(res.body.error, 'invalid_events');
     assert.match(res.body.message, /^10 of 11 events are invalid; nothing from this batch was stored/);
@@ -150,7 +162,12 @@ describe('ingestion', () => {
     assert.equal(many.status, 413, many.text);
     assert.match(many.body.message, /a batch holds at most 1000 events; got 1001/);
 
-    const huge = await api.inject({ method: 'POST', url: '/v1/interactions', headers: { ...authFor(api, 'POST', '/v1/interactions'), 'content-type': 'application/json' }, payload: JSON.stringify({ events: [promo('a', { alias: undefined })], pad: 'x'.repeat(3 * 1024 * 1024) }) });
+    const huge = await api.inject({
+      method: 'POST',
+      url: '/v1/interactions',
+      headers: { ...authFor(api, 'POST', '/v1/interactions'), 'content-type': 'application/json' },
+      payload: JSON.stringify({ events: [promo('a', { alias: undefined })], pad: 'x'.repeat(3 * 1024 * 1024) }),
+    });
     assert.equal(huge.statusCode, 413);
     assert.match(huge.json().message, /larger than 2097152 bytes.*at most 1000 events per batch/);
 
@@ -160,14 +177,20 @@ describe('ingestion', () => {
     const noEvents = await call<{ message: string }>(api, 'POST', '/v1/interactions', { items: [] });
     assert.equal(noEvents.status, 400);
     assert.match(noEvents.body.message, /unknown body property "items"/);
-    const notJson = await api.inject({ method: 'POST', url: '/v1/interactions', headers: { ...authFor(api, 'POST', '/v1/interactions'), 'content-type': 'application/json' }, payload: '{"events": [' });
+    const notJson = await api.inject({
+      method: 'POST',
+      url: '/v1/interactions',
+      headers: { ...authFor(api, 'POST', '/v1/interactions'), 'content-type': 'application/json' },
+      payload: '{"events": [',
+    });
     assert.equal(notJson.statusCode, 400);
     assert.deepEqual(await counts(), start);
   });
 
   it('stores late events of stopped and expired messages, invisible while expired, and never re-stores an archived event', async () => {
     const ref = { kind: 'campaign', id: 'late' } as const;
-    const late = (userId: string, id?: string) => ev({ type: 'received', messageKind: 'campaign', messageId: 'late', userId, channel: 'sms', ...(id ? { eventId: id } : {}) });
+    const late = (userId: string, id?: string) =>
+      ev({ type: 'received', messageKind: 'campaign', messageId: 'late', userId, channel: 'sms', ...(id ? { eventId: id } : {}) });
     const archivedId = eventId('archived');
     assert.equal((await call(api, 'POST', '/v1/interactions', { events: [late('early', archivedId)] })).status, 200);
     assert.equal((await call(api, 'PUT', '/v1/messages/campaign/late', { status: 'stopped' })).status, 200);
@@ -181,7 +204,9 @@ describe('ingestion', () => {
     const lateRes = await call<{ stored: number }>(api, 'POST', '/v1/interactions', { events: [late('after-expiry')] });
     assert.equal(lateRes.body.stored, 1);
     assert.equal(await hotRowCount(stack.db, ref), 1);
-    const page = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', { filter: { type: 'received_message_from_campaign', messageId: 'late' } });
+    const page = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', {
+      filter: { type: 'received_message_from_campaign', messageId: 'late' },
+    });
     assert.deepEqual(page.body.userIds, []);
     const profile = await call<{ campaignsReceived: unknown[] }>(api, 'GET', '/v1/users/after-expiry');
     assert.deepEqual(profile.body.campaignsReceived, []);
@@ -193,7 +218,9 @@ describe('ingestion', () => {
     // The next cleanup sweep moves the late row too; a restore brings all three back, once each.
     await stack.lifecycle.restore('campaign', 'late', { requestedBy: 'ops@example.com' });
     await waitForState(stack, ref, 'stopped', 30_000);
-    const users = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', { filter: { type: 'received_message_from_campaign', messageId: 'late' } });
+    const users = await call<{ userIds: string[] }>(api, 'POST', '/v1/retargeting/evaluate', {
+      filter: { type: 'received_message_from_campaign', messageId: 'late' },
+    });
     assert.deepEqual(users.body.userIds, ['after-expiry', 'early', 'while-stopped']);
   });
 });

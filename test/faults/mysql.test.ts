@@ -61,7 +61,8 @@ describe('MySQL connections killed under a running archive and restore', () => {
     workerUrl = u.toString();
   });
   after(async () => {
-    for (const host of ['127.0.0.1', 'localhost', '::1']) await stack?.db.raw('DROP USER IF EXISTS ?@?', [user, host]).catch(() => undefined);
+    for (const host of ['127.0.0.1', 'localhost', '::1'])
+      await stack?.db.raw('DROP USER IF EXISTS ?@?', [user, host]).catch(() => undefined);
     await stack?.close();
   });
 
@@ -71,48 +72,65 @@ describe('MySQL connections killed under a running archive and restore', () => {
     return rows.length;
   }
 
-  it('the activity retries after each KILL and finishes with nothing lost', { timeout: bySize({ short: 6, full: 15 }) * 60_000 }, async (t) => {
-    const say = reporter((m) => t.diagnostic(m));
-    const rnd = seededRandom('mysql KILL', say);
-    const ref: MessageRef = { kind: 'canvas', id: 'killed-connections' };
-    await seedInteractions(stack.db, ref, ROWS, { batch: 2_000 });
-    const original = await hotFingerprint(stack.db, ref);
-    const worker = stack.spawnWorker({ MYSQL_URL: workerUrl });
+  it(
+    'the activity retries after each KILL and finishes with nothing lost',
+    { timeout: bySize({ short: 6, full: 15 }) * 60_000 },
+    async (t) => {
+      const say = reporter((m) => t.diagnostic(m));
+      const rnd = seededRandom('mysql KILL', say);
+      const ref: MessageRef = { kind: 'canvas', id: 'killed-connections' };
+      await seedInteractions(stack.db, ref, ROWS, { batch: 2_000 });
+      const original = await hotFingerprint(stack.db, ref);
+      const worker = stack.spawnWorker({ MYSQL_URL: workerUrl });
 
-    await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: past() });
-    let killedDuringArchive = 0;
-    for (let round = 0; round < KILL_ROUNDS; round++) {
-      const moved = await verifiedRowCount(stack.db, ref, 1);
-      // Wait for the archive to make progress again (after the previous round's retry), then kill.
-      await waitFor('archive progress', async () => (await verifiedRowCount(stack.db, ref, 1)) > moved || (await statusOf(stack, ref))?.state === 'expired', 120_000, 20);
-      if ((await statusOf(stack, ref))?.state === 'expired') break;
-      await sleep(rnd.int(0, 200));
+      await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: past() });
+      let killedDuringArchive = 0;
+      for (let round = 0; round < KILL_ROUNDS; round++) {
+        const moved = await verifiedRowCount(stack.db, ref, 1);
+        // Wait for the archive to make progress again (after the previous round's retry), then kill.
+        await waitFor(
+          'archive progress',
+          async () => (await verifiedRowCount(stack.db, ref, 1)) > moved || (await statusOf(stack, ref))?.state === 'expired',
+          120_000,
+          20,
+        );
+        if ((await statusOf(stack, ref))?.state === 'expired') break;
+        await sleep(rnd.int(0, 200));
+        const n = await killWorkerConnections();
+        killedDuringArchive += 1;
+        const inPlace = await rowsInPlace(stack.db, ref, 1, ROWS);
+        say(`archive: round ${round + 1}, killed ${n} connections at ${inPlace.moved}/${ROWS} rows stored, ${inPlace.hot} hot`);
+      }
+      const expired = await waitFor(
+        'expired',
+        async () => {
+          const s = await statusOf(stack, ref);
+          return s?.state === 'expired' ? s : null;
+        },
+        300_000,
+      );
+      assert.equal(expired.archive?.rowCount, ROWS);
+      assert.equal(await hotRowCount(stack.db, ref), 0);
+      assert.deepEqual(await archivedFingerprint(stack.db, ref, 1), original);
+      assert.ok(killedDuringArchive > 0, 'the kills landed during the archive');
+
+      await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId: 'mysql-kill-restore' });
+      await waitFor('restore progress', async () => (await hotRowCount(stack.db, ref)) > 0, 120_000, 20);
       const n = await killWorkerConnections();
-      killedDuringArchive += 1;
-      const inPlace = await rowsInPlace(stack.db, ref, 1, ROWS);
-      say(`archive: round ${round + 1}, killed ${n} connections at ${inPlace.moved}/${ROWS} rows stored, ${inPlace.hot} hot`);
-    }
-    const expired = await waitFor('expired', async () => {
-      const s = await statusOf(stack, ref);
-      return s?.state === 'expired' ? s : null;
-    }, 300_000);
-    assert.equal(expired.archive?.rowCount, ROWS);
-    assert.equal(await hotRowCount(stack.db, ref), 0);
-    assert.deepEqual(await archivedFingerprint(stack.db, ref, 1), original);
-    assert.ok(killedDuringArchive > 0, 'the kills landed during the archive');
-
-    await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId: 'mysql-kill-restore' });
-    await waitFor('restore progress', async () => (await hotRowCount(stack.db, ref)) > 0, 120_000, 20);
-    const n = await killWorkerConnections();
-    say(`restore: killed ${n} connections at ${await hotRowCount(stack.db, ref)}/${ROWS} rows`);
-    const restored = await waitFor('restored', async () => {
-      const s = await statusOf(stack, ref);
-      return s?.lastRestore?.requestId === 'mysql-kill-restore' && s.state === 'stopped' ? s : null;
-    }, 300_000);
-    assert.equal(restored.lastRestore?.rowCount, ROWS);
-    assert.deepEqual(await hotFingerprint(stack.db, ref), original, 'rows after the restore equal the rows before');
-    await killHard(worker);
-  });
+      say(`restore: killed ${n} connections at ${await hotRowCount(stack.db, ref)}/${ROWS} rows`);
+      const restored = await waitFor(
+        'restored',
+        async () => {
+          const s = await statusOf(stack, ref);
+          return s?.lastRestore?.requestId === 'mysql-kill-restore' && s.state === 'stopped' ? s : null;
+        },
+        300_000,
+      );
+      assert.equal(restored.lastRestore?.rowCount, ROWS);
+      assert.deepEqual(await hotFingerprint(stack.db, ref), original, 'rows after the restore equal the rows before');
+      await killHard(worker);
+    },
+  );
 });
 
 describe('MySQL server restarted mid-archive', () => {
@@ -150,41 +168,53 @@ describe('MySQL server restarted mid-archive', () => {
     assert.ok(server, 'the private server came back');
   }
 
-  it('the activity retries through a clean restart and a crash of MySQL and loses nothing', { timeout: bySize({ short: 8, full: 15 }) * 60_000 }, async (t) => {
-    const say = reporter((m) => t.diagnostic(m));
-    const rnd = seededRandom('mysql restart', say);
-    const ref: MessageRef = { kind: 'campaign', id: 'mysql-restarted' };
-    await seedInteractions(db, ref, ROWS, { batch: 2_000 });
-    const original = await hotFingerprint(db, ref);
-    const worker = stack.spawnWorker();
+  it(
+    'the activity retries through a clean restart and a crash of MySQL and loses nothing',
+    { timeout: bySize({ short: 8, full: 15 }) * 60_000 },
+    async (t) => {
+      const say = reporter((m) => t.diagnostic(m));
+      const rnd = seededRandom('mysql restart', say);
+      const ref: MessageRef = { kind: 'campaign', id: 'mysql-restarted' };
+      await seedInteractions(db, ref, ROWS, { batch: 2_000 });
+      const original = await hotFingerprint(db, ref);
+      const worker = stack.spawnWorker();
 
-    await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: past() });
-    for (const how of ['clean', 'crash'] as const) {
-      const moved = await verifiedRowCount(db, ref, 1);
-      const threshold = moved + Math.ceil((ROWS - moved) * (0.1 + rnd.next() * 0.3));
-      await waitFor(`archive to reach ${threshold} rows`, async () => (await verifiedRowCount(db, ref, 1)) >= threshold, 240_000, 20);
-      await sleep(rnd.int(0, 150));
-      // The test's own pool would hold dead connections across the restart: let it reconnect.
-      await db.destroy();
-      await restartServer(how, rnd.int(500, 3_000));
-      db = createDb(url);
-      const after = await rowsInPlace(db, ref, 1, ROWS);
-      say(`${how} restart at ${after.moved}/${ROWS} rows stored, ${after.hot} hot: every row in place`);
-    }
-    const expired = await waitFor('expired', async () => {
-      const s = await statusOf(stack, ref);
-      return s?.state === 'expired' ? s : null;
-    }, 300_000);
-    assert.equal(expired.archive?.rowCount, ROWS);
-    assert.equal(await hotRowCount(db, ref), 0);
-    assert.deepEqual(await archivedFingerprint(db, ref, 1), original, 'the archive holds exactly the original rows');
+      await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: past() });
+      for (const how of ['clean', 'crash'] as const) {
+        const moved = await verifiedRowCount(db, ref, 1);
+        const threshold = moved + Math.ceil((ROWS - moved) * (0.1 + rnd.next() * 0.3));
+        await waitFor(`archive to reach ${threshold} rows`, async () => (await verifiedRowCount(db, ref, 1)) >= threshold, 240_000, 20);
+        await sleep(rnd.int(0, 150));
+        // The test's own pool would hold dead connections across the restart: let it reconnect.
+        await db.destroy();
+        await restartServer(how, rnd.int(500, 3_000));
+        db = createDb(url);
+        const after = await rowsInPlace(db, ref, 1, ROWS);
+        say(`${how} restart at ${after.moved}/${ROWS} rows stored, ${after.hot} hot: every row in place`);
+      }
+      const expired = await waitFor(
+        'expired',
+        async () => {
+          const s = await statusOf(stack, ref);
+          return s?.state === 'expired' ? s : null;
+        },
+        300_000,
+      );
+      assert.equal(expired.archive?.rowCount, ROWS);
+      assert.equal(await hotRowCount(db, ref), 0);
+      assert.deepEqual(await archivedFingerprint(db, ref, 1), original, 'the archive holds exactly the original rows');
 
-    await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId: 'mysql-restart-restore' });
-    await waitFor('restored', async () => {
-      const s = await statusOf(stack, ref);
-      return s?.lastRestore?.requestId === 'mysql-restart-restore' && s.state === 'stopped' ? s : null;
-    }, 300_000);
-    assert.deepEqual(await hotFingerprint(db, ref), original, 'rows after the restore equal the rows before');
-    await killHard(worker);
-  });
+      await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId: 'mysql-restart-restore' });
+      await waitFor(
+        'restored',
+        async () => {
+          const s = await statusOf(stack, ref);
+          return s?.lastRestore?.requestId === 'mysql-restart-restore' && s.state === 'stopped' ? s : null;
+        },
+        300_000,
+      );
+      assert.deepEqual(await hotFingerprint(db, ref), original, 'rows after the restore equal the rows before');
+      await killHard(worker);
+    },
+  );
 });

@@ -62,142 +62,165 @@ describe('worker SIGKILLed at random points', () => {
   });
   after(async () => stack?.close());
 
-  it(`archives and restores with ${KILLS_PER_PHASE} kills per phase over ${CYCLES} cycle(s) or more, losing nothing`, { timeout: bySize({ short: 8, full: 60 }) * 60_000 }, async (t) => {
-    const say = reporter((m) => t.diagnostic(m));
-    const rnd = seededRandom('sigkill', say);
-    const ref: MessageRef = { kind: 'campaign', id: 'killed-worker' };
-    await seedInteractions(stack.db, ref, ROWS, { batch: 2_000 });
-    const original = await hotFingerprint(stack.db, ref);
-    const points: KillPoint[] = [];
-    worker = stack.spawnWorker();
+  it(
+    `archives and restores with ${KILLS_PER_PHASE} kills per phase over ${CYCLES} cycle(s) or more, losing nothing`,
+    { timeout: bySize({ short: 8, full: 60 }) * 60_000 },
+    async (t) => {
+      const say = reporter((m) => t.diagnostic(m));
+      const rnd = seededRandom('sigkill', say);
+      const ref: MessageRef = { kind: 'campaign', id: 'killed-worker' };
+      await seedInteractions(stack.db, ref, ROWS, { batch: 2_000 });
+      const original = await hotFingerprint(stack.db, ref);
+      const points: KillPoint[] = [];
+      worker = stack.spawnWorker();
 
-    /** Where the archive was, from the rows the transaction open at the kill had written (a chunk's: one). */
-    const chunkStage = (written: number): string => (written === 0 ? 'a transaction with nothing written yet' : `a chunk's transaction, ${written} row(s) written`);
+      /** Where the archive was, from the rows the transaction open at the kill had written (a chunk's: one). */
+      const chunkStage = (written: number): string =>
+        written === 0 ? 'a transaction with nothing written yet' : `a chunk's transaction, ${written} row(s) written`;
 
-    const status = async (): Promise<LifecycleStatus | null> => stack.lifecycle.status(ref.kind, ref.id).catch(() => null);
+      const status = async (): Promise<LifecycleStatus | null> => stack.lifecycle.status(ref.kind, ref.id).catch(() => null);
 
-    /**
-     * Kills the worker up to KILLS_PER_PHASE times while `progress` advances towards ROWS, then lets
-     * the phase finish. Each kill is checked at once with `invariant`.
-     */
-    async function killDuring(
-      cycle: number,
-      phase: KillPoint['phase'],
-      progress: () => Promise<number>,
-      finished: () => Promise<boolean>,
-      invariant: (openAtKill: string) => Promise<string>,
-      r: Random,
-      openNow: () => Promise<string> = async () => '',
-    ): Promise<void> {
-      for (let k = 0; k < KILLS_PER_PHASE; k++) {
-        const startedAt = await progress();
-        const threshold = startedAt + Math.ceil(r.next() * 0.6 * (ROWS - startedAt)) + 1;
-        const delayMs = r.int(0, 150);
-        let reached = false;
-        await waitFor(
-          `${phase} to reach ${threshold} rows or finish`,
+      /**
+       * Kills the worker up to KILLS_PER_PHASE times while `progress` advances towards ROWS, then lets
+       * the phase finish. Each kill is checked at once with `invariant`.
+       */
+      async function killDuring(
+        cycle: number,
+        phase: KillPoint['phase'],
+        progress: () => Promise<number>,
+        finished: () => Promise<boolean>,
+        invariant: (openAtKill: string) => Promise<string>,
+        r: Random,
+        openNow: () => Promise<string> = async () => '',
+      ): Promise<void> {
+        for (let k = 0; k < KILLS_PER_PHASE; k++) {
+          const startedAt = await progress();
+          const threshold = startedAt + Math.ceil(r.next() * 0.6 * (ROWS - startedAt)) + 1;
+          const delayMs = r.int(0, 150);
+          let reached = false;
+          await waitFor(
+            `${phase} to reach ${threshold} rows or finish`,
+            async () => {
+              const p = await progress();
+              reached = p >= Math.max(threshold, startedAt + CHUNK_ROWS) && p < ROWS;
+              return reached || (await finished());
+            },
+            180_000,
+            20,
+          );
+          if (!reached) {
+            say(`cycle ${cycle} ${phase}: finished before kill ${k + 1} (threshold ${threshold})`);
+            return;
+          }
+          await sleep(delayMs);
+          const openAtKill = await openNow();
+          await killHard(worker);
+          const p = await progress();
+          const landed = await invariant(openAtKill);
+          points.push({ cycle, phase, progress: p, landed });
+          say(`cycle ${cycle} ${phase}: kill ${k + 1} at ${p}/${ROWS} rows (+${delayMs} ms): ${landed}`);
+          worker = stack.spawnWorker();
+        }
+      }
+
+      for (let cycle = 1; cycle <= MAX_CYCLES && (cycle <= CYCLES || points.length < REQUIRED_POINTS); cycle++) {
+        if (cycle === 1) {
+          // Stopped long ago: the deadline has passed, the actor archives at once.
+          await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: new Date(Date.now() - 2 * 3600_000).toISOString() });
+        } else {
+          // After a resume, a stop dated before it is ignored as out of order, so this one is dated now
+          // and handled by a worker whose TTL is a second; once the archive has started, the usual
+          // worker takes over, so that the restore re-arms the test's one-hour clock.
+          await killHard(worker);
+          worker = stack.spawnWorker({ INTERACTION_DATA_TTL: '1 second' });
+          await stack.lifecycle.stop(ref.kind, ref.id);
+          await waitFor('archive to start', async () => ((await status())?.state === 'archiving' ? true : null), 120_000, 50);
+          await killHard(worker);
+          worker = stack.spawnWorker();
+        }
+        await waitFor('archive to start', async () => ((await status())?.state === 'archiving' ? true : null), 60_000, 50);
+        const generation = cycle;
+        await killDuring(
+          cycle,
+          'archive',
+          () => verifiedRowCount(stack.db, ref, generation),
+          async () => (await status())?.state === 'expired',
+          async (openAtKill) => {
+            const { moved, hot } = await rowsInPlace(stack.db, ref, generation, ROWS);
+            const roles = (
+              (await stack
+                .db('hot_tables')
+                .where({ message_kind: ref.kind, message_id: ref.id })
+                .orderBy('table_no')
+                .pluck('role')) as string[]
+            ).join('+');
+            const where = openAtKill ? `; rolled back: ${openAtKill}` : '';
+            if (hot === 0) return `after the drop, before the actor recorded the archive (${roles})`;
+            if (!roles.includes('draining')) return `before the table was taken out of service (${roles})${where}`;
+            return `draining, ${moved} of ${ROWS} rows stored (${roles})${where}`;
+          },
+          rnd,
+          async () => (await openTransactionWrites(stack.db)).map(chunkStage).sort().join(' / '),
+        );
+        const expired = await waitFor(
+          'expired',
           async () => {
-            const p = await progress();
-            reached = p >= Math.max(threshold, startedAt + CHUNK_ROWS) && p < ROWS;
-            return reached || (await finished());
+            const s = await status();
+            return s?.state === 'expired' ? s : null;
           },
           180_000,
-          20,
         );
-        if (!reached) {
-          say(`cycle ${cycle} ${phase}: finished before kill ${k + 1} (threshold ${threshold})`);
-          return;
-        }
-        await sleep(delayMs);
-        const openAtKill = await openNow();
-        await killHard(worker);
-        const p = await progress();
-        const landed = await invariant(openAtKill);
-        points.push({ cycle, phase, progress: p, landed });
-        say(`cycle ${cycle} ${phase}: kill ${k + 1} at ${p}/${ROWS} rows (+${delayMs} ms): ${landed}`);
-        worker = stack.spawnWorker();
+        assert.equal(expired.archive?.generation, generation);
+        assert.equal(expired.archive?.rowCount, ROWS);
+        assert.equal(await hotRowCount(stack.db, ref), 0);
+        assert.deepEqual(
+          await archivedFingerprint(stack.db, ref, generation),
+          original,
+          `archive of cycle ${cycle} holds exactly the original rows`,
+        );
+
+        const requestId = `sigkill-${cycle}-${rnd.int(0, 1e9)}`;
+        await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId });
+        const restoredDone = async () => (await status())?.lastRestore?.requestId === requestId;
+        await killDuring(
+          cycle,
+          'restore',
+          () => hotRowCount(stack.db, ref),
+          restoredDone,
+          async () => {
+            const hot = await hotRowCount(stack.db, ref);
+            assert.ok(hot <= ROWS, `no row doubled (hot ${hot})`);
+            const [{ n }] = await stack
+              .db('archive_chunks')
+              .where({ message_kind: ref.kind, message_id: ref.id, generation })
+              .count<{ n: number }[]>('* as n');
+            return Number(n) > 0 ? `${hot} rows back, archive still whole` : `${hot} rows back, archive already dropped`;
+          },
+          rnd,
+        );
+        const restored = await waitFor(
+          'restored',
+          async () => {
+            const s = await status();
+            return s?.lastRestore?.requestId === requestId && s.state === 'stopped' ? s : null;
+          },
+          180_000,
+        );
+        assert.equal(restored.lastRestore?.rowCount, ROWS);
+        assert.deepEqual(await hotFingerprint(stack.db, ref), original, `rows after restore ${cycle} equal the rows before`);
+        assert.equal(await verifiedRowCount(stack.db, ref, generation), 0, 'long-term copy dropped after the restore');
+        // Active again, so the next cycle's stop starts a new clock.
+        await stack.lifecycle.resume(ref.kind, ref.id);
+        await waitFor('active', async () => ((await status())?.state === 'active' ? true : null), 60_000, 50);
       }
-    }
 
-    for (let cycle = 1; cycle <= MAX_CYCLES && (cycle <= CYCLES || points.length < REQUIRED_POINTS); cycle++) {
-      if (cycle === 1) {
-        // Stopped long ago: the deadline has passed, the actor archives at once.
-        await stack.lifecycle.stop(ref.kind, ref.id, { stoppedAt: new Date(Date.now() - 2 * 3600_000).toISOString() });
-      } else {
-        // After a resume, a stop dated before it is ignored as out of order, so this one is dated now
-        // and handled by a worker whose TTL is a second; once the archive has started, the usual
-        // worker takes over, so that the restore re-arms the test's one-hour clock.
-        await killHard(worker);
-        worker = stack.spawnWorker({ INTERACTION_DATA_TTL: '1 second' });
-        await stack.lifecycle.stop(ref.kind, ref.id);
-        await waitFor('archive to start', async () => ((await status())?.state === 'archiving' ? true : null), 120_000, 50);
-        await killHard(worker);
-        worker = stack.spawnWorker();
+      await killHard(worker);
+      const byPhase = (p: KillPoint['phase']) => points.filter((x) => x.phase === p).length;
+      say(`${points.length} kill points (${byPhase('archive')} in archives, ${byPhase('restore')} in restores), mode ${FAULTS_MODE}`);
+      for (const kind of new Set(points.map((p) => p.landed.replace(/^\d+/, 'n')))) {
+        say(`  landed: ${kind} × ${points.filter((p) => p.landed.replace(/^\d+/, 'n') === kind).length}`);
       }
-      await waitFor('archive to start', async () => ((await status())?.state === 'archiving' ? true : null), 60_000, 50);
-      const generation = cycle;
-      await killDuring(
-        cycle,
-        'archive',
-        () => verifiedRowCount(stack.db, ref, generation),
-        async () => (await status())?.state === 'expired',
-        async (openAtKill) => {
-          const { moved, hot } = await rowsInPlace(stack.db, ref, generation, ROWS);
-          const roles = ((await stack.db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).orderBy('table_no').pluck('role')) as string[]).join('+');
-          const where = openAtKill ? `; rolled back: ${openAtKill}` : '';
-          if (hot === 0) return `after the drop, before the actor recorded the archive (${roles})`;
-          if (!roles.includes('draining')) return `before the table was taken out of service (${roles})${where}`;
-          return `draining, ${moved} of ${ROWS} rows stored (${roles})${where}`;
-        },
-        rnd,
-        async () => (await openTransactionWrites(stack.db)).map(chunkStage).sort().join(' / '),
-      );
-      const expired = await waitFor('expired', async () => {
-        const s = await status();
-        return s?.state === 'expired' ? s : null;
-      }, 180_000);
-      assert.equal(expired.archive?.generation, generation);
-      assert.equal(expired.archive?.rowCount, ROWS);
-      assert.equal(await hotRowCount(stack.db, ref), 0);
-      assert.deepEqual(await archivedFingerprint(stack.db, ref, generation), original, `archive of cycle ${cycle} holds exactly the original rows`);
-
-      const requestId = `sigkill-${cycle}-${rnd.int(0, 1e9)}`;
-      await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId });
-      const restoredDone = async () => (await status())?.lastRestore?.requestId === requestId;
-      await killDuring(
-        cycle,
-        'restore',
-        () => hotRowCount(stack.db, ref),
-        restoredDone,
-        async () => {
-          const hot = await hotRowCount(stack.db, ref);
-          assert.ok(hot <= ROWS, `no row doubled (hot ${hot})`);
-          const [{ n }] = await stack
-            .db('archive_chunks')
-            .where({ message_kind: ref.kind, message_id: ref.id, generation })
-            .count<{ n: number }[]>('* as n');
-          return Number(n) > 0 ? `${hot} rows back, archive still whole` : `${hot} rows back, archive already dropped`;
-        },
-        rnd,
-      );
-      const restored = await waitFor('restored', async () => {
-        const s = await status();
-        return s?.lastRestore?.requestId === requestId && s.state === 'stopped' ? s : null;
-      }, 180_000);
-      assert.equal(restored.lastRestore?.rowCount, ROWS);
-      assert.deepEqual(await hotFingerprint(stack.db, ref), original, `rows after restore ${cycle} equal the rows before`);
-      assert.equal(await verifiedRowCount(stack.db, ref, generation), 0, 'long-term copy dropped after the restore');
-      // Active again, so the next cycle's stop starts a new clock.
-      await stack.lifecycle.resume(ref.kind, ref.id);
-      await waitFor('active', async () => ((await status())?.state === 'active' ? true : null), 60_000, 50);
-    }
-
-    await killHard(worker);
-    const byPhase = (p: KillPoint['phase']) => points.filter((x) => x.phase === p).length;
-    say(`${points.length} kill points (${byPhase('archive')} in archives, ${byPhase('restore')} in restores), mode ${FAULTS_MODE}`);
-    for (const kind of new Set(points.map((p) => p.landed.replace(/^\d+/, 'n')))) {
-      say(`  landed: ${kind} × ${points.filter((p) => p.landed.replace(/^\d+/, 'n') === kind).length}`);
-    }
-    assert.ok(points.length >= REQUIRED_POINTS, `at least ${REQUIRED_POINTS} kill points landed mid-move (got ${points.length})`);
-  });
+      assert.ok(points.length >= REQUIRED_POINTS, `at least ${REQUIRED_POINTS} kill points landed mid-move (got ${points.length})`);
+    },
+  );
 });

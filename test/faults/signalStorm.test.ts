@@ -118,124 +118,157 @@ describe('signal storm on one actor', () => {
   });
   after(async () => stack?.close());
 
-  it(`${SIGNALS} random signals: the state follows the rules and the data stays intact`, { timeout: bySize({ short: 6, full: 20 }) * 60_000 }, async (t) => {
-    const say = reporter((m) => t.diagnostic(m));
-    const rnd = seededRandom('signal storm', say);
-    const ref: MessageRef = { kind: 'canvas', id: 'stormy' };
-    await seedInteractions(stack.db, ref, ROWS);
-    const original = await hotFingerprint(stack.db, ref);
-    const audience = 'storm-segment';
-    await stack.db('audiences').insert({ id: audience, type: 'segment', name: 'storm', active: true });
+  it(
+    `${SIGNALS} random signals: the state follows the rules and the data stays intact`,
+    { timeout: bySize({ short: 6, full: 20 }) * 60_000 },
+    async (t) => {
+      const say = reporter((m) => t.diagnostic(m));
+      const rnd = seededRandom('signal storm', say);
+      const ref: MessageRef = { kind: 'canvas', id: 'stormy' };
+      await seedInteractions(stack.db, ref, ROWS);
+      const original = await hotFingerprint(stack.db, ref);
+      const audience = 'storm-segment';
+      await stack.db('audiences').insert({ id: audience, type: 'segment', name: 'storm', active: true });
 
-    const setReferenced = async (on: boolean) => {
-      await stack.db('audience_filters').where({ audience_id: audience }).delete();
-      if (on) await stack.db('audience_filters').insert({ audience_id: audience, filter_type: 'entered_canvas_variation', target_kind: ref.kind, target_id: ref.id });
-    };
+      const setReferenced = async (on: boolean) => {
+        await stack.db('audience_filters').where({ audience_id: audience }).delete();
+        if (on)
+          await stack
+            .db('audience_filters')
+            .insert({ audience_id: audience, filter_type: 'entered_canvas_variation', target_kind: ref.kind, target_id: ref.id });
+      };
 
-    // The actor exists (active) before the storm.
-    await stack.lifecycle.referencesChanged(ref.kind, ref.id);
-    const handle = stack.client.workflow.getHandle(lifecycleWorkflowId(ref));
+      // The actor exists (active) before the storm.
+      await stack.lifecycle.referencesChanged(ref.kind, ref.id);
+      const handle = stack.client.workflow.getHandle(lifecycleWorkflowId(ref));
 
-    /** Idle: no workflow task or activity pending (e-mails included), twice in a row. */
-    const settle = async (): Promise<LifecycleStatus> => {
-      let quiet = 0;
-      for (let i = 0; i < 1_200; i++) {
-        const d = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
-        const busy = (d.raw.pendingActivities?.length ?? 0) > 0 || !!d.raw.pendingWorkflowTask || d.status.name !== 'RUNNING';
-        quiet = busy ? 0 : quiet + 1;
-        if (quiet >= 2) {
-          const s = await stack.lifecycle.status(ref.kind, ref.id);
-          if (s && s.state !== 'archiving' && s.state !== 'restoring') return s;
+      /** Idle: no workflow task or activity pending (e-mails included), twice in a row. */
+      const settle = async (): Promise<LifecycleStatus> => {
+        let quiet = 0;
+        for (let i = 0; i < 1_200; i++) {
+          const d = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
+          const busy = (d.raw.pendingActivities?.length ?? 0) > 0 || !!d.raw.pendingWorkflowTask || d.status.name !== 'RUNNING';
+          quiet = busy ? 0 : quiet + 1;
+          if (quiet >= 2) {
+            const s = await stack.lifecycle.status(ref.kind, ref.id);
+            if (s && s.state !== 'archiving' && s.state !== 'restoring') return s;
+          }
+          await sleep(100);
         }
-        await sleep(100);
-      }
-      throw new Error('the actor did not settle within two minutes');
-    };
+        throw new Error('the actor did not settle within two minutes');
+      };
 
-    const model: Model = { state: 'active', referenced: false, seenRestoreIds: new Set(), lastResume: null, due: null };
-    let status = await settle();
-    const trace: string[] = [];
-    const counts: Record<string, number> = {};
-    let deadlinesPassed = 0;
-    let pauses = 0;
-    const reached = new Set<ModelState>([model.state]);
+      const model: Model = { state: 'active', referenced: false, seenRestoreIds: new Set(), lastResume: null, due: null };
+      let status = await settle();
+      const trace: string[] = [];
+      const counts: Record<string, number> = {};
+      let deadlinesPassed = 0;
+      let pauses = 0;
+      const reached = new Set<ModelState>([model.state]);
 
-    const checkData = async (n: number, state: ModelState) => {
-      if (state === 'expired') {
-        assert.equal(await hotRowCount(stack.db, ref), 0, `no hot rows while expired (signal ${n})`);
-        assert.deepEqual(await archivedFingerprint(stack.db, ref, status.archive?.generation ?? -1), original, `archive intact (signal ${n})`);
-      } else {
-        assert.deepEqual(await hotFingerprint(stack.db, ref), original, `hot rows intact (signal ${n})`);
-      }
-    };
-
-    for (let n = 1; n <= SIGNALS; n++) {
-      // Time passes: up to the pending deadline (acted on just below), or, with none pending, until a
-      // stop dated TTL ago is no longer older than the latest resume.
-      if (rnd.next() < PAUSE_CHANCE) {
-        const until = model.state === 'stopped' && model.due ? model.due.from - MARGIN_MS : (model.lastResume?.to ?? 0) + TTL_MS + 2 * MARGIN_MS + 100;
-        if (until > Date.now()) {
-          pauses += 1;
-          trace.push(`${n}. (time passes: ${((until - Date.now()) / 1000).toFixed(1)} s)`);
-          await sleep(until - Date.now());
+      const checkData = async (n: number, state: ModelState) => {
+        if (state === 'expired') {
+          assert.equal(await hotRowCount(stack.db, ref), 0, `no hot rows while expired (signal ${n})`);
+          assert.deepEqual(
+            await archivedFingerprint(stack.db, ref, status.archive?.generation ?? -1),
+            original,
+            `archive intact (signal ${n})`,
+          );
+        } else {
+          assert.deepEqual(await hotFingerprint(stack.db, ref), original, `hot rows intact (signal ${n})`);
         }
-      }
-      // A deadline close by or passed: wait until it has surely passed and the actor has acted on it.
-      if (model.state === 'stopped' && model.due && Date.now() >= model.due.from - MARGIN_MS) {
-        await sleep(Math.max(0, model.due.to + MARGIN_MS - Date.now()));
+      };
+
+      for (let n = 1; n <= SIGNALS; n++) {
+        // Time passes: up to the pending deadline (acted on just below), or, with none pending, until a
+        // stop dated TTL ago is no longer older than the latest resume.
+        if (rnd.next() < PAUSE_CHANCE) {
+          const until =
+            model.state === 'stopped' && model.due
+              ? model.due.from - MARGIN_MS
+              : (model.lastResume?.to ?? 0) + TTL_MS + 2 * MARGIN_MS + 100;
+          if (until > Date.now()) {
+            pauses += 1;
+            trace.push(`${n}. (time passes: ${((until - Date.now()) / 1000).toFixed(1)} s)`);
+            await sleep(until - Date.now());
+          }
+        }
+        // A deadline close by or passed: wait until it has surely passed and the actor has acted on it.
+        if (model.state === 'stopped' && model.due && Date.now() >= model.due.from - MARGIN_MS) {
+          await sleep(Math.max(0, model.due.to + MARGIN_MS - Date.now()));
+          status = await settle();
+          const next = atDeadline(model);
+          trace.push(`${n}. (deadline passes): stopped → ${next} (actor: ${status.state})`);
+          assert.equal(status.state, next, `at the deadline before signal ${n}; seed ${rnd.seed}\n${trace.slice(-10).join('\n')}`);
+          model.state = next;
+          model.due = null;
+          reached.add(next);
+          deadlinesPassed += 1;
+          await checkData(n, next);
+        }
+
+        const action = pickAction(rnd, model, n);
+        const label =
+          action.type === 'stop'
+            ? `stop(${action.when})`
+            : action.type === 'restore'
+              ? `restore(${action.requestId})`
+              : action.type === 'referencesChanged'
+                ? `referencesChanged(${action.referenced ? 'referenced' : 'unreferenced'})`
+                : 'resume';
+        counts[action.type] = (counts[action.type] ?? 0) + 1;
+        const refusalBefore = status.lastRefusal?.at ?? null;
+        const sent = Date.now();
+        let stoppedAt: number | null = null;
+        switch (action.type) {
+          case 'stop':
+            if (action.when === 'due') stoppedAt = dueStoppedAt(model, sent);
+            await handle.signal(stopSignal, stoppedAt === null ? {} : { stoppedAt: new Date(stoppedAt).toISOString() });
+            break;
+          case 'resume':
+            await handle.signal(resumeSignal, {});
+            break;
+          case 'restore':
+            await handle.signal(restoreSignal, { requestedBy: 'storm@example.com', requestId: action.requestId });
+            break;
+          case 'referencesChanged':
+            await setReferenced(action.referenced);
+            await handle.signal(referencesChangedSignal, {});
+            break;
+        }
+        if (action.type === 'referencesChanged') model.referenced = action.referenced;
         status = await settle();
-        const next = atDeadline(model);
-        trace.push(`${n}. (deadline passes): stopped → ${next} (actor: ${status.state})`);
-        assert.equal(status.state, next, `at the deadline before signal ${n}; seed ${rnd.seed}\n${trace.slice(-10).join('\n')}`);
-        model.state = next;
-        model.due = null;
-        reached.add(next);
-        deadlinesPassed += 1;
-        await checkData(n, next);
+        const applied = Date.now();
+        const expected = applyRules(model, action, sent, applied, stoppedAt);
+        if (action.type === 'restore') model.seenRestoreIds.add(action.requestId);
+        if (action.type === 'resume' && expected.state === 'active' && model.state !== 'active')
+          model.lastResume = { from: sent, to: applied };
+        trace.push(`${n}. ${label}: ${model.state} → ${expected.state} (actor: ${status.state})`);
+        model.state = expected.state;
+        model.due = expected.due;
+        reached.add(expected.state);
+        assert.equal(status.state, expected.state, `after signal ${n} (${label}); seed ${rnd.seed}\n${trace.slice(-10).join('\n')}`);
+        if (expected.refused) {
+          assert.equal(status.lastRefusal?.signal, expected.refused, `signal ${n} (${label}) refused`);
+          assert.notEqual(status.lastRefusal?.at ?? null, refusalBefore, `signal ${n} (${label}) refused just now`);
+        }
+        await checkData(n, expected.state);
       }
-
-      const action = pickAction(rnd, model, n);
-      const label = action.type === 'stop' ? `stop(${action.when})` : action.type === 'restore' ? `restore(${action.requestId})` : action.type === 'referencesChanged' ? `referencesChanged(${action.referenced ? 'referenced' : 'unreferenced'})` : 'resume';
-      counts[action.type] = (counts[action.type] ?? 0) + 1;
-      const refusalBefore = status.lastRefusal?.at ?? null;
-      const sent = Date.now();
-      let stoppedAt: number | null = null;
-      switch (action.type) {
-        case 'stop':
-          if (action.when === 'due') stoppedAt = dueStoppedAt(model, sent);
-          await handle.signal(stopSignal, stoppedAt === null ? {} : { stoppedAt: new Date(stoppedAt).toISOString() });
-          break;
-        case 'resume':
-          await handle.signal(resumeSignal, {});
-          break;
-        case 'restore':
-          await handle.signal(restoreSignal, { requestedBy: 'storm@example.com', requestId: action.requestId });
-          break;
-        case 'referencesChanged':
-          await setReferenced(action.referenced);
-          await handle.signal(referencesChangedSignal, {});
-          break;
-      }
-      if (action.type === 'referencesChanged') model.referenced = action.referenced;
-      status = await settle();
-      const applied = Date.now();
-      const expected = applyRules(model, action, sent, applied, stoppedAt);
-      if (action.type === 'restore') model.seenRestoreIds.add(action.requestId);
-      if (action.type === 'resume' && expected.state === 'active' && model.state !== 'active') model.lastResume = { from: sent, to: applied };
-      trace.push(`${n}. ${label}: ${model.state} → ${expected.state} (actor: ${status.state})`);
-      model.state = expected.state;
-      model.due = expected.due;
-      reached.add(expected.state);
-      assert.equal(status.state, expected.state, `after signal ${n} (${label}); seed ${rnd.seed}\n${trace.slice(-10).join('\n')}`);
-      if (expected.refused) {
-        assert.equal(status.lastRefusal?.signal, expected.refused, `signal ${n} (${label}) refused`);
-        assert.notEqual(status.lastRefusal?.at ?? null, refusalBefore, `signal ${n} (${label}) refused just now`);
-      }
-      await checkData(n, expected.state);
-    }
-    const archives = Number((await stack.db('archive_manifests').where({ message_kind: ref.kind, message_id: ref.id }).max<{ g: number | null }[]>('generation as g'))[0]?.g ?? 0);
-    say(`signals sent: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}; pauses ${pauses}; deadlines passed between signals: ${deadlinesPassed}`);
-    say(`archives: ${archives}; states reached: ${[...reached].sort().join(', ')}; final state ${status.state}`);
-    say(`last signals:\n${trace.slice(-5).join('\n')}`);
-  });
+      const archives = Number(
+        (
+          await stack
+            .db('archive_manifests')
+            .where({ message_kind: ref.kind, message_id: ref.id })
+            .max<{ g: number | null }[]>('generation as g')
+        )[0]?.g ?? 0,
+      );
+      say(
+        `signals sent: ${Object.entries(counts)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}; pauses ${pauses}; deadlines passed between signals: ${deadlinesPassed}`,
+      );
+      say(`archives: ${archives}; states reached: ${[...reached].sort().join(', ')}; final state ${status.state}`);
+      say(`last signals:\n${trace.slice(-5).join('\n')}`);
+    },
+  );
 });

@@ -114,10 +114,15 @@ const TABLE_GONE = new Set([1146, 1412]);
 export async function rowsInPlace(db: Db, ref: MessageRef, generation: number, total: number): Promise<{ moved: number; hot: number }> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const counts = await db.transaction(async (trx) => ({ moved: await verifiedRowCount(trx, ref, generation), hot: await hotRowCount(trx, ref) }));
+      const counts = await db.transaction(async (trx) => ({
+        moved: await verifiedRowCount(trx, ref, generation),
+        hot: await hotRowCount(trx, ref),
+      }));
       const { moved, hot } = counts;
       if (moved > total || !(hot === total || (hot === 0 && moved === total))) {
-        throw new Error(`rows out of place: ${hot} hot and ${moved} in chunks of ${total} (every row hot until the drop, every row in a chunk after it)`);
+        throw new Error(
+          `rows out of place: ${hot} hot and ${moved} in chunks of ${total} (every row hot until the drop, every row in a chunk after it)`,
+        );
       }
       return counts;
     } catch (err) {

@@ -30,73 +30,88 @@ describe('Temporal server killed while actors sleep', () => {
   async function countState(state: string, refs: MessageRef[]): Promise<number> {
     const [{ n }] = await stack
       .db('message_availability')
-      .whereIn('message_id', refs.map((r) => r.id))
+      .whereIn(
+        'message_id',
+        refs.map((r) => r.id),
+      )
       .andWhere({ state })
       .count<{ n: number }[]>('* as n');
     return Number(n);
   }
 
-  it(`${ACTORS} sleeping actors all expire after a kill and a restart of the server, none twice`, { timeout: bySize({ short: 10, full: 45 }) * 60_000 }, async (t) => {
-    const say = reporter((m) => t.diagnostic(m));
-    const refs: MessageRef[] = Array.from({ length: ACTORS }, (_, i) => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `sleeper-${i}` }));
-    // ROWS_EACH rows per message, through ingestion, which makes each message's table.
-    const events: InteractionEvent[] = refs.flatMap((ref, a) =>
-      Array.from({ length: ROWS_EACH }, (_, b) => ({
-        eventId: `${ref.id}-${b}`,
-        type: 'received' as const,
-        messageKind: ref.kind,
-        messageId: ref.id,
-        userId: `user-${b}`,
-        channel: 'email' as const,
-        occurredAt: new Date(Date.UTC(2026, 0, 1) + a * 1000).toISOString(),
-        ...(ref.kind === 'canvas' ? { stepId: 'step-1' } : {}),
-      })),
-    );
-    for (let i = 0; i < events.length; i += 500) await ingestEvents(stack.db, events.slice(i, i + 500));
+  it(
+    `${ACTORS} sleeping actors all expire after a kill and a restart of the server, none twice`,
+    { timeout: bySize({ short: 10, full: 45 }) * 60_000 },
+    async (t) => {
+      const say = reporter((m) => t.diagnostic(m));
+      const refs: MessageRef[] = Array.from({ length: ACTORS }, (_, i) => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `sleeper-${i}` }));
+      // ROWS_EACH rows per message, through ingestion, which makes each message's table.
+      const events: InteractionEvent[] = refs.flatMap((ref, a) =>
+        Array.from({ length: ROWS_EACH }, (_, b) => ({
+          eventId: `${ref.id}-${b}`,
+          type: 'received' as const,
+          messageKind: ref.kind,
+          messageId: ref.id,
+          userId: `user-${b}`,
+          channel: 'email' as const,
+          occurredAt: new Date(Date.UTC(2026, 0, 1) + a * 1000).toISOString(),
+          ...(ref.kind === 'canvas' ? { stepId: 'step-1' } : {}),
+        })),
+      );
+      for (let i = 0; i < events.length; i += 500) await ingestEvents(stack.db, events.slice(i, i + 500));
 
-    const started = Date.now();
-    for (let i = 0; i < refs.length; i += SIGNAL_CONCURRENCY) {
-      await Promise.all(refs.slice(i, i + SIGNAL_CONCURRENCY).map((r) => stack.lifecycle.stop(r.kind, r.id)));
-    }
-    await waitFor('every actor stopped', async () => (await countState('stopped', refs)) === ACTORS, (ttlSeconds - 20) * 1000, 500);
-    const asleepAfter = (Date.now() - started) / 1000;
-    say(`${ACTORS} actors stopped and asleep after ${asleepAfter.toFixed(1)} s; TTL ${ttlSeconds} s`);
-    assert.ok(asleepAfter < ttlSeconds - 15, 'the restarts happen before the first deadline');
+      const started = Date.now();
+      for (let i = 0; i < refs.length; i += SIGNAL_CONCURRENCY) {
+        await Promise.all(refs.slice(i, i + SIGNAL_CONCURRENCY).map((r) => stack.lifecycle.stop(r.kind, r.id)));
+      }
+      await waitFor('every actor stopped', async () => (await countState('stopped', refs)) === ACTORS, (ttlSeconds - 20) * 1000, 500);
+      const asleepAfter = (Date.now() - started) / 1000;
+      say(`${ACTORS} actors stopped and asleep after ${asleepAfter.toFixed(1)} s; TTL ${ttlSeconds} s`);
+      assert.ok(asleepAfter < ttlSeconds - 15, 'the restarts happen before the first deadline');
 
-    await stack.restartServer('kill');
-    say('server SIGKILLed and started again on its SQLite file');
-    await sleep(2_000);
-    await stack.restartServer('stop');
-    say('server stopped and started again');
-    assert.equal(await countState('expired', refs), 0, 'nobody expired early');
+      await stack.restartServer('kill');
+      say('server SIGKILLed and started again on its SQLite file');
+      await sleep(2_000);
+      await stack.restartServer('stop');
+      say('server stopped and started again');
+      assert.equal(await countState('expired', refs), 0, 'nobody expired early');
 
-    await waitFor('every actor expired', async () => (await countState('expired', refs)) === ACTORS, bySize({ short: 6, full: 30 }) * 60_000, 1_000);
-    say(`all ${ACTORS} expired ${((Date.now() - started) / 1000).toFixed(1)} s after the first stop`);
+      await waitFor(
+        'every actor expired',
+        async () => (await countState('expired', refs)) === ACTORS,
+        bySize({ short: 6, full: 30 }) * 60_000,
+        1_000,
+      );
+      say(`all ${ACTORS} expired ${((Date.now() - started) / 1000).toFixed(1)} s after the first stop`);
 
-    const manifests = (await stack
-      .db('archive_manifests')
-      .whereIn('message_id', refs.map((r) => r.id))
-      .select('message_kind', 'message_id', 'generation', 'row_count', 'status')) as {
-      message_kind: string;
-      message_id: string;
-      generation: number;
-      row_count: number;
-      status: string;
-    }[];
-    assert.equal(manifests.length, ACTORS, 'one archive per actor, none twice');
-    for (const m of manifests) {
-      assert.equal(Number(m.generation), 1, `${m.message_id} archived once`);
-      assert.equal(Number(m.row_count), ROWS_EACH, `${m.message_id} archived all of its rows`);
-      assert.equal(m.status, 'archived');
-    }
-    let hot = 0;
-    for (const ref of refs) hot += await hotRowCount(stack.db, ref);
-    assert.equal(hot, 0, 'no hot rows left');
-    // Every actor's own view agrees (a sample keeps this quick).
-    for (const ref of refs.filter((_, i) => i % Math.max(1, Math.floor(ACTORS / 50)) === 0)) {
-      const s = await stack.lifecycle.status(ref.kind, ref.id);
-      assert.equal(s?.state, 'expired');
-      assert.equal(s?.archive?.generation, 1);
-    }
-  });
+      const manifests = (await stack
+        .db('archive_manifests')
+        .whereIn(
+          'message_id',
+          refs.map((r) => r.id),
+        )
+        .select('message_kind', 'message_id', 'generation', 'row_count', 'status')) as {
+        message_kind: string;
+        message_id: string;
+        generation: number;
+        row_count: number;
+        status: string;
+      }[];
+      assert.equal(manifests.length, ACTORS, 'one archive per actor, none twice');
+      for (const m of manifests) {
+        assert.equal(Number(m.generation), 1, `${m.message_id} archived once`);
+        assert.equal(Number(m.row_count), ROWS_EACH, `${m.message_id} archived all of its rows`);
+        assert.equal(m.status, 'archived');
+      }
+      let hot = 0;
+      for (const ref of refs) hot += await hotRowCount(stack.db, ref);
+      assert.equal(hot, 0, 'no hot rows left');
+      // Every actor's own view agrees (a sample keeps this quick).
+      for (const ref of refs.filter((_, i) => i % Math.max(1, Math.floor(ACTORS / 50)) === 0)) {
+        const s = await stack.lifecycle.status(ref.kind, ref.id);
+        assert.equal(s?.state, 'expired');
+        assert.equal(s?.archive?.generation, 1);
+      }
+    },
+  );
 });

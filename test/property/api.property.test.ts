@@ -87,7 +87,18 @@ interface GeneratedRequest {
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-function routesOf(doc: { paths: Record<string, Record<string, { parameters?: { in: string; name: string; schema: JsonSchema }[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>> }): Route[] {
+function routesOf(doc: {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters?: { in: string; name: string; schema: JsonSchema }[];
+        requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
+      }
+    >
+  >;
+}): Route[] {
   const routes: Route[] = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
@@ -120,29 +131,48 @@ function knownParams(route: Route): Record<string, string>[] {
 function requestArbitrary(routes: Route[]): fc.Arbitrary<GeneratedRequest> {
   return fc.constantFrom(...routes).chain((route) => {
     const generated: Record<string, fc.Arbitrary<unknown>> = {};
-    for (const p of route.pathParams) generated[p.name] = fc.oneof({ weight: 4, arbitrary: fromSchema(p.schema, 0) }, { weight: 1, arbitrary: hostileString });
+    for (const p of route.pathParams)
+      generated[p.name] = fc.oneof({ weight: 4, arbitrary: fromSchema(p.schema, 0) }, { weight: 1, arbitrary: hostileString });
     const known = knownParams(route);
     const params: fc.Arbitrary<Record<string, unknown>> = known.length
       ? fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...known) }, { weight: 1, arbitrary: fc.record(generated) })
       : fc.record(generated);
     const query: Record<string, fc.Arbitrary<unknown>> = {};
-    for (const q of route.queryParams) query[q.name] = fc.oneof({ weight: 4, arbitrary: fromSchema(q.schema, 0) }, { weight: 1, arbitrary: hostileString });
+    for (const q of route.queryParams)
+      query[q.name] = fc.oneof({ weight: 4, arbitrary: fromSchema(q.schema, 0) }, { weight: 1, arbitrary: hostileString });
     const body: fc.Arbitrary<GeneratedRequest['body']> = route.body
       ? fc.oneof(
           // Mostly valid, so that requests get past validation to the code (and SQL) behind it.
           { weight: 6, arbitrary: fromSchema(route.body, 0).map((value) => ({ kind: 'json' as const, value })) },
           { weight: 3, arbitrary: fromSchema(route.body, 0.05).map((value) => ({ kind: 'json' as const, value })) },
           { weight: 1, arbitrary: hostileJson.map((value) => ({ kind: 'json' as const, value })) },
-          { weight: 1, arbitrary: fc.oneof(hostileString, fc.constantFrom('{', '{"a":', '[1,', 'null', '{"__proto__": {"x": 1}}')).map((text) => ({ kind: 'raw' as const, text })) },
+          {
+            weight: 1,
+            arbitrary: fc
+              .oneof(hostileString, fc.constantFrom('{', '{"a":', '[1,', 'null', '{"__proto__": {"x": 1}}'))
+              .map((text) => ({ kind: 'raw' as const, text })),
+          },
         )
-      : fc.oneof({ weight: 4, arbitrary: fc.constant({ kind: 'none' as const }) }, { weight: 1, arbitrary: hostileJson.map((value) => ({ kind: 'json' as const, value })) });
+      : fc.oneof(
+          { weight: 4, arbitrary: fc.constant({ kind: 'none' as const }) },
+          { weight: 1, arbitrary: hostileJson.map((value) => ({ kind: 'json' as const, value })) },
+        );
     return fc.record({
       route: fc.constant(route),
-      method: fc.oneof({ weight: 12, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE') }),
+      method: fc.oneof(
+        { weight: 12, arbitrary: fc.constant(route.method) },
+        { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE') },
+      ),
       params,
       query: fc.record(query, { requiredKeys: [] }),
       body,
-      contentType: fc.oneof({ weight: 8, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', null) }),
+      contentType: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('application/json') },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', null),
+        },
+      ),
     });
   });
 }
@@ -239,11 +269,25 @@ function intruders(t: { admin: string; realId: string; revoked: string; expired:
     }),
     fc.stringMatching(/^[!-~]{1,200}$/).map((token) => ({ label: 'garbage bearer token', authorization: `Bearer ${token}` })),
     hostileString.filter(headerSafe).map((token) => ({ label: 'hostile bearer token', authorization: `Bearer ${token}` })),
-    fc.tuple(b64(1, 40), b64(1, 80), b64(0, 40)).map(([h, p, sig]) => ({ label: 'JWT, no identity provider', authorization: `Bearer ${h}.${p}.${sig}`, reason: /no identity provider/ })),
+    fc
+      .tuple(b64(1, 40), b64(1, 80), b64(0, 40))
+      .map(([h, p, sig]) => ({
+        label: 'JWT, no identity provider',
+        authorization: `Bearer ${h}.${p}.${sig}`,
+        reason: /no identity provider/,
+      })),
     fc
       .tuple(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 16 }), b64(43, 43))
-      .map(([id, secret]) => ({ label: 'token-shaped, unknown id', authorization: `Bearer idt_${id}_${secret}`, reason: /^the token is not valid$/ })),
-    b64(43, 43).map((secret) => ({ label: "a real token's id, wrong secret", authorization: `Bearer idt_${t.realId}_${secret}`, reason: /^the token is not valid$/ })),
+      .map(([id, secret]) => ({
+        label: 'token-shaped, unknown id',
+        authorization: `Bearer idt_${id}_${secret}`,
+        reason: /^the token is not valid$/,
+      })),
+    b64(43, 43).map((secret) => ({
+      label: "a real token's id, wrong secret",
+      authorization: `Bearer idt_${t.realId}_${secret}`,
+      reason: /^the token is not valid$/,
+    })),
     fc.constant<Intruder>({ label: 'revoked admin token', authorization: `Bearer ${t.revoked}`, reason: /was revoked/ }),
     fc.constant<Intruder>({ label: 'expired admin token', authorization: `Bearer ${t.expired}`, reason: /expired at/ }),
   );
@@ -316,7 +360,11 @@ describe('HTTP API under generated and hostile input', () => {
     const lesser = SCOPES.filter((s) => s !== 'admin');
     for (let mask = 1; mask < 1 << lesser.length; mask++) {
       const scopes = lesser.filter((_, i) => mask & (1 << i));
-      const { token, record } = await auth.tokens.create({ name: `prop-${scopes.join('-')}`, scopes, email: mask % 2 ? `${scopes[0]}@example.com` : null });
+      const { token, record } = await auth.tokens.create({
+        name: `prop-${scopes.join('-')}`,
+        scopes,
+        email: mask % 2 ? `${scopes[0]}@example.com` : null,
+      });
       subsetTokens.push({ scopes, token, id: record.id });
     }
     await sleep(Math.max(0, expiresAt.getTime() - Date.now() + 100));
@@ -326,7 +374,9 @@ describe('HTTP API under generated and hostile input', () => {
 
   /** api_tokens without last_used_at, which verifying a token updates (at most once a minute). */
   async function tokenRows(): Promise<string> {
-    const rows = await apiDb('api_tokens').select('id', 'name', 'secret_sha256', 'scopes', 'email', 'created_at', 'created_by', 'expires_at', 'revoked_at').orderBy('id');
+    const rows = await apiDb('api_tokens')
+      .select('id', 'name', 'secret_sha256', 'scopes', 'email', 'created_at', 'created_by', 'expires_at', 'revoked_at')
+      .orderBy('id');
     return JSON.stringify(rows);
   }
 
@@ -360,9 +410,37 @@ describe('HTTP API under generated and hostile input', () => {
     const at = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
     await send('POST', '/v1/interactions', {
       events: [
-        { eventId: 'prop-e1', type: 'received', messageKind: 'campaign', messageId: 'PropCamp01', userId: 'PropUser01', occurredAt: at(30), variantId: 'PropVar01', channel: 'email' },
-        { eventId: 'prop-e2', type: 'clicked', messageKind: 'campaign', messageId: 'PropCamp01', userId: "Prop'User02", occurredAt: at(20), variantId: 'PropVar01', alias: 'cta', channel: 'email' },
-        { eventId: 'prop-e3', type: 'received', messageKind: 'canvas', messageId: 'PropCanv01', userId: 'PropUser01', occurredAt: at(10), stepId: 'PropStep01', channel: 'push' },
+        {
+          eventId: 'prop-e1',
+          type: 'received',
+          messageKind: 'campaign',
+          messageId: 'PropCamp01',
+          userId: 'PropUser01',
+          occurredAt: at(30),
+          variantId: 'PropVar01',
+          channel: 'email',
+        },
+        {
+          eventId: 'prop-e2',
+          type: 'clicked',
+          messageKind: 'campaign',
+          messageId: 'PropCamp01',
+          userId: "Prop'User02",
+          occurredAt: at(20),
+          variantId: 'PropVar01',
+          alias: 'cta',
+          channel: 'email',
+        },
+        {
+          eventId: 'prop-e3',
+          type: 'received',
+          messageKind: 'canvas',
+          messageId: 'PropCanv01',
+          userId: 'PropUser01',
+          occurredAt: at(10),
+          stepId: 'PropStep01',
+          channel: 'push',
+        },
       ],
     });
     await send('PUT', '/v1/audiences/PropAud01', {
@@ -450,13 +528,19 @@ describe('HTTP API under generated and hostile input', () => {
     const existedBefore = workflowId ? await workflowExists(workflowId) : true;
     // An unauthenticated request must not even touch api_tokens.last_used_at; a refused token may.
     const excluded = who.status === 401 ? ['audit_log'] : AUTH_TABLES;
-    const before = { data: await dataFingerprint(apiDb, excluded), tokens: await tokenRows(), workflows: await workflowCount(), audit: await auditCount() };
+    const before = {
+      data: await dataFingerprint(apiDb, excluded),
+      tokens: await tokenRows(),
+      workflows: await workflowCount(),
+      audit: await auditCount(),
+    };
     const mark = sql.mark();
 
     const headers: Record<string, string> = {};
     if (req.contentType) headers['content-type'] = req.contentType;
     if (who.authorization !== undefined) headers.authorization = who.authorization;
-    const payload = req.body.kind === 'json' ? JSON.stringify(req.body.value) ?? 'null' : req.body.kind === 'raw' ? req.body.text : undefined;
+    const payload =
+      req.body.kind === 'json' ? (JSON.stringify(req.body.value) ?? 'null') : req.body.kind === 'raw' ? req.body.text : undefined;
     const res = await app.inject({ method: req.method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
     const what = `${who.caller} (${JSON.stringify(who.authorization?.slice(0, 80))}): ${req.method} ${url} ${payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
     if (process.env.PROPERTY_DEBUG) process.stderr.write(`${what}\n`);
@@ -478,14 +562,19 @@ describe('HTTP API under generated and hostile input', () => {
       while ((await auditCount()) === before.audit && Date.now() < deadline) await sleep(20);
       const entry = await apiDb('audit_log').orderBy('id', 'desc').first();
       assert.equal(await auditCount(), before.audit + 1, `one audit entry: ${what}`);
-      assert.deepEqual([entry.principal, entry.outcome, entry.status, entry.method], [who.principal, 'denied', who.status, req.method], what);
+      assert.deepEqual(
+        [entry.principal, entry.outcome, entry.status, entry.method],
+        [who.principal, 'denied', who.status, req.method],
+        what,
+      );
     } else {
       assert.equal(await auditCount(), before.audit, `no audit entry: ${what}`);
     }
     assert.equal(await dataFingerprint(apiDb, excluded), before.data, `a refused request wrote data: ${what}`);
     assert.equal(await tokenRows(), before.tokens, `a refused request changed a token: ${what}`);
     assert.equal(await workflowCount(), before.workflows, `a refused request started a workflow: ${what}`);
-    if (workflowId && !existedBefore) assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
+    if (workflowId && !existedBefore)
+      assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
 
     const inputs = [...Object.values(req.params), ...Object.values(req.query)].map(String);
     if (req.body.kind === 'json') inputs.push(...stringsIn(req.body.value));
@@ -500,128 +589,185 @@ describe('HTTP API under generated and hostile input', () => {
     return routes.filter((r) => ROUTE_SCOPES[routeKey(r)] !== 'public');
   }
 
-  it(`answers every request without a valid token 401 and writes nothing (${PROPERTY_RUNS} requests)`, { timeout: 30 * 60_000 }, async (t) => {
-    const guarded = guardedRoutes();
-    assert.ok(guarded.length >= 10, `guarded routes: ${guarded.length}`);
-    await waitForQuietActors();
-    const workflowsAtStart = await workflowCount();
-    const callers = new Map<string, number>();
-    const admin = auth.adminToken;
-    const realId = /^idt_([0-9a-f]{16})_/.exec(admin)?.[1];
-    assert.ok(realId, 'the admin token is an idt_ token');
-    await fc.assert(
-      fc.asyncProperty(requestArbitrary(guarded), intruders({ admin, realId, revoked: revokedToken, expired: expiredToken }), async (req, intruder) => {
-        callers.set(intruder.label, (callers.get(intruder.label) ?? 0) + 1);
-        await assertRefused(req, { caller: intruder.label, authorization: intruder.authorization, status: 401, reason: intruder.reason, principal: 'anonymous' });
-      }),
-      { numRuns: PROPERTY_RUNS, ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }), endOnFailure: true, includeErrorInReport: true },
-    );
-    // Visibility may show a start late: the namespace still holds as many workflows a moment later.
-    await sleep(1_000);
-    assert.equal(await workflowCount(), workflowsAtStart, 'no workflow was started by a request without a valid token');
-    t.diagnostic(`callers: ${[...callers].map(([c, n]) => `${c}×${n}`).join(', ')}`);
-  });
+  it(
+    `answers every request without a valid token 401 and writes nothing (${PROPERTY_RUNS} requests)`,
+    { timeout: 30 * 60_000 },
+    async (t) => {
+      const guarded = guardedRoutes();
+      assert.ok(guarded.length >= 10, `guarded routes: ${guarded.length}`);
+      await waitForQuietActors();
+      const workflowsAtStart = await workflowCount();
+      const callers = new Map<string, number>();
+      const admin = auth.adminToken;
+      const realId = /^idt_([0-9a-f]{16})_/.exec(admin)?.[1];
+      assert.ok(realId, 'the admin token is an idt_ token');
+      await fc.assert(
+        fc.asyncProperty(
+          requestArbitrary(guarded),
+          intruders({ admin, realId, revoked: revokedToken, expired: expiredToken }),
+          async (req, intruder) => {
+            callers.set(intruder.label, (callers.get(intruder.label) ?? 0) + 1);
+            await assertRefused(req, {
+              caller: intruder.label,
+              authorization: intruder.authorization,
+              status: 401,
+              reason: intruder.reason,
+              principal: 'anonymous',
+            });
+          },
+        ),
+        {
+          numRuns: PROPERTY_RUNS,
+          ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }),
+          endOnFailure: true,
+          includeErrorInReport: true,
+        },
+      );
+      // Visibility may show a start late: the namespace still holds as many workflows a moment later.
+      await sleep(1_000);
+      assert.equal(await workflowCount(), workflowsAtStart, 'no workflow was started by a request without a valid token');
+      t.diagnostic(`callers: ${[...callers].map(([c, n]) => `${c}×${n}`).join(', ')}`);
+    },
+  );
 
-  it(`answers every request with a token of none of the route's scopes 403 and writes nothing (${PROPERTY_RUNS} requests)`, { timeout: 30 * 60_000 }, async (t) => {
-    // Routes that need a scope; for each, the tokens holding none of its scopes (admin holds every one).
-    const scoped = guardedRoutes().flatMap((route) => {
-      const access = ROUTE_SCOPES[routeKey(route)];
-      if (!Array.isArray(access)) return [];
-      const wrong = subsetTokens.filter((s) => !s.scopes.some((scope) => access.includes(scope)));
-      return wrong.length ? [{ route, access, wrong }] : [];
-    });
-    assert.ok(scoped.length >= 10, `routes that need a scope: ${scoped.length}`);
-    await waitForQuietActors();
-    const workflowsAtStart = await workflowCount();
-    const byRoute = new Map<string, number>();
-    const cases = fc.constantFrom(...scoped).chain(({ route, access, wrong }) =>
-      fc.record({
-        // The route's own method: a wrong one is not this route (its 404 comes after authentication).
-        req: requestArbitrary([route]).map((req) => ({ ...req, method: route.method })),
-        access: fc.constant(access),
-        holder: fc.constantFrom(...wrong),
-      }),
-    );
-    await fc.assert(
-      fc.asyncProperty(cases, async ({ req, access, holder }) => {
-        // A hostile path parameter may take the URL off the route (too long, or empty where find-my-way wants one).
-        // A `.` or `..` parameter resolves to another path, maybe another route's (with other scopes).
-        fc.pre(app.findRoute({ method: req.method as 'GET', url: routedPath(urlOf(req)) }) !== null);
-        fc.pre(JSON.stringify(accessOfUrl(req.method, routedPath(urlOf(req)))) === JSON.stringify(access));
-        byRoute.set(routeKey(req.route), (byRoute.get(routeKey(req.route)) ?? 0) + 1);
-        const needs = new RegExp(`needs the ${access.join(' or ')} scope`);
-        await assertRefused(req, { caller: `token of ${holder.scopes.join(', ')}`, authorization: `Bearer ${holder.token}`, status: 403, reason: needs, principal: `token:${holder.id}` });
-      }),
-      { numRuns: PROPERTY_RUNS, ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }), endOnFailure: true, includeErrorInReport: true },
-    );
-    await sleep(1_000);
-    assert.equal(await workflowCount(), workflowsAtStart, 'no workflow was started by a request with the wrong scope');
-    t.diagnostic(`routes: ${[...byRoute].map(([r, n]) => `${r}×${n}`).join(', ')}`);
-  });
+  it(
+    `answers every request with a token of none of the route's scopes 403 and writes nothing (${PROPERTY_RUNS} requests)`,
+    { timeout: 30 * 60_000 },
+    async (t) => {
+      // Routes that need a scope; for each, the tokens holding none of its scopes (admin holds every one).
+      const scoped = guardedRoutes().flatMap((route) => {
+        const access = ROUTE_SCOPES[routeKey(route)];
+        if (!Array.isArray(access)) return [];
+        const wrong = subsetTokens.filter((s) => !s.scopes.some((scope) => access.includes(scope)));
+        return wrong.length ? [{ route, access, wrong }] : [];
+      });
+      assert.ok(scoped.length >= 10, `routes that need a scope: ${scoped.length}`);
+      await waitForQuietActors();
+      const workflowsAtStart = await workflowCount();
+      const byRoute = new Map<string, number>();
+      const cases = fc.constantFrom(...scoped).chain(({ route, access, wrong }) =>
+        fc.record({
+          // The route's own method: a wrong one is not this route (its 404 comes after authentication).
+          req: requestArbitrary([route]).map((req) => ({ ...req, method: route.method })),
+          access: fc.constant(access),
+          holder: fc.constantFrom(...wrong),
+        }),
+      );
+      await fc.assert(
+        fc.asyncProperty(cases, async ({ req, access, holder }) => {
+          // A hostile path parameter may take the URL off the route (too long, or empty where find-my-way wants one).
+          // A `.` or `..` parameter resolves to another path, maybe another route's (with other scopes).
+          fc.pre(app.findRoute({ method: req.method as 'GET', url: routedPath(urlOf(req)) }) !== null);
+          fc.pre(JSON.stringify(accessOfUrl(req.method, routedPath(urlOf(req)))) === JSON.stringify(access));
+          byRoute.set(routeKey(req.route), (byRoute.get(routeKey(req.route)) ?? 0) + 1);
+          const needs = new RegExp(`needs the ${access.join(' or ')} scope`);
+          await assertRefused(req, {
+            caller: `token of ${holder.scopes.join(', ')}`,
+            authorization: `Bearer ${holder.token}`,
+            status: 403,
+            reason: needs,
+            principal: `token:${holder.id}`,
+          });
+        }),
+        {
+          numRuns: PROPERTY_RUNS,
+          ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }),
+          endOnFailure: true,
+          includeErrorInReport: true,
+        },
+      );
+      await sleep(1_000);
+      assert.equal(await workflowCount(), workflowsAtStart, 'no workflow was started by a request with the wrong scope');
+      t.diagnostic(`routes: ${[...byRoute].map(([r, n]) => `${r}×${n}`).join(', ')}`);
+    },
+  );
 
-  it(`never answers 5xx, never writes on refusal, never puts input into SQL text (${PROPERTY_RUNS} requests)`, { timeout: 45 * 60_000 }, async (t) => {
-    assert.ok(routes.length >= 10, `routes from the OpenAPI document: ${routes.length}`);
-    const statuses = new Map<number, number>();
-    const byRoute = new Map<string, string[]>();
-    const allInputs: string[] = [];
-    let boundValues = 0;
-    await fc.assert(
-      // The caller: admin (gets past every scope and policy check) or a client of just the route's scope.
-      fc.asyncProperty(requestArbitrary(routes), fc.boolean(), async (req, asAdmin) => {
-        const url = urlOf(req);
-        const isWrite = WRITE_METHODS.has(req.method);
-        const workflowId = isWrite ? namedWorkflow(req) : null;
-        const existedBefore = workflowId ? await workflowExists(workflowId) : true;
-        if (isWrite) await waitForQuietActors();
-        const before = isWrite ? await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]) : '';
-        const tokensBefore = isWrite ? await tokenRows() : '';
-        const mark = sql.mark();
+  it(
+    `never answers 5xx, never writes on refusal, never puts input into SQL text (${PROPERTY_RUNS} requests)`,
+    { timeout: 45 * 60_000 },
+    async (t) => {
+      assert.ok(routes.length >= 10, `routes from the OpenAPI document: ${routes.length}`);
+      const statuses = new Map<number, number>();
+      const byRoute = new Map<string, string[]>();
+      const allInputs: string[] = [];
+      let boundValues = 0;
+      await fc.assert(
+        // The caller: admin (gets past every scope and policy check) or a client of just the route's scope.
+        fc.asyncProperty(requestArbitrary(routes), fc.boolean(), async (req, asAdmin) => {
+          const url = urlOf(req);
+          const isWrite = WRITE_METHODS.has(req.method);
+          const workflowId = isWrite ? namedWorkflow(req) : null;
+          const existedBefore = workflowId ? await workflowExists(workflowId) : true;
+          if (isWrite) await waitForQuietActors();
+          const before = isWrite ? await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]) : '';
+          const tokensBefore = isWrite ? await tokenRows() : '';
+          const mark = sql.mark();
 
-        const headers: Record<string, string> = {};
-        if (req.contentType) headers['content-type'] = req.contentType;
-        const token = asAdmin ? auth.adminToken : ownToken(req.route);
-        if (token !== undefined) headers.authorization = `Bearer ${token}`;
-        const payload = req.body.kind === 'json' ? JSON.stringify(req.body.value) ?? 'null' : req.body.kind === 'raw' ? req.body.text : undefined;
-        const res = await app.inject({ method: req.method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        const routeKey = `${req.route.method} ${req.route.path}`;
-        byRoute.set(routeKey, [...(byRoute.get(routeKey) ?? []), `${res.statusCode}`]);
-        if (process.env.PROPERTY_DEBUG) process.stderr.write(`${req.method} ${url} ${payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 200)}\n`);
-        const what = `${asAdmin ? 'admin' : 'own scope'}: ${req.method} ${url} ${payload?.slice(0, 300) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+          const headers: Record<string, string> = {};
+          if (req.contentType) headers['content-type'] = req.contentType;
+          const token = asAdmin ? auth.adminToken : ownToken(req.route);
+          if (token !== undefined) headers.authorization = `Bearer ${token}`;
+          const payload =
+            req.body.kind === 'json' ? (JSON.stringify(req.body.value) ?? 'null') : req.body.kind === 'raw' ? req.body.text : undefined;
+          const res = await app.inject({ method: req.method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          const routeKey = `${req.route.method} ${req.route.path}`;
+          byRoute.set(routeKey, [...(byRoute.get(routeKey) ?? []), `${res.statusCode}`]);
+          if (process.env.PROPERTY_DEBUG)
+            process.stderr.write(`${req.method} ${url} ${payload?.slice(0, 200) ?? ''} → ${res.statusCode} ${res.body.slice(0, 200)}\n`);
+          const what = `${asAdmin ? 'admin' : 'own scope'}: ${req.method} ${url} ${payload?.slice(0, 300) ?? ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
 
-        assert.ok(res.statusCode < 500, `server error: ${what}`);
-        if (res.statusCode >= 400) {
-          const ct = String(res.headers['content-type'] ?? '');
-          if (ct.includes('json')) assert.equal(typeof (res.json() as { message?: unknown }).message, 'string', `an error says what is wrong: ${what}`);
-          if (isWrite) assert.equal(await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]), before, `a refused request wrote data: ${what}`);
-          if (isWrite) assert.equal(await tokenRows(), tokensBefore, `a refused request changed a token: ${what}`);
-          if (workflowId && !existedBefore) assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
-        }
-        if (res.statusCode < 300 && isWrite) {
-          if (workflowId) touched.add(workflowId);
-          const started = String(res.headers['content-type'] ?? '').includes('json') ? (res.json() as { workflowId?: unknown }).workflowId : undefined;
-          if (typeof started === 'string') touched.add(started);
-        }
-        // Actors signalled by this request run their activities now; give them a moment to send their SQL.
-        if (res.statusCode < 300 && isWrite) await sleep(150);
-        const inputs = [...Object.values(req.params), ...Object.values(req.query)].map(String);
-        if (req.body.kind === 'json') inputs.push(...stringsIn(req.body.value));
-        if (req.body.kind === 'raw') inputs.push(req.body.text);
-        allInputs.push(...inputs);
-        const { leaked, bound } = sql.check(mark, inputs);
-        boundValues += bound;
-        assert.deepEqual(leaked, [], `input reached SQL as text: ${what}`);
-      }),
-      { numRuns: PROPERTY_RUNS, ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }), endOnFailure: true, includeErrorInReport: true },
-    );
-    // Let the last actors finish, then check every statement sent during the run against every input,
-    // which also covers SQL an actor sent after its request's own check.
-    await sleep(2_000);
-    assert.deepEqual(sql.check(0, allInputs).leaked, [], 'input reached SQL as text');
-    const summary = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ');
-    t.diagnostic(`responses: ${summary}; input values seen in SQL, always as bound parameters: ${boundValues}`);
-    for (const [route, codes] of byRoute) t.diagnostic(`  ${route}: ${codes.join(' ')}`);
-    process.stderr.write(`[property] API responses: ${summary}; values bound into SQL: ${boundValues}\n`);
-    assert.ok(boundValues > 0, 'some generated values did reach SQL (as parameters), so the check is not vacuous');
-  });
+          assert.ok(res.statusCode < 500, `server error: ${what}`);
+          if (res.statusCode >= 400) {
+            const ct = String(res.headers['content-type'] ?? '');
+            if (ct.includes('json'))
+              assert.equal(typeof (res.json() as { message?: unknown }).message, 'string', `an error says what is wrong: ${what}`);
+            if (isWrite)
+              assert.equal(
+                await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]),
+                before,
+                `a refused request wrote data: ${what}`,
+              );
+            if (isWrite) assert.equal(await tokenRows(), tokensBefore, `a refused request changed a token: ${what}`);
+            if (workflowId && !existedBefore)
+              assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
+          }
+          if (res.statusCode < 300 && isWrite) {
+            if (workflowId) touched.add(workflowId);
+            const started = String(res.headers['content-type'] ?? '').includes('json')
+              ? (res.json() as { workflowId?: unknown }).workflowId
+              : undefined;
+            if (typeof started === 'string') touched.add(started);
+          }
+          // Actors signalled by this request run their activities now; give them a moment to send their SQL.
+          if (res.statusCode < 300 && isWrite) await sleep(150);
+          const inputs = [...Object.values(req.params), ...Object.values(req.query)].map(String);
+          if (req.body.kind === 'json') inputs.push(...stringsIn(req.body.value));
+          if (req.body.kind === 'raw') inputs.push(req.body.text);
+          allInputs.push(...inputs);
+          const { leaked, bound } = sql.check(mark, inputs);
+          boundValues += bound;
+          assert.deepEqual(leaked, [], `input reached SQL as text: ${what}`);
+        }),
+        {
+          numRuns: PROPERTY_RUNS,
+          ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }),
+          endOnFailure: true,
+          includeErrorInReport: true,
+        },
+      );
+      // Let the last actors finish, then check every statement sent during the run against every input,
+      // which also covers SQL an actor sent after its request's own check.
+      await sleep(2_000);
+      assert.deepEqual(sql.check(0, allInputs).leaked, [], 'input reached SQL as text');
+      const summary = [...statuses.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ');
+      t.diagnostic(`responses: ${summary}; input values seen in SQL, always as bound parameters: ${boundValues}`);
+      for (const [route, codes] of byRoute) t.diagnostic(`  ${route}: ${codes.join(' ')}`);
+      process.stderr.write(`[property] API responses: ${summary}; values bound into SQL: ${boundValues}\n`);
+      assert.ok(boundValues > 0, 'some generated values did reach SQL (as parameters), so the check is not vacuous');
+    },
+  );
 });

@@ -25,7 +25,10 @@ import { hostileString, PROPERTY_RUNS, PROPERTY_SEED, SqlCapture } from './suppo
 const idArb = fc.oneof(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$/), fc.constantFrom('CliCamp01', 'CliCanv01'));
 const refArb = fc.oneof(
   { weight: 8, arbitrary: fc.tuple(fc.constantFrom('campaign', 'canvas'), idArb).map(([k, id]) => `${k}:${id}`) },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('campaign', 'canvas', 'email', '', 'CAMPAIGN'), hostileString).map(([k, id]) => `${k}:${id}`) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constantFrom('campaign', 'canvas', 'email', '', 'CAMPAIGN'), hostileString).map(([k, id]) => `${k}:${id}`),
+  },
   { weight: 1, arbitrary: hostileString },
 );
 const instantArb = fc.oneof(
@@ -36,7 +39,11 @@ const emailArb = fc.oneof(fc.constantFrom('ops@example.com', "o'brien+x@example.
 
 /** An option, usually with a plausible value, sometimes with a hostile one or none at all. */
 const opt = (flag: string, value: fc.Arbitrary<string>): fc.Arbitrary<string[]> =>
-  fc.oneof({ weight: 5, arbitrary: value.map((v) => [flag, v]) }, { weight: 1, arbitrary: hostileString.map((v) => [flag, v]) }, { weight: 1, arbitrary: fc.constant<string[]>([flag]) });
+  fc.oneof(
+    { weight: 5, arbitrary: value.map((v) => [flag, v]) },
+    { weight: 1, arbitrary: hostileString.map((v) => [flag, v]) },
+    { weight: 1, arbitrary: fc.constant<string[]>([flag]) },
+  );
 
 const someOf = (...options: fc.Arbitrary<string[]>[]): fc.Arbitrary<string[]> =>
   fc.subarray(options).chain((chosen) => (chosen.length ? fc.tuple(...chosen).map((parts) => parts.flat()) : fc.constant([])));
@@ -49,17 +56,38 @@ const argvArb: fc.Arbitrary<string[]> = fc
       fc.constant(['restore']),
       fc.array(refArb, { maxLength: 1 }),
       // One message at most and no --wait: nothing is followed; --detach leaves bulk restores alone.
-      someOf(opt('--requested-by', emailArb), opt('--request-id', fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}$/)), opt('--dry-run', fc.constant('--json'))),
+      someOf(
+        opt('--requested-by', emailArb),
+        opt('--request-id', fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}$/)),
+        opt('--dry-run', fc.constant('--json')),
+      ),
     ),
-    fc.tuple(fc.constant(['restore']), fc.constant([]), someOf(opt('--tag', fc.constantFrom('CliTag1', 'spring sale')), opt('--kind', fc.constantFrom('campaign', 'canvas', 'email')), opt('--requested-by', emailArb)).map((o) => [...o, '--detach'])),
+    fc.tuple(
+      fc.constant(['restore']),
+      fc.constant([]),
+      someOf(
+        opt('--tag', fc.constantFrom('CliTag1', 'spring sale')),
+        opt('--kind', fc.constantFrom('campaign', 'canvas', 'email')),
+        opt('--requested-by', emailArb),
+      ).map((o) => [...o, '--detach']),
+    ),
     fc.tuple(fc.constant(['status']), fc.array(refArb, { maxLength: 3 }), someOf(opt('--json', fc.constant('--json')))),
     fc.tuple(
       fc.constant(['list']),
       fc.constant([]),
-      someOf(opt('--state', fc.constantFrom('stopped', 'expired', 'deleted')), opt('--tag', fc.constantFrom('CliTag1', "x' OR '1'='1")), opt('--kind', fc.constantFrom('canvas', 'sms')), opt('--limit', fc.constantFrom('5', '0', '100000', 'ten'))),
+      someOf(
+        opt('--state', fc.constantFrom('stopped', 'expired', 'deleted')),
+        opt('--tag', fc.constantFrom('CliTag1', "x' OR '1'='1")),
+        opt('--kind', fc.constantFrom('canvas', 'sms')),
+        opt('--limit', fc.constantFrom('5', '0', '100000', 'ten')),
+      ),
     ),
     fc.tuple(fc.constant(['bulk', 'status']), fc.array(hostileString, { maxLength: 1 }), fc.constant(['--once'])),
-    fc.tuple(fc.constantFrom(['frobnicate'], [], ['--help'], ['stop', '--'], ['--namespace']), fc.array(hostileString, { maxLength: 2 }), fc.constant([])),
+    fc.tuple(
+      fc.constantFrom(['frobnicate'], [], ['--help'], ['stop', '--'], ['--namespace']),
+      fc.array(hostileString, { maxLength: 2 }),
+      fc.constant([]),
+    ),
   )
   .map(([cmd, args, options]) => [...cmd, ...args, ...options]);
 
@@ -107,43 +135,57 @@ describe('admin CLI under generated and hostile command lines', () => {
     }
   }
 
-  it(`every command line ends with an exit code, sends nothing when refused, never puts input into SQL text (${Math.ceil(PROPERTY_RUNS / 2)} runs)`, { timeout: 45 * 60_000 }, async (t) => {
-    const env = { ...process.env, TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: stack.env.TEMPORAL_NAMESPACE };
-    const codes = new Map<number, number>();
-    const allArgs: string[] = [];
-    await fc.assert(
-      fc.asyncProperty(argvArb, async (argv) => {
-        const named = namedWorkflows(argv);
-        const existed = new Map<string, boolean>();
-        for (const w of named) existed.set(w, await exists(w));
-        let stdout = '';
-        let stderr = '';
-        const code = await runCli(argv, {
-          stdout: { write: (s: string) => (stdout += s), isTTY: false },
-          stderr: { write: (s: string) => (stderr += s), isTTY: false },
-          env,
-        });
-        codes.set(code, (codes.get(code) ?? 0) + 1);
-        allArgs.push(...argv);
-        const what = `interaction-data ${JSON.stringify(argv)} → ${code}\nstdout: ${stdout.slice(0, 300)}\nstderr: ${stderr.slice(0, 300)}`;
-        assert.ok([0, 1, 2].includes(code), `exit code: ${what}`);
-        if (code !== 0) assert.ok(stderr.trim().length > 0, `a failure says why: ${what}`);
-        if (code === 2) {
-          for (const w of named) if (!existed.get(w)) assert.equal(await exists(w), false, `a refused command line started ${w}: ${what}`);
-        }
-        if (code === 1 && argv[0] === 'restore' && /never defined, stopped or sent events for/.test(stderr)) {
-          // A restore of an id no one knows is refused by its actor, which then ends: none is left running.
-          for (const w of named) if (!existed.get(w)) assert.equal(await running(w), false, `a refused restore left ${w} running: ${what}`);
-        }
-      }),
-      { numRuns: Math.ceil(PROPERTY_RUNS / 2), ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }), endOnFailure: true, includeErrorInReport: true },
-    );
-    // The actors the accepted commands reached have run their activities: check all their SQL.
-    await sleep(2_000);
-    const { leaked, bound } = sql.check(0, allArgs);
-    assert.deepEqual(leaked, [], 'an argument reached SQL as text');
-    const summary = [...codes.entries()].sort((a, b) => a[0] - b[0]).map(([c, n]) => `exit ${c}×${n}`).join(' ');
-    t.diagnostic(`${summary}; arguments seen in SQL, always as bound parameters: ${bound}`);
-    process.stderr.write(`[property] CLI ${summary}; arguments bound into SQL: ${bound}\n`);
-  });
+  it(
+    `every command line ends with an exit code, sends nothing when refused, never puts input into SQL text (${Math.ceil(PROPERTY_RUNS / 2)} runs)`,
+    { timeout: 45 * 60_000 },
+    async (t) => {
+      const env = { ...process.env, TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: stack.env.TEMPORAL_NAMESPACE };
+      const codes = new Map<number, number>();
+      const allArgs: string[] = [];
+      await fc.assert(
+        fc.asyncProperty(argvArb, async (argv) => {
+          const named = namedWorkflows(argv);
+          const existed = new Map<string, boolean>();
+          for (const w of named) existed.set(w, await exists(w));
+          let stdout = '';
+          let stderr = '';
+          const code = await runCli(argv, {
+            stdout: { write: (s: string) => (stdout += s), isTTY: false },
+            stderr: { write: (s: string) => (stderr += s), isTTY: false },
+            env,
+          });
+          codes.set(code, (codes.get(code) ?? 0) + 1);
+          allArgs.push(...argv);
+          const what = `interaction-data ${JSON.stringify(argv)} → ${code}\nstdout: ${stdout.slice(0, 300)}\nstderr: ${stderr.slice(0, 300)}`;
+          assert.ok([0, 1, 2].includes(code), `exit code: ${what}`);
+          if (code !== 0) assert.ok(stderr.trim().length > 0, `a failure says why: ${what}`);
+          if (code === 2) {
+            for (const w of named)
+              if (!existed.get(w)) assert.equal(await exists(w), false, `a refused command line started ${w}: ${what}`);
+          }
+          if (code === 1 && argv[0] === 'restore' && /never defined, stopped or sent events for/.test(stderr)) {
+            // A restore of an id no one knows is refused by its actor, which then ends: none is left running.
+            for (const w of named)
+              if (!existed.get(w)) assert.equal(await running(w), false, `a refused restore left ${w} running: ${what}`);
+          }
+        }),
+        {
+          numRuns: Math.ceil(PROPERTY_RUNS / 2),
+          ...(PROPERTY_SEED === undefined ? {} : { seed: PROPERTY_SEED }),
+          endOnFailure: true,
+          includeErrorInReport: true,
+        },
+      );
+      // The actors the accepted commands reached have run their activities: check all their SQL.
+      await sleep(2_000);
+      const { leaked, bound } = sql.check(0, allArgs);
+      assert.deepEqual(leaked, [], 'an argument reached SQL as text');
+      const summary = [...codes.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([c, n]) => `exit ${c}×${n}`)
+        .join(' ');
+      t.diagnostic(`${summary}; arguments seen in SQL, always as bound parameters: ${bound}`);
+      process.stderr.write(`[property] CLI ${summary}; arguments bound into SQL: ${bound}\n`);
+    },
+  );
 });

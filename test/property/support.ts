@@ -68,7 +68,9 @@ export const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
   hostileString,
   fc.constant(null),
   fc.array(hostileString, { maxLength: 3 }),
-  fc.dictionary(fc.oneof(hostileString, fc.constantFrom('__proto__', 'constructor', 'prototype')), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
+  fc.dictionary(fc.oneof(hostileString, fc.constantFrom('__proto__', 'constructor', 'prototype')), fc.jsonValue({ maxDepth: 2 }), {
+    maxKeys: 4,
+  }),
 );
 
 export interface JsonSchema {
@@ -105,7 +107,9 @@ export function useVocabulary(words: readonly string[]): void {
 }
 
 /** An ISO instant (what an instant pattern describes), in the recent past. */
-const instant = fc.date({ noInvalidDate: true, min: new Date(Date.UTC(2024, 0, 1)), max: new Date(Date.now() - 60_000) }).map((d) => d.toISOString());
+const instant = fc
+  .date({ noInvalidDate: true, min: new Date(Date.UTC(2024, 0, 1)), max: new Date(Date.now() - 60_000) })
+  .map((d) => d.toISOString());
 
 function patternArbitrary(pattern: string, maxLength: number | undefined): fc.Arbitrary<string> {
   let re: RegExp;
@@ -114,7 +118,8 @@ function patternArbitrary(pattern: string, maxLength: number | undefined): fc.Ar
   } catch {
     return fc.string({ maxLength: maxLength ?? 40 });
   }
-  if (pattern.includes('\\d{4}-\\d{2}-\\d{2}T')) return fc.oneof({ weight: 4, arbitrary: instant }, { weight: 1, arbitrary: fc.stringMatching(re) });
+  if (pattern.includes('\\d{4}-\\d{2}-\\d{2}T'))
+    return fc.oneof({ weight: 4, arbitrary: instant }, { weight: 1, arbitrary: fc.stringMatching(re) });
   const matching = maxLength === undefined ? fc.stringMatching(re) : fc.stringMatching(re).filter((s) => s.length <= maxLength);
   const known = vocabulary.filter((w) => re.test(w) && (maxLength === undefined || w.length <= maxLength));
   return known.length ? fc.oneof(fc.constantFrom(...known), matching) : matching;
@@ -141,7 +146,8 @@ function validFromSchema(schema: JsonSchema, hostility: number, depth: number): 
   switch (type ?? (schema.properties ? 'object' : undefined)) {
     case 'string': {
       if (schema.pattern) return patternArbitrary(schema.pattern, schema.maxLength);
-      if (schema.format === 'date-time') return fc.date({ noInvalidDate: true, min: new Date(0), max: new Date(4102444800000) }).map((d) => d.toISOString());
+      if (schema.format === 'date-time')
+        return fc.date({ noInvalidDate: true, min: new Date(0), max: new Date(4102444800000) }).map((d) => d.toISOString());
       return fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 40, 60) });
     }
     case 'integer':
@@ -226,9 +232,18 @@ export async function dataFingerprint(db: Db, exclude: readonly string[]): Promi
   )) as [{ t: string }[]];
   const names = tables.map((r) => r.t).filter((t) => !exclude.includes(t) && !t.startsWith('knex_'));
   if (names.length === 0) return '';
-  const [sums] = (await db.raw(`CHECKSUM TABLE ${names.map(() => '??').join(', ')}`, names)) as [{ Table: string; Checksum: string | number | null }[]];
+  const [sums] = (await db.raw(`CHECKSUM TABLE ${names.map(() => '??').join(', ')}`, names)) as [
+    { Table: string; Checksum: string | number | null }[],
+  ];
   return sums.map((s) => `${s.Table}=${s.Checksum}`).join(';');
 }
 
 /** Tables the actors and the worker write by themselves, outside any request. */
-export const WORKER_TABLES = ['message_availability', 'archive_manifests', 'archive_chunks', 'email_outbox', 'bulk_restore_items', 'bulk_restores'];
+export const WORKER_TABLES = [
+  'message_availability',
+  'archive_manifests',
+  'archive_chunks',
+  'email_outbox',
+  'bulk_restore_items',
+  'bulk_restores',
+];

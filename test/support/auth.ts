@@ -18,7 +18,13 @@ export interface TestAuth {
 export async function testAuth(db: Knex, oidc: OidcConfig | null = null): Promise<TestAuth> {
   const tokens = new ApiTokenStore(db);
   const make = async (scopes: readonly Scope[], email?: string | null) =>
-    (await tokens.create({ name: `test-${scopes.join('-')}`, scopes, email: email === undefined ? `${scopes[0] ?? 'nobody'}@example.com` : email })).token;
+    (
+      await tokens.create({
+        name: `test-${scopes.join('-')}`,
+        scopes,
+        email: email === undefined ? `${scopes[0] ?? 'nobody'}@example.com` : email,
+      })
+    ).token;
   return { auth: new BearerAuthenticator(tokens, oidc), tokens, adminToken: await make(['admin'], 'ops@example.com'), token: make };
 }
 

@@ -126,7 +126,13 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
   const dbFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'idtest-')), 'temporal.db');
   const binary = await ensureTemporalBinary();
   // Continue-as-new is suggested after a few dozen events, so tests also cross it (as with `npm test`).
-  const serverOptions = { binary, uiPort: null, dbFile, logLevel: 'error', dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 } } as const;
+  const serverOptions = {
+    binary,
+    uiPort: null,
+    dbFile,
+    logLevel: 'error',
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 },
+  } as const;
   if (!address || opts.privateServer) {
     server = await startDevServerOnFreePort(serverOptions);
     address = server.address;
@@ -225,7 +231,12 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 let eventSeq = 0;
 
 /** Inserts `count` interaction rows for a message, with a realistic spread of users, types and variants. */
-export async function seedInteractions(db: Db, ref: MessageRef, count: number, opts: { batch?: number; table?: string } = {}): Promise<void> {
+export async function seedInteractions(
+  db: Db,
+  ref: MessageRef,
+  count: number,
+  opts: { batch?: number; table?: string } = {},
+): Promise<void> {
   const run = randomBytes(3).toString('hex');
   const types = ['received', 'opened', 'clicked', 'converted', 'control_group'];
   const rows = Array.from({ length: count }, (_, i) => ({
@@ -249,7 +260,8 @@ export async function seedInteractions(db: Db, ref: MessageRef, count: number, o
 /** Every hot row of a message (its current table and any table an archive is draining), in id order, as stored. */
 export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]> {
   const rows: InteractionRow[] = [];
-  for (const t of await messageHotTables(db, ref)) rows.push(...((await db(t.name).select(INTERACTION_COLUMNS).orderBy('id')) as InteractionRow[]));
+  for (const t of await messageHotTables(db, ref))
+    rows.push(...((await db(t.name).select(INTERACTION_COLUMNS).orderBy('id')) as InteractionRow[]));
   return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
 }
 

@@ -39,9 +39,15 @@ describe('whom a restore e-mails', () => {
     assert.equal(restoreRecipient(alice, 'team@Ops.Example', ['ops.example']), 'team@Ops.Example');
   });
   it('anything else is a 400 that says what is allowed', () => {
-    assert.throws(() => restoreRecipient(alice, 'x@attacker.example', ['ops.example']), (e: unknown) => e instanceof PolicyError && e.status === 400 && /ops\.example/.test(e.message));
+    assert.throws(
+      () => restoreRecipient(alice, 'x@attacker.example', ['ops.example']),
+      (e: unknown) => e instanceof PolicyError && e.status === 400 && /ops\.example/.test(e.message),
+    );
     assert.throws(() => restoreRecipient(alice, 'x@sub.ops.example', ['ops.example']), PolicyError);
-    assert.throws(() => restoreRecipient({ name: 'svc', email: null }, undefined, []), /requestedBy is required: the token "svc" carries no e-mail/);
+    assert.throws(
+      () => restoreRecipient({ name: 'svc', email: null }, undefined, []),
+      /requestedBy is required: the token "svc" carries no e-mail/,
+    );
   });
   it('EMAIL_ALLOWED_DOMAINS is a list of domain names', () => {
     assert.deepEqual(allowedEmailDomains({ EMAIL_ALLOWED_DOMAINS: ' Corp.Example, @ops.example ,' }), ['corp.example', 'ops.example']);
@@ -56,7 +62,10 @@ describe('backdated stops', () => {
     checkStoppedAt({ scopes: ['messages'] }, undefined, now);
     checkStoppedAt({ scopes: ['messages'] }, '2026-12-06T11:56:00Z', now);
     checkStoppedAt({ scopes: ['messages'] }, '2027-01-01T00:00:00Z', now);
-    assert.throws(() => checkStoppedAt({ scopes: ['messages'] }, '2026-12-06T11:54:00Z', now), (e: unknown) => e instanceof PolicyError && e.status === 403);
+    assert.throws(
+      () => checkStoppedAt({ scopes: ['messages'] }, '2026-12-06T11:54:00Z', now),
+      (e: unknown) => e instanceof PolicyError && e.status === 403,
+    );
     checkStoppedAt({ scopes: ['admin'] }, '2020-01-01T00:00:00Z', now);
   });
 });
@@ -69,12 +78,19 @@ describe('OIDC settings and claims', () => {
       () => oidcConfigFromEnv({ OIDC_ISSUER: 'https://idp.example/', OIDC_AUDIENCE: 'a', OIDC_JWKS_URL: 'http://idp.example/keys' }),
       /must be https/,
     );
-    const c = oidcConfigFromEnv({ OIDC_ISSUER: 'https://idp.example/', OIDC_AUDIENCE: 'a', OIDC_JWKS_URL: 'https://idp.example/keys', OIDC_SCOPES_CLAIM: 'scp' });
+    const c = oidcConfigFromEnv({
+      OIDC_ISSUER: 'https://idp.example/',
+      OIDC_AUDIENCE: 'a',
+      OIDC_JWKS_URL: 'https://idp.example/keys',
+      OIDC_SCOPES_CLAIM: 'scp',
+    });
     assert.equal(c?.scopesClaim, 'scp');
     assert.equal(c?.scopePrefix, 'interaction-data:');
   });
   it("only this service's scopes count, from a string or an array claim", () => {
-    assert.deepEqual(scopesFromClaim('openid interaction-data:restore other:admin interaction-data:nope', 'interaction-data:'), ['restore']);
+    assert.deepEqual(scopesFromClaim('openid interaction-data:restore other:admin interaction-data:nope', 'interaction-data:'), [
+      'restore',
+    ]);
     assert.deepEqual(scopesFromClaim(['interaction-data:admin', 7], 'interaction-data:'), ['admin']);
     assert.deepEqual(scopesFromClaim(['export'], ''), ['export']);
     assert.deepEqual(scopesFromClaim(undefined, ''), []);

@@ -1,7 +1,17 @@
 /** The streaming checksum the archive and restore verify with is the codec's checksum, byte for byte. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalBytes, canonicalBytesOfRowArrays, checksumOfRowArrays, encodeChunk, encodeRowArrays, INTERACTION_COLUMNS, sha256, type InteractionRow, type RowArray } from '../../src/storage/chunkCodec';
+import {
+  canonicalBytes,
+  canonicalBytesOfRowArrays,
+  checksumOfRowArrays,
+  encodeChunk,
+  encodeRowArrays,
+  INTERACTION_COLUMNS,
+  sha256,
+  type InteractionRow,
+  type RowArray,
+} from '../../src/storage/chunkCodec';
 
 function rowArray(i: number): RowArray {
   return [

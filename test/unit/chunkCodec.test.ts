@@ -4,7 +4,17 @@ import { ChunkIntegrityError, decodeChunk, encodeChunk, INTERACTION_COLUMNS, typ
 
 function row(i: number): InteractionRow {
   const r = Object.fromEntries(INTERACTION_COLUMNS.map((c) => [c, null])) as InteractionRow;
-  return { ...r, id: String(1000 + i), event_id: `e${i}`, message_kind: 'campaign', message_id: 'c1', user_id: `u${i % 7}`, event_type: 'opened', alias: i % 2 ? 'ünïcødé "q"' : null, occurred_at: '2026-01-01 00:00:00.123' };
+  return {
+    ...r,
+    id: String(1000 + i),
+    event_id: `e${i}`,
+    message_kind: 'campaign',
+    message_id: 'c1',
+    user_id: `u${i % 7}`,
+    event_type: 'opened',
+    alias: i % 2 ? 'ünïcødé "q"' : null,
+    occurred_at: '2026-01-01 00:00:00.123',
+  };
 }
 
 describe('chunk codec', () => {

@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { activityAttemptToken, claimRefusal, fenceLockName, parseActivityToken, type HeldFence, type MoveAttempt } from '../../src/storage/fence';
+import {
+  activityAttemptToken,
+  claimRefusal,
+  fenceLockName,
+  parseActivityToken,
+  type HeldFence,
+  type MoveAttempt,
+} from '../../src/storage/fence';
 
 const RUN = '5f0c8d1e-7a2b-4c3d-9e8f-0123456789ab';
 const OTHER_RUN = '0e9d8c7b-6a5f-4e3d-8c2b-ba9876543210';
-const token = (activityId: string, attempt: number, runId = RUN) => activityAttemptToken({ workflowExecution: { runId }, activityId, attempt });
+const token = (activityId: string, attempt: number, runId = RUN) =>
+  activityAttemptToken({ workflowExecution: { runId }, activityId, attempt });
 const held = (generation: number, phase: string, t: string): HeldFence => ({ generation, phase, token: t });
 const claim = (generation: number, phase: MoveAttempt['phase'], t: string): MoveAttempt => ({ generation, phase, token: t });
 
@@ -40,8 +48,11 @@ describe('move fence: who may claim', () => {
     assert.equal(claimRefusal(held(4, 'restore', token('90', 1)), claim(5, 'archive', token('3', 1, OTHER_RUN))), null);
   });
 
-  it("refuses an archive or sweep of a generation whose restore has begun, and lets the restore take over from its archive", () => {
-    assert.match(claimRefusal(held(2, 'restore', token('20', 1)), claim(2, 'archive', token('30', 1))) ?? '', /the restore of generation 2 has begun/);
+  it('refuses an archive or sweep of a generation whose restore has begun, and lets the restore take over from its archive', () => {
+    assert.match(
+      claimRefusal(held(2, 'restore', token('20', 1)), claim(2, 'archive', token('30', 1))) ?? '',
+      /the restore of generation 2 has begun/,
+    );
     assert.equal(claimRefusal(held(2, 'archive', token('30', 1)), claim(2, 'restore', token('20', 1))), null);
   });
 
@@ -71,8 +82,12 @@ describe('move fence: tokens and lock names', () => {
     assert.equal(parseActivityToken(long), null);
   });
 
-  it('names a lock per message within MySQL\'s 64 characters, exact to the byte', () => {
-    const names = [fenceLockName({ kind: 'campaign', id: 'big' }), fenceLockName({ kind: 'campaign', id: 'BIG' }), fenceLockName({ kind: 'canvas', id: 'big' })];
+  it("names a lock per message within MySQL's 64 characters, exact to the byte", () => {
+    const names = [
+      fenceLockName({ kind: 'campaign', id: 'big' }),
+      fenceLockName({ kind: 'campaign', id: 'BIG' }),
+      fenceLockName({ kind: 'canvas', id: 'big' }),
+    ];
     assert.equal(new Set(names).size, 3);
     for (const n of names) assert.ok(n.length <= 64, n);
     assert.equal(fenceLockName({ kind: 'campaign', id: 'big' }), names[0]);

@@ -6,7 +6,10 @@ import { heartbeatWhile, type HeartbeatContext } from '../../activities/heartbea
 /** An activity context that records its heartbeats with the time each was sent. */
 function recordingContext(heartbeatTimeoutMs: number) {
   const beats: { at: number; details: unknown }[] = [];
-  const ctx: HeartbeatContext = { info: { heartbeatTimeoutMs }, heartbeat: (details?: unknown) => void beats.push({ at: Date.now(), details }) };
+  const ctx: HeartbeatContext = {
+    info: { heartbeatTimeoutMs },
+    heartbeat: (details?: unknown) => void beats.push({ at: Date.now(), details }),
+  };
   return { ctx, beats };
 }
 
@@ -38,7 +41,10 @@ describe('heartbeats of a long move', () => {
     const start = Date.now();
     await heartbeatWhile(ctx, { seq: 0 }, () => sleep(1_600), 500);
     assert.ok(beats.length >= 1, 'kept alive within the limit');
-    assert.ok(beats.every((b) => b.at - start < 900), 'no heartbeat long after the limit');
+    assert.ok(
+      beats.every((b) => b.at - start < 900),
+      'no heartbeat long after the limit',
+    );
   });
 
   it('stops the timer when the move fails, and passes its error on', async () => {

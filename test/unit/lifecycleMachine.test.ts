@@ -1,7 +1,14 @@
 /** The actor's transitions without Temporal: each row of LifecycleMachine's transition table. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ACTOR_STATE_VERSION, initialState, LifecycleMachine, statusOf, upgradeCarried, type ActorState } from '../../workflows/lifecycleMachine';
+import {
+  ACTOR_STATE_VERSION,
+  initialState,
+  LifecycleMachine,
+  statusOf,
+  upgradeCarried,
+  type ActorState,
+} from '../../workflows/lifecycleMachine';
 import { RESUME_REFUSED_MESSAGE, type PendingRestore } from '../../src/shared/types';
 
 const T0 = Date.parse('2027-01-01T00:00:00.000Z');
@@ -100,8 +107,14 @@ describe('LifecycleMachine', () => {
   it('restored → served requests, one e-mail per requester, another full TTL', () => {
     const m = machine({ state: 'restoring', pendingRestores: [request('a', 'a@example.com'), request('b', '')] });
     const { served, emails } = m.restored({ generation: 1, rowCount: 42, chunkCount: 1 }, at(10), at(5000));
-    assert.deepEqual(served.map((r) => r.requestId), ['a', 'b']);
-    assert.deepEqual(emails.map((e) => [e.to, e.rowCount]), [['a@example.com', 42]]);
+    assert.deepEqual(
+      served.map((r) => r.requestId),
+      ['a', 'b'],
+    );
+    assert.deepEqual(
+      emails.map((e) => [e.to, e.rowCount]),
+      [['a@example.com', 42]],
+    );
     assert.equal(m.s.pendingRestores.length, 0);
     assert.equal(m.s.dueAt, at(5000));
     assert.equal(m.s.lastRestore?.requestId, 'b');
@@ -112,7 +125,11 @@ describe('LifecycleMachine', () => {
     const problem = { activity: 'restoreInteractions', type: 'ChunkIntegrityError', error: 'checksum', since: at(0) };
     assert.equal(m.failed(problem).emails.length, 1);
     assert.equal(m.failed(problem).emails.length, 0, 'told once per problem');
-    assert.equal(m.problemNotice(request('late', 'late@example.com'))?.failure, 'ChunkIntegrityError: checksum', 'a later requester is told too');
+    assert.equal(
+      m.problemNotice(request('late', 'late@example.com'))?.failure,
+      'ChunkIntegrityError: checksum',
+      'a later requester is told too',
+    );
     assert.deepEqual(m.nextStep(T0), { type: 'wait', until: null });
     assert.equal(statusOf(m.s).problem?.type, 'ChunkIntegrityError');
     assert.equal(m.retry(), true);

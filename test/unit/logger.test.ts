@@ -9,7 +9,15 @@ const ENV = {
   API_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789',
   MYSQL_URL: 'mysql://app:db-password-42@db.internal:3306/interaction_data',
 };
-const SECRETS = [ENV.TEMPORAL_API_KEY, ENV.RESEND_API_KEY, ENV.API_ADMIN_TOKEN, 'db-password-42', 'hunter2-hunter2', 'eyJhbGciOiJIUzI1NiJ9.payload.sig', 'q-token-123'];
+const SECRETS = [
+  ENV.TEMPORAL_API_KEY,
+  ENV.RESEND_API_KEY,
+  ENV.API_ADMIN_TOKEN,
+  'db-password-42',
+  'hunter2-hunter2',
+  'eyJhbGciOiJIUzI1NiJ9.payload.sig',
+  'q-token-123',
+];
 
 /** A logger writing JSON lines into an array, with the service's options. */
 function capture(): { log: Logger; lines: () => string[] } {
@@ -30,7 +38,11 @@ describe('logs redact secrets', () => {
     const { log, lines } = capture();
     log.info(
       {
-        req: { method: 'GET', url: '/v1/messages', headers: { authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig', 'user-agent': 'curl' } },
+        req: {
+          method: 'GET',
+          url: '/v1/messages',
+          headers: { authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig', 'user-agent': 'curl' },
+        },
         headers: { Authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig' },
         db: { user: 'app', password: 'hunter2-hunter2' },
         temporal: { apiKey: ENV.TEMPORAL_API_KEY, address: 'ns.acct.tmprl.cloud:7233' },
@@ -53,11 +65,18 @@ describe('logs redact secrets', () => {
 
   it('in strings: URL passwords, bearer credentials, token parameters, secret values, in messages and errors', async () => {
     const { log, lines } = capture();
-    log.info({ url: ENV.MYSQL_URL, nested: { deeper: { again: [`retrying with key ${ENV.TEMPORAL_API_KEY}`] } } }, 'opening %s', ENV.MYSQL_URL);
+    log.info(
+      { url: ENV.MYSQL_URL, nested: { deeper: { again: [`retrying with key ${ENV.TEMPORAL_API_KEY}`] } } },
+      'opening %s',
+      ENV.MYSQL_URL,
+    );
     log.warn(`called /v1/x?token=q-token-123&limit=5 with Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig`);
     const err = new Error(`connect to mysql://app:db-password-42@db.internal:3306 failed`);
     log.error(err);
-    log.error({ err: Object.assign(new Error('resend refused'), { apiKey: ENV.RESEND_API_KEY, detail: `key ${ENV.RESEND_API_KEY}` }) }, 'e-mail failed');
+    log.error(
+      { err: Object.assign(new Error('resend refused'), { apiKey: ENV.RESEND_API_KEY, detail: `key ${ENV.RESEND_API_KEY}` }) },
+      'e-mail failed',
+    );
     log.child({ target: 'mysql://app:db-password-42@db.internal:3306/x' }).info('child');
     await flushed();
     const out = lines();
@@ -83,7 +102,12 @@ describe('logs redact secrets', () => {
 
   it('leaves ordinary text alone', () => {
     const scrub = secretScrubber({});
-    for (const s of ['archived 5000 rows of campaign:123', 'http://localhost:3000/healthz', 'mysql://root@127.0.0.1:3306/interaction_data', 'Bearer']) {
+    for (const s of [
+      'archived 5000 rows of campaign:123',
+      'http://localhost:3000/healthz',
+      'mysql://root@127.0.0.1:3306/interaction_data',
+      'Bearer',
+    ]) {
       assert.equal(scrub(s), s);
     }
   });

@@ -23,7 +23,9 @@ describe('move failures no retry can fix', () => {
       assert.ok(failure.message.includes(err.message));
       assert.match(failure.message, kept);
       assert.match(failure.message, /interaction-data retry campaign:spring-sale/);
-      assert.deepEqual(failure.details, [{ kind: 'campaign', id: 'spring-sale', generation: 3, move: 'restore', attempt: 2, token: 'run/9/2', error: err.message }]);
+      assert.deepEqual(failure.details, [
+        { kind: 'campaign', id: 'spring-sale', generation: 3, move: 'restore', attempt: 2, token: 'run/9/2', error: err.message },
+      ]);
     });
   }
 

@@ -43,7 +43,10 @@ describe('MySQL TLS options from the environment', () => {
   });
 
   it('MYSQL_SSL_REJECT_UNAUTHORIZED=false encrypts without verifying', () => {
-    assert.deepEqual(tlsOf({ MYSQL_SSL: 'required', MYSQL_SSL_REJECT_UNAUTHORIZED: 'false' }), { rejectUnauthorized: false, verifyIdentity: false });
+    assert.deepEqual(tlsOf({ MYSQL_SSL: 'required', MYSQL_SSL_REJECT_UNAUTHORIZED: 'false' }), {
+      rejectUnauthorized: false,
+      verifyIdentity: false,
+    });
     assert.deepEqual(tlsOf({ MYSQL_SSL_CA: '/etc/db/ca.pem', MYSQL_SSL_REJECT_UNAUTHORIZED: '0' })?.rejectUnauthorized, false);
     assert.deepEqual(tlsOf({ MYSQL_SSL: 'required', MYSQL_SSL_REJECT_UNAUTHORIZED: 'true' })?.rejectUnauthorized, true);
   });
@@ -51,7 +54,10 @@ describe('MySQL TLS options from the environment', () => {
   it('refuses bad values, naming the variable', () => {
     const cases: [NodeJS.ProcessEnv, RegExp][] = [
       [{ MYSQL_SSL: 'yes' }, /^Error: MYSQL_SSL must be "required" or "off", got "yes"/],
-      [{ MYSQL_SSL: 'required', MYSQL_SSL_REJECT_UNAUTHORIZED: 'no' }, /^Error: MYSQL_SSL_REJECT_UNAUTHORIZED must be true or false, got "no"/],
+      [
+        { MYSQL_SSL: 'required', MYSQL_SSL_REJECT_UNAUTHORIZED: 'no' },
+        /^Error: MYSQL_SSL_REJECT_UNAUTHORIZED must be true or false, got "no"/,
+      ],
       [{ MYSQL_SSL_REJECT_UNAUTHORIZED: 'false' }, /^Error: MYSQL_SSL_REJECT_UNAUTHORIZED is set but TLS is off/],
       [{ MYSQL_SSL: 'off', MYSQL_SSL_CA: '/etc/db/ca.pem' }, /^Error: MYSQL_SSL=off contradicts MYSQL_SSL_CA/],
       [{ MYSQL_SSL_CERT: '/etc/db/client.pem' }, /^Error: MYSQL_SSL_CERT and MYSQL_SSL_KEY must be set together/],

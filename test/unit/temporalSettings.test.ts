@@ -77,14 +77,23 @@ describe('Temporal connection settings from the environment', () => {
 
   it('names the variable that is wrong', () => {
     const cert = file('only-cert.pem', 'CERT');
-    assert.throws(() => temporalSettingsFromEnv({ TEMPORAL_TLS_CLIENT_CERT_PATH: cert }), /TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH .* together/);
+    assert.throws(
+      () => temporalSettingsFromEnv({ TEMPORAL_TLS_CLIENT_CERT_PATH: cert }),
+      /TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH .* together/,
+    );
     assert.throws(
       () => temporalSettingsFromEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: path.join(dir, 'missing.pem') }),
       /^Error: TEMPORAL_TLS_SERVER_CA_CERT_PATH: ENOENT/,
     );
     assert.throws(() => temporalSettingsFromEnv({ TEMPORAL_TLS: 'yes' }), /TEMPORAL_TLS must be true or false, got "yes"/);
-    assert.throws(() => temporalSettingsFromEnv({ TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' }), /TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported/);
-    assert.throws(() => temporalSettingsFromEnv({ TEMPORAL_CONFIG_FILE: path.join(dir, 'nope.toml') }), /TEMPORAL_CONFIG_FILE names .*nope\.toml, which does not exist/);
+    assert.throws(
+      () => temporalSettingsFromEnv({ TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' }),
+      /TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported/,
+    );
+    assert.throws(
+      () => temporalSettingsFromEnv({ TEMPORAL_CONFIG_FILE: path.join(dir, 'nope.toml') }),
+      /TEMPORAL_CONFIG_FILE names .*nope\.toml, which does not exist/,
+    );
   });
 
   it('takes a profile of the Temporal config file, which variables override', () => {
@@ -108,10 +117,18 @@ describe('Temporal connection settings from the environment', () => {
       namespace: 'ns.acct',
       transport: { tls: true, apiKey: 'from-file', metadata: { 'x-team': 'data' } },
     });
-    const overridden = temporalSettingsFromEnv({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'cloud', TEMPORAL_NAMESPACE: 'other.acct', TEMPORAL_API_KEY: 'from-env' });
+    const overridden = temporalSettingsFromEnv({
+      TEMPORAL_CONFIG_FILE: toml,
+      TEMPORAL_PROFILE: 'cloud',
+      TEMPORAL_NAMESPACE: 'other.acct',
+      TEMPORAL_API_KEY: 'from-env',
+    });
     assert.equal(overridden.namespace, 'other.acct');
     assert.equal(overridden.transport.apiKey, 'from-env');
-    assert.throws(() => temporalSettingsFromEnv({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'staging' }), /TEMPORAL_PROFILE staging.*Profile 'staging' not found/);
+    assert.throws(
+      () => temporalSettingsFromEnv({ TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'staging' }),
+      /TEMPORAL_PROFILE staging.*Profile 'staging' not found/,
+    );
   });
 
   it('reads temporal.toml where the Temporal CLI keeps it only when TEMPORAL_PROFILE asks', () => {
@@ -137,6 +154,10 @@ describe('Temporal connection settings from the environment', () => {
     assert.equal(config.temporalNamespace, 'ns.acct');
     assert.deepEqual(temporalConnectionOptions(config), { address: 'ns.acct.tmprl.cloud:7233', tls: true, apiKey: 'k' });
     // The CLI hands over an address (perhaps its --address) and namespace only.
-    assert.deepEqual(temporalConnectionOptions({ ...config, temporalAddress: 'elsewhere:7233' }), { address: 'elsewhere:7233', tls: true, apiKey: 'k' });
+    assert.deepEqual(temporalConnectionOptions({ ...config, temporalAddress: 'elsewhere:7233' }), {
+      address: 'elsewhere:7233',
+      tls: true,
+      apiKey: 'k',
+    });
   });
 });

@@ -33,8 +33,13 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .action(async (opts: { since: string; principal?: string; limit: string; json?: boolean }) => {
       const since = parseSince(opts.since);
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit <= 0 || limit > 100_000) throw new UsageError(`--limit must be a whole number from 1 to 100000, got ${JSON.stringify(opts.limit)}`);
-      const { entries, truncated } = await readAudit(await ctx.db(), { since, limit, ...(opts.principal ? { principal: opts.principal } : {}) });
+      if (!Number.isInteger(limit) || limit <= 0 || limit > 100_000)
+        throw new UsageError(`--limit must be a whole number from 1 to 100000, got ${JSON.stringify(opts.limit)}`);
+      const { entries, truncated } = await readAudit(await ctx.db(), {
+        since,
+        limit,
+        ...(opts.principal ? { principal: opts.principal } : {}),
+      });
       if (opts.json) {
         ctx.out(json({ since: since.toISOString(), entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })), truncated }));
         return;

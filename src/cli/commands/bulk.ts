@@ -68,7 +68,8 @@ function progressView(ctx: CliContext) {
             {
               stream: stderr as NodeJS.WritableStream,
               // Counts first: a line wider than the terminal is cut on the right, not wrapped.
-              format: 'restoring {value}/{total} | {restored} restored, {available} already available, {failed} failed | {rows} rows | {duration_formatted} [{bar}]',
+              format:
+                'restoring {value}/{total} | {restored} restored, {available} already available, {failed} failed | {rows} rows | {duration_formatted} [{bar}]',
               barsize: 25,
               hideCursor: true,
               clearOnComplete: false,
@@ -200,7 +201,8 @@ export function registerBulk(program: Command, ctx: CliContext): void {
       if (options.once && timeoutMs !== null) throw new UsageError('--timeout only applies when following (without --once)');
       const client = await bulkClient(ctx);
       const view = await ctx.withDeadline(() => client.get(requestId));
-      if (view === null) throw new CommandFailedError(`no bulk restore ${requestId} (it never existed, or is older than the namespace's retention)`);
+      if (view === null)
+        throw new CommandFailedError(`no bulk restore ${requestId} (it never existed, or is older than the namespace's retention)`);
       if (options.once) {
         printSnapshot(ctx, view, Boolean(options.json));
         return;
@@ -209,7 +211,8 @@ export function registerBulk(program: Command, ctx: CliContext): void {
         printOutcome(ctx, view.progress, Boolean(options.json));
         return;
       }
-      if (view.status !== 'RUNNING') throw new CommandFailedError(view.problem ?? `bulk restore ${requestId} is ${view.status.toLowerCase()}`);
+      if (view.status !== 'RUNNING')
+        throw new CommandFailedError(view.problem ?? `bulk restore ${requestId} is ${view.status.toLowerCase()}`);
       ctx.err(`following bulk restore ${requestId} (Ctrl-C stops following; the restore goes on)`);
       await followBulkRestore(ctx, client, requestId, { json: Boolean(options.json), timeoutMs });
     });

@@ -15,7 +15,15 @@ import { BulkRequestConflictError, PREVIEW_LIMIT_DEFAULT, type BulkRestoreReques
 import { MAX_BULK_CONCURRENCY, MAX_BULK_IDS, describeSelection, refText, type BulkRestorePreview } from '../../bulk/types';
 import type { MessageKind, MessageRef } from '../../shared/types';
 import { InvalidInputError } from '../../shared/validation';
-import { parseEmailOption, parseKindOption, parsePositiveIntOption, parseRefs, parseRequestIdOption, parseTagOption, refLabel } from '../args';
+import {
+  parseEmailOption,
+  parseKindOption,
+  parsePositiveIntOption,
+  parseRefs,
+  parseRequestIdOption,
+  parseTagOption,
+  refLabel,
+} from '../args';
 import { describeFailure, failOnErrors, forEachRef } from '../batch';
 import { classifyFailure } from '../../api/errors';
 import { CommandFailedError, UsageError, type CliContext } from '../context';
@@ -60,7 +68,8 @@ export function registerRestore(program: Command, ctx: CliContext): void {
       const timeoutMs = options.timeout === undefined ? null : parsePositiveIntOption('--timeout', options.timeout) * 1000;
       const requestId = options.requestId === undefined ? undefined : parseRequestIdOption('--request-id', options.requestId);
       const concurrency = options.concurrency === undefined ? undefined : parsePositiveIntOption('--concurrency', options.concurrency);
-      if (concurrency !== undefined && concurrency > MAX_BULK_CONCURRENCY) throw new UsageError(`--concurrency must be at most ${MAX_BULK_CONCURRENCY}; got ${concurrency}`);
+      if (concurrency !== undefined && concurrency > MAX_BULK_CONCURRENCY)
+        throw new UsageError(`--concurrency must be at most ${MAX_BULK_CONCURRENCY}; got ${concurrency}`);
 
       let tag: string | undefined;
       let kind: MessageKind | undefined;
@@ -89,7 +98,10 @@ export function registerRestore(program: Command, ctx: CliContext): void {
       if (options.dryRun) {
         if (options.requestedBy !== undefined) parseEmailOption('--requested-by', options.requestedBy);
         const client = await bulkClient(ctx);
-        const preview = await ctx.withDeadline(() => client.preview(tag !== undefined ? { tag, kind } : { refs }, PREVIEW_LIMIT_DEFAULT), 5 * 60_000);
+        const preview = await ctx.withDeadline(
+          () => client.preview(tag !== undefined ? { tag, kind } : { refs }, PREVIEW_LIMIT_DEFAULT),
+          5 * 60_000,
+        );
         printPreview(ctx, preview, Boolean(options.json));
         return;
       }
@@ -136,7 +148,13 @@ function printPreview(ctx: CliContext, p: BulkRestorePreview, asJson: boolean): 
     return;
   }
   const action = (a: string, state: string | null) =>
-    a === 'restore' ? 'restore' : a === 'unknown' ? 'unknown message (would fail)' : state === null ? 'already available (never stopped)' : 'already available';
+    a === 'restore'
+      ? 'restore'
+      : a === 'unknown'
+        ? 'unknown message (would fail)'
+        : state === null
+          ? 'already available (never stopped)'
+          : 'already available';
   const rows = p.items.map((i) => [refText(i), i.name ?? '-', i.state ?? '-', action(i.action, i.state)]);
   if (rows.length > 0) for (const line of table(['MESSAGE', 'NAME', 'STATE', 'ACTION'], rows)) ctx.out(line);
   if (p.truncated) ctx.out(`... and ${p.total - p.items.length} more`);

@@ -10,7 +10,9 @@ const RESUMABLE: readonly LifecycleState[] = ['active', 'stopped', 'retained'];
 export function registerResume(program: Command, ctx: CliContext): void {
   program
     .command('resume')
-    .description('record that stopped messages are active again (refused once their data has expired, or while their audiences filter on expired data)')
+    .description(
+      'record that stopped messages are active again (refused once their data has expired, or while their audiences filter on expired data)',
+    )
     .argument('<kind:id...>', 'messages, e.g. campaign:6f1c2b canvas:welcome-flow')
     .action(async (texts: string[]) => {
       const refs = parseRefs(texts);
@@ -20,7 +22,9 @@ export function registerResume(program: Command, ctx: CliContext): void {
         // refused before any is resumed. Each actor still decides its own resume below.
         const checks = await forEachRef(ctx, refs, 'checking', (lifecycle, ref) => lifecycle.status(ref.kind, ref.id));
         failOnErrors(ctx, checks, 'checking before resume');
-        const refused = checks.flatMap((c) => (c.ok && c.value && !RESUMABLE.includes(c.value.state) ? [{ ref: c.ref, state: c.value.state }] : []));
+        const refused = checks.flatMap((c) =>
+          c.ok && c.value && !RESUMABLE.includes(c.value.state) ? [{ ref: c.ref, state: c.value.state }] : [],
+        );
         if (refused.length > 0) {
           for (const r of refused) ctx.err(`${refLabel(r.ref)}  ${RESUME_REFUSED_MESSAGE[r.ref.kind]} (state: ${r.state})`);
           throw new CommandFailedError(`nothing was resumed: ${refused.length} of ${refs.length} messages cannot be resumed`);
@@ -38,7 +42,9 @@ export function registerResume(program: Command, ctx: CliContext): void {
       const others = outcomes.filter((o) => o.ok || !(o.error instanceof ResumeRefusedError));
       failOnErrors(ctx, others, 'resume');
       if (refusals.length > 0) {
-        throw new CommandFailedError(refs.length === 1 ? 'the actor refused the resume' : `the actors refused ${refusals.length} of ${refs.length} resumes`);
+        throw new CommandFailedError(
+          refs.length === 1 ? 'the actor refused the resume' : `the actors refused ${refusals.length} of ${refs.length} resumes`,
+        );
       }
     });
 }

@@ -12,10 +12,14 @@ interface StatusOptions {
 function note(status: LifecycleStatus): string {
   const parts: string[] = [];
   if (status.problem) {
-    parts.push(`PROBLEM in ${status.problem.activity} since ${status.problem.since}: ${status.problem.type}: ${status.problem.error} (fix, then: interaction-data retry ${status.kind}:${status.id})`);
+    parts.push(
+      `PROBLEM in ${status.problem.activity} since ${status.problem.since}: ${status.problem.type}: ${status.problem.error} (fix, then: interaction-data retry ${status.kind}:${status.id})`,
+    );
   }
-  if (status.state === 'retained') parts.push(`used by ${status.activeReferences} active audience${status.activeReferences === 1 ? '' : 's'}`);
-  if (status.pendingRestores.length > 0) parts.push(`${status.pendingRestores.length} restore request${status.pendingRestores.length === 1 ? '' : 's'} pending`);
+  if (status.state === 'retained')
+    parts.push(`used by ${status.activeReferences} active audience${status.activeReferences === 1 ? '' : 's'}`);
+  if (status.pendingRestores.length > 0)
+    parts.push(`${status.pendingRestores.length} restore request${status.pendingRestores.length === 1 ? '' : 's'} pending`);
   if (status.lastRefusal) parts.push(`refused ${status.lastRefusal.signal}: ${status.lastRefusal.reason}`);
   return parts.join('; ');
 }
@@ -39,7 +43,14 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       const rows = found.map(({ ref, status }) =>
         status === null
           ? [refLabel(ref), '-', '-', '-', '-', 'no lifecycle yet (never stopped, resumed or restored)']
-          : [refLabel(ref), status.state, status.available ? 'yes' : 'no', instant(status.expiresAt), instant(status.stoppedAt), note(status)],
+          : [
+              refLabel(ref),
+              status.state,
+              status.available ? 'yes' : 'no',
+              instant(status.expiresAt),
+              instant(status.stoppedAt),
+              note(status),
+            ],
       );
       for (const line of table(['MESSAGE', 'STATE', 'AVAILABLE', 'EXPIRES AT', 'STOPPED AT', 'NOTE'], rows)) ctx.out(line);
     });

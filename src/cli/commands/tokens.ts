@@ -33,7 +33,6 @@ export function parseExpiry(text: string, now = new Date()): Date {
   }
 }
 
-
 function status(r: ApiTokenRecord, now = new Date()): string {
   if (r.revokedAt) return 'revoked';
   if (r.expiresAt && r.expiresAt.getTime() <= now.getTime()) return 'expired';
@@ -75,7 +74,8 @@ export function registerTokens(program: Command, ctx: CliContext): void {
       } catch (err) {
         throw new UsageError(`--scopes: ${(err as Error).message}`);
       }
-      if (opts.email !== undefined && !new RegExp(EMAIL_PATTERN).test(opts.email)) throw new UsageError(`--email ${JSON.stringify(opts.email)} is not an e-mail address`);
+      if (opts.email !== undefined && !new RegExp(EMAIL_PATTERN).test(opts.email))
+        throw new UsageError(`--email ${JSON.stringify(opts.email)} is not an e-mail address`);
       const expiresAt = opts.expires === undefined ? null : parseExpiry(opts.expires);
       const store = new ApiTokenStore(await ctx.db());
       let made;

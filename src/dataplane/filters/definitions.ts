@@ -6,7 +6,14 @@
  * - The summary filters of rule 7 read per-user summaries that are never archived, so expiry does not
  *   change their answers.
  */
-import { SPECIFIC_MESSAGE_FILTERS, TAG_FILTERS, type MessageKind, type MessageRef, type SpecificMessageFilter, type TagFilter } from '../../shared/types';
+import {
+  SPECIFIC_MESSAGE_FILTERS,
+  TAG_FILTERS,
+  type MessageKind,
+  type MessageRef,
+  type SpecificMessageFilter,
+  type TagFilter,
+} from '../../shared/types';
 import { TAG_PATTERN } from '../../shared/validation';
 import { MESSAGE_ID_PATTERN } from '../../shared/workflowId';
 import { INSTANT_PATTERN } from '../ingest/events';
@@ -106,7 +113,10 @@ export interface Window {
 }
 
 export type ParsedFilter =
-  | ({ category: 'specific'; type: SpecificMessageFilter; target: MessageRef; events: readonly EventType[] } & Partial<Record<Param, string>> & Window)
+  | ({ category: 'specific'; type: SpecificMessageFilter; target: MessageRef; events: readonly EventType[] } & Partial<
+      Record<Param, string>
+    > &
+      Window)
   | ({ category: 'tag'; type: TagFilter; tag: string; events: readonly EventType[] } & Window)
   | ({ category: 'summary'; type: SummaryFilter; column: string; flag: boolean } & Window)
   | { category: 'summary_receipt'; type: 'has_never_received_message_from_campaign_or_canvas_step'; target: MessageRef; stepId: string }
@@ -116,7 +126,19 @@ const ID_RE = new RegExp(MESSAGE_ID_PATTERN);
 const TAG_RE = new RegExp(TAG_PATTERN, 'u');
 const INSTANT_RE = new RegExp(INSTANT_PATTERN);
 const ALIAS_RE = /^[^\p{Cc}]{1,255}$/u;
-const ALL_FIELDS: (keyof FilterInput)[] = ['type', 'messageKind', 'messageId', 'variantId', 'stepId', 'variationId', 'alias', 'tag', 'after', 'before', 'action'];
+const ALL_FIELDS: (keyof FilterInput)[] = [
+  'type',
+  'messageKind',
+  'messageId',
+  'variantId',
+  'stepId',
+  'variationId',
+  'alias',
+  'tag',
+  'after',
+  'before',
+  'action',
+];
 
 export class InvalidFilterError extends Error {
   override name = 'InvalidFilterError';
@@ -131,7 +153,8 @@ const isIn = <T extends string>(list: readonly T[], v: unknown): v is T => typeo
 export function parseFilter(input: FilterInput): ParsedFilter {
   const problems: string[] = [];
   const type = input.type;
-  if (!isIn(FILTER_TYPES, type)) throw new InvalidFilterError([`type must be one of ${FILTER_TYPES.join(', ')}; got ${JSON.stringify(type)}`]);
+  if (!isIn(FILTER_TYPES, type))
+    throw new InvalidFilterError([`type must be one of ${FILTER_TYPES.join(', ')}; got ${JSON.stringify(type)}`]);
   const allowed = new Set<keyof FilterInput>(['type']);
   const need = (field: keyof FilterInput, re: RegExp, rule: string): string => {
     allowed.add(field);
@@ -148,7 +171,8 @@ export function parseFilter(input: FilterInput): ParsedFilter {
     for (const field of ['after', 'before'] as const) {
       const v = input[field];
       if (v === undefined) continue;
-      if (typeof v !== 'string' || !INSTANT_RE.test(v) || Number.isNaN(Date.parse(v))) problems.push(`${field} must be an ISO-8601 instant with a time zone; got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || !INSTANT_RE.test(v) || Number.isNaN(Date.parse(v)))
+        problems.push(`${field} must be an ISO-8601 instant with a time zone; got ${JSON.stringify(v)}`);
       else w[field] = new Date(v).toISOString();
     }
     if (w.after === undefined && w.before === undefined) problems.push(`${type} needs after and/or before (ISO-8601 instants)`);
@@ -170,11 +194,20 @@ export function parseFilter(input: FilterInput): ParsedFilter {
     const spec = SPECIFIC_SPECS[type];
     const messageId = need('messageId', ID_RE, idRule);
     allowed.add('messageKind');
-    if (input.messageKind !== undefined && input.messageKind !== spec.kind) problems.push(`${type} targets a ${spec.kind}; messageKind must be ${spec.kind} or left out`);
+    if (input.messageKind !== undefined && input.messageKind !== spec.kind)
+      problems.push(`${type} targets a ${spec.kind}; messageKind must be ${spec.kind} or left out`);
     const params: Partial<Record<Param, string>> = {};
-    for (const p of spec.requires) params[p] = need(p, p === 'alias' ? ALIAS_RE : ID_RE, p === 'alias' ? 'must be 1-255 characters' : idRule);
+    for (const p of spec.requires)
+      params[p] = need(p, p === 'alias' ? ALIAS_RE : ID_RE, p === 'alias' ? 'must be 1-255 characters' : idRule);
     const events = spec.action ? actionOf(spec.events) : spec.events;
-    parsed = { category: 'specific', type, target: { kind: spec.kind, id: messageId }, events, ...params, ...(spec.window ? windowOf() : {}) };
+    parsed = {
+      category: 'specific',
+      type,
+      target: { kind: spec.kind, id: messageId },
+      events,
+      ...params,
+      ...(spec.window ? windowOf() : {}),
+    };
   } else if (isIn(TAG_FILTERS, type)) {
     const spec = TAG_SPECS[type];
     const tag = need('tag', TAG_RE, "must be 1-100 letters, digits, spaces or '_', '.', ':', '/', '+', '-'");
@@ -182,7 +215,8 @@ export function parseFilter(input: FilterInput): ParsedFilter {
     parsed = { category: 'tag', type, tag, events, ...(spec.window ? windowOf() : {}) };
   } else if (type === 'has_never_received_message_from_campaign_or_canvas_step') {
     allowed.add('messageKind');
-    if (input.messageKind !== 'campaign' && input.messageKind !== 'canvas') problems.push(`messageKind is required for ${type} and must be campaign or canvas`);
+    if (input.messageKind !== 'campaign' && input.messageKind !== 'canvas')
+      problems.push(`messageKind is required for ${type} and must be campaign or canvas`);
     const messageId = need('messageId', ID_RE, idRule);
     let stepId = '';
     if (input.messageKind === 'canvas') stepId = need('stepId', ID_RE, idRule);
@@ -193,7 +227,9 @@ export function parseFilter(input: FilterInput): ParsedFilter {
   } else {
     const timeCol = SUMMARY_TIME_COLUMNS[type];
     const flagCol = SUMMARY_FLAG_COLUMNS[type];
-    parsed = timeCol ? { category: 'summary', type, column: timeCol, flag: false, ...windowOf() } : { category: 'summary', type, column: flagCol ?? '', flag: true };
+    parsed = timeCol
+      ? { category: 'summary', type, column: timeCol, flag: false, ...windowOf() }
+      : { category: 'summary', type, column: flagCol ?? '', flag: true };
   }
   for (const field of ALL_FIELDS) {
     if (input[field] !== undefined && !allowed.has(field)) problems.push(`${field} does not apply to ${type}`);

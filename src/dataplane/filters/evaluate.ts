@@ -51,49 +51,54 @@ export async function evaluateFilter(db: Db, filter: ParsedFilter, opts: { curso
   const target = filterTarget(filter);
   if (target) await assertNotPurged(db, [target]);
 
-  return rereadIfTableMoved(() => inSnapshot(db, async (trx) => {
-    let userIds: string[];
-    const excluded: Availability[] = [];
-    switch (filter.category) {
-      case 'tag': {
-        const tagged = (await trx('message_tags').select('kind', 'message_id').where({ tag: filter.tag })) as { kind: MessageKind; message_id: string }[];
-        const refs = tagged.map((t) => ({ kind: t.kind, id: t.message_id }));
-        const avail = await availabilityOf(trx, refs);
-        const visible = refs.filter((r) => avail.get(refKey(r))?.available !== false);
-        for (const r of refs) {
-          const a = avail.get(refKey(r));
-          if (a && !a.available) excluded.push(a);
+  return rereadIfTableMoved(() =>
+    inSnapshot(db, async (trx) => {
+      let userIds: string[];
+      const excluded: Availability[] = [];
+      switch (filter.category) {
+        case 'tag': {
+          const tagged = (await trx('message_tags').select('kind', 'message_id').where({ tag: filter.tag })) as {
+            kind: MessageKind;
+            message_id: string;
+          }[];
+          const refs = tagged.map((t) => ({ kind: t.kind, id: t.message_id }));
+          const avail = await availabilityOf(trx, refs);
+          const visible = refs.filter((r) => avail.get(refKey(r))?.available !== false);
+          for (const r of refs) {
+            const a = avail.get(refKey(r));
+            if (a && !a.available) excluded.push(a);
+          }
+          const tables = await currentHotTables(trx, visible);
+          // A message without a table never had a row.
+          const read = visible.flatMap((ref) => {
+            const table = tables.get(ref);
+            return table ? [{ ref, table }] : [];
+          });
+          userIds = await interactionUsers(trx, read, filter.events, {}, filter, after, limit);
+          break;
         }
-        const tables = await currentHotTables(trx, visible);
-        // A message without a table never had a row.
-        const read = visible.flatMap((ref) => {
-          const table = tables.get(ref);
-          return table ? [{ ref, table }] : [];
-        });
-        userIds = await interactionUsers(trx, read, filter.events, {}, filter, after, limit);
-        break;
+        case 'summary':
+          userIds = await summaryUsers(trx, filter.column, filter.flag, filter, after, limit);
+          break;
+        case 'summary_receipt':
+          userIds = await neverReceivedUsers(trx, filter.target, filter.stepId, after, limit);
+          break;
+        case 'summary_alias':
+          userIds = (await trx('user_clicked_aliases')
+            .where({ alias: filter.alias })
+            .modify((q) => (after === null ? q : q.andWhere('user_id', '>', after)))
+            .orderBy('user_id')
+            .limit(limit)
+            .pluck('user_id')) as string[];
+          break;
       }
-      case 'summary':
-        userIds = await summaryUsers(trx, filter.column, filter.flag, filter, after, limit);
-        break;
-      case 'summary_receipt':
-        userIds = await neverReceivedUsers(trx, filter.target, filter.stepId, after, limit);
-        break;
-      case 'summary_alias':
-        userIds = (await trx('user_clicked_aliases')
-          .where({ alias: filter.alias })
-          .modify((q) => (after === null ? q : q.andWhere('user_id', '>', after)))
-          .orderBy('user_id')
-          .limit(limit)
-          .pluck('user_id')) as string[];
-        break;
-    }
-    return {
-      userIds,
-      nextCursor: userIds.length === limit ? encodeCursor(userIds[userIds.length - 1]) : null,
-      excludedMessages: excluded.map((a) => ({ kind: a.kind, id: a.id, state: a.state })),
-    };
-  }));
+      return {
+        userIds,
+        nextCursor: userIds.length === limit ? encodeCursor(userIds[userIds.length - 1]) : null,
+        excludedMessages: excluded.map((a) => ({ kind: a.kind, id: a.id, state: a.state })),
+      };
+    }),
+  );
 }
 
 type SpecificFilter = Extract<ParsedFilter, { category: 'specific' }>;
@@ -154,11 +159,10 @@ export function interactionUsersQuery(
 ): Knex.QueryBuilder {
   if (messages.length === 0) throw new Error('interactionUsersQuery needs at least one message');
   const rowsOf = ({ ref, table }: MessageTable): Knex.QueryBuilder => {
-    const b = db
-      .from(db.raw('?? AS i FORCE INDEX (??)', [table.name, 'ix_interactions_reads']))
-      .where((w) => {
-        for (const e of events) w.orWhere((x) => x.where('i.message_kind', ref.kind).andWhere('i.message_id', ref.id).andWhere('i.event_type', e));
-      });
+    const b = db.from(db.raw('?? AS i FORCE INDEX (??)', [table.name, 'ix_interactions_reads'])).where((w) => {
+      for (const e of events)
+        w.orWhere((x) => x.where('i.message_kind', ref.kind).andWhere('i.message_id', ref.id).andWhere('i.event_type', e));
+    });
     if (row.variantId !== undefined) b.andWhere('i.variant_id', row.variantId);
     if (row.stepId !== undefined) b.andWhere('i.step_id', row.stepId);
     if (row.variationId !== undefined) b.andWhere('i.variation_id', row.variationId);
@@ -170,7 +174,15 @@ export function interactionUsersQuery(
     messages.length === 1
       ? rowsOf(messages[0]).select('i.user_id')
       : db
-          .from(db.queryBuilder().unionAll(messages.map((m) => rowsOf(m).select('i.user_id', 'i.occurred_at')), true).as('i'))
+          .from(
+            db
+              .queryBuilder()
+              .unionAll(
+                messages.map((m) => rowsOf(m).select('i.user_id', 'i.occurred_at')),
+                true,
+              )
+              .as('i'),
+          )
           .select('i.user_id');
   if (onlyIfAvailable) {
     q.whereNotExists((sub) =>

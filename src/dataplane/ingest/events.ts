@@ -66,15 +66,78 @@ interface TypeRule {
 const BOTH: readonly MessageKind[] = ['campaign', 'canvas'];
 
 const RULE_OF: Record<EventType, (kind: MessageKind) => TypeRule> = {
-  received: (k) => ({ kinds: BOTH, channel: 'required', variantId: k === 'campaign' ? 'optional' : 'forbidden', stepId: k === 'canvas' ? 'required' : 'forbidden', variationId: k === 'canvas' ? 'optional' : 'forbidden', alias: 'forbidden' }),
-  opened: (k) => ({ kinds: BOTH, channel: 'required', variantId: k === 'campaign' ? 'optional' : 'forbidden', stepId: k === 'canvas' ? 'required' : 'forbidden', variationId: k === 'canvas' ? 'optional' : 'forbidden', alias: 'forbidden' }),
-  clicked: (k) => ({ kinds: BOTH, channel: 'required', variantId: k === 'campaign' ? 'optional' : 'forbidden', stepId: k === 'canvas' ? 'required' : 'forbidden', variationId: k === 'canvas' ? 'optional' : 'forbidden', alias: 'optional' }),
-  converted: (k) => ({ kinds: BOTH, channel: 'optional', variantId: k === 'campaign' ? 'optional' : 'forbidden', stepId: k === 'canvas' ? 'optional' : 'forbidden', variationId: k === 'canvas' ? 'optional' : 'forbidden', alias: 'forbidden' }),
-  control_group: (k) => ({ kinds: BOTH, channel: 'optional', variantId: 'forbidden', stepId: 'forbidden', variationId: k === 'canvas' ? 'optional' : 'forbidden', alias: 'forbidden' }),
-  entered_variation: () => ({ kinds: ['canvas'], channel: 'optional', variantId: 'forbidden', stepId: 'forbidden', variationId: 'required', alias: 'forbidden' }),
-  exited: () => ({ kinds: ['canvas'], channel: 'optional', variantId: 'forbidden', stepId: 'optional', variationId: 'optional', alias: 'forbidden' }),
-  hard_bounced: (k) => ({ kinds: BOTH, channel: 'optional', variantId: k === 'campaign' ? 'optional' : 'forbidden', stepId: k === 'canvas' ? 'optional' : 'forbidden', variationId: 'forbidden', alias: 'forbidden' }),
-  marked_spam: (k) => ({ kinds: BOTH, channel: 'optional', variantId: k === 'campaign' ? 'optional' : 'forbidden', stepId: k === 'canvas' ? 'optional' : 'forbidden', variationId: 'forbidden', alias: 'forbidden' }),
+  received: (k) => ({
+    kinds: BOTH,
+    channel: 'required',
+    variantId: k === 'campaign' ? 'optional' : 'forbidden',
+    stepId: k === 'canvas' ? 'required' : 'forbidden',
+    variationId: k === 'canvas' ? 'optional' : 'forbidden',
+    alias: 'forbidden',
+  }),
+  opened: (k) => ({
+    kinds: BOTH,
+    channel: 'required',
+    variantId: k === 'campaign' ? 'optional' : 'forbidden',
+    stepId: k === 'canvas' ? 'required' : 'forbidden',
+    variationId: k === 'canvas' ? 'optional' : 'forbidden',
+    alias: 'forbidden',
+  }),
+  clicked: (k) => ({
+    kinds: BOTH,
+    channel: 'required',
+    variantId: k === 'campaign' ? 'optional' : 'forbidden',
+    stepId: k === 'canvas' ? 'required' : 'forbidden',
+    variationId: k === 'canvas' ? 'optional' : 'forbidden',
+    alias: 'optional',
+  }),
+  converted: (k) => ({
+    kinds: BOTH,
+    channel: 'optional',
+    variantId: k === 'campaign' ? 'optional' : 'forbidden',
+    stepId: k === 'canvas' ? 'optional' : 'forbidden',
+    variationId: k === 'canvas' ? 'optional' : 'forbidden',
+    alias: 'forbidden',
+  }),
+  control_group: (k) => ({
+    kinds: BOTH,
+    channel: 'optional',
+    variantId: 'forbidden',
+    stepId: 'forbidden',
+    variationId: k === 'canvas' ? 'optional' : 'forbidden',
+    alias: 'forbidden',
+  }),
+  entered_variation: () => ({
+    kinds: ['canvas'],
+    channel: 'optional',
+    variantId: 'forbidden',
+    stepId: 'forbidden',
+    variationId: 'required',
+    alias: 'forbidden',
+  }),
+  exited: () => ({
+    kinds: ['canvas'],
+    channel: 'optional',
+    variantId: 'forbidden',
+    stepId: 'optional',
+    variationId: 'optional',
+    alias: 'forbidden',
+  }),
+  hard_bounced: (k) => ({
+    kinds: BOTH,
+    channel: 'optional',
+    variantId: k === 'campaign' ? 'optional' : 'forbidden',
+    stepId: k === 'canvas' ? 'optional' : 'forbidden',
+    variationId: 'forbidden',
+    alias: 'forbidden',
+  }),
+  marked_spam: (k) => ({
+    kinds: BOTH,
+    channel: 'optional',
+    variantId: k === 'campaign' ? 'optional' : 'forbidden',
+    stepId: k === 'canvas' ? 'optional' : 'forbidden',
+    variationId: 'forbidden',
+    alias: 'forbidden',
+  }),
 };
 
 /** The rules, computed once per (type, kind): checking runs for every ingested event. */
@@ -100,7 +163,14 @@ function requiredMissing(problems: string[], field: string, rule: string): undef
   return undefined;
 }
 
-function matched(problems: string[], e: Record<string, unknown>, field: string, re: RegExp, rule: string, required: boolean): string | undefined {
+function matched(
+  problems: string[],
+  e: Record<string, unknown>,
+  field: string,
+  re: RegExp,
+  rule: string,
+  required: boolean,
+): string | undefined {
   const v = e[field];
   if (v === undefined) return required ? requiredMissing(problems, field, rule) : undefined;
   if (typeof v === 'string' && re.test(v)) return v;
@@ -108,7 +178,14 @@ function matched(problems: string[], e: Record<string, unknown>, field: string, 
   return undefined;
 }
 
-function listed(problems: string[], e: Record<string, unknown>, field: string, set: Set<string>, allowed: readonly string[], required: boolean): string | undefined {
+function listed(
+  problems: string[],
+  e: Record<string, unknown>,
+  field: string,
+  set: Set<string>,
+  allowed: readonly string[],
+  required: boolean,
+): string | undefined {
   const v = e[field];
   if (v === undefined) return required ? requiredMissing(problems, field, `must be one of ${allowed.join(', ')}`) : undefined;
   if (typeof v === 'string' && set.has(v)) return v;
@@ -135,12 +212,33 @@ export function checkEvent(value: unknown, now = Date.now()): { problems: string
   const problems: string[] = [];
   for (const key in e) if (!FIELDS.has(key)) problems.push(`unknown property ${quote(key)}`);
 
-  const eventId = matched(problems, e, 'eventId', EVENT_ID_RE, "must be 1-64 letters, digits or '.', '_', ':', '+', '/', '=', '-', starting with a letter or digit", true);
+  const eventId = matched(
+    problems,
+    e,
+    'eventId',
+    EVENT_ID_RE,
+    "must be 1-64 letters, digits or '.', '_', ':', '+', '/', '=', '-', starting with a letter or digit",
+    true,
+  );
   const type = listed(problems, e, 'type', EVENT_TYPE_SET, EVENT_TYPES, true) as EventType | undefined;
   const messageKind = listed(problems, e, 'messageKind', KIND_SET, MESSAGE_KINDS, true) as MessageKind | undefined;
   const messageId = matched(problems, e, 'messageId', COMPONENT_ID_RE, ID_RULE, true);
-  const userId = matched(problems, e, 'userId', USER_ID_RE, 'must be 1-64 characters without control characters or leading/trailing blanks', true);
-  const occurredAtText = matched(problems, e, 'occurredAt', INSTANT_RE, 'must be an ISO-8601 instant with a time zone, e.g. 2026-01-31T12:00:00Z', true);
+  const userId = matched(
+    problems,
+    e,
+    'userId',
+    USER_ID_RE,
+    'must be 1-64 characters without control characters or leading/trailing blanks',
+    true,
+  );
+  const occurredAtText = matched(
+    problems,
+    e,
+    'occurredAt',
+    INSTANT_RE,
+    'must be an ISO-8601 instant with a time zone, e.g. 2026-01-31T12:00:00Z',
+    true,
+  );
   const occurredAt = occurredAtText === undefined ? undefined : instant(problems, occurredAtText, now);
   const variantId = matched(problems, e, 'variantId', COMPONENT_ID_RE, ID_RULE, false);
   const stepId = matched(problems, e, 'stepId', COMPONENT_ID_RE, ID_RULE, false);
@@ -152,7 +250,8 @@ export function checkEvent(value: unknown, now = Date.now()): { problems: string
     const rule = TYPE_RULES[type][messageKind];
     if (!rule.kinds.includes(messageKind)) problems.push(`a ${type} event is for Canvases only, not for a ${messageKind}`);
     else {
-      if (rule.channel === 'required' && e.channel === undefined) problems.push(`channel is required for a ${type} event (one of ${CHANNELS.join(', ')})`);
+      if (rule.channel === 'required' && e.channel === undefined)
+        problems.push(`channel is required for a ${type} event (one of ${CHANNELS.join(', ')})`);
       for (const field of PRESENCE_FIELDS) {
         const need = rule[field];
         const v = e[field];

@@ -78,7 +78,10 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
     if (sqlErrno(err) !== ER_DUP_ENTRY) throw err;
   }
   if (fresh === null) {
-    const seenRows = await trx.query<{ event_id: string }[]>(`SELECT event_id FROM ingested_events WHERE event_id IN ${valuesPlaceholders(1, ids.length)}`, ids);
+    const seenRows = await trx.query<{ event_id: string }[]>(
+      `SELECT event_id FROM ingested_events WHERE event_id IN ${valuesPlaceholders(1, ids.length)}`,
+      ids,
+    );
     // Event ids are exact: `E1` and `e1` are two events.
     const seen = new Set(seenRows.map((r) => r.event_id));
     fresh = events.filter((e) => !seen.has(e.eventId));
@@ -192,7 +195,17 @@ async function applyDeltas(trx: SqlSession, d: BatchDeltas): Promise<void> {
   }
   // Last: these few rows are shared by every batch of a message, so they are locked for the shortest time.
   if (d.analytics.length > 0) {
-    const values = d.analytics.flatMap((a) => [a.messageKind, a.messageId, a.day, a.eventType, a.variantId, a.stepId, a.variationId, a.channel, a.count]);
+    const values = d.analytics.flatMap((a) => [
+      a.messageKind,
+      a.messageId,
+      a.day,
+      a.eventType,
+      a.variantId,
+      a.stepId,
+      a.variationId,
+      a.channel,
+      a.count,
+    ]);
     await trx.query(
       `INSERT INTO message_analytics (message_kind, message_id, day, event_type, variant_id, step_id, variation_id, channel, count) VALUES ${valuesPlaceholders(d.analytics.length, 9)} ` +
         'ON DUPLICATE KEY UPDATE count = count + VALUES(count)',

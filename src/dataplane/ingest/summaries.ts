@@ -161,5 +161,11 @@ export function batchDeltas(events: readonly InteractionEvent[]): BatchDeltas {
         count: 1,
       });
   }
-  return { users: byKey(users), receipts: byKey(receipts), userMessages: byKey(userMessages), aliases: byKey(aliases), analytics: byKey(analytics) };
+  return {
+    users: byKey(users),
+    receipts: byKey(receipts),
+    userMessages: byKey(userMessages),
+    aliases: byKey(aliases),
+    analytics: byKey(analytics),
+  };
 }

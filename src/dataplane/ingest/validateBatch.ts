@@ -17,7 +17,10 @@ export interface BadEvent {
 }
 
 export class InvalidBatchError extends DataPlaneError {
-  constructor(readonly invalid: BadEvent[], total: number) {
+  constructor(
+    readonly invalid: BadEvent[],
+    total: number,
+  ) {
     super(
       400,
       'invalid_events',
@@ -94,7 +97,10 @@ export async function validateBatch(db: Db, raw: readonly unknown[]): Promise<In
   };
   const events: (InteractionEvent | undefined)[] = raw.map((value, index) => {
     const { problems, event } = checkEvent(value, now);
-    const id = value !== null && typeof value === 'object' && typeof (value as { eventId?: unknown }).eventId === 'string' ? (value as { eventId: string }).eventId : null;
+    const id =
+      value !== null && typeof value === 'object' && typeof (value as { eventId?: unknown }).eventId === 'string'
+        ? (value as { eventId: string }).eventId
+        : null;
     for (const p of problems) flag(index, id, p);
     return event;
   });
@@ -119,6 +125,10 @@ export async function validateBatch(db: Db, raw: readonly unknown[]): Promise<In
     for (const p of problemsOf(e, messages)) flag(index, e.eventId, p);
   });
 
-  if (bad.size > 0) throw new InvalidBatchError([...bad.values()].sort((a, b) => a.index - b.index), raw.length);
+  if (bad.size > 0)
+    throw new InvalidBatchError(
+      [...bad.values()].sort((a, b) => a.index - b.index),
+      raw.length,
+    );
   return events as InteractionEvent[];
 }

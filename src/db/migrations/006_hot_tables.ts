@@ -34,21 +34,30 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 async function moveRows(knex: Knex): Promise<void> {
-  const [refs] = (await knex.raw('SELECT DISTINCT message_kind, message_id FROM interactions')) as [{ message_kind: string; message_id: string }[]];
+  const [refs] = (await knex.raw('SELECT DISTINCT message_kind, message_id FROM interactions')) as [
+    { message_kind: string; message_id: string }[],
+  ];
   // Every message's table is made like the template as it stands now, with only its id range its own.
   const [def] = (await knex.raw('SHOW CREATE TABLE interactions')) as [Record<string, string>[]];
   const body = def[0]['Create Table'].replace(/^CREATE TABLE `interactions`/, '').replace(/ AUTO_INCREMENT=\d+/, '');
   for (const ref of refs) {
     const key = { message_kind: ref.message_kind, message_id: ref.message_id };
-    let row = await knex('hot_tables').where({ ...key, role: 'current' }).first<{ table_no: string } | undefined>('table_no');
+    let row = await knex('hot_tables')
+      .where({ ...key, role: 'current' })
+      .first<{ table_no: string } | undefined>('table_no');
     if (!row) {
       await knex('hot_tables').insert({ ...key, role: 'current' });
-      row = await knex('hot_tables').where({ ...key, role: 'current' }).first<{ table_no: string }>('table_no');
+      row = await knex('hot_tables')
+        .where({ ...key, role: 'current' })
+        .first<{ table_no: string }>('table_no');
     }
     const no = String(row?.table_no);
     await knex.raw(`CREATE TABLE IF NOT EXISTS \`interactions_${no}\`${body} AUTO_INCREMENT=${(BigInt(no) * ID_BLOCK + 1n).toString()}`);
     await knex.transaction(async (trx) => {
-      await trx.raw(`INSERT INTO \`interactions_${no}\` SELECT * FROM interactions WHERE message_kind = ? AND message_id = ?`, [key.message_kind, key.message_id]);
+      await trx.raw(`INSERT INTO \`interactions_${no}\` SELECT * FROM interactions WHERE message_kind = ? AND message_id = ?`, [
+        key.message_kind,
+        key.message_id,
+      ]);
       await trx('interactions').where(key).delete();
     });
   }
@@ -69,5 +78,6 @@ export async function down(knex: Knex): Promise<void> {
   }
   await knex.schema.dropTableIfExists('hot_tables');
   const [index] = (await knex.raw("SHOW INDEX FROM interactions WHERE Key_name = 'ix_interactions_message'")) as [unknown[]];
-  if (index.length === 0) await knex.schema.alterTable('interactions', (t) => t.index(['message_kind', 'message_id', 'id'], 'ix_interactions_message'));
+  if (index.length === 0)
+    await knex.schema.alterTable('interactions', (t) => t.index(['message_kind', 'message_id', 'id'], 'ix_interactions_message'));
 }

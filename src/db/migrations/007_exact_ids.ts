@@ -75,8 +75,22 @@ const BIN = 'utf8mb4_bin';
 
 /** Foreign keys onto `audiences.id` as migration 001 made them; any other found is kept as found. */
 const KNOWN_FOREIGN_KEYS: readonly ForeignKey[] = [
-  { name: 'audience_filters_audience_id_foreign', table: 'audience_filters', column: 'audience_id', refColumn: 'id', onDelete: 'CASCADE', onUpdate: 'RESTRICT' },
-  { name: 'audience_segments_audience_id_foreign', table: 'audience_segments', column: 'audience_id', refColumn: 'id', onDelete: 'CASCADE', onUpdate: 'RESTRICT' },
+  {
+    name: 'audience_filters_audience_id_foreign',
+    table: 'audience_filters',
+    column: 'audience_id',
+    refColumn: 'id',
+    onDelete: 'CASCADE',
+    onUpdate: 'RESTRICT',
+  },
+  {
+    name: 'audience_segments_audience_id_foreign',
+    table: 'audience_segments',
+    column: 'audience_id',
+    refColumn: 'id',
+    onDelete: 'CASCADE',
+    onUpdate: 'RESTRICT',
+  },
 ];
 
 interface ForeignKey {
@@ -150,7 +164,13 @@ async function convertAll(knex: Knex, hotTables: readonly string[], target: Targ
 }
 
 /** `MODIFY …` clauses for the columns not yet in the target collation, or null when none is left. */
-async function alterClauses(knex: Knex, table: string, columns: readonly string[], target: Target, mariadb: boolean): Promise<string | null> {
+async function alterClauses(
+  knex: Knex,
+  table: string,
+  columns: readonly string[],
+  target: Target,
+  mariadb: boolean,
+): Promise<string | null> {
   const info = await columnsOf(knex, table);
   if (info.size === 0) return null; // a table a later migration made, or a hot table dropped meanwhile
   const tableDefault = target.to === 'bin' ? BIN : await tableCollation(knex, table);
@@ -201,18 +221,20 @@ async function respellMessageIds(knex: Knex, hotTables: readonly string[]): Prom
   }
 
   // Each message's own table holds its rows only: they take the (now respelled) registry's spelling.
-  const registry = (await knex('hot_tables').select('table_no', 'message_kind', 'message_id')) as { table_no: string | number; message_kind: string; message_id: string }[];
+  const registry = (await knex('hot_tables').select('table_no', 'message_kind', 'message_id')) as {
+    table_no: string | number;
+    message_kind: string;
+    message_id: string;
+  }[];
   const existing = new Set(hotTables);
   for (const r of registry) {
     const table = `interactions_${String(r.table_no)}`;
     if (!existing.has(table)) continue;
     if ((await columnsOf(knex, table)).get('message_id')?.collation === BIN) continue;
-    await knex.raw(`UPDATE ${q(table)} SET message_id = ? WHERE message_kind = ? AND message_id = ? AND CAST(message_id AS BINARY) <> CAST(? AS BINARY)`, [
-      r.message_id,
-      r.message_kind,
-      r.message_id,
-      r.message_id,
-    ]);
+    await knex.raw(
+      `UPDATE ${q(table)} SET message_id = ? WHERE message_kind = ? AND message_id = ? AND CAST(message_id AS BINARY) <> CAST(? AS BINARY)`,
+      [r.message_id, r.message_kind, r.message_id, r.message_id],
+    );
   }
   await knex.raw(`DROP TABLE IF EXISTS ${q(CANON)}`);
 }
@@ -221,7 +243,10 @@ async function hotTableNames(knex: Knex): Promise<string[]> {
   const [rows] = (await knex.raw(
     "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'interactions\\_%'",
   )) as [{ name: unknown }[]];
-  return rows.map((r) => text(r.name) ?? '').filter((n) => HOT_TABLE_RE.test(n)).sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+  return rows
+    .map((r) => text(r.name) ?? '')
+    .filter((n) => HOT_TABLE_RE.test(n))
+    .sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
 }
 
 async function columnsOf(knex: Knex, table: string): Promise<Map<string, ColumnInfo>> {
@@ -247,9 +272,10 @@ async function columnsOf(knex: Knex, table: string): Promise<Map<string, ColumnI
 }
 
 async function tableCollation(knex: Knex, table: string): Promise<string> {
-  const [rows] = (await knex.raw('SELECT TABLE_COLLATION AS coll FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [table])) as [
-    { coll: unknown }[],
-  ];
+  const [rows] = (await knex.raw(
+    'SELECT TABLE_COLLATION AS coll FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+    [table],
+  )) as [{ coll: unknown }[]];
   const coll = text(rows[0]?.coll);
   // A table whose default is binary, or not utf8mb4, gets the collation the database is created with.
   return coll && coll.startsWith('utf8mb4_') && coll !== BIN ? coll : 'utf8mb4_unicode_ci';
@@ -309,7 +335,8 @@ function sqlName(name: string): string {
 
 function rule(value: string): string {
   const r = value.toUpperCase();
-  if (!['CASCADE', 'RESTRICT', 'NO ACTION', 'SET NULL', 'SET DEFAULT'].includes(r)) throw new Error(`unexpected foreign key rule ${JSON.stringify(value)}`);
+  if (!['CASCADE', 'RESTRICT', 'NO ACTION', 'SET NULL', 'SET DEFAULT'].includes(r))
+    throw new Error(`unexpected foreign key rule ${JSON.stringify(value)}`);
   return r;
 }
 
