@@ -15,6 +15,7 @@ import { DEFAULT_MYSQL_URL } from '../src/config';
 import { ensureLocalMysql } from '../src/db/localMysql';
 import { createLogger } from '../src/logger';
 import { freePort, startDevServer } from '../src/temporal/devServer';
+import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
 import { ensureTemporalBinary } from './ensureTemporal';
 
 const root = path.resolve(__dirname, '..');
@@ -47,6 +48,9 @@ async function main(): Promise<number> {
   const privateMysql = await ensureLocalMysql(mysqlUrl, log);
   const binary = await ensureTemporalBinary();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'interaction-data-test-'));
+  // Every worker the tests start, in-process or as a child, loads this one bundle instead of making its own.
+  const workflowBundle = path.join(dir, 'workflow-bundle.js');
+  await writeWorkflowBundle(require.resolve('../workflows'), workflowBundle);
   const server = await startDevServer({
     binary,
     port: await freePort(),
@@ -67,7 +71,13 @@ async function main(): Promise<number> {
       {
         cwd: root,
         stdio: 'inherit',
-        env: { FAULTS_MODE: faultsMode, ...process.env, TEST_TEMPORAL_ADDRESS: server.address, TEST_MYSQL_URL: mysqlUrl },
+        env: {
+          FAULTS_MODE: faultsMode,
+          ...process.env,
+          TEST_TEMPORAL_ADDRESS: server.address,
+          TEST_MYSQL_URL: mysqlUrl,
+          WORKFLOW_BUNDLE_PATH: workflowBundle,
+        },
       },
     );
     return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));

@@ -28,6 +28,11 @@ export interface Config {
    */
   usersExportTimeLimit: CalendarDuration;
   logLevel: string;
+  /**
+   * A workflow bundle built beforehand (`npm run build`, or the test runner once per run): the worker
+   * loads it instead of bundling the sources at start.
+   */
+  workflowBundlePath: string | null;
 }
 
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/interaction_data';
@@ -73,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cleanupInterval: duration('CLEANUP_INTERVAL', env.CLEANUP_INTERVAL, '1 day'),
     resendApiKey: env.RESEND_API_KEY || null,
     resendBaseUrl: env.RESEND_BASE_URL || null,
+    workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || null,
     emailFrom: env.EMAIL_FROM || 'Interaction data <interaction-data@localhost>',
     port,
     // Loopback unless told otherwise: a container, or a host behind a proxy, sets HOST=0.0.0.0 itself.

@@ -5,7 +5,7 @@
  * Stateless; run as many replicas as needed against the same Temporal namespace and MySQL.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { bundleWorkflowsInChild } from './temporal/workflowBundle';
+import { workflowBundleFor } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
@@ -44,7 +44,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     connection,
     namespace: config.temporalNamespace,
     taskQueue: TASK_QUEUE,
-    workflowBundle: await bundleWorkflowsInChild(require.resolve('../workflows')),
+    workflowBundle: await workflowBundleFor(config.workflowBundlePath, require.resolve('../workflows')),
     // restoreBulkItem stays registered here too, for bulk restores that scheduled it on this queue.
     activities,
     ...overrides,

@@ -7,7 +7,9 @@
  * only the bundle's text.
  */
 import { spawn } from 'node:child_process';
-import type { WorkflowBundle } from '@temporalio/worker';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { WorkflowBundle, WorkflowBundleOption } from '@temporalio/worker';
 
 const BUNDLER = `
 const { bundleWorkflowCode } = require(process.env.TEMPORAL_WORKER_MODULE);
@@ -40,4 +42,16 @@ export async function bundleWorkflowsInChild(workflowsPath: string): Promise<Wor
   if (reply.error !== undefined || reply.code === undefined)
     throw new Error(`bundling the workflow code failed: ${reply.error ?? 'no code'}`);
   return { code: reply.code };
+}
+
+/** The worker's workflow code: the bundle built beforehand if there is one, else the sources bundled now. */
+export async function workflowBundleFor(prebuiltPath: string | null, workflowsPath: string): Promise<WorkflowBundleOption> {
+  return prebuiltPath ? { codePath: prebuiltPath } : bundleWorkflowsInChild(workflowsPath);
+}
+
+/** Bundles the workflow sources into one file a worker can load with WORKFLOW_BUNDLE_PATH. */
+export async function writeWorkflowBundle(workflowsPath: string, outFile: string): Promise<void> {
+  const bundle = await bundleWorkflowsInChild(workflowsPath);
+  await mkdir(path.dirname(outFile), { recursive: true });
+  await writeFile(outFile, bundle.code);
 }
