@@ -1,3 +1,4 @@
+import { backOff } from 'exponential-backoff';
 import knexFactory, { type Knex } from 'knex';
 import { mysqlTlsFromEnv, type MysqlTls } from './mysqlTls';
 import * as migration001 from './migrations/001_lifecycle';
@@ -120,16 +121,16 @@ export const migrationSource: Knex.MigrationSource<string> = {
  */
 export async function migrateToLatest(db: Db, waitMs = 60_000): Promise<string[]> {
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
-      return applied;
-    } catch (err) {
-      const raced = /locked|already exists|Duplicate entry/i.test((err as Error).message ?? '');
-      if (!raced || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
-    }
-  }
+  const raced = (err: unknown) => /locked|already exists|Duplicate entry/i.test((err as Error).message ?? '') && Date.now() <= deadline;
+  const latest = () => db.migrate.latest({ migrationSource }) as Promise<[number, string[]]>;
+  const [, applied] = await backOff(latest, {
+    numOfAttempts: Infinity,
+    startingDelay: 1_000,
+    timeMultiple: 1,
+    jitter: 'full',
+    retry: raced,
+  });
+  return applied;
 }
 
 /**

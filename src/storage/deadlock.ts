@@ -3,6 +3,8 @@
  * same idempotent statement or transaction again is the documented remedy. The archive and restore
  * steps are written to be idempotent, so they retry here a few times before failing the activity.
  */
+import { backOff } from 'exponential-backoff';
+
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 export function isDeadlock(err: unknown): boolean {
@@ -10,14 +12,7 @@ export function isDeadlock(err: unknown): boolean {
   return typeof code === 'string' && DEADLOCK_CODES.has(code);
 }
 
-export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isDeadlock(err) || attempt >= attempts) throw err;
-      // A short, growing, jittered pause lets the transaction that won finish first.
-      await new Promise((r) => setTimeout(r, attempt * 20 + Math.random() * 30));
-    }
-  }
+export function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  // A short, growing, jittered pause lets the transaction that won finish first.
+  return backOff(fn, { numOfAttempts: attempts, startingDelay: 40, jitter: 'full', retry: isDeadlock });
 }
