@@ -51,8 +51,13 @@ describe('the actor answers requests itself', () => {
       assert.equal(stopped.changed, true);
       assert.equal(stopped.state, 'stopped');
       await waitFor('the deadline step to start', () => pendingActivity(ref, 'countActiveReferences'), 30_000);
+      const accepted = async () =>
+        ((await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).fetchHistory()).events ?? []).filter(
+          (e) => e.workflowExecutionUpdateAcceptedEventAttributes,
+        ).length;
+      const acceptedBefore = await accepted();
       const resumed = stack.lifecycle.resume(ref.kind, ref.id);
-      await new Promise((r) => setTimeout(r, 500));
+      await waitFor('the actor to accept the resume', async () => (await accepted()) > acceptedBefore);
       await locker.raw('UNLOCK TABLES');
       const answer = await resumed;
       assert.deepEqual(answer, { changed: true, state: 'active' });

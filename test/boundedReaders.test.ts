@@ -28,7 +28,7 @@ import {
   messageHotTables,
 } from '../src/storage/hotTables';
 import { bearer, testAuth } from './support/auth';
-import { createStack, seedInteractions, sleep, waitFor, withTimeout, type TestStack } from './support/stack';
+import { createStack, seedInteractions, waitFor, withTimeout, type TestStack } from './support/stack';
 
 const silent = pino({ level: 'silent' });
 const EXPORT_LIMIT_MS = 3_000;
@@ -173,8 +173,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     const ref = await bigCampaign('hangup');
     const client = await stalledExport(base, ref, exportToken);
     assert.equal(client.status, 200);
-    await sleep(500);
-    assert.ok(poolInUse(stack.db) >= 1, 'the export holds its connection while it streams');
+    await waitFor('the export to hold its connection while it streams', async () => poolInUse(stack.db) >= 1 || null, 10_000, 20);
     client.hangUp();
     await waitFor('the export to give its connection back', async () => poolInUse(stack.db) === 0 || null, 3_000, 50);
     const manifest = await withTimeout(

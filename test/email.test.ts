@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRef } from '../src/shared/types';
-import { createStack, seedInteractions, sentEmailsTo, sleep, waitFor, waitForState, type TestStack } from './support/stack';
+import { createStack, seedInteractions, sentEmailsTo, waitFor, waitForState, waitUntilSettled, type TestStack } from './support/stack';
 import { startFakeResend, type FakeResend } from './support/fakeResend';
 
 describe('restore e-mail through Resend', () => {
@@ -37,7 +37,7 @@ describe('restore e-mail through Resend', () => {
     await waitFor('the e-mail to arrive', async () => resend.received.length > 0, 30_000);
     // The outbox row records Resend's answer after the response is back: wait for that, not only the request.
     await waitFor('the outbox to record the send', async () => (await sentEmailsTo(stack.db, 'owner@example.com')).length === 1, 30_000);
-    await sleep(2_000);
+    await waitUntilSettled(stack, ref);
     assert.equal(resend.received.length, 1);
     const [email] = resend.received;
     assert.deepEqual(email.body.to, ['owner@example.com']);

@@ -11,8 +11,8 @@ import {
   hotRows,
   seedInteractions,
   sentEmailsTo,
-  sleep,
   waitFor,
+  waitUntilSettled,
   waitForState,
   type TestStack,
 } from './support/stack';
@@ -101,7 +101,7 @@ describe('lifecycle actor', () => {
       const rows = await sentEmailsTo(stack.db, 'admin@example.com');
       return rows.length > 0 ? rows : null;
     });
-    await sleep(1_000);
+    await waitUntilSettled(stack, ref);
     assert.equal((await stack.db('email_outbox').where({ to_address: 'admin@example.com' })).length, 1);
     assert.match(emails[0].subject, /Spring sale/);
 
@@ -173,7 +173,7 @@ describe('lifecycle actor', () => {
     await h.signal('stop', { stoppedAt: new Date(Date.now() - 60_000).toISOString() });
     await h.signal('referencesChanged', {});
     await h.signal('restore', { requestedBy: 'nobody@example.com', requestId: 'not-needed' });
-    await sleep(4_000);
+    await waitUntilSettled(stack, ref);
     const status = await stack.lifecycle.status(ref.kind, ref.id);
     assert.equal(status?.state, 'active', 'still active: the last meaningful signal was resume');
     assert.equal(status?.lastRefusal?.signal, 'restore');
@@ -187,7 +187,7 @@ describe('lifecycle actor', () => {
     // Checked at once: with a TTL of 3 s the restored rows start moving out again soon.
     assert.equal((await hotRows(stack.db, ref)).length, 100, 'restored once, nothing doubled');
     await waitFor('the restore e-mail', async () => (await sentEmailsTo(stack.db, 'twice@example.com')).length > 0);
-    await sleep(1_000);
+    await waitUntilSettled(stack, ref);
     assert.equal((await stack.db('email_outbox').where({ to_address: 'twice@example.com' })).length, 1, 'one e-mail per restore');
   });
 

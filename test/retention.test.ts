@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRef } from '../src/shared/types';
-import { createStack, hotRows, seedInteractions, sleep, waitForState, type TestStack } from './support/stack';
+import { createStack, hotRows, seedInteractions, waitForState, waitUntilSettled, type TestStack } from './support/stack';
 
 describe('retention by retargeting references', () => {
   let stack: TestStack;
@@ -21,17 +21,15 @@ describe('retention by retargeting references', () => {
     filters: { filter_type: string; target?: MessageRef; tag?: string }[],
   ) {
     await stack.db('audiences').insert({ id, type, name: id, active });
-    await stack
-      .db('audience_filters')
-      .insert(
-        filters.map((f) => ({
-          audience_id: id,
-          filter_type: f.filter_type,
-          target_kind: f.target?.kind ?? null,
-          target_id: f.target?.id ?? null,
-          tag: f.tag ?? null,
-        })),
-      );
+    await stack.db('audience_filters').insert(
+      filters.map((f) => ({
+        audience_id: id,
+        filter_type: f.filter_type,
+        target_kind: f.target?.kind ?? null,
+        target_id: f.target?.id ?? null,
+        tag: f.tag ?? null,
+      })),
+    );
   }
 
   it('stays retained while an active campaign filters on it, and expires once the reference goes', async () => {
@@ -44,7 +42,8 @@ describe('retention by retargeting references', () => {
     assert.equal(retained.activeReferences, 1);
     const nextCheck = Date.parse(retained.expiresAt!);
     assert.ok(nextCheck - Date.parse(retained.lastCheckedAt!) === 3_600_000, 'reported expiry is the next cleanup run');
-    await sleep(3_000);
+    // Nothing in flight and the next look an hour away: it stays as it is.
+    await waitUntilSettled(stack, ref);
     assert.equal((await stack.lifecycle.status(ref.kind, ref.id))?.state, 'retained');
     assert.equal((await hotRows(stack.db, ref)).length, 300);
 

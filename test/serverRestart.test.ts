@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRef } from '../src/shared/types';
-import { createStack, sleep, waitForState, type TestStack } from './support/stack';
+import { createStack, waitFor, waitForState, type TestStack } from './support/stack';
 
 const TTL_MS = 15_000;
 
@@ -28,7 +28,8 @@ describe('Temporal server restart while actors sleep', () => {
     }
 
     await stack.restartServer('kill');
-    await sleep(2_000);
+    // Back in service, the worker answering through it, before the second restart.
+    await waitFor('an answer after the restart', () => stack.lifecycle.status(refs[0].kind, refs[0].id).catch(() => null), 60_000);
     await stack.restartServer('stop');
     const backAt = Date.now();
 

@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { runCli } from '../../src/cli/main';
 import { isMessageId, isMessageKind, lifecycleWorkflowId } from '../../src/shared/workflowId';
 import type { RunningWorker } from '../../src/worker';
-import { createStack, sleep, type TestStack } from '../support/stack';
+import { createStack, waitUntilSettled, type TestStack } from '../support/stack';
 import { hostileString, PROPERTY_RUNS, PROPERTY_SEED, SqlCapture } from './support';
 
 const idArb = fc.oneof(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$/), fc.constantFrom('CliCamp01', 'CliCanv01'));
@@ -142,6 +142,7 @@ describe('admin CLI under generated and hostile command lines', () => {
       const env = { ...process.env, TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: stack.env.TEMPORAL_NAMESPACE };
       const codes = new Map<number, number>();
       const allArgs: string[] = [];
+      const reached = new Set<string>();
       await fc.assert(
         fc.asyncProperty(argvArb, async (argv) => {
           const named = namedWorkflows(argv);
@@ -155,6 +156,7 @@ describe('admin CLI under generated and hostile command lines', () => {
             env,
           });
           codes.set(code, (codes.get(code) ?? 0) + 1);
+          if (code !== 2) for (const w of named) reached.add(w);
           allArgs.push(...argv);
           const what = `interaction-data ${JSON.stringify(argv)} → ${code}\nstdout: ${stdout.slice(0, 300)}\nstderr: ${stderr.slice(0, 300)}`;
           assert.ok([0, 1, 2].includes(code), `exit code: ${what}`);
@@ -176,8 +178,8 @@ describe('admin CLI under generated and hostile command lines', () => {
           includeErrorInReport: true,
         },
       );
-      // The actors the accepted commands reached have run their activities: check all their SQL.
-      await sleep(2_000);
+      // Once the actors the commands reached have nothing in flight, all their SQL has been sent: check it.
+      for (const w of reached) if (await exists(w)) await waitUntilSettled(stack, w);
       const { leaked, bound } = sql.check(0, allArgs);
       assert.deepEqual(leaked, [], 'an argument reached SQL as text');
       const summary = [...codes.entries()]

@@ -21,6 +21,7 @@ import { startDevServer, startDevServerOnFreePort, type DevServerHandle } from '
 import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { MessageRef } from '../../src/shared/types';
+import { lifecycleWorkflowId } from '../../src/shared/workflowId';
 import type { InteractionRow } from '../../src/storage/chunkCodec';
 import { compareIds, INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
 import { ensureHotTable, hotTableName, messageHotTables } from '../../src/storage/hotTables';
@@ -316,6 +317,25 @@ export async function waitFor<T>(what: string, check: () => Promise<T>, timeoutM
     await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+/**
+ * Waits until the actor has nothing in flight: no activity pending and no workflow task scheduled or
+ * running. A check that something did not happen (a second e-mail, a second restore) is made then:
+ * with nothing in flight, nothing more happens until the actor is told something or a timer fires.
+ */
+export async function waitUntilSettled(stack: TestStack, actor: MessageRef | string, timeoutMs = 30_000): Promise<void> {
+  const workflowId = typeof actor === 'string' ? actor : lifecycleWorkflowId(actor);
+  const handle = stack.client.workflow.getHandle(workflowId);
+  await waitFor(
+    `${workflowId} to have nothing in flight`,
+    async () => {
+      const { status, raw } = await handle.describe();
+      return status.name !== 'RUNNING' || (!raw.pendingWorkflowTask && (raw.pendingActivities ?? []).length === 0);
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /** Waits until the actor reports `state`, returning that status. */
