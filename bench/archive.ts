@@ -2,7 +2,7 @@
  * Benchmark 1-3: archive one message's rows among other messages' rows, against pt-archiver on fresh
  * copies of the same data, then restore them; with the worker's peak memory.
  *
- *   npm run bench:archive                       1,000,000 rows among 5,000,000 (about 25 minutes)
+ *   npm run bench:archive                       1,000,000 rows among 5,000,000
  *   BENCH_TARGET_ROWS=100000 BENCH_OTHER_ROWS=500000 npm run bench:archive      a quick look
  *
  * The service keeps each message's hot rows in a table of its own (src/storage/hotTables.ts) and

@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: the archive/restore suite, one after the other on one private MariaDB: archive and
- * restore against pt-archiver (1-3), growth (4), actor scale (5). Each part prints its Markdown, as
- * pasted into docs/BENCHMARKS.md, and saves its figures under .data/bench/.
+ * restore against pt-archiver (1-3), growth (4), actor scale (5). Each part prints its Markdown and
+ * saves its figures under .data/bench/ (a run worth keeping goes into docs/benchmark-runs/).
  *
- *   npm run bench                    everything (a few hours on a 2-core machine)
+ *   npm run bench                    all three parts, one after the other
  *   BENCH_ONLY=archive,growth npm run bench
  *   npm run bench:archive | bench:growth | bench:actors       one part
  */

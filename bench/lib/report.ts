@@ -1,4 +1,4 @@
-/** Where benchmark results go: the terminal (Markdown, pasted into docs/BENCHMARKS.md) and a JSON file. */
+/** Where benchmark results go: the terminal (Markdown) and a JSON file, which docs/BENCHMARKS.md says how to keep. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './stack';

@@ -2,10 +2,10 @@
  * The MariaDB a benchmark runs on. By default a private server (the machine's own binaries, data under
  * .data/bench/mysql, a port of its own), for two reasons: the benchmark's heavy I/O then does not
  * disturb whoever else uses the machine's server, and it can be sized like a production server:
- * buffer pool BENCH_BUFFER_POOL, default 4G (the 6,000,000-row table with its indexes is about 2.6 GB),
- * redo log BENCH_REDO_LOG, default 1G. MariaDB's 96 MB redo log holds a tenth of what moving a million
- * rows writes to it, so with it InnoDB spends the move flushing pages early to free log space: three
- * times the page writes, and a restore a quarter slower (docs/BENCHMARKS.md). Table caches
+ * buffer pool BENCH_BUFFER_POOL, default 4G (room for bench:archive's 6,000,000-row table with its
+ * indexes), redo log BENCH_REDO_LOG, default 1G. MariaDB's 96 MB default holds far less than moving a
+ * million rows writes to it, so with it InnoDB spends the move flushing pages early to free log space,
+ * and a restore is slower (docs/BENCHMARKS.md). Table caches
  * (table_open_cache, table_definition_cache) BENCH_TABLE_CACHE, default 25,000: every message has a
  * table of its own (src/storage/hotTables.ts), so bench:actors' 10,000 actors are 10,000 tables, and
  * more while archives swap fresh ones in; MariaDB's 2,000 and 400 would have it reopen tables all along,

@@ -110,7 +110,7 @@ export async function encodeRowArrays(rows: readonly RowArray[]): Promise<Encode
 
 /**
  * Brotli quality 3: on interaction rows (random event and user ids dominate the entropy) qualities 3
- * to 9 all land within 1% of each other in size, while 5, the previous setting, took four times as
+ * to 9 all compress to about the same size, while 5, the previous setting, took several times as
  * long as 3 and was most of the archive's CPU time. The decoder reads every quality alike, so chunks
  * written at 5 restore unchanged.
  */

@@ -8,8 +8,8 @@
  *
  * Why: archiving a message then reads one table in primary-key order and drops it, instead of deleting
  * its rows one by one out of a table shared with every other message, with every secondary index
- * entry removed and purged (docs/BENCHMARKS.md, `bench:archive`: 3.7–4.0x pt-archiver's rows/s from the
- * shared table, against 1.5x when the service deleted from it too).
+ * entry removed and purged: deleting kept the archive near pt-archiver's speed, draining and dropping
+ * the table leaves it well ahead (docs/BENCHMARKS.md, `bench:archive`).
  *
  * Ids stay unique across all tables, as they were in one table: table n hands out ids from
  * n * 2^40 + 1 on (its AUTO_INCREMENT is set when it is made), so a row restored into a later table

@@ -11,8 +11,8 @@
  *
  * The database's inserts are most of a restore's work, and one statement keeps one core busy: each
  * chunk's statements are spread over `insertConnections` connections (RESTORE_INSERT_CONNECTIONS, 2
- * by default), while the chunk is decoded once. On the two-core benchmark machine that took a
- * 1,000,000-row restore from 48 s to 35 s with no more worker memory. Chunks in flight,
+ * by default), while the chunk is decoded once, so the restore gets faster without the worker holding
+ * more rows (docs/BENCHMARKS.md, `bench:archive`). Chunks in flight,
  * `parallelInserts` (RESTORE_PARALLEL_CHUNKS, 1 by default), overlap the worker's decoding with the
  * inserts too, at a few megabytes of decoded rows and a larger heap per chunk.
  *
@@ -181,7 +181,7 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       for (const meta of todo) {
         while (inFlight.length >= parallel) await settleOldest();
         // A chunk is fetched and decoded only when it is its turn: reading the next one ahead saved no
-        // time on an idle machine either (30.0 s against 30.3 s) and took the worker from 342 to 441 MB.
+        // time, even on an idle machine, and held a whole decoded chunk more in the worker's memory.
         const done = loadChunk(db, ref, generation, meta).then((chunk) =>
           restoreChunk(db, ref, chunk, { table, insertBatch, connections, returning, addUserMessages, attempt }),
         );
@@ -293,8 +293,7 @@ function run(conn: RawConnection, sql: string, values: readonly (string | null)[
  * already put back included: `id = id` leaves them as they are, and RETURNING shows them so) is
  * compared with the rows it sent and dropped at once. Collecting a chunk's answers for one checksum
  * at the end kept 5,000 rows of strings alive per chunk in flight, long enough for V8 to promote them
- * to the old generation (with two chunks in flight, a restoring process's old generation peaked at
- * 73 MB that way, 47-57 MB this way: docs/BENCHMARKS.md).
+ * to the old generation, which then grows well past what is live before V8 collects it.
  */
 async function insertRows(
   db: Db,

@@ -72,7 +72,7 @@ describe('ingestion', () => {
   it('recognises an event imported with its ledger entry, and keeps no key on event ids in the hot tables', async () => {
     const ref = { kind: 'campaign', id: 'promo' } as const;
     const table = await ensureHotTable(stack.db, ref);
-    // An import writes the hot row and the ledger entry together (README, "Stored once").
+    // An import writes the hot row and the ledger entry together (docs/DATA.md, "Stored once").
     await stack.db.transaction(async (trx) => {
       await trx('ingested_events').insert({ event_id: 'imported-1' });
       await trx(table.name).insert({

@@ -6,8 +6,8 @@ import type { Knex } from 'knex';
  * only the ledger remembers them), and it was the costliest of the table's B-trees to maintain: its
  * entries for one message are scattered at random, so every row archived, restored or ingested meant a
  * random descent into it, and for a delete a second one when purge removes the entry. Measured in the
- * database alone (docs/BENCHMARKS.md, "What each index costs a move"), a message's move cost about a
- * third less without it. Whatever writes `interactions` other than ingestion (an import) must add its
+ * database alone (docs/BENCHMARKS.md, `bench:clustering`), a message's move cost markedly less without
+ * it. Whatever writes `interactions` other than ingestion (an import) must add its
  * event ids to the ledger in the same transaction.
  */
 export async function up(knex: Knex): Promise<void> {

@@ -16,8 +16,8 @@ const BACKFILL_ROWS = 50_000;
  * `ix_interactions_user` was, after the unique key on event ids (migration 004), the costliest B-tree
  * of the hot table to maintain: a message's entries in it are scattered at random, so every row
  * archived, restored or ingested meant a random descent into it, and for a delete a second one when
- * purge removes the entry. Measured in the database alone (docs/BENCHMARKS.md, "What each index costs
- * a move"), a message's rows cost about a third less to delete and to insert without it.
+ * purge removes the entry. Measured in the database alone (docs/BENCHMARKS.md, `bench:clustering`), a
+ * message's rows cost markedly less to delete and to insert without it.
  * `user_messages` is written once per (user, message) at ingestion and never by a move: rows leave
  * it neither when their message is archived nor when it is restored, and the availability check
  * keeps expired messages out of the lists as before.
