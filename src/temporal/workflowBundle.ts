@@ -1,10 +1,10 @@
 /**
  * Bundles the workflow code in a short-lived child process. Webpack loads SWC's native compiler, and
  * a native library once loaded stays mapped in its process, as do the malloc arenas the compile grew:
- * bundled in the worker's own process, even in a thread that then ends, they cost it 40-75 MB for
- * its whole life (an idle worker 250-276 MB that way, 204-212 MB bundling in a child;
- * docs/BENCHMARKS.md). A child's memory goes back to the system when it exits, and the worker keeps
- * only the bundle's text.
+ * bundled in the worker's own process, even in a thread that then ends, they would stay with it for
+ * its whole life (the idle worker's memory either way is in docs/BENCHMARKS.md). A child's memory goes
+ * back to the system when it exits, and the worker keeps only the bundle's text. A bundle built
+ * beforehand (`npm run build`, or the test runner once per run) skips all of this.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
