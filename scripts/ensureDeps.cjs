@@ -19,7 +19,7 @@ if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) process.exit(0)
 
 console.error('Installing npm packages (npm ci)…');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const res = spawnSync(npm, ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+const res = spawnSync(npm, ['ci', '--include=dev', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
 if (res.status !== 0) {
   console.error('npm ci failed: see the output above.');
   process.exit(res.status ?? 1);
