@@ -12,6 +12,7 @@
  * operator would restore data meant to stay) and restores every actor.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   countTableRows,
   createBenchDatabase,
@@ -108,7 +109,7 @@ async function runPhase(
         log(`  ${name}: ${fmtInt(done)} / ${fmtInt(actors)} done, worker RSS ${fmtMB(readMemory(pid)?.rss ?? 0)}`);
         lastLog = Date.now();
       }
-      await new Promise((r) => setTimeout(r, 1_000));
+      await sleep(1_000);
     }
     const seconds = (performance.now() - started) / 1000;
     const dbCpu = server.pid ? cpuSeconds(server.pid) - db0 : NaN;

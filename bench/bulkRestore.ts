@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import { runCli } from '../src/cli/main';
@@ -61,7 +62,6 @@ function log(msg: string): void {
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const int = (n: number) => n.toLocaleString('en-US');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function loadAverage(): string {
   try {

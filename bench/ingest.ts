@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
 import { ApiTokenStore } from '../src/auth/apiTokens';
@@ -72,7 +73,7 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error('the API did not become healthy within 60 s');
 }

@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureTemporalBinary } from './ensureTemporal';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import type { MessageRef } from '../src/shared/types';
@@ -44,7 +45,7 @@ async function until(check: () => Promise<boolean>, what: string, ms = 60_000): 
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 

@@ -3,6 +3,7 @@
  * retained by an active retargeting segment, stopped with a TTL of seconds, so a newcomer watches them
  * expire, move to long-term storage and come back on restore, here and in the Temporal Web UI.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LifecycleClient } from './client/lifecycleClient';
 import type { Db } from './db/knex';
 import type { Logger } from './logger';
@@ -15,8 +16,6 @@ interface DemoMessage extends MessageRef {
   tags: string[];
   rows: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function seedDemo(db: Db, runId: string): Promise<{ messages: DemoMessage[]; retained: MessageRef }> {
   const messages: DemoMessage[] = [

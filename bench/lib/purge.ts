@@ -3,6 +3,7 @@
  * have returned. A phase measured right after a large delete would pay for that purge too; in the
  * service a restore comes months after the archive it undoes, long after the purge has finished.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../../src/db/knex';
 
 /** Committed transactions whose undo logs are not yet purged (InnoDB's history list length). */
@@ -21,5 +22,5 @@ export async function purgeBacklog(db: Db): Promise<number> {
  */
 export async function settlePurge(db: Db): Promise<void> {
   const deadline = Date.now() + 600_000;
-  while (Date.now() < deadline && (await purgeBacklog(db)) > 0) await new Promise((r) => setTimeout(r, 500));
+  while (Date.now() < deadline && (await purgeBacklog(db)) > 0) await sleep(500);
 }

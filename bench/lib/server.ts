@@ -13,6 +13,7 @@
  * commits included. BENCH_MYSQL_URL runs on an existing server instead, as it is configured.
  */
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb } from '../../src/db/knex';
 import { ensureLocalMysql, type LocalMysqlHandle } from '../../src/db/localMysql';
 import { createLogger } from '../../src/logger';
@@ -84,7 +85,7 @@ export async function sizeLikeProduction(
       const [rows] = (await db.raw("SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'")) as [{ Value: string }[]];
       const [current] = (await db.raw('SELECT @@innodb_buffer_pool_size AS b')) as [{ b: string | number }[]];
       if (Number(current[0].b) >= size.bufferPoolBytes && !/resizing|withdraw|allocat/i.test(rows[0]?.Value ?? '')) break;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   } finally {
     await db.destroy();

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { LifecycleClient } from '../../src/client/lifecycleClient';
@@ -110,8 +111,6 @@ export function spawnBenchWorker(env: WorkerEnv): BenchWorker {
     },
   };
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Waits until the actor has no workflow task and no activity under way. The state a benchmark waits

@@ -9,6 +9,7 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { parseMysqlUrl } from './knex';
 import { mysqlTlsFromEnv } from './mysqlTls';
@@ -121,8 +122,6 @@ async function answers(conn: mysql.ConnectionOptions): Promise<{ ok: boolean; er
     await c?.end().catch(() => undefined);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Returns null when the server named by the URL answers (including with an authentication error,

@@ -3,6 +3,7 @@
  * against a fresh server, a restarted dev server whose SQLite file already has them, or several
  * processes starting at the same time.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 // The SDK exports these for registering attributes, though not from its package index.
@@ -61,8 +62,6 @@ function isAlreadyExists(err: unknown): boolean {
   const e = err as { code?: number; message?: string; details?: string };
   return e?.code === GRPC_ALREADY_EXISTS || /already exists/i.test(`${e?.message ?? ''} ${e?.details ?? ''}`);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function ensureSearchAttributes(
   connection: Connection,

@@ -4,6 +4,7 @@
  * where it stands with --once. Also the follower `restore` uses: a live progress bar fed by the workflow's
  * `progress` query, and the summary at the end.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@temporalio/client';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -30,7 +31,6 @@ export interface FollowOptions {
   pollMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const n = (value: number) => value.toLocaleString('en-US');
 
 /** A bulk client on the connection the command opened (same address and namespace options). */

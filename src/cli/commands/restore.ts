@@ -9,6 +9,7 @@
  *   one summary e-mail, exit code 1 when any message failed. --detach returns at once with the request id
  *   (re-attach with `interaction-data bulk status <request>`); --dry-run only lists what would be restored.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type { LifecycleClient } from '../../client/lifecycleClient';
 import { BulkRequestConflictError, PREVIEW_LIMIT_DEFAULT, type BulkRestoreRequest } from '../../client/bulkRestoreClient';
@@ -44,8 +45,6 @@ interface RestoreOptions {
   timeout?: string;
   pollInterval?: string;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function registerRestore(program: Command, ctx: CliContext): void {
   program

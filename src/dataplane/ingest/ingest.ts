@@ -9,6 +9,7 @@
  * Events for stopped or expired messages are stored like any other (rule 11): for an expired message
  * they stay invisible until restored, and the actor's cleanup sweep moves them to long-term storage.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../../db/knex';
 import type { MessageRef } from '../../shared/types';
 import { ensureHotTable, lockCurrentTables, type HotTable } from '../../storage/hotTables';
@@ -60,7 +61,7 @@ export async function ingestEvents(db: Db, events: readonly InteractionEvent[]):
       const errno = sqlErrno(err);
       const retryable = err instanceof EventIdRace || errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT;
       if (!retryable || attempt >= ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+      await sleep(5 * attempt + Math.random() * 20);
     }
   }
 }
