@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { BulkRequestConflictError, BulkRestoreClient } from '../src/client/bulkRestoreClient';
-import type { BulkRestoreProgress } from '../src/bulk/types';
+import { BULK_RESTORE_WORKFLOW_ID_PREFIX, type BulkRestoreProgress } from '../src/bulk/types';
 import type { MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
@@ -22,7 +22,9 @@ import {
   hotRows,
   seedInteractions,
   waitFor,
+  waitForPollers,
   waitForState,
+  waitUntilSettled,
   withTimeout,
   type TestStack,
 } from './support/stack';
@@ -77,14 +79,13 @@ describe('bulk restore', () => {
   }
 
   async function itemOutcomes(requestId: string): Promise<Record<string, string>> {
-    const rows = (await stack
-      .db('bulk_restore_items')
-      .where('execution_key', 'like', `${requestId}/%`)
-      .select('kind', 'message_id', 'outcome')) as {
-      kind: string;
-      message_id: string;
-      outcome: string;
-    }[];
+    const rows = await stack.db('bulk_restore_items').where('execution_key', 'like', `${requestId}/%`).select<
+      {
+        kind: string;
+        message_id: string;
+        outcome: string;
+      }[]
+    >('kind', 'message_id', 'outcome');
     return Object.fromEntries(rows.map((r) => [`${r.kind}:${r.message_id}`, r.outcome]));
   }
 
@@ -376,7 +377,7 @@ describe('bulk restore', () => {
     const executions = await stack.db('bulk_restore_items').where('execution_key', 'like', `${a.requestId}/%`).distinct('execution_key');
     assert.equal(executions.length, 1, 'one execution of the request');
     await waitFor('the summary e-mail', async () => emailsTo('twice@example.com').length > 0, 30_000);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await waitUntilSettled(stack, `${BULK_RESTORE_WORKFLOW_ID_PREFIX}${a.requestId}`);
     assert.equal(emailsTo('twice@example.com').length, 1, 'one e-mail for the request however often it was sent');
 
     await bulk.start({ refs, requestedBy: 'named@example.com', requestId: 'ticket-4711' });
@@ -440,6 +441,7 @@ describe('bulk restore with the worker killed mid-way', () => {
       checksums.set(`${r.kind}:${r.id}`, sha256(canonicalBytes(await hotRows(stack.db, r))));
     }
     let worker = stack.spawnWorker();
+    await waitForPollers(stack);
     const stoppedAt = new Date(Date.now() - 11 * 60_000).toISOString();
     await Promise.all(refs.map((r) => stack.lifecycle.stop(r.kind, r.id, { stoppedAt })));
     await Promise.all(refs.map((r) => waitForState(stack, r, 'expired', 120_000)));

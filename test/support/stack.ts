@@ -21,7 +21,7 @@ import { startDevServer, startDevServerOnFreePort, type DevServerHandle } from '
 import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { MessageRef } from '../../src/shared/types';
-import { lifecycleWorkflowId } from '../../src/shared/workflowId';
+import { lifecycleWorkflowId, TASK_QUEUE } from '../../src/shared/workflowId';
 import type { InteractionRow } from '../../src/storage/chunkCodec';
 import { compareIds, INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
 import { ensureHotTable, hotTableName, messageHotTables } from '../../src/storage/hotTables';
@@ -333,6 +333,23 @@ export async function waitUntilSettled(stack: TestStack, actor: MessageRef | str
       const { status, raw } = await handle.describe();
       return status.name !== 'RUNNING' || (!raw.pendingWorkflowTask && (raw.pendingActivities ?? []).length === 0);
     },
+    timeoutMs,
+    100,
+  );
+}
+
+/** Waits until a worker polls the actors' task queue, so that the first Updates do not wait out their deadline on a worker still starting. */
+export async function waitForPollers(stack: TestStack, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    'a worker polling the task queue',
+    async () =>
+      ((
+        await stack.connection.workflowService.describeTaskQueue({
+          namespace: stack.env.TEMPORAL_NAMESPACE,
+          taskQueue: { name: TASK_QUEUE },
+          taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+        })
+      ).pollers?.length ?? 0) > 0,
     timeoutMs,
     100,
   );
