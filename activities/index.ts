@@ -39,9 +39,9 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
   return {
     ...createBulkRestoreActivities({ db, temporal: deps.temporal, mailer: deps.summaryMailer }),
     ...createActorRecordActivities(db),
-    async planDeadline({ from, purpose }) {
+    planDeadline({ from, purpose }) {
       const d = purpose === 'expiry' ? config.interactionDataTtl : config.cleanupInterval;
-      return addDuration(new Date(from), d).toISOString();
+      return Promise.resolve(addDuration(new Date(from), d).toISOString());
     },
 
     loadMessageDetails: (ref) => loadMessageDetails(db, ref),

@@ -26,7 +26,7 @@ import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, log, saveResults, table, verdict } from './lib/report';
 import { startBenchServer, type BenchServer } from './lib/server';
 import { resetStickiness, spawnBenchWorker, startBenchTemporal, waitForStatus, type BenchTemporal, type BenchWorker } from './lib/stack';
-import type { MessageKind, MessageRef } from '../src/shared/types';
+import type { MessageRef } from '../src/shared/types';
 
 interface PhaseFigures {
   actors: number;
@@ -54,7 +54,7 @@ export interface ActorsResult {
 const CONCURRENCY = 32;
 
 function refOf(i: number): MessageRef {
-  return { kind: (i % 2 ? 'canvas' : 'campaign') as MessageKind, id: `actor-${i}` };
+  return { kind: i % 2 ? 'canvas' : 'campaign', id: `actor-${i}` };
 }
 
 /** The actors' hot rows, in every table they are in (each actor's table holds its rows only). */

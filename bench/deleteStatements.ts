@@ -36,13 +36,13 @@ const T = SHARED_TABLE;
 
 /** The archive's query for a chunk's ids before migration 006: the message's own index alone. */
 const idsThroughIndex = async (trx: Knex.Transaction, after: string) =>
-  (await trx
+  await trx
     .from(trx.raw('?? FORCE INDEX (ix_interactions_message)', [T]))
     .where({ message_kind: TARGET.kind, message_id: TARGET.id })
     .andWhere('id', '>', after)
     .orderBy('id')
     .limit(CHUNK)
-    .pluck('id')) as string[];
+    .pluck<string[]>('id');
 
 async function deleteReturning(trx: Knex.Transaction, sql: string, bindings: readonly (string | number)[]): Promise<number> {
   const [rows] = (await trx.raw(`${sql} RETURNING ${INTERACTION_COLUMN_LIST}`, bindings).options({ rowsAsArray: true })) as unknown as [

@@ -91,7 +91,7 @@ async function post(url: string, token: string, body: unknown): Promise<{ status
  * so it should cost as little as it can.
  */
 function makeBatch(run: string, seq: { n: number }, baseTime: number): string {
-  const parts: string[] = new Array(BATCH);
+  const parts = new Array<string>(BATCH);
   for (let i = 0; i < BATCH; i++) {
     const n = seq.n++;
     const r = Math.random();

@@ -72,11 +72,7 @@ async function ingestBatches(db: Db, rows: number): Promise<Row[][]> {
   for (let m = 0; m < INGEST_MESSAGES; m++) {
     const ref = ingestRef(m);
     lists.push(
-      (await db(SHARED_TABLE)
-        .where({ message_kind: ref.kind, message_id: ref.id })
-        .orderBy('id')
-        .limit(perMessage)
-        .select(columns)) as Row[],
+      await db(SHARED_TABLE).where({ message_kind: ref.kind, message_id: ref.id }).orderBy('id').limit(perMessage).select<Row[]>(columns),
     );
   }
   const interleaved: Row[] = [];

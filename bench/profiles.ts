@@ -26,14 +26,20 @@ const EXPORT_USERS = 50;
 /** The read before migration 005: every fact of the users in one statement through ix_interactions_user of the shared table. */
 async function throughUserIndex(db: Db, userIds: string[]): Promise<number> {
   return inSnapshot(db, async (trx) => {
-    const rows = (await trx(SHARED_TABLE)
+    const rows = await trx(SHARED_TABLE)
       .select('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')
       .max('occurred_at as last_at')
       .whereIn('user_id', userIds)
-      .groupBy('user_id', 'message_kind', 'message_id', 'event_type', 'variant_id', 'step_id', 'variation_id', 'channel')) as {
-      message_kind: MessageKind;
-      message_id: string;
-    }[];
+      .groupBy<{ message_kind: MessageKind; message_id: string }[]>(
+        'user_id',
+        'message_kind',
+        'message_id',
+        'event_type',
+        'variant_id',
+        'step_id',
+        'variation_id',
+        'channel',
+      );
     const refs = new Map<string, MessageRef>(
       rows.map((r) => [`${r.message_kind}:${r.message_id}`, { kind: r.message_kind, id: r.message_id }]),
     );

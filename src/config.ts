@@ -48,7 +48,7 @@ function duration(name: string, raw: string | undefined, fallback: string): Cale
   try {
     return parseDuration(raw && raw.trim() ? raw : fallback);
   } catch (err) {
-    throw new Error(`${name}: ${(err as Error).message}`);
+    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
   }
 }
 

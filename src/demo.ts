@@ -131,9 +131,7 @@ export async function runDemo(opts: {
     await sleep(1_000);
   }
   if (opts.signal.aborted) return;
-  const outbox = (await db('email_outbox').where({ to_address: 'demo@example.com' }).orderBy('id').select('subject')) as {
-    subject: string;
-  }[];
+  const outbox = await db('email_outbox').where({ to_address: 'demo@example.com' }).orderBy('id').select<{ subject: string }[]>('subject');
   for (const e of outbox.slice(-messages.length)) log.info(`demo: e-mail to demo@example.com: "${e.subject}"`);
   log.info('demo: every message expired, moved to long-term storage and was restored; they expire again after another TTL');
 }

@@ -99,7 +99,7 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL || 'inf
     (pretty
       ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
       : pino.destination({ fd: process.stdout.fd ?? 1 }));
-  return pino(options, scrubbing(inner as DestinationStream, secretScrubber(opts.env ?? process.env)));
+  return pino(options, scrubbing(inner, secretScrubber(opts.env ?? process.env)));
 }
 
 export type { Logger };

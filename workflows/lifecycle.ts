@@ -44,6 +44,7 @@ import type {
   RestoreSignal,
   ResumeOutcome,
   StopOutcome,
+  StopSignal,
 } from '../src/shared/types';
 import {
   messageDetailsSignal,
@@ -157,7 +158,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       return (await awaitReply({ type: 'stop', stoppedAt })) as StopOutcome;
     },
     {
-      validator: (payload) => {
+      validator: (payload?: StopSignal) => {
         if (payload?.stoppedAt !== undefined && Number.isNaN(Date.parse(payload.stoppedAt))) {
           throw new Error(`stoppedAt ${JSON.stringify(payload.stoppedAt)} is not an ISO-8601 instant`);
         }
@@ -236,7 +237,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       return takeRestore(restoreRequest(payload));
     },
     {
-      validator: (payload) => {
+      validator: (payload?: RestoreSignal) => {
         if (typeof payload?.requestedBy !== 'string')
           throw new Error('requestedBy must be a string (an e-mail address, or empty for none)');
         if (payload.requestId !== undefined && (typeof payload.requestId !== 'string' || payload.requestId.length > 128)) {

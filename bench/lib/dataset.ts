@@ -278,26 +278,26 @@ export async function copyIntoHotTable(db: Db, source: string, ref: MessageRef, 
 /** Runs fn over items with at most `limit` in flight; on a failure, lets the others finish, then throws it. */
 export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  let failure: unknown = null;
+  const failures: unknown[] = [];
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length && failure === null) {
+      while (next < items.length && failures.length === 0) {
         try {
           await fn(items[next++]);
         } catch (err) {
-          failure ??= err;
+          if (failures.length === 0) failures.push(err);
         }
       }
     }),
   );
-  if (failure !== null) throw failure;
+  if (failures.length > 0) throw failures[0];
 }
 
 /** Names of the hot tables in use (current or draining), of every message or of those whose id is LIKE `idLike`. */
 export async function hotTablesOf(db: Db, idLike?: string): Promise<string[]> {
   let q = db('hot_tables').whereIn('role', ['current', 'draining']);
   if (idLike !== undefined) q = q.where('message_id', 'like', idLike);
-  const rows = (await q.orderBy('table_no').select('table_no')) as { table_no: string }[];
+  const rows = await q.orderBy('table_no').select<{ table_no: string }[]>('table_no');
   return rows.map((r) => hotTableName(r.table_no));
 }
 

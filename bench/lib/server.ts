@@ -101,7 +101,7 @@ export async function startBenchServer(log: (msg: string) => void): Promise<Benc
       description: `MariaDB/MySQL ${facts.version} at ${new URL(given).host} as configured (buffer pool ${(facts.bufferPool / 1024 ** 2).toFixed(0)} MB, redo log ${(facts.redoLog / 1024 ** 2).toFixed(0)} MB, table caches ${facts.tableCache.toLocaleString('en-US')})`,
       bufferPoolBytes: facts.bufferPool,
       pid: null,
-      stop: async () => undefined,
+      stop: () => Promise.resolve(),
     };
   }
   const url = `mysql://root:bench@127.0.0.1:${await freePort()}/mysql`;

@@ -92,7 +92,7 @@ type ValidationContext = 'body' | 'params' | 'querystring' | 'headers';
 interface SchemaError {
   keyword?: string;
   instancePath?: string;
-  params?: Record<string, unknown>;
+  params?: { missingProperty?: string; [key: string]: unknown };
   message?: string;
 }
 
@@ -174,8 +174,10 @@ export function buildApi(options: ApiOptions): ApiServer {
   const limits: ApiLimits = { ...DEFAULT_API_LIMITS, ...options.limits };
   const allowedDomains = options.allowedEmailDomains ?? [];
 
+  // Typed as fastify's own logger, so the instance's type is fastify's default one.
+  const loggerInstance: FastifyBaseLogger = logger;
   const app = fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance,
     // A client that sends its request slowly, or holds an idle connection, does not hold a socket forever.
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.connectionTimeoutMs,
@@ -198,16 +200,17 @@ export function buildApi(options: ApiOptions): ApiServer {
       done(null, undefined);
       return;
     }
-    defaultJsonParser(request, text, done);
+    void defaultJsonParser(request, text, done);
   });
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     if (request.method === 'POST' && request.body === undefined) request.body = {};
+    done();
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
-      const context = (error.validationContext ?? 'body') as ValidationContext;
-      const { message, field } = formatValidationErrors(error.validation as SchemaError[], context, request);
+      const context = error.validationContext ?? 'body';
+      const { message, field } = formatValidationErrors(error.validation, context, request);
       return reply.code(400).send({ error: 'bad_request', message, ...(field ? { field } : {}) });
     }
     if (error instanceof PolicyError) {
@@ -297,6 +300,7 @@ export function buildApi(options: ApiOptions): ApiServer {
   const withTemporal = <T>(fn: () => Promise<T>): Promise<T> => connection.withDeadline(Date.now() + temporalTimeoutMs, fn);
 
   // Routes live in a plugin so that the OpenAPI generator, registered above, sees each of them.
+  // eslint-disable-next-line @typescript-eslint/require-await -- fastify turns an async plugin's throw into a failed registration
   void app.register(async (api) => {
     const routes = api.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -420,18 +424,16 @@ export function buildApi(options: ApiOptions): ApiServer {
         const workflowId = lifecycleWorkflowId({ kind, id });
         if (!result.accepted) {
           const status = await withTemporal(() => lifecycle.status(kind, id));
-          return reply
-            .code(200)
-            .send({
-              workflowId,
-              kind,
-              id,
-              requestId: result.requestId,
-              accepted: false,
-              state: result.state,
-              message: ALREADY_AVAILABLE_MESSAGE,
-              status,
-            });
+          return reply.code(200).send({
+            workflowId,
+            kind,
+            id,
+            requestId: result.requestId,
+            accepted: false,
+            state: result.state,
+            message: ALREADY_AVAILABLE_MESSAGE,
+            status,
+          });
         }
         return reply.code(202).send({ workflowId, kind, id, requestId: result.requestId, accepted: true, state: result.state });
       },
@@ -514,7 +516,7 @@ export function buildApi(options: ApiOptions): ApiServer {
     if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
 
     if (options.openapi !== false) {
-      routes.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      routes.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
     }
   });
 

@@ -11,7 +11,7 @@ import type { Db } from '../db/knex';
 import { activateAudiences, getAudience, putAudience } from '../dataplane/audiences';
 import { messageAnalytics } from '../dataplane/analytics';
 import { DataPlaneError, badRequest, notFound } from '../dataplane/errors';
-import { InvalidFilterError, parseFilter, type FilterInput } from '../dataplane/filters/definitions';
+import { InvalidFilterError, parseFilter } from '../dataplane/filters/definitions';
 import { evaluateFilter } from '../dataplane/filters/evaluate';
 import { ingestEvents } from '../dataplane/ingest/ingest';
 import { validateBatch } from '../dataplane/ingest/validateBatch';
@@ -62,7 +62,7 @@ interface SchemaError {
   instancePath?: string;
   keyword?: string;
   message?: string;
-  params?: Record<string, unknown>;
+  params?: { missingProperty?: string; [key: string]: unknown };
 }
 
 /** `/filters/0/type` → `filters[0].type`: nested fields named the way a client would write them. */
@@ -79,7 +79,8 @@ function valueAt(data: unknown, pointer: string): string {
   for (const part of pointer.split('/').filter(Boolean))
     v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
   if (v === undefined) return 'nothing';
-  const text = JSON.stringify(v) ?? String(v);
+  // JSON has no spelling for a function or a symbol; String has.
+  const text = typeof v === 'function' || typeof v === 'symbol' ? String(v) : JSON.stringify(v);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
@@ -123,6 +124,7 @@ const ingestValidator: FastifySchemaCompiler<unknown> = (route) =>
     typeof TypeBoxValidatorCompiler
   >[0]);
 
+// eslint-disable-next-line @typescript-eslint/require-await -- fastify turns an async plugin's throw into a failed registration
 export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app, options) => {
   const { db, connection } = options;
   const timeoutMs = options.temporalTimeoutMs ?? 10_000;
@@ -175,7 +177,7 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
               ? request.headers
               : request.body;
       const { message, field } = formatSchemaErrors(
-        error.validation as SchemaError[],
+        error.validation,
         context === 'querystring' ? 'query string' : context === 'params' ? 'path' : context,
         data,
       );
@@ -343,7 +345,7 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
     async (request, reply) => {
       let filter;
       try {
-        filter = parseFilter(request.body.filter as FilterInput);
+        filter = parseFilter(request.body.filter);
       } catch (err) {
         if (err instanceof InvalidFilterError) throw badRequest(err.problems.map((p) => `filter: ${p}`).join('. '), { field: 'filter' });
         throw err;

@@ -46,7 +46,7 @@ function fixedDuration(name: string, raw: string | undefined, fallbackMs: number
     if (d.months > 0) throw new Error('give it in days or shorter units');
     return d.milliseconds;
   } catch (err) {
-    throw new Error(`${name}: ${(err as Error).message}`);
+    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -101,7 +101,7 @@ export function registerTokenRoutes(routes: ApiServer, db: Knex): void {
       },
     },
     async (request, reply) => {
-      const exists = await db('api_tokens').where({ id: request.params.id }).first();
+      const exists = await db('api_tokens').where({ id: request.params.id }).first<Record<string, unknown> | undefined>();
       if (!exists) return reply.code(404).send({ error: 'not_found', message: `no token ${request.params.id}` });
       return reply.code(200).send(tokenView(await store.revoke(request.params.id)));
     },

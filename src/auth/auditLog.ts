@@ -78,7 +78,9 @@ export async function readAudit(db: Knex, query: AuditQuery): Promise<{ entries:
     .orderBy('id', 'desc')
     .limit(query.limit + 1);
   if (query.principal)
-    q.andWhere((w) => w.where('principal', query.principal as string).orWhere('principal_name', query.principal as string));
+    q.andWhere((w) => {
+      w.where('principal', query.principal as string).orWhere('principal_name', query.principal as string);
+    });
   const rows = await q;
   const truncated = rows.length > query.limit;
   const entries = rows

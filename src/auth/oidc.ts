@@ -34,7 +34,7 @@ export function oidcConfigFromEnv(env: NodeJS.ProcessEnv = process.env): OidcCon
       throw new Error('it must be https (plain http only for localhost)');
     }
   } catch (err) {
-    throw new Error(`OIDC_JWKS_URL ${JSON.stringify(jwksUrl)} is not usable: ${(err as Error).message}`);
+    throw new Error(`OIDC_JWKS_URL ${JSON.stringify(jwksUrl)} is not usable: ${(err as Error).message}`, { cause: err });
   }
   const tolerance = env.OIDC_CLOCK_TOLERANCE_SECONDS ? Number(env.OIDC_CLOCK_TOLERANCE_SECONDS) : 30;
   if (!Number.isInteger(tolerance) || tolerance < 0)

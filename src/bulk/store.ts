@@ -7,6 +7,7 @@
  * find which messages are expired without asking thousands of actors.
  */
 import { rereadIfTableMoved } from '../dataplane/sql';
+import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { LifecycleState, MessageKind, MessageRef } from '../shared/types';
 import { currentHotTable } from '../storage/hotTables';
@@ -37,7 +38,7 @@ interface ClassifiedRef extends MessageRef {
 }
 
 /** `(kind, message_id) > (after.kind, after.id)` written so that MySQL can use the key for the range. */
-function afterKey(qb: ReturnType<Db['queryBuilder']>, kindCol: string, idCol: string, after: MessageRef | null): void {
+function afterKey(qb: Knex.QueryBuilder, kindCol: string, idCol: string, after: MessageRef | null): void {
   if (!after) return;
   void qb.where((w) => {
     void w.where(kindCol, '>', after.kind).orWhere((x) => {
@@ -106,16 +107,12 @@ export async function classifyRefs(db: Db, refs: readonly MessageRef[]): Promise
   for (let i = 0; i < refs.length; i += 500) {
     const batch = refs.slice(i, i + 500);
     const pairs = batch.map((r) => [r.kind, r.id]);
-    const messages = (await db('messages').whereIn(['kind', 'id'], pairs).select('kind', 'id', 'name')) as {
-      kind: string;
-      id: string;
-      name: string | null;
-    }[];
-    const states = (await db('message_availability').whereIn(['kind', 'message_id'], pairs).select('kind', 'message_id', 'state')) as {
-      kind: string;
-      message_id: string;
-      state: string;
-    }[];
+    const messages = await db('messages')
+      .whereIn(['kind', 'id'], pairs)
+      .select<{ kind: string; id: string; name: string | null }[]>('kind', 'id', 'name');
+    const states = await db('message_availability')
+      .whereIn(['kind', 'message_id'], pairs)
+      .select<{ kind: string; message_id: string; state: string }[]>('kind', 'message_id', 'state');
     // Ids are exact (migration 007): a row answers the ref with exactly its spelling.
     const key = (kind: string, id: string) => `${kind}:${id}`;
     const nameOf = new Map(messages.map((m) => [key(m.kind, m.id), m.name]));
@@ -200,16 +197,17 @@ export async function registerItems(
 }
 
 export async function itemCounts(db: Db, executionKey: string): Promise<RegisterItemsResult> {
-  const rows = (await db(ITEMS_TABLE).where({ execution_key: executionKey }).groupBy('outcome').select('outcome').count({ n: '*' })) as {
-    outcome: BulkItemOutcome;
-    n: number | string;
-  }[];
+  const rows = await db(ITEMS_TABLE)
+    .where({ execution_key: executionKey })
+    .groupBy('outcome')
+    .select('outcome')
+    .count<{ outcome: BulkItemOutcome; n: number | string }[]>({ n: '*' });
   const count = (o: BulkItemOutcome) => Number(rows.find((r) => r.outcome === o)?.n ?? 0);
-  const failures = (await db(ITEMS_TABLE)
+  const failures = await db(ITEMS_TABLE)
     .where({ execution_key: executionKey, outcome: 'failed' })
     .orderBy([{ column: 'kind' }, { column: 'message_id' }])
     .limit(MAX_FAILURES_KEPT)
-    .select('kind', 'message_id', 'reason')) as { kind: MessageKind; message_id: string; reason: string | null }[];
+    .select<{ kind: MessageKind; message_id: string; reason: string | null }[]>('kind', 'message_id', 'reason');
   return {
     total: rows.reduce((n, r) => n + Number(r.n), 0),
     pending: count('pending'),
@@ -259,20 +257,20 @@ export interface ListedItem extends BulkItemResult {
 
 /** Items with one outcome, with the message names, in (kind, id) order, at most `limit`. */
 export async function listItems(db: Db, executionKey: string, outcome: BulkItemFinalOutcome, limit: number): Promise<ListedItem[]> {
-  const rows = (await db(`${ITEMS_TABLE} as i`)
+  const rows = await db(`${ITEMS_TABLE} as i`)
     .leftJoin('messages as m', function joinMessages() {
       this.on('m.kind', '=', 'i.kind').andOn('m.id', '=', 'i.message_id');
     })
     .where({ 'i.execution_key': executionKey, 'i.outcome': outcome })
     .orderBy([{ column: 'i.kind' }, { column: 'i.message_id' }])
     .limit(limit)
-    .select('i.kind', 'i.message_id', 'i.row_count', 'i.reason', 'm.name')) as {
-    kind: MessageKind;
-    message_id: string;
-    row_count: number | string;
-    reason: string | null;
-    name: string | null;
-  }[];
+    .select<{ kind: MessageKind; message_id: string; row_count: number | string; reason: string | null; name: string | null }[]>(
+      'i.kind',
+      'i.message_id',
+      'i.row_count',
+      'i.reason',
+      'm.name',
+    );
   return rows.map((r) => ({ kind: r.kind, id: r.message_id, outcome, rowCount: Number(r.row_count), reason: r.reason, name: r.name }));
 }
 

@@ -167,7 +167,7 @@ async function checkFilters(db: Db, filters: readonly FilterInput[]): Promise<Pa
 /** The name rule 9 uses for a Canvas: the Canvas's own name when the audience is linked to it. */
 async function displayNames(db: Db, audiences: readonly Pick<Audience, 'type' | 'name' | 'messageId'>[]): Promise<string[]> {
   const refs = audiences.flatMap((a) =>
-    a.messageId && (a.type === 'campaign' || a.type === 'canvas') ? [{ kind: a.type, id: a.messageId } as MessageRef] : [],
+    a.messageId && (a.type === 'campaign' || a.type === 'canvas') ? [{ kind: a.type, id: a.messageId }] : [],
   );
   const messages = await loadMessages(db, refs);
   return audiences.map(

@@ -1,7 +1,7 @@
 /** Campaign and Canvas definitions in MySQL: name, tags, status, variants, steps and variations. */
 import type { Db } from '../db/knex';
 import type { MessageKind, MessageRef } from '../shared/types';
-import { COMPONENTS_OF, refKey, type Component, type ComponentType, type MessageDefinition, type MessageStatus } from './model';
+import { COMPONENTS_OF, refKey, type Component, type ComponentType, type MessageDefinition } from './model';
 
 export interface StoredMessage extends MessageDefinition {
   /** Data deleted under the former retention policy (rule 10): unusable in retargeting filters. */
@@ -16,7 +16,10 @@ const COMPONENT_FIELD: Record<ComponentType, 'variants' | 'steps' | 'variations'
 
 function whereRefs(refs: readonly MessageRef[], kindCol: string, idCol: string) {
   return (q: import('knex').Knex.QueryBuilder) => {
-    for (const r of refs) q.orWhere((w) => w.where(kindCol, r.kind).andWhere(idCol, r.id));
+    for (const r of refs)
+      q.orWhere((w) => {
+        w.where(kindCol, r.kind).andWhere(idCol, r.id);
+      });
   };
 }
 
@@ -37,7 +40,7 @@ export async function loadMessages(db: Db, refs: readonly MessageRef[]): Promise
       kind: r.kind,
       id: r.id,
       name: r.name ?? r.id,
-      status: (r.status === 'stopped' || r.status === 'archived' ? r.status : 'active') as MessageStatus,
+      status: r.status === 'stopped' || r.status === 'archived' ? r.status : 'active',
       tags: [],
       variants: [],
       steps: [],

@@ -83,7 +83,10 @@ export async function availabilityOf(db: Db, refs: readonly MessageRef[]): Promi
   const rows = (await db('message_availability')
     .select('kind', 'message_id', 'state', 'available')
     .where((q) => {
-      for (const r of refs) q.orWhere((w) => w.where({ kind: r.kind, message_id: r.id }));
+      for (const r of refs)
+        q.orWhere((w) => {
+          w.where({ kind: r.kind, message_id: r.id });
+        });
     })) as { kind: MessageKind; message_id: string; state: string; available: number | boolean }[];
   for (const r of rows) {
     out.set(refKey({ kind: r.kind, id: r.message_id }), {

@@ -1,5 +1,6 @@
 import { backOff } from 'exponential-backoff';
 import knexFactory, { type Knex } from 'knex';
+import type { Connection } from 'mysql2';
 import { mysqlTlsFromEnv, type MysqlTls } from './mysqlTls';
 import * as migration001 from './migrations/001_lifecycle';
 import * as migration002 from './migrations/002_data_plane';
@@ -94,6 +95,20 @@ export async function ensureDatabase(url: string, opts: ConnectionSecurity = {})
   }
 }
 
+/** The two calls of knex's pool that lend out one of its mysql2 connections. */
+interface ConnectionPool {
+  acquireConnection(): Promise<Connection>;
+  releaseConnection(conn: Connection): Promise<void>;
+}
+
+/**
+ * knex's pool, for code that hands statements to a mysql2 connection itself. knex types its client
+ * as `any`; this is the one place that says what those calls take and give.
+ */
+export function connectionPool(db: Db): ConnectionPool {
+  return db.client as ConnectionPool;
+}
+
 const migrations: Record<string, Knex.Migration> = {
   '001_lifecycle': migration001,
   '002_data_plane': migration002,
@@ -109,9 +124,9 @@ const migrations: Record<string, Knex.Migration> = {
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */
 export const migrationSource: Knex.MigrationSource<string> = {
-  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrations: () => Promise.resolve(Object.keys(migrations).sort()),
   getMigrationName: (name) => name,
-  getMigration: async (name) => migrations[name],
+  getMigration: (name) => Promise.resolve(migrations[name]),
 };
 
 /**
@@ -151,7 +166,7 @@ const ER_NO_SUCH_TABLE = 1146;
 export async function pendingMigrations(db: Db): Promise<string[]> {
   let done: { name: string }[];
   try {
-    done = (await db('knex_migrations').select('name')) as { name: string }[];
+    done = await db('knex_migrations').select<{ name: string }[]>('name');
   } catch (err) {
     if ((err as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw err;
     done = [];

@@ -30,7 +30,7 @@ function pem(env: NodeJS.ProcessEnv, name: string, readFile: ReadFile): string |
   try {
     text = readFile(file);
   } catch (err) {
-    throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`);
+    throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   // A path to the wrong file (a DER certificate, a directory listing) fails later inside the handshake with a vaguer message.
   if (!text.includes('-----BEGIN ')) throw new Error(`${name}: ${file} is not a PEM file (no -----BEGIN line)`);

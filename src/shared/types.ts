@@ -16,7 +16,6 @@ export interface StopSignal {
   stoppedAt?: string;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export type ResumeSignal = Record<string, never>;
 
 export interface RestoreSignal {
@@ -70,7 +69,6 @@ export interface LifecycleProblem {
   since: string;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export type ReferencesChangedSignal = Record<string, never>;
 
 export interface MessageDetailsSignal {

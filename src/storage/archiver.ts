@@ -238,11 +238,11 @@ export async function finalizeManifest(db: Db, ref: MessageRef, generation: numb
 
 async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
   const key = { ...MESSAGE(ref), generation };
-  const chunks = (await db('archive_chunks')
+  const chunks = await db('archive_chunks')
     .where(key)
     .whereNotNull('verified_at')
     .orderBy('seq')
-    .select('checksum', 'row_count', db.raw('LENGTH(payload) AS bytes'))) as { checksum: string; row_count: number; bytes: number }[];
+    .select<{ checksum: string; row_count: number; bytes: number }[]>('checksum', 'row_count', db.raw('LENGTH(payload) AS bytes'));
   const manifest: ArchiveManifest = {
     kind: ref.kind,
     id: ref.id,

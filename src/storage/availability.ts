@@ -40,17 +40,23 @@ export async function loadMessageDetails(db: Db, ref: MessageRef): Promise<Messa
 
 /** Whether events were ever stored for the message: a hot table of its own, or a generation archived. */
 async function hasInteractionData(db: Db, ref: MessageRef): Promise<boolean> {
-  const hot = await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).first('message_id');
+  const hot = await db('hot_tables')
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .first<{ message_id: string } | undefined>('message_id');
   if (hot) return true;
-  const archived = await db('archive_manifests').where({ message_kind: ref.kind, message_id: ref.id }).first('message_id');
+  const archived = await db('archive_manifests')
+    .where({ message_kind: ref.kind, message_id: ref.id })
+    .first<{ message_id: string } | undefined>('message_id');
   return archived !== undefined;
 }
 
 /** Whether anyone ever defined, stopped, restored or sent events for the message. */
 export async function isKnownMessage(db: Db, ref: MessageRef): Promise<boolean> {
-  const message = await db('messages').where({ kind: ref.kind, id: ref.id }).first('id');
+  const message = await db('messages').where({ kind: ref.kind, id: ref.id }).first<{ id: string } | undefined>('id');
   if (message) return true;
-  const row = await db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first('message_id');
+  const row = await db('message_availability')
+    .where({ kind: ref.kind, message_id: ref.id })
+    .first<{ message_id: string } | undefined>('message_id');
   return row !== undefined || (await hasInteractionData(db, ref));
 }
 

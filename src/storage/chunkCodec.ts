@@ -41,7 +41,8 @@ const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
 
 /** A value as the canonical bytes hold it: a string, or null for SQL NULL. */
-export const canonicalValue = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+export const canonicalValue = (value: string | number | null | undefined): string | null =>
+  value === null || value === undefined ? null : String(value);
 
 export function canonicalBytes(rows: readonly InteractionRow[]): Buffer {
   return canonicalBytesOfColumns(INTERACTION_COLUMNS.map((c) => rows.map((r) => canonicalValue(r[c]))));

@@ -23,7 +23,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Connection } from 'mysql2';
-import type { Db } from '../db/knex';
+import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
 import { retryOnDeadlock } from './deadlock';
 
@@ -223,7 +223,7 @@ async function releaseLock(on: OnConnection, conn: Connection, ref: MessageRef):
 export async function claimFence(db: Db, ref: MessageRef, attempt: MoveAttempt, waitSeconds = FENCE_LOCK_WAIT_SECONDS): Promise<void> {
   if (!attempt.token || attempt.token.length > TOKEN_MAX)
     throw new Error(`an attempt token is 1-${TOKEN_MAX} characters, got ${JSON.stringify(attempt.token)}`);
-  const conn = (await db.client.acquireConnection()) as Connection;
+  const conn = await connectionPool(db).acquireConnection();
   const on: OnConnection = (sql, values = []) => db.raw(sql, [...values]).connection(conn);
   let locked = false;
   try {
@@ -254,7 +254,7 @@ export async function claimFence(db: Db, ref: MessageRef, attempt: MoveAttempt, 
     });
   } finally {
     if (locked) await releaseLock(on, conn, ref);
-    await db.client.releaseConnection(conn);
+    await connectionPool(db).releaseConnection(conn);
   }
 }
 

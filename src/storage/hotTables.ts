@@ -21,7 +21,7 @@
  * service, and none ever will.
  */
 import type { Knex } from 'knex';
-import type { Db } from '../db/knex';
+import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
 import type { Connection } from 'mysql2';
 import { usersExportTimeLimit } from '../config';
@@ -251,7 +251,7 @@ export async function endDrain(db: Db, t: HotTable, opts: EndDrainOptions = {}):
  */
 async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDrainOptions['guard']): Promise<void> {
   const seconds = Math.max(1, Math.ceil(lockWaitMs / 1000));
-  const conn = (await db.client.acquireConnection()) as Connection;
+  const conn = await connectionPool(db).acquireConnection();
   const on = (sql: string, values: readonly (string | number)[] = []) => db.raw(sql, [...values]).connection(conn);
   let previous: string | number | null = null;
   try {
@@ -274,7 +274,7 @@ async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDr
       // A connection whose setting cannot be put back must not go back to the pool: the pool drops destroyed ones.
       await on('SET SESSION lock_wait_timeout = ?', [previous]).catch(() => conn.destroy());
     }
-    await db.client.releaseConnection(conn);
+    await connectionPool(db).releaseConnection(conn);
   }
 }
 
@@ -288,10 +288,10 @@ export async function hotTableExists(db: Db, t: HotTable): Promise<boolean> {
 
 /** Every table holding hot rows of the message: its current one and, while an archive runs, the one it drains. */
 export async function messageHotTables(q: Q, ref: MessageRef): Promise<HotTable[]> {
-  const rows = (await q('hot_tables')
+  const rows = await q('hot_tables')
     .where({ message_kind: ref.kind, message_id: ref.id })
     .whereIn('role', ['current', 'draining'])
     .orderBy('table_no')
-    .select('table_no')) as { table_no: string }[];
+    .select<{ table_no: string }[]>('table_no');
   return rows.map((r) => table(r.table_no));
 }

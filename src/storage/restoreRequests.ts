@@ -36,16 +36,16 @@ export async function settleRestoreRequests(db: Db, ref: MessageRef, requestIds:
 }
 
 export async function pendingRestoreRequests(db: Db, ref: MessageRef): Promise<PendingRestore[]> {
-  const rows = (await db('restore_requests')
+  const rows = await db('restore_requests')
     .where({ kind: ref.kind, message_id: ref.id })
     .whereNull('settled_at')
     .orderBy('requested_at')
-    .select('request_id', 'requested_by', 'requested_at', 'notify_workflow_id')) as {
-    request_id: string;
-    requested_by: string;
-    requested_at: string;
-    notify_workflow_id: string | null;
-  }[];
+    .select<{ request_id: string; requested_by: string; requested_at: string; notify_workflow_id: string | null }[]>(
+      'request_id',
+      'requested_by',
+      'requested_at',
+      'notify_workflow_id',
+    );
   return rows.map((r) => ({
     requestId: r.request_id,
     requestedBy: r.requested_by,

@@ -22,7 +22,8 @@
  * newer attempt or the next generation's archive, stops with StaleAttemptError having changed nothing.
  */
 import type { Knex } from 'knex';
-import type { Db } from '../db/knex';
+import type { Connection } from 'mysql2';
+import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef, RestoreSummary } from '../shared/types';
 import {
   canonicalValue,
@@ -135,10 +136,7 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       throw new ChunkIntegrityError(`generation ${generation} of ${ref.kind}:${ref.id} is still being archived`);
     }
     await fenced(db, ref, attempt, (trx) => trx('archive_manifests').where(key).update({ status: 'restoring' }));
-    const chunks = (await db('archive_chunks')
-      .where(key)
-      .orderBy('seq')
-      .select('seq', 'checksum', 'row_count', 'verified_at')) as ChunkMeta[];
+    const chunks = await db('archive_chunks').where(key).orderBy('seq').select<ChunkMeta[]>('seq', 'checksum', 'row_count', 'verified_at');
     const verified = chunks.filter((c) => c.verified_at !== null);
     const total = verified.reduce((n, c) => n + Number(c.row_count), 0);
     if (
@@ -269,15 +267,7 @@ function insertStatement(table: string, rows: number, returning: boolean): strin
   return sql;
 }
 
-/** The part of a mysql2 connection used here; knex's pool hands these out. */
-interface RawConnection {
-  query(
-    options: { sql: string; values: readonly (string | null)[]; rowsAsArray: boolean },
-    callback: (err: Error | null, rows?: unknown) => void,
-  ): void;
-}
-
-function run(conn: RawConnection, sql: string, values: readonly (string | null)[] = []): Promise<unknown> {
+function run(conn: Connection, sql: string, values: (string | null)[] = []): Promise<unknown> {
   return new Promise((resolve, reject) =>
     conn.query({ sql, values, rowsAsArray: true }, (err, rows) => (err ? reject(err) : resolve(rows))),
   );
@@ -310,7 +300,7 @@ async function insertRows(
   let next = 0;
   let failed = false;
   const insertUntilDone = async () => {
-    const conn = (await db.client.acquireConnection()) as RawConnection;
+    const conn = await connectionPool(db).acquireConnection();
     try {
       while (next < rowCount && !failed) {
         const i = next;
@@ -350,7 +340,7 @@ async function insertRows(
         }
       }
     } finally {
-      await db.client.releaseConnection(conn);
+      await connectionPool(db).releaseConnection(conn);
     }
   };
   const statements = Math.ceil(rowCount / step);

@@ -66,7 +66,7 @@ function loadProfile(vars: Record<string, string>): ClientConfigProfile {
       ? `TEMPORAL_CONFIG_FILE ${file}`
       : 'the Temporal config file (temporalio/temporal.toml in the user config directory)';
     const profile = vars.TEMPORAL_PROFILE ? `, TEMPORAL_PROFILE ${vars.TEMPORAL_PROFILE}` : '';
-    throw new Error(`Temporal connection settings (${where}${profile}): ${(err as Error).message}`);
+    throw new Error(`Temporal connection settings (${where}${profile}): ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -78,7 +78,7 @@ function toTransport(profile: ClientConfigProfile, vars: Record<string, string>)
   } catch (err) {
     const failedPath = (err as NodeJS.ErrnoException).path;
     const variable = PATH_VARIABLES.find((name) => vars[name] !== undefined && vars[name] === failedPath);
-    throw new Error(`${variable ?? 'a TLS file of the Temporal config profile'}: ${(err as Error).message}`);
+    throw new Error(`${variable ?? 'a TLS file of the Temporal config profile'}: ${(err as Error).message}`, { cause: err });
   }
   const transport: TemporalTransport = {};
   if (options.tls !== undefined && options.tls !== null) transport.tls = options.tls;

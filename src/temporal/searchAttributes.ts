@@ -68,7 +68,7 @@ export async function ensureSearchAttributes(
   namespace: string,
   opts: { attributes?: readonly AnyKey[]; timeoutMs?: number; log?: Logger } = {},
 ): Promise<void> {
-  const wanted = opts.attributes ?? (ALL_SEARCH_ATTRIBUTES as readonly AnyKey[]);
+  const wanted = opts.attributes ?? ALL_SEARCH_ATTRIBUTES;
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
   const missing = diff(await listCustom(connection, namespace), wanted, namespace);
@@ -84,6 +84,7 @@ export async function ensureSearchAttributes(
     if (!isAlreadyExists(err)) {
       throw new Error(
         `Could not register search attributes ${Object.keys(searchAttributes).join(', ')} in namespace "${namespace}": ${(err as Error).message}`,
+        { cause: err },
       );
     }
   }

@@ -86,7 +86,9 @@ export async function evaluateFilter(db: Db, filter: ParsedFilter, opts: { curso
         case 'summary_alias':
           userIds = (await trx('user_clicked_aliases')
             .where({ alias: filter.alias })
-            .modify((q) => (after === null ? q : q.andWhere('user_id', '>', after)))
+            .modify((q) => {
+              if (after !== null) q.andWhere('user_id', '>', after);
+            })
             .orderBy('user_id')
             .limit(limit)
             .pluck('user_id')) as string[];
@@ -161,7 +163,9 @@ export function interactionUsersQuery(
   const rowsOf = ({ ref, table }: MessageTable): Knex.QueryBuilder => {
     const b = db.from(db.raw('?? AS i FORCE INDEX (??)', [table.name, 'ix_interactions_reads'])).where((w) => {
       for (const e of events)
-        w.orWhere((x) => x.where('i.message_kind', ref.kind).andWhere('i.message_id', ref.id).andWhere('i.event_type', e));
+        w.orWhere((x) => {
+          x.where('i.message_kind', ref.kind).andWhere('i.message_id', ref.id).andWhere('i.event_type', e);
+        });
     });
     if (row.variantId !== undefined) b.andWhere('i.variant_id', row.variantId);
     if (row.stepId !== undefined) b.andWhere('i.step_id', row.stepId);
@@ -185,12 +189,12 @@ export function interactionUsersQuery(
           )
           .select('i.user_id');
   if (onlyIfAvailable) {
-    q.whereNotExists((sub) =>
+    q.whereNotExists((sub) => {
       sub
         .from('message_availability as a')
         .select(db.raw('1'))
-        .where({ 'a.kind': onlyIfAvailable.kind, 'a.message_id': onlyIfAvailable.id, 'a.available': false }),
-    );
+        .where({ 'a.kind': onlyIfAvailable.kind, 'a.message_id': onlyIfAvailable.id, 'a.available': false });
+    });
   }
   q.groupBy('i.user_id');
   if (window.after !== undefined) q.having(db.raw('MAX(??)', ['i.occurred_at']), '>=', sqlTime(window.after));
@@ -226,13 +230,12 @@ async function summaryUsers(db: Db, column: string, flag: boolean, window: Windo
 async function neverReceivedUsers(db: Db, target: MessageRef, stepId: string, after: string | null, limit: number): Promise<string[]> {
   const q = db('users as u')
     .select('u.id')
-    .whereNotExists((s) =>
-      s
-        .from('user_message_receipts as r')
+    .whereNotExists((s) => {
+      s.from('user_message_receipts as r')
         .select(db.raw('1'))
         .where({ 'r.message_kind': target.kind, 'r.message_id': target.id, 'r.step_id': stepId })
-        .andWhere('r.user_id', db.ref('u.id')),
-    );
+        .andWhere('r.user_id', db.ref('u.id'));
+    });
   if (after !== null) q.andWhere('u.id', '>', after);
   return (await q.orderBy('u.id').limit(limit).pluck('u.id')) as string[];
 }

@@ -4,17 +4,16 @@
  * query builder's own pass over them, a measurable share of the CPU per batch. The connection comes
  * from, and goes back to, knex's pool.
  */
-import type { Connection } from 'mysql2';
-import type { Db } from '../../db/knex';
+import { connectionPool, type Db } from '../../db/knex';
 
 export type SqlValue = string | number | null;
 
 export interface SqlSession {
-  query<T>(sql: string, values?: readonly SqlValue[]): Promise<T>;
+  query<T>(this: void, sql: string, values?: readonly SqlValue[]): Promise<T>;
 }
 
 export async function inTransaction<T>(db: Db, fn: (s: SqlSession) => Promise<T>): Promise<T> {
-  const conn = (await db.client.acquireConnection()) as Connection;
+  const conn = await connectionPool(db).acquireConnection();
   const session: SqlSession = {
     query: <R>(sql: string, values: readonly SqlValue[] = []) =>
       new Promise<R>((resolve, reject) => conn.query(sql, values as SqlValue[], (err, rows) => (err ? reject(err) : resolve(rows as R)))),
@@ -33,6 +32,6 @@ export async function inTransaction<T>(db: Db, fn: (s: SqlSession) => Promise<T>
     }
     throw err;
   } finally {
-    await db.client.releaseConnection(conn);
+    await connectionPool(db).releaseConnection(conn);
   }
 }

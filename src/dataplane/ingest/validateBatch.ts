@@ -68,7 +68,10 @@ const cache = new WeakMap<Db, Map<string, { message: StoredMessage; at: number }
 
 async function definitions(db: Db, refs: readonly MessageRef[], fresh: boolean): Promise<Map<string, StoredMessage>> {
   let byKey = cache.get(db);
-  if (!byKey) cache.set(db, (byKey = new Map()));
+  if (!byKey) {
+    byKey = new Map();
+    cache.set(db, byKey);
+  }
   const now = Date.now();
   const out = new Map<string, StoredMessage>();
   const missing: MessageRef[] = [];

@@ -64,7 +64,7 @@ async function moveRows(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  const tables = (await knex('hot_tables').select('table_no', 'role')) as { table_no: string; role: string }[];
+  const tables = await knex('hot_tables').select<{ table_no: string; role: string }[]>('table_no', 'role');
   for (const t of tables) {
     const name = `interactions_${t.table_no}`;
     const [exists] = (await knex.raw('SHOW TABLES LIKE ?', [name])) as [unknown[]];

@@ -221,11 +221,11 @@ async function respellMessageIds(knex: Knex, hotTables: readonly string[]): Prom
   }
 
   // Each message's own table holds its rows only: they take the (now respelled) registry's spelling.
-  const registry = (await knex('hot_tables').select('table_no', 'message_kind', 'message_id')) as {
-    table_no: string | number;
-    message_kind: string;
-    message_id: string;
-  }[];
+  const registry = await knex('hot_tables').select<{ table_no: string | number; message_kind: string; message_id: string }[]>(
+    'table_no',
+    'message_kind',
+    'message_id',
+  );
   const existing = new Set(hotTables);
   for (const r of registry) {
     const table = `interactions_${String(r.table_no)}`;
@@ -242,7 +242,7 @@ async function respellMessageIds(knex: Knex, hotTables: readonly string[]): Prom
 async function hotTableNames(knex: Knex): Promise<string[]> {
   const [rows] = (await knex.raw(
     "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'interactions\\_%'",
-  )) as [{ name: unknown }[]];
+  )) as [{ name: SchemaText }[]];
   return rows
     .map((r) => text(r.name) ?? '')
     .filter((n) => HOT_TABLE_RE.test(n))
@@ -254,7 +254,7 @@ async function columnsOf(knex: Knex, table: string): Promise<Map<string, ColumnI
     'SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt, CHARACTER_SET_NAME AS charset, ' +
       'COLLATION_NAME AS coll, COLUMN_COMMENT AS comment FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
     [table],
-  )) as [Record<string, unknown>[]];
+  )) as [Record<string, SchemaText>[]];
   const out = new Map<string, ColumnInfo>();
   for (const r of rows) {
     const name = text(r.name) ?? '';
@@ -275,7 +275,7 @@ async function tableCollation(knex: Knex, table: string): Promise<string> {
   const [rows] = (await knex.raw(
     'SELECT TABLE_COLLATION AS coll FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
     [table],
-  )) as [{ coll: unknown }[]];
+  )) as [{ coll: SchemaText }[]];
   const coll = text(rows[0]?.coll);
   // A table whose default is binary, or not utf8mb4, gets the collation the database is created with.
   return coll && coll.startsWith('utf8mb4_') && coll !== BIN ? coll : 'utf8mb4_unicode_ci';
@@ -292,7 +292,7 @@ async function foreignKeysOnto(knex: Knex, referenced: string): Promise<ForeignK
       'ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME ' +
       'WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME = ?',
     [referenced],
-  )) as [Record<string, unknown>[]];
+  )) as [Record<string, SchemaText>[]];
   return rows.map((r) => ({
     name: text(r.name) ?? '',
     table: text(r.tbl) ?? '',
@@ -304,7 +304,7 @@ async function foreignKeysOnto(knex: Knex, referenced: string): Promise<ForeignK
 }
 
 async function isMariaDb(knex: Knex): Promise<boolean> {
-  const [rows] = (await knex.raw('SELECT VERSION() AS v')) as [{ v: unknown }[]];
+  const [rows] = (await knex.raw('SELECT VERSION() AS v')) as [{ v: SchemaText }[]];
   return /mariadb/i.test(text(rows[0]?.v) ?? '');
 }
 
@@ -319,7 +319,9 @@ function defaultClause(c: ColumnInfo, mariadb: boolean): string {
 }
 
 /** information_schema text as mysql2 hands it over: a string, or on some servers a Buffer. */
-function text(value: unknown): string | null {
+type SchemaText = string | Buffer | null;
+
+function text(value: SchemaText | undefined): string | null {
   if (value === null || value === undefined) return null;
   return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
 }
