@@ -11,6 +11,7 @@
  * hangs up, its session ends and the lock goes with it, however slowly the client was reading.
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { stringify, type Options as CsvOptions } from 'csv-stringify';
 import type { Knex } from 'knex';
 import type { Connection } from 'mysql2';
 import type { Db } from '../db/knex';
@@ -67,13 +68,19 @@ interface CsvRow {
   steps: string | null;
 }
 
-/** RFC 4180 quoting; a cell a spreadsheet would run as a formula is prefixed with an apostrophe. */
-export function csvCell(value: string | number | boolean | null): string {
-  if (value === null) return '';
-  let text = String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
+type CsvCell = string | number | boolean | null;
+
+/**
+ * RFC 4180: CRLF line ends, and a cell holding a comma, a quote or a line break in quotes. A cell a
+ * spreadsheet would run as a formula is prefixed with an apostrophe. csv-stringify quotes a lone CR
+ * or LF only when told to once a record delimiter is given.
+ */
+export const CSV_FORMAT: CsvOptions = {
+  record_delimiter: 'windows',
+  quote_record_delimiter: true,
+  escape_formulas: true,
+  cast: { boolean: (value) => String(value) },
+};
 
 export function restoreHint(ref: MessageRef): string {
   return (
@@ -112,48 +119,46 @@ export function userDataRowsQuery(trx: Db, table: HotTable, ref: MessageRef): Kn
   );
 }
 
-function toLine(message: StoredMessage, r: CsvRow): string {
+function toCells(message: StoredMessage, r: CsvRow): CsvCell[] {
   const comps = message.kind === 'campaign' ? message.variants : message.variations;
   const comp = r.component_id ? comps.find((c) => c.id === r.component_id) : undefined;
   const converted = r.last_converted !== null;
   const inControl = Number(r.in_control) === 1;
-  const cells =
-    message.kind === 'campaign'
-      ? [
-          r.user_id,
-          r.component_id,
-          comp?.name ?? null,
-          inControl,
-          isoTime(r.first_received),
-          isoTime(r.last_received),
-          Number(r.times_received),
-          isoTime(r.last_opened),
-          isoTime(r.last_clicked),
-          converted,
-          isoTime(r.last_converted),
-        ]
-      : [
-          r.user_id,
-          r.component_id,
-          comp?.name ?? null,
-          inControl,
-          isoTime(r.last_entered),
-          isoTime(r.last_exited),
-          isoTime(r.first_received),
-          isoTime(r.last_received),
-          Number(r.times_received),
-          (r.steps ?? '')
-            .split(',')
-            .filter(Boolean)
-            .map((id) => message.steps.find((s) => s.id === id)?.name ?? id)
-            .sort()
-            .join('; ') || null,
-          isoTime(r.last_opened),
-          isoTime(r.last_clicked),
-          converted,
-          isoTime(r.last_converted),
-        ];
-  return cells.map(csvCell).join(',') + '\r\n';
+  return message.kind === 'campaign'
+    ? [
+        r.user_id,
+        r.component_id,
+        comp?.name ?? null,
+        inControl,
+        isoTime(r.first_received),
+        isoTime(r.last_received),
+        Number(r.times_received),
+        isoTime(r.last_opened),
+        isoTime(r.last_clicked),
+        converted,
+        isoTime(r.last_converted),
+      ]
+    : [
+        r.user_id,
+        r.component_id,
+        comp?.name ?? null,
+        inControl,
+        isoTime(r.last_entered),
+        isoTime(r.last_exited),
+        isoTime(r.first_received),
+        isoTime(r.last_received),
+        Number(r.times_received),
+        (r.steps ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((id) => message.steps.find((s) => s.id === id)?.name ?? id)
+          .sort()
+          .join('; ') || null,
+        isoTime(r.last_opened),
+        isoTime(r.last_clicked),
+        converted,
+        isoTime(r.last_converted),
+      ];
 }
 
 export interface UserDataExport {
@@ -281,27 +286,21 @@ export async function openUserDataCsv(db: Db, ref: MessageRef, opts: UserDataCsv
   const columns = ref.kind === 'campaign' ? CAMPAIGN_CSV_COLUMNS : CANVAS_CSV_COLUMNS;
   // A message without a table never had a row: the file is its header.
   const source = table ? (userDataRowsQuery(opened.trx, table, ref).stream({ highWaterMark: 500 }) as Readable) : Readable.from([]);
-  let headerSent = false;
-  const csv = new Transform({
-    writableObjectMode: true,
-    transform(row: CsvRow, _enc, done: TransformCallback) {
-      const head = headerSent ? '' : columns.join(',') + '\r\n';
-      headerSent = true;
-      done(null, head + toLine(message, row));
-    },
-    flush(done: TransformCallback) {
-      done(null, headerSent ? '' : columns.join(',') + '\r\n');
-    },
+  const cells = new Transform({
+    objectMode: true,
+    transform: (row: CsvRow, _enc, done: TransformCallback) => done(null, toCells(message, row)),
   });
+  const csv = stringify({ ...CSV_FORMAT, header: true, columns: [...columns] });
   onTimeLimit = () => csv.destroy(overdue());
   source.on('error', (err) => csv.destroy(err));
   // Every row read: the database is done with, whatever the client still has to receive.
   source.on('end', () => void opened.end(true));
-  source.pipe(csv);
+  source.pipe(cells).pipe(csv);
   csv.on('close', () => {
     clearTimeout(timer);
     if (!csv.readableEnded) {
       source.destroy();
+      cells.destroy();
       opened.abort();
     }
   });

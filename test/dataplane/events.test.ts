@@ -6,7 +6,8 @@ import { InteractionEvent } from '../../src/api/dataPlaneSchemas';
 import { checkEvent } from '../../src/dataplane/ingest/events';
 import { batchDeltas } from '../../src/dataplane/ingest/summaries';
 import { parseFilter, InvalidFilterError } from '../../src/dataplane/filters/definitions';
-import { csvCell } from '../../src/dataplane/userDataCsv';
+import { stringify } from 'csv-stringify/sync';
+import { CSV_FORMAT } from '../../src/dataplane/userDataCsv';
 
 const schemaAccepts = (() => {
   const validate = TypeBoxValidatorCompiler({
@@ -141,13 +142,10 @@ describe('filters', () => {
 });
 
 describe('CSV cells', () => {
+  const line = (...cells: unknown[]) => stringify([cells], CSV_FORMAT);
   it('quote separators and neutralise formulas', () => {
-    assert.equal(csvCell('plain'), 'plain');
-    assert.equal(csvCell('a,b'), '"a,b"');
-    assert.equal(csvCell('say "hi"'), '"say ""hi"""');
-    assert.equal(csvCell('=HYPERLINK("x")'), `"'=HYPERLINK(""x"")"`);
-    assert.equal(csvCell(null), '');
-    assert.equal(csvCell(true), 'true');
-    assert.equal(csvCell(-3), '-3');
+    assert.equal(line('plain', 'a,b', 'say "hi"', 'two\nlines', 'cr\r'), 'plain,"a,b","say ""hi""","two\nlines","cr\r"\r\n');
+    assert.equal(line('=HYPERLINK("x")', '+1', '-1', '@x', '\tx', '\uFF1D1'), `"'=HYPERLINK(""x"")",'+1,'-1,'@x,'\tx,'\uFF1D1\r\n`);
+    assert.equal(line(null, true, false, -3, 0), ',true,false,-3,0\r\n');
   });
 });
