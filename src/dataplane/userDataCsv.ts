@@ -14,7 +14,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { stringify, type Options as CsvOptions } from 'csv-stringify';
 import type { Knex } from 'knex';
 import type { Connection } from 'mysql2';
-import type { Db } from '../db/knex';
+import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
 import { currentHotTable, type HotTable } from '../storage/hotTables';
 import { conflict, DataPlaneError, notFound } from './errors';
@@ -206,12 +206,12 @@ class ExportSession {
   ) {}
 
   static async open(db: Db): Promise<ExportSession> {
-    const conn = (await db.client.acquireConnection()) as Connection;
+    const conn = await connectionPool(db).acquireConnection();
     try {
       return new ExportSession(db, conn, await db.transaction(undefined, { readOnly: true, connection: conn }));
     } catch (err) {
       closeSocket(conn);
-      await db.client.releaseConnection(conn);
+      await connectionPool(db).releaseConnection(conn);
       throw err;
     }
   }
@@ -226,7 +226,7 @@ class ExportSession {
     } catch {
       closeSocket(this.conn);
     }
-    await this.db.client.releaseConnection(this.conn);
+    await connectionPool(this.db).releaseConnection(this.conn);
   }
 
   /** Ends the session at once, whatever it is doing. */
@@ -234,7 +234,9 @@ class ExportSession {
     if (this.ended) return;
     this.ended = true;
     closeSocket(this.conn);
-    void this.db.client.releaseConnection(this.conn).catch(() => undefined);
+    void connectionPool(this.db)
+      .releaseConnection(this.conn)
+      .catch(() => undefined);
   }
 }
 
