@@ -198,7 +198,10 @@ describe('the actor answers requests itself', () => {
     assert.equal(restored.lastRestore?.requestId, 'kept-1');
     assert.equal(await hotRowCount(stack.db, ref), 120);
     await waitFor('the e-mail to the requester', async () => (await sentEmailsTo(stack.db, 'kept@example.com')).length === 1);
-    const row = await stack.db('restore_requests').where({ kind: ref.kind, message_id: ref.id, request_id: 'kept-1' }).first();
+    const row = await stack
+      .db('restore_requests')
+      .where({ kind: ref.kind, message_id: ref.id, request_id: 'kept-1' })
+      .first<{ settled_at: string | null } | undefined>();
     assert.ok(row?.settled_at, 'settled once served');
   });
 

@@ -10,8 +10,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { Static } from '@fastify/type-provider-typebox';
 import pino from 'pino';
 import { buildApi, type ApiServer, type LifecycleApi } from '../src/api/app';
+import type { ErrorBody, Health, RestoreResult } from '../src/api/schemas';
 import { LifecycleClient, ResumeRefusedError, type ActorSummary } from '../src/client/lifecycleClient';
 import { freePort } from '../src/temporal/devServer';
 import { RESUME_REFUSED_MESSAGE, type LifecycleStatus } from '../src/shared/types';
@@ -81,13 +83,13 @@ describe('HTTP API on a real Temporal server', () => {
           ? { payload, headers: { ...bearer(token), 'content-type': 'application/json' } }
           : { payload: payload as object }),
     });
-    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+    return { status: res.statusCode, body: res.json<Record<string, unknown>>() };
   }
 
   /** With `token` null, no Authorization header. */
   async function get(url: string, token: string | null = messagesToken) {
     const res = await app.inject({ method: 'GET', url, ...(token === null ? {} : { headers: bearer(token) }) });
-    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+    return { status: res.statusCode, body: res.json<Record<string, unknown>>() };
   }
 
   function assertBadRequest(res: { status: number; body: Record<string, unknown> }, mentions: RegExp) {
@@ -216,7 +218,7 @@ describe('HTTP API on a real Temporal server', () => {
         const res = await app.inject({ method, url, headers: bearer(messagesToken) });
         assert.equal(res.statusCode, 404, `${method} ${url}`);
         assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
-        assert.equal(res.json().error, 'not_found');
+        assert.equal(res.json<ErrorBody>().error, 'not_found');
       }
       await assertNotStarted(temporal.client, 'interaction-data:campaign:abc');
     });
@@ -358,7 +360,7 @@ describe('HTTP API on a real Temporal server', () => {
       restore: unused,
       retry: unused,
       status: unused,
-      list: async function* () {
+      list: () => {
         throw new Error('not expected in this test');
       },
       ...over,
@@ -374,7 +376,7 @@ describe('HTTP API on a real Temporal server', () => {
       });
 
     it('GET status → 200 with every field, including ones added later', async () => {
-      const api = build({ status: async () => ({ ...status, futureField: 'kept' }) as LifecycleStatus });
+      const api = build({ status: () => Promise.resolve({ ...status, futureField: 'kept' } as LifecycleStatus) });
       const res = await asCaller(api, messagesToken).inject({ method: 'GET', url: '/v1/messages/canvas/welcome' });
       assert.equal(res.statusCode, 200);
       assert.deepEqual(res.json(), { ...status, futureField: 'kept' });
@@ -395,11 +397,11 @@ describe('HTTP API on a real Temporal server', () => {
     it('POST restore of available data → 200 accepted:false; the requester is the one named, else the caller', async () => {
       const requesters: string[] = [];
       const api = build({
-        restore: async (_k, _i, req) => {
+        restore: (_k, _i, req) => {
           requesters.push(req.requestedBy);
-          return { requestId: req.requestId ?? 'generated', accepted: false, state: 'stopped' };
+          return Promise.resolve({ requestId: req.requestId ?? 'generated', accepted: false, state: 'stopped' });
         },
-        status: async () => ({ ...status, state: 'stopped', available: true }),
+        status: () => Promise.resolve({ ...status, state: 'stopped', available: true }),
       });
       const caller = asCaller(api, restoreToken);
       const res = await caller.inject({
@@ -408,11 +410,11 @@ describe('HTTP API on a real Temporal server', () => {
         payload: { requestedBy: 'ops@example.com', requestId: 'r-1' },
       });
       assert.equal(res.statusCode, 200);
-      const body = res.json();
+      const body = res.json<Static<typeof RestoreResult>>();
       assert.equal(body.accepted, false);
       assert.equal(body.message, 'interaction data is already available');
       assert.equal(body.requestId, 'r-1');
-      assert.equal(body.status.state, 'stopped');
+      assert.equal(body.status?.state, 'stopped');
       const own = await caller.inject({ method: 'POST', url: '/v1/messages/canvas/welcome/restore', payload: { requestId: 'r-2' } });
       assert.equal(own.statusCode, 200, own.body);
       assert.deepEqual(requesters, ['ops@example.com', 'restore@example.com']);
@@ -430,7 +432,7 @@ describe('HTTP API on a real Temporal server', () => {
       assert.deepEqual(res.json(), { error: 'internal_error', message: 'internal error; the server log has the details' });
       const down = await caller.inject({ method: 'POST', url: '/v1/messages/campaign/x/resume' });
       assert.equal(down.statusCode, 503);
-      assert.equal(down.json().error, 'temporal_unavailable');
+      assert.equal(down.json<ErrorBody>().error, 'temporal_unavailable');
       await api.close();
     });
 
@@ -440,10 +442,10 @@ describe('HTTP API on a real Temporal server', () => {
       const api = buildApi({ auth: auth.auth, lifecycle: stub({}), connection: dead, logger: silent, openapi: false });
       const res = await api.inject({ method: 'GET', url: '/healthz' });
       assert.equal(res.statusCode, 503);
-      assert.equal(res.json().ok, false);
-      assert.equal(res.json().temporal, false);
+      assert.equal(res.json<Static<typeof Health>>().ok, false);
+      assert.equal(res.json<Static<typeof Health>>().temporal, false);
       // Anyone may call /healthz: the reason (here the address it could not reach) stays in the server log.
-      assert.equal(res.json().message, 'unavailable: Temporal; the server log has the details');
+      assert.equal(res.json<Static<typeof Health>>().message, 'unavailable: Temporal; the server log has the details');
       assert.ok(!res.body.includes(String(deadPort)), res.body);
       await api.close();
       await dead.close();

@@ -35,7 +35,7 @@ const EXPORT_LIMIT_MS = 3_000;
 
 /** Connections the pool has handed out and not had back. */
 function poolInUse(db: Db): number {
-  return (db.client.pool as unknown as { numUsed(): number }).numUsed();
+  return (db.client as { pool: { numUsed(): number } }).pool.numUsed();
 }
 
 /**
@@ -160,7 +160,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     );
     assert.equal(manifest.rowCount, 100_000);
     assert.deepEqual(await messageHotTables(stack.db, ref), [], 'the table was dropped');
-    await waitFor('every pool connection back', async () => poolInUse(stack.db) === 0 || null, 5_000, 50);
+    await waitFor('every pool connection back', () => Promise.resolve(poolInUse(stack.db) === 0 || null), 5_000, 50);
     // What was buffered before the cut shows how the export ended: not as if the file were complete.
     const end = await withTimeout(client.drain(), 30_000, 'the stalled client to see its connection close');
     assert.equal(end.complete, false, `the export was cut short (${end.bytes} bytes)`);
@@ -173,9 +173,14 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     const ref = await bigCampaign('hangup');
     const client = await stalledExport(base, ref, exportToken);
     assert.equal(client.status, 200);
-    await waitFor('the export to hold its connection while it streams', async () => poolInUse(stack.db) >= 1 || null, 10_000, 20);
+    await waitFor(
+      'the export to hold its connection while it streams',
+      () => Promise.resolve(poolInUse(stack.db) >= 1 || null),
+      10_000,
+      20,
+    );
     client.hangUp();
-    await waitFor('the export to give its connection back', async () => poolInUse(stack.db) === 0 || null, 3_000, 50);
+    await waitFor('the export to give its connection back', () => Promise.resolve(poolInUse(stack.db) === 0 || null), 3_000, 50);
     const manifest = await withTimeout(
       archiveMessage(stack.db, ref, 1, { chunkRows: 5_000 }),
       30_000,
@@ -197,7 +202,7 @@ describe('bounded readers', { timeout: 180_000 }, () => {
     assert.equal(res.statusCode, 503, res.body);
     assert.equal(res.json<{ error: string }>().error, 'export_time_limit');
     assert.match(res.json<{ message: string }>().message, /USERS_EXPORT_TIME_LIMIT/);
-    await waitFor('every pool connection back', async () => poolInUse(stack.db) === 0 || null, 3_000, 50);
+    await waitFor('every pool connection back', () => Promise.resolve(poolInUse(stack.db) === 0 || null), 3_000, 50);
   });
 
   it("bounds the archive's DROP: it fails, retryably, once its lock wait is over, and the next attempt finishes", async () => {

@@ -187,7 +187,7 @@ describe('bulk restore', () => {
       assert.equal(await archivedRowCount(stack.db, r), 0);
     }
 
-    await waitFor('the summary e-mail', async () => emailsTo('Ops@Example.com').length > 0, 30_000);
+    await waitFor('the summary e-mail', () => Promise.resolve(emailsTo('Ops@Example.com').length > 0), 30_000);
     const mails = emailsTo('Ops@Example.com');
     assert.equal(mails.length, 1, 'one summary e-mail, none per message');
     assert.match(mails[0].body.subject, /^Bulk restore complete: 14 restored \(expired campaigns and Canvases tagged "Summer"\)$/);
@@ -217,7 +217,7 @@ describe('bulk restore', () => {
     assert.equal(none.total, 0);
     assert.equal(none.phase, 'completed');
 
-    await waitFor('both summaries', async () => emailsTo('winter@example.com').length === 2, 30_000);
+    await waitFor('both summaries', () => Promise.resolve(emailsTo('winter@example.com').length === 2), 30_000);
     const subjects = emailsTo('winter@example.com')
       .map((m) => m.body.subject)
       .sort();
@@ -279,7 +279,7 @@ describe('bulk restore', () => {
     await assert.rejects(stack.client.workflow.getHandle(lifecycleWorkflowId(neverStopped)).describe(), WorkflowNotFoundError);
     assert.equal((await stack.lifecycle.status(stopped.kind, stopped.id))?.lastRefusal, null, 'an available message is not signalled');
 
-    await waitFor('the summary e-mail', async () => emailsTo('picker@example.com').length > 0, 30_000);
+    await waitFor('the summary e-mail', () => Promise.resolve(emailsTo('picker@example.com').length > 0), 30_000);
     const [mail] = emailsTo('picker@example.com');
     assert.equal(mail.body.subject, 'Bulk restore complete: 2 restored, 2 failed, 2 already available (6 selected messages)');
     assert.match(
@@ -323,7 +323,8 @@ describe('bulk restore', () => {
     const [{ execution_key: executionKey }] = await stack
       .db('bulk_restore_items')
       .where('execution_key', 'like', `${started.requestId}/%`)
-      .limit(1);
+      .limit(1)
+      .select<{ execution_key: string }[]>('execution_key');
     let runId: string | undefined = String(executionKey).slice(started.requestId.length + 1);
     const scheduled: string[] = [];
     const signals: string[] = [];
@@ -376,7 +377,7 @@ describe('bulk restore', () => {
 
     const executions = await stack.db('bulk_restore_items').where('execution_key', 'like', `${a.requestId}/%`).distinct('execution_key');
     assert.equal(executions.length, 1, 'one execution of the request');
-    await waitFor('the summary e-mail', async () => emailsTo('twice@example.com').length > 0, 30_000);
+    await waitFor('the summary e-mail', () => Promise.resolve(emailsTo('twice@example.com').length > 0), 30_000);
     await waitUntilSettled(stack, `${BULK_RESTORE_WORKFLOW_ID_PREFIX}${a.requestId}`);
     assert.equal(emailsTo('twice@example.com').length, 1, 'one e-mail for the request however often it was sent');
 
@@ -482,7 +483,7 @@ describe('bulk restore with the worker killed mid-way', () => {
       assert.equal(s?.state, 'stopped');
       assert.equal(s?.archive, null);
     }
-    const outbox = await stack.db('email_outbox').where({ to_address: 'crash@example.com' });
+    const outbox = await stack.db('email_outbox').where({ to_address: 'crash@example.com' }).select<{ subject: string }[]>('subject');
     assert.equal(outbox.length, 1, 'one summary e-mail');
     assert.match(outbox[0].subject, /^Bulk restore complete: 24 restored/);
     await killed(worker);

@@ -10,6 +10,11 @@ import { buildApi, type ApiServer } from '../src/api/app';
 import { BulkRestoreClient } from '../src/client/bulkRestoreClient';
 import { runCli } from '../src/cli/main';
 import { createLogger } from '../src/logger';
+import type { Static } from '@fastify/type-provider-typebox';
+import type { BulkPreviewSchema, BulkStarted, BulkView } from '../src/api/bulkRoutes';
+import type { ErrorBody } from '../src/api/schemas';
+import type { BulkRestoreProgress, BulkRestorePreview } from '../src/bulk/types';
+import type { BulkRestoreView } from '../src/client/bulkRestoreClient';
 import type { MessageRef } from '../src/shared/types';
 import { asCaller, testAuth } from './support/auth';
 import { createStack, seedInteractions, waitFor, waitForState, type TestStack } from './support/stack';
@@ -125,7 +130,7 @@ describe('bulk restore from the CLI and the API', () => {
     );
     assert.match(run.stderr, /restoring: 2\/2 messages \(2 restored, 0 already available, 0 failed; 50 rows\)/);
     assert.match(run.stdout, /^bulk restore br-[0-9a-f]{20}: expired campaigns tagged "cli", requested by cli@example\.com\n/);
-    assert.match(run.stdout, /  restored +2 \(50 interaction records\)\n/);
+    assert.match(run.stdout, / {2}restored +2 \(50 interaction records\)\n/);
     assert.match(run.stdout, /summary e-mailed to cli@example\.com at /);
     assert.equal((await stack.lifecycle.status('canvas', 'cli-3'))?.state, 'expired');
 
@@ -133,7 +138,7 @@ describe('bulk restore from the CLI and the API', () => {
     const again = await cli('restore', '--tag', 'cli', '--kind', 'campaign', '--requested-by', 'cli@example.com', '--json');
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /attached to bulk restore br-[0-9a-f]{20} \(completed\).*name a new --request-id to run it again/);
-    assert.equal(JSON.parse(again.stdout).restored, 2);
+    assert.equal((JSON.parse(again.stdout) as BulkRestoreProgress).restored, 2);
     assert.equal((await stack.db('email_outbox').where({ to_address: 'cli@example.com' })).length, 1);
   });
 
@@ -141,8 +146,8 @@ describe('bulk restore from the CLI and the API', () => {
     await expiredMessages([{ kind: 'campaign', id: 'ids-1' }], []);
     const run = await cli('restore', 'campaign:ids-1', 'canvas:ids-nobody', '--requested-by', 'ids@example.com');
     assert.equal(run.code, 1, run.stderr);
-    assert.match(run.stdout, /  restored +1 /);
-    assert.match(run.stdout, /failed:\n  canvas:ids-nobody  unknown message/);
+    assert.match(run.stdout, / {2}restored +1 /);
+    assert.match(run.stdout, /failed:\n {2}canvas:ids-nobody {2}unknown message/);
     assert.match(run.stderr, /error: 1 of 2 messages could not be restored/);
   });
 
@@ -171,14 +176,14 @@ describe('bulk restore from the CLI and the API', () => {
     const followed = await cli('bulk', 'status', 'interaction-data-bulk-restore:ticket-77');
     assert.equal(followed.code, 0, followed.stderr);
     assert.match(followed.stdout, /^bulk restore ticket-77: expired campaigns and Canvases tagged "detach"/);
-    assert.match(followed.stdout, /  restored +2 /);
+    assert.match(followed.stdout, / {2}restored +2 /);
 
     const once = await cli('bulk', 'status', 'ticket-77', '--once', '--json');
     assert.equal(once.code, 0, once.stderr);
-    const view = JSON.parse(once.stdout);
+    const view = JSON.parse(once.stdout) as BulkRestoreView;
     assert.equal(view.status, 'COMPLETED');
-    assert.equal(view.progress.restored, 2);
-    assert.equal(view.progress.phase, 'completed');
+    assert.equal(view.progress?.restored, 2);
+    assert.equal(view.progress?.phase, 'completed');
   });
 
   it('--dry-run lists what would be restored and sends nothing', async () => {
@@ -192,7 +197,7 @@ describe('bulk restore from the CLI and the API', () => {
     );
     const one = await cli('restore', 'campaign:dry-cli', '--dry-run', '--json');
     assert.equal(one.code, 0, one.stderr);
-    assert.equal(JSON.parse(one.stdout).toRestore, 1);
+    assert.equal((JSON.parse(one.stdout) as BulkRestorePreview).toRestore, 1);
     assert.equal((await stack.lifecycle.status('campaign', 'dry-cli'))?.state, 'expired');
   });
 
@@ -200,7 +205,7 @@ describe('bulk restore from the CLI and the API', () => {
     await expiredMessages([{ kind: 'campaign', id: 'single' }], []);
     const run = await cli('restore', 'campaign:single', '--requested-by', 'single@example.com', '--request-id', 'one-off', '--wait');
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /campaign:single  restore requested \(request id one-off\)/);
+    assert.match(run.stdout, /campaign:single {2}restore requested \(request id one-off\)/);
     assert.equal((await stack.lifecycle.status('campaign', 'single'))?.lastRestore?.requestId, 'one-off');
     await assert.rejects(new BulkRestoreClient(stack.client).handle('one-off').describe(), WorkflowNotFoundError);
   });
@@ -211,21 +216,21 @@ describe('bulk restore from the CLI and the API', () => {
     it('bad bodies are 400s naming the problem; nothing starts', async () => {
       const both = await post({ requestedBy: 'api@example.com', tag: 'x', ids: ['campaign:a'] });
       assert.equal(both.statusCode, 400);
-      assert.match(both.json().message, /give either a tag or a list of messages/);
+      assert.match(both.json<ErrorBody>().message, /give either a tag or a list of messages/);
       const neither = await post({ requestedBy: 'api@example.com' });
       assert.equal(neither.statusCode, 400);
       const badIds = await post({ requestedBy: 'api@example.com', ids: ['campaign:ok', 'email:abc', 'canvas:a/b'] });
       assert.equal(badIds.statusCode, 400);
-      assert.match(badIds.json().message, /^ids\[1\]: unknown message kind "email".*; ids\[2\]: malformed canvas id "a\/b"/);
+      assert.match(badIds.json<ErrorBody>().message, /^ids\[1\]: unknown message kind "email".*; ids\[2\]: malformed canvas id "a\/b"/);
       const kindWithIds = await post({ requestedBy: 'api@example.com', ids: ['campaign:a'], kind: 'canvas' });
       assert.equal(kindWithIds.statusCode, 400);
-      assert.match(kindWithIds.json().message, /kind only applies to a restore by tag/);
+      assert.match(kindWithIds.json<ErrorBody>().message, /kind only applies to a restore by tag/);
       const badEmail = await post({ requestedBy: 'nope', tag: 'x' });
       assert.equal(badEmail.statusCode, 400);
-      assert.equal(badEmail.json().field, 'requestedBy');
+      assert.equal(badEmail.json<ErrorBody>().field, 'requestedBy');
       const extra = await post({ requestedBy: 'api@example.com', tag: 'x', cc: 'boss@example.com' });
       assert.equal(extra.statusCode, 400);
-      assert.match(extra.json().message, /unknown body property "cc"/);
+      assert.match(extra.json<ErrorBody>().message, /unknown body property "cc"/);
       // The summary goes to the caller's own address; no other domain is allowed here.
       const bulkRestores = async () => {
         const ids: string[] = [];
@@ -236,16 +241,18 @@ describe('bulk restore from the CLI and the API', () => {
       const earlier = await bulkRestores();
       const stranger = await post({ requestedBy: 'boss@example.com', tag: 'x' });
       assert.equal(stranger.statusCode, 400, stranger.body);
-      assert.match(stranger.json().message, /^requestedBy "boss@example\.com" is not allowed/);
+      assert.match(stranger.json<ErrorBody>().message, /^requestedBy "boss@example\.com" is not allowed/);
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(await bulkRestores(), earlier, 'no bulk restore started');
       const badRequest = await caller.inject({ method: 'GET', url: '/v1/restores/has%20spaces' });
       assert.equal(badRequest.statusCode, 400);
       const none = await caller.inject({ method: 'GET', url: '/v1/restores/br-none' });
       assert.equal(none.statusCode, 404);
-      const paths = (await caller.inject({ method: 'GET', url: '/openapi.json' })).json().paths;
-      assert.ok(paths['/v1/restores'].post, 'documented in the OpenAPI document');
-      assert.ok(paths['/v1/restores/{request}'].get);
+      const { paths } = (await caller.inject({ method: 'GET', url: '/openapi.json' })).json<{
+        paths: Record<string, Record<string, unknown> | undefined>;
+      }>();
+      assert.ok(paths['/v1/restores']?.post, 'documented in the OpenAPI document');
+      assert.ok(paths['/v1/restores/{request}']?.get);
     });
 
     it('POST starts (202), a repeat attaches (200), GET follows it to the outcome', async () => {
@@ -258,41 +265,43 @@ describe('bulk restore from the CLI and the API', () => {
       );
       const dry = await post({ requestedBy: 'api@example.com', tag: 'api', dryRun: true });
       assert.equal(dry.statusCode, 200);
-      assert.equal(dry.json().toRestore, 2);
+      assert.equal(dry.json<Static<typeof BulkPreviewSchema>>().toRestore, 2);
 
       const first = await post({ requestedBy: 'api@example.com', tag: 'api' });
       assert.equal(first.statusCode, 202, first.body);
-      const body = first.json();
+      const body = first.json<Static<typeof BulkStarted>>();
       assert.equal(body.attached, false);
       assert.equal(body.statusUrl, `/v1/restores/${body.requestId}`);
       const second = await post({ requestedBy: 'api@example.com', tag: 'api' });
       assert.equal(second.statusCode, 200);
-      assert.equal(second.json().requestId, body.requestId);
-      assert.equal(second.json().attached, true);
+      assert.equal(second.json<Static<typeof BulkStarted>>().requestId, body.requestId);
+      assert.equal(second.json<Static<typeof BulkStarted>>().attached, true);
 
       const done = await waitFor('the bulk restore to complete', async () => {
         const res = await caller.inject({ method: 'GET', url: body.statusUrl });
         assert.equal(res.statusCode, 200, res.body);
-        const view = res.json();
+        const view = res.json<Static<typeof BulkView>>();
         return view.status === 'COMPLETED' ? view : null;
       });
-      assert.equal(done.progress.restored, 2);
-      assert.equal(done.progress.total, 2);
-      assert.ok(done.progress.summarySentAt);
+      assert.equal(done.progress?.restored, 2);
+      assert.equal(done.progress?.total, 2);
+      assert.ok(done.progress?.summarySentAt);
 
       const conflict = await post({ requestedBy: 'api@example.com', ids: ['campaign:api-1'], requestId: body.requestId });
       assert.equal(conflict.statusCode, 409);
-      assert.equal(conflict.json().error, 'request_conflict');
+      assert.equal(conflict.json<ErrorBody>().error, 'request_conflict');
 
       // Without requestedBy, the summary goes to the caller's own address.
       const byIds = await post({ ids: ['campaign:api-1', 'canvas:api-2'], requestId: 'api-ids' });
       assert.equal(byIds.statusCode, 202, byIds.body);
-      assert.equal(byIds.json().requestedBy, 'api@example.com');
+      assert.equal(byIds.json<Static<typeof BulkStarted>>().requestedBy, 'api@example.com');
       const idsView = await waitFor('the id restore to complete', async () => {
-        const view = (await caller.inject({ method: 'GET', url: '/v1/restores/interaction-data-bulk-restore:api-ids' })).json();
+        const view = (await caller.inject({ method: 'GET', url: '/v1/restores/interaction-data-bulk-restore:api-ids' })).json<
+          Static<typeof BulkView>
+        >();
         return view.status === 'COMPLETED' ? view : null;
       });
-      assert.equal(idsView.progress.alreadyAvailable, 2, 'restored by the tag request just before');
+      assert.equal(idsView.progress?.alreadyAvailable, 2, 'restored by the tag request just before');
     });
   });
 });

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { runCli } from '../src/cli/main';
 import { freePort } from '../src/temporal/devServer';
@@ -213,7 +214,7 @@ describe('admin CLI on a real Temporal server', () => {
       for (let i = 0; i < 50; i++) {
         const run = await cli('list', '--json');
         assert.equal(run.code, 0, run.stderr);
-        listed = JSON.parse(run.stdout);
+        listed = JSON.parse(run.stdout) as typeof listed;
         if (started.every((w) => listed.some((l) => l.workflowId === w))) break;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -234,9 +235,7 @@ describe('admin CLI on a real Temporal server', () => {
     });
     assert.equal(run.code, 2);
     assert.match(run.stderr, /--state must be one of/);
-    const help = await new Promise<string>((resolve, reject) =>
-      execFile(path.join(REPO_ROOT, 'bin/interaction-data'), ['--help'], { env }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
-    );
+    const { stdout: help } = await promisify(execFile)(path.join(REPO_ROOT, 'bin/interaction-data'), ['--help'], { env });
     assert.match(help, /Usage: interaction-data/);
     for (const command of ['stop', 'resume', 'restore', 'retry', 'status', 'list']) assert.match(help, new RegExp(`\\n  ${command} `));
   });

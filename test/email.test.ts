@@ -34,7 +34,7 @@ describe('restore e-mail through Resend', () => {
     const { requestId } = await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'owner@example.com' });
     const restored = await waitForState(stack, ref, 'stopped', 20_000);
     assert.equal(restored.available, true, 'a failing e-mail does not hold back or undo the restore');
-    await waitFor('the e-mail to arrive', async () => resend.received.length > 0, 30_000);
+    await waitFor('the e-mail to arrive', () => Promise.resolve(resend.received.length > 0), 30_000);
     // The outbox row records Resend's answer after the response is back: wait for that, not only the request.
     await waitFor('the outbox to record the send', async () => (await sentEmailsTo(stack.db, 'owner@example.com')).length === 1, 30_000);
     await waitUntilSettled(stack, ref);
@@ -46,7 +46,10 @@ describe('restore e-mail through Resend', () => {
     assert.match(email.body.subject, /Welcome flow/);
     assert.match(email.body.text ?? '', /120 interaction records/);
     assert.ok(email.idempotencyKey?.includes(requestId), 'idempotency key is per restore');
-    const outbox = await stack.db('email_outbox').where({ to_address: 'owner@example.com' });
+    const outbox = await stack
+      .db('email_outbox')
+      .where({ to_address: 'owner@example.com' })
+      .select<{ provider: string | null; provider_message_id: string | null }[]>('provider', 'provider_message_id');
     assert.equal(outbox.length, 1);
     assert.equal(outbox[0].provider, 'resend');
     assert.equal(outbox[0].provider_message_id, 'email_1');

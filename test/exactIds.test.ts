@@ -31,14 +31,12 @@ import { hotRows, uniqueName, useThrowawayDatabase } from './support/stack';
  * message here is stopped or resumed, so only the two signals are answered (and the cast keeps this
  * stand-in independent of what stop and resume return).
  */
-const unexpected = async (): Promise<never> => {
-  throw new Error('no message is stopped or resumed here');
-};
+const unexpected = (): Promise<never> => Promise.reject(new Error('no message is stopped or resumed here'));
 const lifecycle = {
   stop: unexpected,
   resume: unexpected,
-  referencesChanged: async () => undefined,
-  updateDetails: async () => undefined,
+  referencesChanged: () => Promise.resolve(),
+  updateDetails: () => Promise.resolve(),
 } as unknown as DataPlaneLifecycle;
 
 let seq = 0;

@@ -11,11 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Db } from '../src/db/knex';
+import { connectionPool, type Db } from '../src/db/knex';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { canonicalBytes, sha256 } from '../src/storage/chunkCodec';
-import type { Connection } from 'mysql2';
 import { assertFenceHeld, claimFence, holdFenceForDdl, type MoveAttempt, type OnConnection } from '../src/storage/fence';
 import { beginDrain, endDrain, ensureHotTable, hotTableExists, hotTableName } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
@@ -67,15 +66,15 @@ async function footprint(db: Db, ref: MessageRef) {
   const chunks = await db('archive_chunks')
     .where(message)
     .orderBy(['generation', 'seq'])
-    .select('generation', 'seq', 'first_id', 'last_id', 'row_count', 'checksum', 'verified_at');
+    .select<Record<string, unknown>[]>('generation', 'seq', 'first_id', 'last_id', 'row_count', 'checksum', 'verified_at');
   const manifests = await db('archive_manifests')
     .where(message)
     .orderBy('generation')
-    .select('generation', 'status', 'row_count', 'chunk_count', 'checksum', 'archived_at', 'restored_at');
-  const registry = (await db('hot_tables').where(message).orderBy('table_no').select('table_no', 'role')) as {
-    table_no: string;
-    role: string;
-  }[];
+    .select<Record<string, unknown>[]>('generation', 'status', 'row_count', 'chunk_count', 'checksum', 'archived_at', 'restored_at');
+  const registry = await db('hot_tables')
+    .where(message)
+    .orderBy('table_no')
+    .select<{ table_no: string; role: string }[]>('table_no', 'role');
   const tables = [];
   for (const t of registry)
     tables.push({ ...t, exists: await hotTableExists(db, { tableNo: String(t.table_no), name: hotTableName(t.table_no) }) });
@@ -215,14 +214,14 @@ describe('fencing of archive, sweep and restore attempts', () => {
     assert.deepEqual(await footprint(db, ref), draining, 'the table is still there');
 
     // The newer attempt's DROP holds the message's named lock: a claim meanwhile waits (here 1 s, then gives up, retryably).
-    const conn = (await db.client.acquireConnection()) as Connection;
+    const conn = await connectionPool(db).acquireConnection();
     const on: OnConnection = (sql, values = []) => db.raw(sql, [...values]).connection(conn);
     try {
       const release = await holdFenceForDdl(on, conn, ref, newer);
       await assert.rejects(claimFence(db, ref, { generation: 2, phase: 'archive', token: 'next' }, 1), /stayed taken/);
       await release();
     } finally {
-      await db.client.releaseConnection(conn);
+      await connectionPool(db).releaseConnection(conn);
     }
     await claimFence(db, ref, { generation: 2, phase: 'archive', token: 'next' }, 1);
     const [[fence]] = (await db.raw('SELECT generation, token FROM move_fences WHERE message_kind = ? AND message_id = ?', [

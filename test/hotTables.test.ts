@@ -44,7 +44,7 @@ describe('hot tables', () => {
     const roles = (await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).pluck('role')) as string[];
     assert.ok(
       roles.filter((r) => r === 'current').length === 1 && roles.length <= 2,
-      `one current table (and at most one made spare): ${roles}`,
+      `one current table (and at most one made spare): ${roles.join(',')}`,
     );
     // Ids are exact: RACED is another message, with a table of its own.
     assert.notEqual((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).name, tables[0].name);
@@ -125,10 +125,9 @@ describe('hot tables', () => {
     assert.equal(manifest.rowCount, ingested, `every row archived once over ${sweeps + 1} archives`);
     assert.equal(await archivedRowCount(db, ref), ingested);
     assert.deepEqual(await hotRows(db, ref), []);
-    const chunks = (await db('archive_chunks').where({ message_kind: ref.kind, message_id: ref.id }).select('first_id', 'last_id')) as {
-      first_id: string;
-      last_id: string;
-    }[];
+    const chunks = await db('archive_chunks')
+      .where({ message_kind: ref.kind, message_id: ref.id })
+      .select<{ first_id: string; last_id: string }[]>('first_id', 'last_id');
     const spans = chunks.map((c) => [BigInt(c.first_id), BigInt(c.last_id)] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
     for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] > spans[i - 1][1], 'chunks never overlap: no row stored twice');
     assert.ok(sweeps > 1, 'the archives ran while rows were being written');

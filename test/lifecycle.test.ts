@@ -55,14 +55,20 @@ describe('lifecycle actor', () => {
     assert.equal(expired.archive?.rowCount, 3_000);
     assert.equal(expired.archive?.chunkCount, 8);
     assert.equal(await archivedRowCount(stack.db, ref), 3_000);
-    const manifest = await stack.db('archive_manifests').where({ message_kind: ref.kind, message_id: ref.id }).first();
-    assert.equal(manifest.status, 'archived');
-    assert.equal(Number(manifest.row_count), 3_000);
-    assert.equal(manifest.checksum, expired.archive?.checksum);
+    const manifest = await stack
+      .db('archive_manifests')
+      .where({ message_kind: ref.kind, message_id: ref.id })
+      .first<{ status: string; row_count: number | string; checksum: string } | undefined>();
+    assert.equal(manifest?.status, 'archived');
+    assert.equal(Number(manifest?.row_count), 3_000);
+    assert.equal(manifest?.checksum, expired.archive?.checksum);
     // The row every feature reads says so no later than the actor does.
-    const availability = await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first();
+    const availability = await stack
+      .db('message_availability')
+      .where({ kind: ref.kind, message_id: ref.id })
+      .first<{ state: string; available: number | boolean } | undefined>();
     assert.equal(availability?.state, 'expired');
-    assert.equal(Number(availability.available), 0);
+    assert.equal(Number(availability?.available), 0);
 
     // Visible to operators through the search attributes.
     await waitFor('visibility to show the expired actor', async () => {
@@ -83,9 +89,12 @@ describe('lifecycle actor', () => {
     const restored = await waitForState(stack, ref, 'stopped', 30_000);
     assert.equal(restored.available, true);
     // Read at once: a client told `stopped` finds the data available to every feature.
-    const availableAgain = await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first();
+    const availableAgain = await stack
+      .db('message_availability')
+      .where({ kind: ref.kind, message_id: ref.id })
+      .first<{ state: string; available: number | boolean } | undefined>();
     assert.equal(availableAgain?.state, 'stopped');
-    assert.equal(Number(availableAgain.available), 1);
+    assert.equal(Number(availableAgain?.available), 1);
     assert.equal(restored.lastRestore?.requestId, requestId);
     assert.equal(restored.lastRestore?.rowCount, 3_000);
     // Both read at once, before a TTL of 3 s can start the next archive.

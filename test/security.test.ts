@@ -52,14 +52,14 @@ async function serveKeySet(): Promise<KeySet> {
 
 async function jwt(
   key: CryptoKey,
-  claims: Record<string, unknown>,
+  claims: { sub?: string; [claim: string]: unknown },
   opts: { audience?: string; issuer?: string; expiresIn?: string | number; kid?: string } = {},
 ): Promise<string> {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: opts.kid ?? 'test-key' })
     .setIssuer(opts.issuer ?? ISSUER)
     .setAudience(opts.audience ?? AUDIENCE)
-    .setSubject(String(claims.sub ?? 'user-1'))
+    .setSubject(claims.sub ?? 'user-1')
     .setIssuedAt()
     .setExpirationTime(opts.expiresIn ?? '5m')
     .sign(key);
@@ -115,7 +115,7 @@ describe('who may do what (HTTP API, real stack)', () => {
       headers: token === null ? {} : bearer(token),
       ...(payload === undefined ? {} : { payload: payload as object }),
     });
-    const json = String(res.headers['content-type'] ?? '').includes('json') ? (res.json() as Record<string, unknown>) : {};
+    const json = String(res.headers['content-type'] ?? '').includes('json') ? res.json<Record<string, unknown>>() : {};
     return { status: res.statusCode, body: json, headers: res.headers };
   }
 
@@ -240,7 +240,7 @@ describe('who may do what (HTTP API, real stack)', () => {
     assert.equal((await call('GET', '/v1/messages?limit=1', 'Basic abc')).status, 401);
     const basic = await app.inject({ method: 'GET', url: '/v1/messages?limit=1', headers: { authorization: 'Basic dXNlcjpwYXNz' } });
     assert.equal(basic.statusCode, 401);
-    assert.match(basic.json().message, /Bearer <token>/);
+    assert.match(basic.json<{ message: string }>().message, /Bearer <token>/);
   });
 
   it('OIDC: a JWT of the identity provider is a principal with the scopes of its claim; a bad one is refused', async () => {

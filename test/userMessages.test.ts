@@ -86,10 +86,13 @@ describe('user_messages (migration 005)', () => {
       await seedInteractions(db, canvas, 300, { table: 'interactions' });
       // The same user in another case: before migration 007 the database compared ids case-insensitively,
       // so the backfill made one pair (007 leaves user data as it finds it).
-      const first = await db('interactions').where({ message_kind: canvas.kind, message_id: canvas.id }).orderBy('id').first();
+      const first = await db('interactions')
+        .where({ message_kind: canvas.kind, message_id: canvas.id })
+        .orderBy('id')
+        .first<Record<string, unknown>>();
       await db('interactions').insert({ ...first, id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
       await db('archive_manifests').insert({ message_kind: 'campaign', message_id: 'archived-earlier', generation: 1, status: 'archived' });
-      shared = (await db('interactions').orderBy('id').select('id', 'message_id')) as typeof shared;
+      shared = await db('interactions').orderBy('id').select<typeof shared>('id', 'message_id');
     } finally {
       await migrateToLatest(db);
     }
@@ -114,7 +117,10 @@ describe('user_messages (migration 005)', () => {
     await migrateDownTo(db, '005_user_messages');
     await seedInteractions(db, campaign, 600, { table: 'interactions' });
     await seedInteractions(db, canvas, 300, { table: 'interactions' });
-    const first = await db('interactions').where({ message_kind: canvas.kind, message_id: canvas.id }).orderBy('id').first();
+    const first = await db('interactions')
+      .where({ message_kind: canvas.kind, message_id: canvas.id })
+      .orderBy('id')
+      .first<Record<string, unknown>>();
     await db('interactions').insert({ ...first, id: undefined, event_id: 'case-twin', user_id: 'USER-0' });
     // A run stopped in its backfill: the table and the flag are there, some pairs, the index still.
     await db.raw('ALTER TABLE interactions ADD INDEX ix_interactions_user (user_id)');

@@ -167,7 +167,10 @@ describe('evaluation pages, export limits and the API document', () => {
     ]);
     assert.deepEqual([a.status, b.status].sort(), [201, 409], `${a.text} / ${b.text}`);
     const winner = a.status === 201 ? a : b;
-    const stored = await stack.db('messages').where({ kind: 'campaign', id: 'raced' });
+    const stored = await stack
+      .db('messages')
+      .where({ kind: 'campaign', id: 'raced' })
+      .select<{ name: string; status: string }[]>('name', 'status');
     assert.equal(stored.length, 1);
     assert.equal(stored[0].name, winner.body.message.name);
     assert.equal(stored[0].status, winner === a ? 'active' : 'stopped');

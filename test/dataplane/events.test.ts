@@ -15,7 +15,7 @@ const schemaAccepts = (() => {
     httpPart: 'body',
     method: 'POST',
     url: '/v1/interactions',
-  } as Parameters<typeof TypeBoxValidatorCompiler>[0]);
+  });
   return (value: unknown) => !('error' in (validate(value) as object) && (validate(value) as { error?: unknown }).error);
 })();
 

@@ -56,7 +56,7 @@ export function authFor(api: ApiServer, method: string, url: string): Record<str
     if (!best || statics > best.statics) best = { access: r.access, statics };
   }
   if (best?.access === 'public') return {};
-  const scope: Scope = best && Array.isArray(best.access) ? best.access[0] : 'messages';
+  const scope: Scope = best && typeof best.access !== 'string' ? best.access[0] : 'messages';
   return bearer(tokens[scope]);
 }
 

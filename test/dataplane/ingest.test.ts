@@ -169,7 +169,7 @@ describe('ingestion', () => {
       payload: JSON.stringify({ events: [promo('a', { alias: undefined })], pad: 'x'.repeat(3 * 1024 * 1024) }),
     });
     assert.equal(huge.statusCode, 413);
-    assert.match(huge.json().message, /larger than 2097152 bytes.*at most 1000 events per batch/);
+    assert.match(huge.json<{ message: string }>().message, /larger than 2097152 bytes.*at most 1000 events per batch/);
 
     const empty = await call<{ message: string }>(api, 'POST', '/v1/interactions', { events: [] });
     assert.equal(empty.status, 400);

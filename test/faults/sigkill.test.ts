@@ -91,7 +91,7 @@ describe('worker SIGKILLed at random points', () => {
         finished: () => Promise<boolean>,
         invariant: (openAtKill: string) => Promise<string>,
         r: Random,
-        openNow: () => Promise<string> = async () => '',
+        openNow: () => Promise<string> = () => Promise.resolve(''),
       ): Promise<void> {
         for (let k = 0; k < KILLS_PER_PHASE; k++) {
           const startedAt = await progress();

@@ -76,11 +76,11 @@ export async function hotFingerprint(db: Db, ref: MessageRef): Promise<RowsFinge
 
 /** Every verified archived row of the message's generation, decoded and checked, in id order. */
 export async function archivedRowsOf(db: Db, ref: MessageRef, generation: number): Promise<InteractionRow[]> {
-  const chunks = (await db('archive_chunks')
+  const chunks = await db('archive_chunks')
     .where({ message_kind: ref.kind, message_id: ref.id, generation })
     .whereNotNull('verified_at')
     .orderBy('seq')
-    .select('payload', 'checksum', 'row_count')) as { payload: Buffer; checksum: string; row_count: number }[];
+    .select<{ payload: Buffer; checksum: string; row_count: number }[]>('payload', 'checksum', 'row_count');
   const rows: InteractionRow[] = [];
   for (const c of chunks) rows.push(...(await decodeChunk(c.payload, { checksum: c.checksum, rowCount: Number(c.row_count) })));
   return rows.sort((a, b) => (BigInt(a.id as string) < BigInt(b.id as string) ? -1 : 1));

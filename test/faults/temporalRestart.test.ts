@@ -84,19 +84,19 @@ describe('Temporal server killed while actors sleep', () => {
       );
       say(`all ${ACTORS} expired ${((Date.now() - started) / 1000).toFixed(1)} s after the first stop`);
 
-      const manifests = (await stack
+      const manifests = await stack
         .db('archive_manifests')
         .whereIn(
           'message_id',
           refs.map((r) => r.id),
         )
-        .select('message_kind', 'message_id', 'generation', 'row_count', 'status')) as {
-        message_kind: string;
-        message_id: string;
-        generation: number;
-        row_count: number;
-        status: string;
-      }[];
+        .select<{ message_kind: string; message_id: string; generation: number; row_count: number; status: string }[]>(
+          'message_kind',
+          'message_id',
+          'generation',
+          'row_count',
+          'status',
+        );
       assert.equal(manifests.length, ACTORS, 'one archive per actor, none twice');
       for (const m of manifests) {
         assert.equal(Number(m.generation), 1, `${m.message_id} archived once`);

@@ -186,10 +186,13 @@ function encodeSegment(value: string): string {
   }
 }
 
+/** A generated value of any shape, spelled as String spells it, the way a careless client would put it in a URL. */
+const spelled = (value: unknown): string => String(value);
+
 function urlOf(req: GeneratedRequest): string {
-  const path = req.route.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeSegment(String(req.params[name] ?? '')));
+  const path = req.route.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeSegment(spelled(req.params[name] ?? '')));
   const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(req.query)) if (v !== undefined) qs.append(k, String(v));
+  for (const [k, v] of Object.entries(req.query)) if (v !== undefined) qs.append(k, spelled(v));
   const q = qs.toString();
   return q ? `${path}?${q}` : path;
 }
@@ -269,13 +272,11 @@ function intruders(t: { admin: string; realId: string; revoked: string; expired:
     }),
     fc.stringMatching(/^[!-~]{1,200}$/).map((token) => ({ label: 'garbage bearer token', authorization: `Bearer ${token}` })),
     hostileString.filter(headerSafe).map((token) => ({ label: 'hostile bearer token', authorization: `Bearer ${token}` })),
-    fc
-      .tuple(b64(1, 40), b64(1, 80), b64(0, 40))
-      .map(([h, p, sig]) => ({
-        label: 'JWT, no identity provider',
-        authorization: `Bearer ${h}.${p}.${sig}`,
-        reason: /no identity provider/,
-      })),
+    fc.tuple(b64(1, 40), b64(1, 80), b64(0, 40)).map(([h, p, sig]) => ({
+      label: 'JWT, no identity provider',
+      authorization: `Bearer ${h}.${p}.${sig}`,
+      reason: /no identity provider/,
+    })),
     fc
       .tuple(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 16 }), b64(43, 43))
       .map(([id, secret]) => ({
@@ -388,7 +389,7 @@ describe('HTTP API under generated and hostile input', () => {
   async function seed(): Promise<void> {
     const send = async (method: 'POST' | 'PUT', url: string, payload: unknown) => {
       const access = accessOfUrl(method, url);
-      const scope = Array.isArray(access) ? access[0] : 'admin';
+      const scope: Scope = access !== null && typeof access !== 'string' ? access[0] : 'admin';
       const res = await app.inject({ method, url, headers: bearer(scopeTokens.get(scope) as string), payload: payload as object });
       assert.ok(res.statusCode < 300, `seeding ${method} ${url}: ${res.statusCode} ${res.body}`);
     };
@@ -474,11 +475,11 @@ describe('HTTP API under generated and hostile input', () => {
    * set an actor going (a stop dated long ago expires it at once; a restore rehydrates rows), and its
    * writes must not be mistaken for the next, refused request's.
    */
-  async function waitForQuietActors(): Promise<void> {
+  async function waitForQuietActors(only?: readonly string[]): Promise<void> {
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const ids = new Set(touched);
-      for await (const wf of stack.client.workflow.list({ query: 'ExecutionStatus="Running"' })) ids.add(wf.workflowId);
+      const ids = new Set(only ?? touched);
+      if (!only) for await (const wf of stack.client.workflow.list({ query: 'ExecutionStatus="Running"' })) ids.add(wf.workflowId);
       let busy: string | null = null;
       for (const id of ids) {
         try {
@@ -547,7 +548,7 @@ describe('HTTP API under generated and hostile input', () => {
 
     assert.equal(res.statusCode, who.status, what);
     assert.match(String(res.headers['content-type'] ?? ''), /^application\/json/, what);
-    const body = res.json() as { error?: unknown; message?: unknown };
+    const body = res.json<{ error?: unknown; message?: unknown }>();
     assert.equal(body.error, who.status === 401 ? 'unauthorized' : 'forbidden', what);
     assert.equal(typeof body.message, 'string', what);
     if (who.reason) assert.match(String(body.message), who.reason, what);
@@ -555,15 +556,17 @@ describe('HTTP API under generated and hostile input', () => {
 
     // The only trace a refusal leaves: its audit entry, on a route whose requests are audited.
     const path = routedPath(url);
-    const access = app.findRoute({ method: req.method as 'GET', url: path }) ? accessOfUrl(req.method, path) : null;
+    const access = app.findRoute({ method: req.method, url: path }) ? accessOfUrl(req.method, path) : null;
     const audited = access !== null && access !== 'public' && isAudited(req.method, access);
     if (audited) {
       const deadline = Date.now() + 5_000;
       while ((await auditCount()) === before.audit && Date.now() < deadline) await sleep(20);
-      const entry = await apiDb('audit_log').orderBy('id', 'desc').first();
+      const entry = await apiDb('audit_log')
+        .orderBy('id', 'desc')
+        .first<{ principal: string; outcome: string; status: number; method: string } | undefined>();
       assert.equal(await auditCount(), before.audit + 1, `one audit entry: ${what}`);
       assert.deepEqual(
-        [entry.principal, entry.outcome, entry.status, entry.method],
+        [entry?.principal, entry?.outcome, entry?.status, entry?.method],
         [who.principal, 'denied', who.status, req.method],
         what,
       );
@@ -657,7 +660,7 @@ describe('HTTP API under generated and hostile input', () => {
         fc.asyncProperty(cases, async ({ req, access, holder }) => {
           // A hostile path parameter may take the URL off the route (too long, or empty where find-my-way wants one).
           // A `.` or `..` parameter resolves to another path, maybe another route's (with other scopes).
-          fc.pre(app.findRoute({ method: req.method as 'GET', url: routedPath(urlOf(req)) }) !== null);
+          fc.pre(app.findRoute({ method: req.method, url: routedPath(urlOf(req)) }) !== null);
           fc.pre(JSON.stringify(accessOfUrl(req.method, routedPath(urlOf(req)))) === JSON.stringify(access));
           byRoute.set(routeKey(req.route), (byRoute.get(routeKey(req.route)) ?? 0) + 1);
           const needs = new RegExp(`needs the ${access.join(' or ')} scope`);
@@ -721,7 +724,7 @@ describe('HTTP API under generated and hostile input', () => {
           if (res.statusCode >= 400) {
             const ct = String(res.headers['content-type'] ?? '');
             if (ct.includes('json'))
-              assert.equal(typeof (res.json() as { message?: unknown }).message, 'string', `an error says what is wrong: ${what}`);
+              assert.equal(typeof res.json<{ message?: unknown }>().message, 'string', `an error says what is wrong: ${what}`);
             if (isWrite)
               assert.equal(
                 await dataFingerprint(apiDb, [...WORKER_TABLES, ...AUTH_TABLES]),
@@ -732,15 +735,17 @@ describe('HTTP API under generated and hostile input', () => {
             if (workflowId && !existedBefore)
               assert.equal(await workflowExists(workflowId), false, `a refused request started ${workflowId}: ${what}`);
           }
+          const accepted: string[] = [];
           if (res.statusCode < 300 && isWrite) {
-            if (workflowId) touched.add(workflowId);
+            if (workflowId) accepted.push(workflowId);
             const started = String(res.headers['content-type'] ?? '').includes('json')
-              ? (res.json() as { workflowId?: unknown }).workflowId
+              ? res.json<{ workflowId?: unknown }>().workflowId
               : undefined;
-            if (typeof started === 'string') touched.add(started);
+            if (typeof started === 'string') accepted.push(started);
+            for (const id of accepted) touched.add(id);
+            // Actors signalled by this request run their activities now: their SQL is checked below too.
+            await waitForQuietActors(accepted);
           }
-          // Actors signalled by this request run their activities now; give them a moment to send their SQL.
-          if (res.statusCode < 300 && isWrite) await sleep(150);
           const inputs = [...Object.values(req.params), ...Object.values(req.query)].map(String);
           if (req.body.kind === 'json') inputs.push(...stringsIn(req.body.value));
           if (req.body.kind === 'raw') inputs.push(req.body.text);
@@ -758,7 +763,7 @@ describe('HTTP API under generated and hostile input', () => {
       );
       // Let the last actors finish, then check every statement sent during the run against every input,
       // which also covers SQL an actor sent after its request's own check.
-      await sleep(2_000);
+      await waitForQuietActors();
       assert.deepEqual(sql.check(0, allInputs).leaked, [], 'input reached SQL as text');
       const summary = [...statuses.entries()]
         .sort((a, b) => a[0] - b[0])

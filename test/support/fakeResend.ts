@@ -42,7 +42,7 @@ export async function startFakeResend(): Promise<FakeResend> {
       }
       const id = `email_${received.length + 1}`;
       if (key) seenKeys.set(key, id);
-      received.push({ idempotencyKey: key, authorization: req.headers.authorization, body: JSON.parse(raw) });
+      received.push({ idempotencyKey: key, authorization: req.headers.authorization, body: JSON.parse(raw) as ReceivedEmail['body'] });
       res.writeHead(200).end(JSON.stringify({ id }));
     });
   });

@@ -184,7 +184,7 @@ describe('HTTP API validation, in-process', () => {
       const res = await app.inject({ method, url, headers: { authorization: 'Bearer messages' } });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
-      assert.equal((res.json() as Answer['body']).error, 'not_found');
+      assert.equal(res.json<Answer['body']>().error, 'not_found');
     }
   });
 

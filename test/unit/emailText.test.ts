@@ -26,7 +26,7 @@ describe('caller text in e-mails', () => {
       restoreId: 'r-1',
       rowCount: 3,
       completedAt: '2026-12-06T10:00:00Z',
-    } as Parameters<typeof renderRestoreEmail>[0]);
+    });
     assert.equal(mail.subject, `Interaction data restored: "Win! Click https[:]//evil[.]example" (campaign promo[.]example[.]com)`);
     assert.ok(!mail.text.includes('https://') && !mail.text.includes('evil.example'));
     const summary = renderSummaryEmail({
