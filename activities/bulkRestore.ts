@@ -99,16 +99,17 @@ export interface SummaryInput {
   finishedAt: string;
 }
 
+/** Functions rather than methods: a worker registers them one by one, detached from the object. */
 export interface BulkRestoreActivities {
-  registerBulkItems(input: { executionKey: string; selection: BulkSelection }): Promise<RegisterItemsResult>;
-  nextBulkItems(input: { executionKey: string; after: MessageRef | null; limit: number }): Promise<MessageRef[]>;
-  requestBulkItemRestore(input: RequestBulkItemInput): Promise<BulkItemRequestAnswer>;
+  registerBulkItems: (input: { executionKey: string; selection: BulkSelection }) => Promise<RegisterItemsResult>;
+  nextBulkItems: (input: { executionKey: string; after: MessageRef | null; limit: number }) => Promise<MessageRef[]>;
+  requestBulkItemRestore: (input: RequestBulkItemInput) => Promise<BulkItemRequestAnswer>;
   /** Before the `bulk-restore-told-by-actor` patch: signal, then watch until served. */
-  restoreBulkItem(input: RestoreBulkItemInput): Promise<BulkItemResult>;
-  recordBulkItemResult(input: { executionKey: string; result: BulkItemResult }): Promise<void>;
+  restoreBulkItem: (input: RestoreBulkItemInput) => Promise<BulkItemResult>;
+  recordBulkItemResult: (input: { executionKey: string; result: BulkItemResult }) => Promise<void>;
   /** Resolves with the instant the e-mail was handed over. */
-  sendBulkRestoreSummary(input: SummaryInput): Promise<string>;
-  previewBulkRestore(input: BulkPreviewInput): Promise<BulkRestorePreview>;
+  sendBulkRestoreSummary: (input: SummaryInput) => Promise<string>;
+  previewBulkRestore: (input: BulkPreviewInput) => Promise<BulkRestorePreview>;
 }
 
 /** What a retried attempt needs to know about the earlier ones; kept in the heartbeat. */
