@@ -204,7 +204,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServerH
       startTimeoutMs,
       () => announced,
       () => {
-        if (spawnError && child.pid === undefined) throw describeFailure(`could not be started: ${(spawnError as Error).message}`);
+        if (spawnError && child.pid === undefined) throw describeFailure(`could not be started: ${spawnError.message}`);
         if (exitInfo !== null) {
           throw describeFailure(`exited during start-up (${exitInfo.signal ?? `exit code ${exitInfo.code}`})`);
         }
