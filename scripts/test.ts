@@ -25,6 +25,7 @@ import { createLogger } from '../src/logger';
 import { freePort, startDevServer } from '../src/temporal/devServer';
 import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
 import { ensureTemporalBinary } from './ensureTemporal';
+import { runTestFiles } from './testPool';
 
 const root = path.resolve(__dirname, '..');
 const log = createLogger('test');
@@ -128,17 +129,17 @@ async function integrationTests(files: string[]): Promise<number> {
     const concurrency = Number(process.env.TEST_CONCURRENCY) || 4;
     log.info({ temporal: server.address, mysql: mysqlUrl, files: files.length, concurrency, faultsMode }, 'integration tests');
     try {
-      return await run(
-        'integration tests',
-        ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporterArgs(), ...longestFirst(files)],
-        {
+      return await runTestFiles(longestFirst(files), {
+        concurrency,
+        cwd: root,
+        env: {
           FAULTS_MODE: faultsMode,
           ...process.env,
           TEST_TEMPORAL_ADDRESS: server.address,
           TEST_MYSQL_URL: mysqlUrl,
           WORKFLOW_BUNDLE_PATH: workflowBundle,
         },
-      );
+      });
     } finally {
       await server.stop();
     }
