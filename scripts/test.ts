@@ -104,10 +104,10 @@ function unitTests(): Promise<number> {
   return run('unit tests', ['--import', 'tsx', '--test', ...reporterArgs(), ...files]);
 }
 
-async function integrationTests(files: string[]): Promise<number> {
+async function integrationTests(files: string[], temporalBinary: Promise<string>): Promise<number> {
   const mysqlUrl = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || DEFAULT_MYSQL_URL;
   const privateMysql = await ensureLocalMysql(mysqlUrl, log);
-  const binary = await ensureTemporalBinary();
+  const binary = await temporalBinary;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'interaction-data-test-'));
   try {
     const workflowBundle = path.join(dir, 'workflow-bundle.js');
@@ -154,10 +154,17 @@ async function main(): Promise<number> {
   const named = process.argv.slice(2).filter((a) => a.endsWith('.ts'));
   const integrationOnly = process.argv.includes('--integration');
   let code: number;
-  if (named.length) code = await integrationTests(named.map((f) => path.resolve(f)));
+  // The Temporal CLI is built (first run only) while the checks and unit tests run.
+  const temporalBinary = ensureTemporalBinary();
+  temporalBinary.catch(() => undefined);
+  if (named.length)
+    code = await integrationTests(
+      named.map((f) => path.resolve(f)),
+      temporalBinary,
+    );
   else {
     code = integrationOnly ? 0 : (await checks()) || (await unitTests());
-    if (code === 0) code = await integrationTests(testFiles(path.join(root, 'test')));
+    if (code === 0) code = await integrationTests(testFiles(path.join(root, 'test')), temporalBinary);
   }
   log.info({ seconds: Math.round((Date.now() - started) / 1000), code }, 'test run finished');
   return code;
