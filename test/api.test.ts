@@ -59,7 +59,8 @@ describe('HTTP API on a real Temporal server', () => {
       lifecycle: new LifecycleClient(temporal.client),
       connection: temporal.connection,
       logger: silent,
-      temporalTimeoutMs: 3_000,
+      // Generous: other test files run beside this one (see test/dataplane/helpers.ts).
+      temporalTimeoutMs: 30_000,
     });
     await app.ready();
   });

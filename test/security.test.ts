@@ -150,7 +150,8 @@ describe('who may do what (HTTP API, real stack)', () => {
       db: stack.db,
       logger: silent,
       allowedEmailDomains: ['allowed.example'],
-      temporalTimeoutMs: 10_000,
+      // Generous: other test files run beside this one (see test/dataplane/helpers.ts).
+      temporalTimeoutMs: 30_000,
     });
     await app.ready();
   });
