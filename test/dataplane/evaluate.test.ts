@@ -15,6 +15,8 @@ describe('evaluation pages, export limits and the API document', () => {
 
   before(async () => {
     stack = await createStack();
+    // A stopped message's creation waits for its actor's answer to the stop Update: a worker answers it.
+    await stack.startWorker();
     api = await dataPlaneApi(stack);
     await api.ready();
     assert.equal((await call(api, 'POST', '/v1/messages', { kind: 'campaign', id: 'big', name: 'Big send' })).status, 201);
@@ -174,12 +176,17 @@ describe('evaluation pages, export limits and the API document', () => {
     assert.equal(stored.length, 1);
     assert.equal(stored[0].name, winner.body.message.name);
     assert.equal(stored[0].status, winner === a ? 'active' : 'stopped');
-    // Only the winner's signals reached the actor: its details, and a stop only if the winner was stopped.
-    const history = await stack.client.workflow.getHandle(lifecycleWorkflowId({ kind: 'campaign', id: 'raced' })).fetchHistory();
-    const signals = (history.events ?? [])
+    // Only the winner reached the actor: its details, and a stop only if the winner was stopped.
+    const events =
+      (await stack.client.workflow.getHandle(lifecycleWorkflowId({ kind: 'campaign', id: 'raced' })).fetchHistory()).events ?? [];
+    const signals = events
       .filter((e) => e.workflowExecutionSignaledEventAttributes)
       .map((e) => e.workflowExecutionSignaledEventAttributes?.signalName);
-    assert.deepEqual(signals, winner === a ? ['messageDetails'] : ['messageDetails', 'stop']);
+    const updates = events
+      .filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
+      .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name);
+    assert.deepEqual(signals, ['messageDetails']);
+    assert.deepEqual(updates, winner === a ? [] : ['stop']);
   });
 
   it('documents the data plane routes in the OpenAPI document', async () => {
