@@ -14,12 +14,13 @@ import { bySize, reporter } from './support';
 const ACTORS = bySize({ short: 100, full: 1_000 });
 const ROWS_EACH = 5;
 const SIGNAL_CONCURRENCY = 16;
+/** Sleep every actor has left after the last stop, for the two restarts of the server. */
+const RESTART_ROOM_SECONDS = bySize({ short: 30, full: 90 });
 
 describe('Temporal server killed while actors sleep', () => {
   let stack: TestStack;
   // Long enough to stop every actor and restart the server twice before the first deadline, on a
-  // loaded 2-core machine. Each deadline counts from its own stop, so the expiries come at the pace the
-  // stops came: all at once, a thousand archives would each wait on the others.
+  // loaded 2-core machine.
   const ttlSeconds = bySize({ short: 90, full: 420 });
 
   before(async () => {
@@ -64,9 +65,17 @@ describe('Temporal server killed while actors sleep', () => {
       const started = Date.now();
       const deadlines = new Map<string, number>();
       for (let i = 0; i < refs.length; i += SIGNAL_CONCURRENCY) {
+        // Each stop is dated so that its deadline falls after the stops still to come (estimated twice
+        // over from the pace so far) and the restarts, and no later than the TTL allows. The expiries
+        // then begin soon after the restarts, not a whole TTL after the last stop, and the deadlines stay
+        // spread as the stops were: a thousand archives falling due at once would each wait on the others.
+        const now = Date.now();
+        const perStopMs = i === 0 ? Infinity : (now - started) / i;
+        const sleepMs = Math.min(ttlSeconds * 1000, 2 * perStopMs * (ACTORS - i) + RESTART_ROOM_SECONDS * 1000);
+        const stoppedAt = new Date(now + sleepMs - ttlSeconds * 1000).toISOString();
         await Promise.all(
           refs.slice(i, i + SIGNAL_CONCURRENCY).map(async (r) => {
-            const stopped = await stack.lifecycle.stop(r.kind, r.id);
+            const stopped = await stack.lifecycle.stop(r.kind, r.id, { stoppedAt });
             deadlines.set(r.id, Date.parse(stopped.expiresAt ?? ''));
           }),
         );
