@@ -1,5 +1,5 @@
 /**
- * The Temporal dev server is SIGKILLed and restarted on its SQLite file while a thousand actors sleep
+ * The Temporal dev server is SIGKILLed and restarted on its SQLite file while hundreds of actors sleep
  * on their expiry timers (then stopped and started once more, cleanly). Every actor still expires, and
  * none twice: one archive generation per message, each holding exactly that message's rows.
  */
@@ -11,7 +11,7 @@ import type { MessageRef } from '../../src/shared/types';
 import { createStack, hotRowCount, sleep, waitFor, type TestStack } from '../support/stack';
 import { bySize, reporter } from './support';
 
-const ACTORS = bySize({ short: 100, full: 1_000 });
+const ACTORS = bySize({ short: 100, full: 750 });
 const ROWS_EACH = 5;
 const SIGNAL_CONCURRENCY = 16;
 /** Sleep every actor has left after the last stop, for the two restarts of the server. */
@@ -68,7 +68,7 @@ describe('Temporal server killed while actors sleep', () => {
         // Each stop is dated so that its deadline falls after the stops still to come (estimated twice
         // over from the pace so far) and the restarts, and no later than the TTL allows. The expiries
         // then begin soon after the restarts, not a whole TTL after the last stop, and the deadlines stay
-        // spread as the stops were: a thousand archives falling due at once would each wait on the others.
+        // spread as the stops were: hundreds of archives falling due at once would each wait on the others.
         const now = Date.now();
         const perStopMs = i === 0 ? Infinity : (now - started) / i;
         const sleepMs = Math.min(ttlSeconds * 1000, 2 * perStopMs * (ACTORS - i) + RESTART_ROOM_SECONDS * 1000);
