@@ -12,18 +12,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { runCli } from '../src/cli/main';
+import { runCliCaptured, type CliRun as Run } from './support/cli';
 import { freePort } from '../src/temporal/devServer';
 import { RESUME_REFUSED_MESSAGE } from '../src/shared/types';
 import { createStack, waitForState, type TestStack } from './support/stack';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 const uid = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
@@ -41,16 +35,7 @@ describe('admin CLI on a real Temporal server', () => {
   });
   after(async () => stack?.close());
 
-  async function cli(...argv: string[]): Promise<Run> {
-    let stdout = '';
-    let stderr = '';
-    const code = await runCli(argv, {
-      stdout: { write: (s: string) => (stdout += s), isTTY: false },
-      stderr: { write: (s: string) => (stderr += s), isTTY: false },
-      env,
-    });
-    return { code, stdout, stderr };
-  }
+  const cli = (...argv: string[]): Promise<Run> => runCliCaptured(argv, env);
 
   async function assertNotStarted(...workflowIds: string[]): Promise<void> {
     for (const id of workflowIds) {

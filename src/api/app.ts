@@ -39,6 +39,7 @@ import type { Authenticator } from '../auth/authenticator';
 import { checkStoppedAt, PolicyError, restoreRecipient } from '../auth/policy';
 import { SCOPE_DESCRIPTIONS, SCOPES, type Principal } from '../auth/scopes';
 import { registerAuth, SECURITY_SCHEME } from './auth';
+import { requestPart, type ValidationContext } from './requestPart';
 import { registerTokenRoutes } from './tokenRoutes';
 import { DEFAULT_API_LIMITS, type ApiLimits } from './limits';
 
@@ -87,8 +88,6 @@ const CODE_BY_STATUS: Record<number, string> = {
   429: 'too_many_requests',
 };
 
-type ValidationContext = 'body' | 'params' | 'querystring' | 'headers';
-
 interface SchemaError {
   keyword?: string;
   instancePath?: string;
@@ -116,15 +115,7 @@ export function formatValidationErrors(
   context: ValidationContext,
   request: FastifyRequest,
 ): { message: string; field: string | null } {
-  const where = context === 'querystring' ? 'query string' : context === 'params' ? 'path' : context;
-  const input =
-    context === 'querystring'
-      ? request.query
-      : context === 'params'
-        ? request.params
-        : context === 'headers'
-          ? request.headers
-          : request.body;
+  const { input, where } = requestPart(request, context);
   const data = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : undefined;
   const sentences: string[] = [];
   const fields: string[] = [];

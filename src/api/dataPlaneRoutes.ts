@@ -3,6 +3,7 @@
  * evaluation, user profiles and export, the User Data CSV and analytics. Registered by buildApi when
  * the API has a database.
  */
+import { requestPart } from './requestPart';
 import type { FastifyError, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify';
 import { TypeBoxValidatorCompiler, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Connection } from '@temporalio/client';
@@ -167,20 +168,8 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
         .send({ error: error.code, message: error.message, ...error.details });
     }
     if (error.validation) {
-      const context = error.validationContext ?? 'body';
-      const data =
-        context === 'querystring'
-          ? request.query
-          : context === 'params'
-            ? request.params
-            : context === 'headers'
-              ? request.headers
-              : request.body;
-      const { message, field } = formatSchemaErrors(
-        error.validation,
-        context === 'querystring' ? 'query string' : context === 'params' ? 'path' : context,
-        data,
-      );
+      const { input, where } = requestPart(request, error.validationContext ?? 'body');
+      const { message, field } = formatSchemaErrors(error.validation, where, input);
       return reply.code(400).send({ error: 'bad_request', message, ...(field ? { field } : {}) });
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

@@ -6,26 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runCli } from '../../src/cli/main';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runCliCaptured, type CliRun as Run } from '../support/cli';
 
 const env = { TEMPORAL_ADDRESS: '127.0.0.1:1', MYSQL_URL: 'mysql://nobody@127.0.0.1:1/none', LOG_LEVEL: 'silent' };
 
-async function cli(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (...argv: string[]): Promise<Run> => runCliCaptured(argv, env);
 
 function assertUsage(run: Run, mentions: RegExp): void {
   assert.equal(run.code, 2, `exit code; stderr: ${run.stderr}`);
