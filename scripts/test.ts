@@ -5,7 +5,9 @@
  *   2. unit tests: pure logic, no server (test/unit);
  *   3. integration tests against a real Temporal dev server (built from source on first use) and real
  *      MySQL. Each file has a namespace and a database of its own, so several files run at once; the
- *      workflow code is bundled once and every worker of every file loads that bundle.
+ *      workflow code is bundled once and every worker of every file loads that bundle. The S3 gateway
+ *      (Versity Gateway, built from source on first use too) is handed to the files as VERSITYGW_PATH;
+ *      each starts gateways of its own with it.
  *
  *   npm test                             all three (the fault suite in its short variant; its full one when CI is set)
  *   npm run test:unit                    step 2 alone
@@ -25,6 +27,7 @@ import { createLogger } from '../src/logger';
 import { freePort, startDevServer } from '../src/temporal/devServer';
 import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
 import { ensureTemporalBinary } from './ensureTemporal';
+import { ensureVersityBinary } from './ensureVersity';
 import { runTestFiles } from './testPool';
 
 const root = path.resolve(__dirname, '..');
@@ -104,10 +107,11 @@ function unitTests(): Promise<number> {
   return run('unit tests', ['--import', 'tsx', '--test', ...reporterArgs(), ...files]);
 }
 
-async function integrationTests(files: string[], temporalBinary: Promise<string>): Promise<number> {
+async function integrationTests(files: string[], temporalBinary: Promise<string>, versityBinary: Promise<string>): Promise<number> {
   const mysqlUrl = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || DEFAULT_MYSQL_URL;
   const privateMysql = await ensureLocalMysql(mysqlUrl, log);
   const binary = await temporalBinary;
+  const versitygw = await versityBinary;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'interaction-data-test-'));
   try {
     const workflowBundle = path.join(dir, 'workflow-bundle.js');
@@ -138,6 +142,8 @@ async function integrationTests(files: string[], temporalBinary: Promise<string>
           TEST_TEMPORAL_ADDRESS: server.address,
           TEST_MYSQL_URL: mysqlUrl,
           WORKFLOW_BUNDLE_PATH: workflowBundle,
+          // Each file starts S3 gateways of its own with it (src/s3/embeddedGateway.ts).
+          VERSITYGW_PATH: versitygw,
         },
       });
     } finally {
@@ -154,17 +160,20 @@ async function main(): Promise<number> {
   const named = process.argv.slice(2).filter((a) => a.endsWith('.ts'));
   const integrationOnly = process.argv.includes('--integration');
   let code: number;
-  // The Temporal CLI is built (first run only) while the checks and unit tests run.
+  // The Temporal CLI and the S3 gateway are built (first run only) while the checks and unit tests run.
   const temporalBinary = ensureTemporalBinary();
   temporalBinary.catch(() => undefined);
+  const versityBinary = ensureVersityBinary();
+  versityBinary.catch(() => undefined);
   if (named.length)
     code = await integrationTests(
       named.map((f) => path.resolve(f)),
       temporalBinary,
+      versityBinary,
     );
   else {
     code = integrationOnly ? 0 : (await checks()) || (await unitTests());
-    if (code === 0) code = await integrationTests(testFiles(path.join(root, 'test')), temporalBinary);
+    if (code === 0) code = await integrationTests(testFiles(path.join(root, 'test')), temporalBinary, versityBinary);
   }
   log.info({ seconds: Math.round((Date.now() - started) / 1000), code }, 'test run finished');
   return code;
