@@ -6,6 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
+import { mysqlOnly } from '../src/archive/mysqlStore';
+import type { ArchiveStores } from '../src/archive/store';
 import type { Config } from '../src/config';
 import type { Db } from '../src/db/knex';
 import type { RestoreNotifier } from '../src/email/restoreNotifier';
@@ -32,10 +34,13 @@ export interface ActivityDeps {
   /** The bulk-restore activities signal and query the actors through a client of the worker's namespace. */
   temporal: Client;
   summaryMailer: SummaryMailer;
+  /** Where archives go and are read from (src/archive/); MySQL alone when not given. */
+  stores?: ArchiveStores;
 }
 
 export function createActivities(deps: ActivityDeps): LifecycleActivities & PolicyActivities & BulkRestoreActivities {
   const { db, config, notifier } = deps;
+  const stores = deps.stores ?? mysqlOnly();
   return {
     ...createBulkRestoreActivities({ db, temporal: deps.temporal, mailer: deps.summaryMailer }),
     ...createActorRecordActivities(db),
@@ -56,6 +61,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
         heartbeatWhile(ctx, resumeFrom, (report) =>
           archiveMessage(db, { kind, id }, generation, {
             chunkRows: config.archiveChunkRows,
+            stores,
             resumeFrom,
             fence: { token },
             onProgress: (cursor, moved) => {
@@ -77,6 +83,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
           restoreMessage(db, { kind, id }, generation, {
             parallelInserts: config.restoreParallelChunks,
             insertConnections: config.restoreInsertConnections,
+            stores,
             resumeFrom,
             fence: { token },
             onProgress: (cursor, restored) => {

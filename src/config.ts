@@ -16,6 +16,10 @@ export interface Config {
   host: string;
   /** Rows per long-term storage chunk; larger chunks compress better and cost more memory. */
   archiveChunkRows: number;
+  /** Where new generations are archived (src/archive/): object storage, or the `archive_chunks` table of MySQL. */
+  archiveStore: ArchiveStoreName;
+  /** The object store; null when none is configured (every S3 setting unset and ARCHIVE_STORE=mysql). */
+  s3: S3Settings | null;
   /** Chunks a restore decodes and inserts at once: one decodes while the database inserts the other. */
   restoreParallelChunks: number;
   /** Connections each restored chunk's INSERT statements are spread over: the database's inserts use as many cores. */
@@ -33,6 +37,71 @@ export interface Config {
    * loads it instead of bundling the sources at start.
    */
   workflowBundlePath: string | null;
+}
+
+export type ArchiveStoreName = 'mysql' | 's3';
+
+export interface S3Settings {
+  /** Null for AWS S3 itself (the SDK's endpoint for the region). */
+  endpoint: string | null;
+  region: string;
+  bucket: string;
+  /** Key prefix without a trailing slash ('' for the bucket's root). */
+  prefix: string;
+  forcePathStyle: boolean;
+  /** Null leaves the bucket's default (STANDARD on AWS). */
+  storageClass: string | null;
+  /** Attempts per request, the SDK's standard retry with backoff between them. */
+  maxAttempts: number;
+  /** How long one request may take before it is abandoned and retried. */
+  requestTimeoutMs: number;
+}
+
+/** Storage classes whose objects can be read at once; GLACIER and DEEP_ARCHIVE need a restore request first. */
+export const READABLE_STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const;
+
+function flag(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+/**
+ * ARCHIVE_STORE and S3_*: `s3` needs a bucket; unset, the store is `s3` when S3_BUCKET is set and
+ * `mysql` otherwise, so a deployment configured before the object store keeps archiving where it did.
+ */
+export function archiveStoreSettings(env: NodeJS.ProcessEnv = process.env): { archiveStore: ArchiveStoreName; s3: S3Settings | null } {
+  const raw = env.ARCHIVE_STORE?.trim();
+  if (raw && raw !== 's3' && raw !== 'mysql') throw new Error(`ARCHIVE_STORE must be s3 or mysql, got "${raw}"`);
+  const bucket = env.S3_BUCKET?.trim() || '';
+  const archiveStore: ArchiveStoreName = raw === 's3' || raw === 'mysql' ? raw : bucket ? 's3' : 'mysql';
+  if (!bucket) {
+    if (archiveStore === 's3') throw new Error('ARCHIVE_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT for anything but AWS S3)');
+    return { archiveStore, s3: null };
+  }
+  const storageClass = env.S3_STORAGE_CLASS?.trim().toUpperCase() || null;
+  if (storageClass && !(READABLE_STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
+    throw new Error(
+      `S3_STORAGE_CLASS must be one of ${READABLE_STORAGE_CLASSES.join(', ')}, got "${env.S3_STORAGE_CLASS}"` +
+        ' (GLACIER and DEEP_ARCHIVE objects cannot be read without a restore request of their own)',
+    );
+  }
+  const endpoint = env.S3_ENDPOINT?.trim() || null;
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) throw new Error(`S3_ENDPOINT must be an http(s) URL, got "${endpoint}"`);
+  return {
+    archiveStore,
+    s3: {
+      endpoint,
+      region: env.S3_REGION?.trim() || env.AWS_REGION?.trim() || 'us-east-1',
+      bucket,
+      prefix: (env.S3_PREFIX ?? 'interaction-data').trim().replace(/^\/+|\/+$/g, ''),
+      forcePathStyle: flag('S3_FORCE_PATH_STYLE', env.S3_FORCE_PATH_STYLE, endpoint !== null),
+      storageClass,
+      maxAttempts: positiveInt('S3_MAX_ATTEMPTS', env.S3_MAX_ATTEMPTS, 5),
+      requestTimeoutMs: positiveInt('S3_REQUEST_TIMEOUT_MS', env.S3_REQUEST_TIMEOUT_MS, 30_000),
+    },
+  };
 }
 
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/interaction_data';
@@ -84,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Loopback unless told otherwise: a container, or a host behind a proxy, sets HOST=0.0.0.0 itself.
     host: env.HOST || '127.0.0.1',
     archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
+    ...archiveStoreSettings(env),
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),
     restoreInsertConnections: positiveInt('RESTORE_INSERT_CONNECTIONS', env.RESTORE_INSERT_CONNECTIONS, 2),
     bulkWatchSlots: positiveInt('BULK_WATCH_SLOTS', env.BULK_WATCH_SLOTS, 200),

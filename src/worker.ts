@@ -7,6 +7,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { workflowBundleFor } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
+import { configuredStores } from './archive/configuredStores';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Db } from './db/knex';
@@ -39,7 +40,8 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const mailOptions = { apiKey: config.resendApiKey, baseUrl: config.resendBaseUrl, from: config.emailFrom };
   const notifier = new RestoreNotifier(db, mailOptions, log);
   const summaryMailer = new SummaryMailer(db, mailOptions, log);
-  const activities = createActivities({ db, config, notifier, temporal, summaryMailer });
+  const archive = configuredStores(config);
+  const activities = createActivities({ db, config, notifier, temporal, summaryMailer, stores: archive.stores });
   const worker = await Worker.create({
     connection,
     namespace: config.temporalNamespace,
@@ -68,6 +70,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
       ttl: config.interactionDataTtl.text,
       cleanupInterval: config.cleanupInterval.text,
       email: config.resendApiKey ? 'resend' : 'outbox',
+      archiveStore: archive.stores.target.location,
     },
     'worker started',
   );
@@ -80,6 +83,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const done = Promise.allSettled(runs).then(async (outcomes) => {
     await clientConnection.close();
     await connection.close();
+    archive.close();
     await db.destroy();
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;

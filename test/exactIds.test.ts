@@ -20,8 +20,8 @@ import { idColumn } from '../src/db/ids';
 import { createDb, ensureDatabase, migrateToLatest, migrationSource, type Db } from '../src/db/knex';
 import * as exactIds from '../src/db/migrations/007_exact_ids';
 import type { MessageRef } from '../src/shared/types';
-import { archiveMessage, storeVerifiedChunk } from '../src/storage/archiver';
-import { encodeChunk, manifestChecksum, type InteractionRow } from '../src/storage/chunkCodec';
+import { archiveMessage } from '../src/storage/archiver';
+import { CHUNK_CODEC, encodeChunk, manifestChecksum, type InteractionRow } from '../src/storage/chunkCodec';
 import { currentHotTables, ensureHotTable } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { hotRows, uniqueName, useThrowawayDatabase } from './support/stack';
@@ -316,7 +316,18 @@ async function archivedBefore007(
   for (let i = 0; i < rows.length; i += chunkRows) {
     const chunk = await encodeChunk(rows.slice(i, i + chunkRows));
     checksums.push(chunk.checksum);
-    await storeVerifiedChunk(db, { ...key, generation: 1 }, checksums.length, chunk);
+    await db('archive_chunks').insert({
+      ...key,
+      generation: 1,
+      seq: checksums.length,
+      first_id: chunk.firstId,
+      last_id: chunk.lastId,
+      row_count: chunk.rowCount,
+      checksum: chunk.checksum,
+      codec: CHUNK_CODEC,
+      payload: chunk.payload,
+      verified_at: db.raw('CURRENT_TIMESTAMP(3)'),
+    });
   }
   await db('archive_manifests').insert({
     ...key,

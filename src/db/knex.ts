@@ -12,6 +12,7 @@ import * as migration007 from './migrations/007_exact_ids';
 import * as migration008 from './migrations/008_move_fences';
 import * as migration009 from './migrations/009_restore_requests';
 import * as migration010 from './migrations/010_tokens_and_audit';
+import * as migration011 from './migrations/011_object_store';
 
 export type Db = Knex;
 
@@ -120,6 +121,7 @@ const migrations: Record<string, Knex.Migration> = {
   '008_move_fences': migration008,
   '009_restore_requests': migration009,
   '010_tokens_and_audit': migration010,
+  '011_object_store': migration011,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

@@ -2,8 +2,9 @@
  * Moves one message's hot interaction rows into long-term storage, chunk by chunk.
  *
  * The message's current table is taken out of service (src/storage/hotTables.ts); from then on nothing
- * writes it. It is read in id order; each chunk is compressed and, in one
- * transaction, stored, read back and checked against its checksum. Once the stored chunks account for
+ * writes it. It is read in id order; each chunk is written to the generation's archive store
+ * (src/archive/store.ts: an object in S3, or the catalog row itself in MySQL), read back and checked
+ * against the rows' checksum, and only then recorded in the catalog. Once the recorded chunks account for
  * every row of the table, the table is dropped. A crash anywhere leaves every row either in the table
  * (still hot, as the availability record keeps it unavailable) or in a verified chunk, and usually both
  * until the drop: the next attempt resumes after the last chunk stored, and dropping happens only when
@@ -18,16 +19,10 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { ArchiveManifest, MessageRef } from '../shared/types';
-import {
-  CHUNK_CODEC,
-  encodeRowArrays,
-  INTERACTION_COLUMNS,
-  manifestChecksum,
-  verifyPayload,
-  type EncodedChunk,
-  type RowArray,
-} from './chunkCodec';
-import { assertFenceHeld, holdFenceForDdl, randomAttemptToken, runFenced, type MoveAttempt } from './fence';
+import { mysqlOnly } from '../archive/mysqlStore';
+import type { ArchiveStore, ArchiveStores, ChunkKey, WrittenChunk } from '../archive/store';
+import { INTERACTION_COLUMNS, manifestChecksum, type RowArray } from './chunkCodec';
+import { assertFenceHeld, checkFence, holdFenceForDdl, randomAttemptToken, runFenced, type MoveAttempt } from './fence';
 import { beginDrain, endDrain, hotTableExists, type HotTable } from './hotTables';
 import { retryOnDeadlock } from './deadlock';
 
@@ -50,6 +45,8 @@ export interface ArchiveOptions {
    * Without one the call claims with a fresh token, taking over from any attempt of the same generation.
    */
   fence?: { token: string };
+  /** Where chunks go and are read from; MySQL alone when not given. */
+  stores?: ArchiveStores;
 }
 
 export class ArchiveConflictError extends Error {
@@ -57,13 +54,6 @@ export class ArchiveConflictError extends Error {
 }
 
 const MESSAGE = (ref: MessageRef) => ({ message_kind: ref.kind, message_id: ref.id });
-
-/** What names one generation's chunks in `archive_chunks`. */
-export interface ChunkKey {
-  message_kind: string;
-  message_id: string;
-  generation: number;
-}
 
 /** Inside a step's transaction: throws StaleAttemptError unless the attempt still holds the message's fence. */
 export type FenceGuard = (trx: Knex.Transaction) => Promise<void>;
@@ -77,16 +67,19 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
   const { generation } = attempt;
   const key = { ...MESSAGE(ref), generation };
   const guard: FenceGuard = (trx) => assertFenceHeld(trx, ref, attempt);
-  await retryOnDeadlock(() =>
+  const stores = opts.stores ?? mysqlOnly();
+  const opened = await retryOnDeadlock(() =>
     db.transaction(async (trx) => {
       await guard(trx);
       // A generation begun now holds only rows whose users' pairs are in `user_messages` already (written
       // at ingestion, never removed by a move), so its restore need not add them (migration 005).
       await trx('archive_manifests')
-        .insert({ ...key, status: 'archiving', user_messages_kept: true })
+        .insert({ ...key, status: 'archiving', user_messages_kept: true, store: stores.target.name, chunk_rows: opts.chunkRows })
         .onConflict(['message_kind', 'message_id', 'generation'])
         .ignore();
-      const manifest = await trx('archive_manifests').where(key).first<{ status: string }>();
+      const manifest = await trx('archive_manifests')
+        .where(key)
+        .first<{ status: string; store: string; chunk_rows: number | null }>('status', 'store', 'chunk_rows');
       if (manifest?.status === 'restoring' || manifest?.status === 'restored') {
         throw new ArchiveConflictError(`generation ${generation} of ${ref.kind}:${ref.id} is ${manifest.status}; archive a new generation`);
       }
@@ -97,16 +90,30 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       // Chunks left unverified by the releases that deleted rows chunk by chunk were never followed by the
       // delete of their rows, which are therefore still hot: the drain below stores them again.
       await trx('archive_chunks').where(key).whereNull('verified_at').delete();
+      return { store: manifest?.store ?? stores.target.name, chunkRows: manifest?.chunk_rows ?? opts.chunkRows };
     }),
   );
+  // A generation stays in the store it was begun in: its sweeps append there, with its chunk size.
+  const store = stores.get(opened.store);
+  const drainOpts = { ...opts, chunkRows: Number(opened.chunkRows) };
 
   const table = await beginDrain(db, ref, guard);
   if (table) {
-    if (await hotTableExists(db, table)) await drainTable(db, key, table, opts, guard);
+    if (await hotTableExists(db, table)) await drainTable(db, key, table, store, drainOpts, guard);
     // A DROP commits by itself: the fence is held for it by the message's named lock instead.
     await endDrain(db, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, attempt) });
   }
-  return finalizeManifest(db, ref, generation, guard);
+  const manifest = await finalizeManifest(db, ref, generation, guard);
+  // The bucket describes the generation too; written after the catalog, so it never lists a chunk the catalog lacks.
+  await checkFence(db, ref, attempt);
+  await store.describeGeneration(db, key, {
+    status: 'archived',
+    rowCount: manifest.rowCount,
+    chunkCount: manifest.chunkCount,
+    bytes: manifest.compressedBytes,
+    checksum: manifest.checksum,
+  });
+  return manifest;
 }
 
 /** Chunks under way at once: one is stored and checked while the next is read and compressed. */
@@ -116,7 +123,14 @@ const CHUNKS_IN_FLIGHT = 2;
  * Reads a table no one writes any more into verified chunks of `key`, after the last chunk already
  * stored from it, and requires the chunks to account for every row before the table may go.
  */
-async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveOptions, guard: FenceGuard): Promise<void> {
+async function drainTable(
+  db: Db,
+  key: ChunkKey,
+  table: HotTable,
+  store: ArchiveStore,
+  opts: ArchiveOptions,
+  guard: FenceGuard,
+): Promise<void> {
   const [[span]] = (await db.raw(`SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM \`${table.name}\``)) as [
     { lo: string | null; hi: string | null; n: number | string }[],
   ];
@@ -162,19 +176,20 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
       // The next chunk is read while this one is compressed, stored and checked.
       next = read(after);
       next.catch(() => undefined); // awaited at the top of the loop
-      // Compressed at once, but stored only after the chunk before it has committed: the stored chunks
-      // are always a prefix of the table, which is what a resume after the last of them relies on.
-      const encoded = encodeRowArrays(rows);
-      encoded.catch(() => undefined); // awaited by its store
+      // Written to the store at once (encoded, and for object storage put and read back), but recorded in
+      // the catalog only after the chunk before it has committed: the recorded chunks are always a prefix
+      // of the table, which is what a resume after the last of them relies on.
       const chunkSeq = seq;
-      // Only the count is kept: the rows themselves can go as soon as they are encoded.
+      const written = store.write(key, chunkSeq, rows);
+      written.catch(() => undefined); // awaited by its record
+      // Only the count is kept: the rows themselves can go as soon as they are written.
       const count = rows.length;
       const previous = storing.length ? storing[storing.length - 1].done : Promise.resolve(0);
       const done = previous.then(async () => {
-        const chunk = await encoded;
+        const chunk: WrittenChunk = await written;
         await db.transaction(async (trx) => {
           await guard(trx);
-          await storeVerifiedChunk(trx, key, chunkSeq, chunk);
+          await store.record(trx, key, chunkSeq, chunk);
         });
         return count;
       });
@@ -195,30 +210,6 @@ async function drainTable(db: Db, key: ChunkKey, table: HotTable, opts: ArchiveO
       `${table.name} holds ${span.n} rows of ${key.message_kind}:${key.message_id} but its chunks ${stored?.rows ?? 0}; it is kept for a look before anything is dropped`,
     );
   }
-}
-
-/**
- * Stores a chunk already marked verified and checks that the chunk as the database stored it
- * decompresses to the bytes of the rows it was made from. Inside a transaction, nothing commits unless
- * the check holds.
- */
-export async function storeVerifiedChunk(q: Knex | Knex.Transaction, key: ChunkKey, seq: number, chunk: EncodedChunk): Promise<void> {
-  await q('archive_chunks').insert({
-    ...key,
-    seq,
-    first_id: chunk.firstId,
-    last_id: chunk.lastId,
-    row_count: chunk.rowCount,
-    checksum: chunk.checksum,
-    codec: CHUNK_CODEC,
-    payload: chunk.payload,
-    verified_at: q.raw('CURRENT_TIMESTAMP(3)'),
-  });
-  const stored = await q('archive_chunks')
-    .where({ ...key, seq })
-    .first<{ payload: Buffer }>('payload');
-  if (!stored) throw new ArchiveConflictError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
-  await verifyPayload(stored.payload, chunk.checksum);
 }
 
 async function lastSeq(db: Db, key: ChunkKey): Promise<number> {
@@ -242,7 +233,11 @@ async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: num
     .where(key)
     .whereNotNull('verified_at')
     .orderBy('seq')
-    .select<{ checksum: string; row_count: number; bytes: number }[]>('checksum', 'row_count', db.raw('LENGTH(payload) AS bytes'));
+    .select<{ checksum: string; row_count: number; bytes: number }[]>(
+      'checksum',
+      'row_count',
+      db.raw('COALESCE(bytes, LENGTH(payload)) AS bytes'),
+    );
   const manifest: ArchiveManifest = {
     kind: ref.kind,
     id: ref.id,

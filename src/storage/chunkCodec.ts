@@ -70,12 +70,17 @@ function canonicalBytesOfColumns(data: (string | null)[][]): Buffer {
  * strings per chunk are what made a worker's memory climb during a long move.
  */
 export function checksumOfRowArrays(rows: readonly RowArray[]): string {
+  return checksumOfColumns(INTERACTION_COLUMNS.map((_, ci) => rows.map((r) => canonicalValue(r[ci]))));
+}
+
+/** The same sha256 from the values column by column (INTERACTION_COLUMNS order), as the Parquet chunks hold them. */
+export function checksumOfColumns(columns: readonly (readonly (string | null)[])[]): string {
   const hash = createHash('sha256');
   // JSON.stringify({ v, columns, data }) writes exactly these pieces, in this order.
   hash.update(`{"v":1,"columns":${JSON.stringify(INTERACTION_COLUMNS)},"data":[`);
   for (let ci = 0; ci < INTERACTION_COLUMNS.length; ci++) {
     if (ci > 0) hash.update(',');
-    hash.update(JSON.stringify(rows.map((r) => canonicalValue(r[ci]))));
+    hash.update(JSON.stringify(columns[ci]));
   }
   hash.update(']}');
   return hash.digest('hex');

@@ -1,7 +1,8 @@
 /**
  * Brings one archived generation back into the hot store.
  *
- * Per chunk, in sequence order: decode it and check its bytes against its checksum, insert its rows
+ * Per chunk, in sequence order: read it from its archive store (src/archive/store.ts), decode it and
+ * check its rows against the catalog's checksum, insert its rows
  * with their original ids (a row already there from an interrupted attempt is kept, never doubled), and
  * require the rows as the hot store now holds them to be the chunk's, value for value. On MariaDB each
  * INSERT statement's own RETURNING answer is compared with the rows it sent as soon as it arrives;
@@ -25,12 +26,14 @@ import type { Knex } from 'knex';
 import type { Connection } from 'mysql2';
 import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef, RestoreSummary } from '../shared/types';
+import { mysqlOnly } from '../archive/mysqlStore';
+import type { ArchiveStores, ChunkRecord } from '../archive/store';
 import {
   canonicalValue,
+  checksumOfColumns,
   checksumOfRowArrays,
   ChunkIntegrityError,
   compareIds,
-  decodeChunkColumns,
   INTERACTION_COLUMN_LIST,
   INTERACTION_COLUMNS,
   manifestChecksum,
@@ -79,6 +82,8 @@ export interface RestoreOptions {
    * Without one the call claims with a fresh token, taking over from any attempt of the same generation.
    */
   fence?: { token: string };
+  /** The stores the generation's chunks may be in; MySQL alone when not given. */
+  stores?: ArchiveStores;
 }
 
 interface ManifestRow {
@@ -89,12 +94,11 @@ interface ManifestRow {
   user_messages_kept: number | boolean;
 }
 
-interface ChunkMeta {
-  seq: number;
-  checksum: string;
-  row_count: number;
+interface ChunkMeta extends ChunkRecord {
   verified_at: string | null;
 }
+
+const CHUNK_META_COLUMNS = ['seq', 'checksum', 'row_count', 'store', 'object_key', 'verified_at'] as const;
 
 /** A verified chunk decoded into its columns (in INTERACTION_COLUMNS order), ready to insert. */
 interface DecodedChunk {
@@ -127,6 +131,7 @@ function fenced<T>(db: Db, ref: MessageRef, attempt: MoveAttempt, step: (trx: Kn
 async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opts: RestoreOptions): Promise<RestoreSummary> {
   const { generation } = attempt;
   const key = { message_kind: ref.kind, message_id: ref.id, generation };
+  const stores = opts.stores ?? mysqlOnly();
   const manifest = await db('archive_manifests').where(key).first<ManifestRow | undefined>();
   if (!manifest) return { generation, rowCount: 0, chunkCount: 0 };
   const expectedRows = Number(manifest.row_count);
@@ -136,7 +141,10 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       throw new ChunkIntegrityError(`generation ${generation} of ${ref.kind}:${ref.id} is still being archived`);
     }
     await fenced(db, ref, attempt, (trx) => trx('archive_manifests').where(key).update({ status: 'restoring' }));
-    const chunks = await db('archive_chunks').where(key).orderBy('seq').select<ChunkMeta[]>('seq', 'checksum', 'row_count', 'verified_at');
+    const chunks = await db('archive_chunks')
+      .where(key)
+      .orderBy('seq')
+      .select<ChunkMeta[]>(...CHUNK_META_COLUMNS);
     const verified = chunks.filter((c) => c.verified_at !== null);
     const total = verified.reduce((n, c) => n + Number(c.row_count), 0);
     if (
@@ -180,7 +188,7 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
         while (inFlight.length >= parallel) await settleOldest();
         // A chunk is fetched and decoded only when it is its turn: reading the next one ahead saved no
         // time, even on an idle machine, and held a whole decoded chunk more in the worker's memory.
-        const done = loadChunk(db, ref, generation, meta).then((chunk) =>
+        const done = loadChunk(db, stores, ref, generation, meta).then((chunk) =>
           restoreChunk(db, ref, chunk, { table, insertBatch, connections, returning, addUserMessages, attempt }),
         );
         done.catch(() => undefined); // awaited, in order, by settleOldest
@@ -199,32 +207,46 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
     );
   }
 
-  // The rows are hot and verified again: the long-term copy of this generation has done its job.
+  // The rows are hot and verified again: the long-term copy of this generation has done its job. Each
+  // batch's bytes go before their catalog rows, so a crash between the two leaves catalog rows whose
+  // bytes are gone, which the next attempt deletes again, never bytes no catalog row names.
   for (;;) {
-    const seqs = (await db('archive_chunks').where(key).orderBy('seq').limit(100).pluck('seq')) as number[];
-    if (seqs.length === 0) break;
-    await fenced(db, ref, attempt, (trx) => trx('archive_chunks').where(key).whereIn('seq', seqs).delete());
+    const records = await db('archive_chunks')
+      .where(key)
+      .orderBy('seq')
+      .limit(100)
+      .select<ChunkMeta[]>(...CHUNK_META_COLUMNS);
+    if (records.length === 0) break;
+    await checkFence(db, ref, attempt);
+    for (const name of new Set(records.map((r) => r.store))) {
+      await stores.get(name).removeBodies(
+        key,
+        records.filter((r) => r.store === name),
+      );
+    }
+    await fenced(db, ref, attempt, (trx) =>
+      trx('archive_chunks')
+        .where(key)
+        .whereIn(
+          'seq',
+          records.map((r) => r.seq),
+        )
+        .delete(),
+    );
   }
+  const store = await db('archive_manifests').where(key).first<{ store: string } | undefined>('store');
+  if (store) await stores.get(store.store).forgetGeneration(key);
   return { generation, rowCount: expectedRows, chunkCount: manifest.chunk_count };
 }
 
-/** Fetches one chunk, verifies it against its checksum and turns it into rows of this message. */
-async function loadChunk(db: Db, ref: MessageRef, generation: number, meta: ChunkMeta): Promise<DecodedChunk> {
-  const stored = await db('archive_chunks')
-    .where({ message_kind: ref.kind, message_id: ref.id, generation, seq: meta.seq })
-    .first<{ payload: Buffer; checksum: string; row_count: number } | undefined>('payload', 'checksum', 'row_count');
-  if (!stored) throw new ChunkIntegrityError(`chunk ${meta.seq} of ${ref.kind}:${ref.id} generation ${generation} is missing`);
-  const decoded = await decodeChunkColumns(stored.payload, { checksum: stored.checksum, rowCount: Number(stored.row_count) });
-  // Insert in INTERACTION_COLUMNS order whatever order the chunk stored its columns in.
-  const columns = INTERACTION_COLUMNS.map((c) => {
-    const index = decoded.columns.indexOf(c);
-    if (index < 0) throw new ChunkIntegrityError(`chunk ${meta.seq} of ${ref.kind}:${ref.id} has no column ${c}`);
-    return decoded.data[index];
-  });
+/** Fetches one chunk from its store, verifies it against its catalog row and turns it into rows of this message. */
+async function loadChunk(db: Db, stores: ArchiveStores, ref: MessageRef, generation: number, meta: ChunkMeta): Promise<DecodedChunk> {
+  const key = { message_kind: ref.kind, message_id: ref.id, generation };
+  const { columns, rowCount } = await stores.get(meta.store).read(db, key, meta);
   const kinds = columns[INTERACTION_COLUMNS.indexOf('message_kind')];
   const ids = columns[INTERACTION_COLUMNS.indexOf('message_id')];
   let respelled = false;
-  for (let i = 0; i < decoded.rowCount; i++) {
+  for (let i = 0; i < rowCount; i++) {
     // Archived before ids were exact (migration 007), when the database took this spelling for the
     // message's own: the row goes back in the message's spelling, as the migration respelled hot rows.
     if (kinds[i] === ref.kind && ids[i] !== ref.id && ids[i]?.toLowerCase() === ref.id.toLowerCase()) {
@@ -236,10 +258,8 @@ async function loadChunk(db: Db, ref: MessageRef, generation: number, meta: Chun
     }
   }
   // The rows as restored then differ from the chunk's bytes by that spelling alone.
-  const checksum = respelled
-    ? checksumOfRowArrays(Array.from({ length: decoded.rowCount }, (_, r) => columns.map((c) => c[r])))
-    : stored.checksum;
-  return { seq: meta.seq, checksum, columns, rowCount: decoded.rowCount };
+  const checksum = respelled ? checksumOfColumns(columns) : meta.checksum;
+  return { seq: meta.seq, checksum, columns, rowCount };
 }
 
 const ROW_PLACEHOLDERS = `(${INTERACTION_COLUMNS.map(() => '?').join(', ')})`;

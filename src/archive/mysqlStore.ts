@@ -1,0 +1,77 @@
+/**
+ * The MySQL store: a chunk's bytes (Brotli column-JSON, src/storage/chunkCodec.ts) in its own catalog
+ * row's `payload`, written, read back and checked in the step's transaction. Every generation archived
+ * before object storage is here.
+ */
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex';
+import {
+  CHUNK_CODEC,
+  ChunkIntegrityError,
+  decodeChunkColumns,
+  encodeRowArrays,
+  INTERACTION_COLUMNS,
+  verifyPayload,
+} from '../storage/chunkCodec';
+import { archiveStores, type ArchiveStore, type ArchiveStores, type ChunkKey, type ChunkRecord, type WrittenChunk } from './store';
+
+export class ChunkVanishedError extends Error {
+  override name = 'ChunkVanishedError';
+}
+
+export function mysqlStore(): ArchiveStore {
+  return {
+    name: 'mysql',
+    location: 'MySQL table archive_chunks',
+    async write(_key, _seq, rows) {
+      const chunk = await encodeRowArrays(rows);
+      return { ...chunk, bytes: chunk.payload.length, codec: CHUNK_CODEC, objectKey: null };
+    },
+    async record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) {
+      if (!chunk.payload) throw new Error('a chunk for the MySQL store carries its payload');
+      await trx('archive_chunks').insert({
+        ...key,
+        seq,
+        first_id: chunk.firstId,
+        last_id: chunk.lastId,
+        row_count: chunk.rowCount,
+        checksum: chunk.checksum,
+        codec: CHUNK_CODEC,
+        payload: chunk.payload,
+        bytes: chunk.bytes,
+        store: 'mysql',
+        verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
+      });
+      const stored = await trx('archive_chunks')
+        .where({ ...key, seq })
+        .first<{ payload: Buffer } | undefined>('payload');
+      if (!stored) throw new ChunkVanishedError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
+      await verifyPayload(stored.payload, chunk.checksum);
+    },
+    async read(db: Db, key: ChunkKey, record: ChunkRecord) {
+      const stored = await db('archive_chunks')
+        .where({ ...key, seq: record.seq })
+        .first<{ payload: Buffer | null } | undefined>('payload');
+      if (!stored?.payload) {
+        throw new ChunkIntegrityError(
+          `chunk ${record.seq} of ${key.message_kind}:${key.message_id} generation ${key.generation} is missing`,
+        );
+      }
+      const decoded = await decodeChunkColumns(stored.payload, { checksum: record.checksum, rowCount: Number(record.row_count) });
+      // In INTERACTION_COLUMNS order, whatever order the chunk stored its columns in.
+      const columns = INTERACTION_COLUMNS.map((c) => {
+        const index = decoded.columns.indexOf(c);
+        if (index < 0) throw new ChunkIntegrityError(`chunk ${record.seq} of ${key.message_kind}:${key.message_id} has no column ${c}`);
+        return decoded.data[index];
+      });
+      return { columns, rowCount: decoded.rowCount };
+    },
+    // The payload goes with its catalog row.
+    removeBodies: () => Promise.resolve(),
+    describeGeneration: () => Promise.resolve(),
+    forgetGeneration: () => Promise.resolve(),
+  };
+}
+
+/** Stores for a caller that only ever knew MySQL (tests and benchmarks that call the archiver directly). */
+export const mysqlOnly = (): ArchiveStores => archiveStores(mysqlStore());

@@ -1,0 +1,196 @@
+/**
+ * The object store's chunk format: one Parquet file per chunk, typed columns (the row id as an
+ * unsigned 64-bit integer, `occurred_at` as a millisecond timestamp in UTC, every other column a UTF-8
+ * string), GZIP-compressed by Node's own zlib, in one row group. Any Parquet reader (DuckDB, Spark,
+ * pandas, Athena) reads it without this service.
+ *
+ * The file's key-value metadata carries what the bucket needs to describe itself without the
+ * service's database: the message, generation and sequence, the row count, the id range and the
+ * sha256 of the chunk's canonical rows (src/storage/chunkCodec.ts), the same checksum the MySQL store
+ * keeps, so a chunk's rows verify alike whichever store holds them.
+ */
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { parquetMetadata, parquetRead, type Compressors as ReadCompressors } from 'hyparquet';
+import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
+import { ChunkIntegrityError, checksumOfColumns, INTERACTION_COLUMNS, type InteractionColumn, type RowArray } from '../storage/chunkCodec';
+
+/** What `format` in a chunk's metadata says: the columns and their meaning as this module writes them. */
+export const PARQUET_CHUNK_FORMAT = 'interaction-data/v1';
+export const PARQUET_CODEC = 'parquet';
+
+const META_PREFIX = 'interaction-data.';
+
+export interface ChunkIdentity {
+  kind: string;
+  id: string;
+  generation: number;
+  seq: number;
+}
+
+/** A chunk encoded as a Parquet file, with what its catalog row records. */
+export interface ParquetChunk {
+  body: Buffer;
+  /** sha256 of the chunk's canonical rows (chunkCodec's checksum): the same rows give the same value in either store. */
+  checksum: string;
+  rowCount: number;
+  firstId: string;
+  lastId: string;
+}
+
+/** A chunk read back: its columns in INTERACTION_COLUMNS order, each a value per row, as mysql2 gives them (strings or null). */
+export interface ParquetColumns {
+  columns: (string | null)[][];
+  rowCount: number;
+  metadata: Record<string, string>;
+}
+
+// Level 1: on these rows (random event and user ids carry most of the bytes) higher levels shrink a
+// chunk by a few per cent for several times the CPU, and the archive's bound is this process's CPU.
+const compressors = { GZIP: (input: Uint8Array) => gzipSync(input, { level: 1 }) };
+const decompressors: ReadCompressors = { GZIP: (input: Uint8Array) => gunzipSync(input) };
+
+const TIMESTAMP_COLUMN: InteractionColumn = 'occurred_at';
+const ID_INDEX = INTERACTION_COLUMNS.indexOf('id');
+const TIMESTAMP_INDEX = INTERACTION_COLUMNS.indexOf(TIMESTAMP_COLUMN);
+
+/** `YYYY-MM-DD HH:MM:SS.mmm` (DATETIME(3) as mysql2 gives it with dateStrings) as milliseconds since the epoch, UTC. */
+export function millisOfDatetime(text: string): number {
+  const millis = Date.parse(`${text.replace(' ', 'T')}Z`);
+  if (Number.isNaN(millis)) throw new ChunkIntegrityError(`not a DATETIME(3) value: ${JSON.stringify(text)}`);
+  return millis;
+}
+
+/** The inverse of millisOfDatetime: the text the database gives for the same instant. */
+export function datetimeOfMillis(millis: number): string {
+  const iso = new Date(millis).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+}
+
+function schemaFor(): NonNullable<Parameters<typeof parquetWriteBuffer>[0]['schema']> {
+  return [
+    { name: 'interactions', num_children: INTERACTION_COLUMNS.length },
+    ...INTERACTION_COLUMNS.map((name) => {
+      if (name === 'id') return { name, type: 'INT64' as const, repetition_type: 'REQUIRED' as const, converted_type: 'UINT_64' as const };
+      if (name === TIMESTAMP_COLUMN)
+        return { name, type: 'INT64' as const, repetition_type: 'OPTIONAL' as const, converted_type: 'TIMESTAMP_MILLIS' as const };
+      return { name, type: 'BYTE_ARRAY' as const, repetition_type: 'OPTIONAL' as const, converted_type: 'UTF8' as const };
+    }),
+  ];
+}
+const SCHEMA = schemaFor();
+
+/**
+ * Encodes rows read as arrays (INTERACTION_COLUMNS order, id first, ids ascending) into one Parquet
+ * file. The checksum is of the rows as given; decodeParquetChunk recomputes it from the file.
+ */
+export function encodeParquetChunk(rows: readonly RowArray[], identity: ChunkIdentity): ParquetChunk {
+  if (rows.length === 0) throw new Error('cannot encode an empty chunk');
+  const columns: (string | null)[][] = INTERACTION_COLUMNS.map((_, ci) => rows.map((r) => r[ci] ?? null));
+  const checksum = checksumOfColumns(columns);
+  const firstId = String(rows[0][ID_INDEX]);
+  const lastId = String(rows[rows.length - 1][ID_INDEX]);
+  const columnData: ColumnSource[] = INTERACTION_COLUMNS.map((name, ci) => {
+    if (ci === ID_INDEX) return { name, data: columns[ci].map((v) => BigInt(v as string)), encoding: 'DELTA_BINARY_PACKED' };
+    if (ci === TIMESTAMP_INDEX)
+      return { name, data: columns[ci].map((v) => (v === null ? null : BigInt(millisOfDatetime(v)))), encoding: 'DELTA_BINARY_PACKED' };
+    // Event ids are unique per row: a dictionary of them is as long as the column and costs a pass to find out.
+    if (name === 'event_id') return { name, data: columns[ci], encoding: 'PLAIN' };
+    return { name, data: columns[ci] };
+  });
+  const metadata: Record<string, string> = {
+    format: PARQUET_CHUNK_FORMAT,
+    message_kind: identity.kind,
+    message_id: identity.id,
+    generation: String(identity.generation),
+    seq: String(identity.seq),
+    row_count: String(rows.length),
+    first_id: firstId,
+    last_id: lastId,
+    rows_sha256: checksum,
+  };
+  const buffer = parquetWriteBuffer({
+    columnData,
+    schema: SCHEMA,
+    codec: 'GZIP',
+    compressors,
+    // Statistics cost as much CPU as the rest of the encoding; the catalog and the metadata above carry the id range.
+    statistics: false,
+    rowGroupSize: rows.length,
+    kvMetadata: Object.entries(metadata).map(([key, value]) => ({ key: META_PREFIX + key, value })),
+    createdBy: 'interaction-data',
+  });
+  return { body: Buffer.from(buffer), checksum, rowCount: rows.length, firstId, lastId };
+}
+
+/** The file's `interaction-data.*` key-value metadata, without the prefix. */
+export function parquetChunkMetadata(body: Uint8Array): Record<string, string> {
+  const meta = parquetMetadata(toArrayBuffer(body));
+  const out: Record<string, string> = {};
+  for (const kv of meta.key_value_metadata ?? []) {
+    if (kv.key.startsWith(META_PREFIX) && kv.value !== undefined) out[kv.key.slice(META_PREFIX.length)] = kv.value;
+  }
+  return out;
+}
+
+function toArrayBuffer(body: Uint8Array): ArrayBuffer {
+  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer
+    ? body.buffer
+    : (body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer);
+}
+
+/**
+ * Reads a chunk file back into its columns and checks it: every column present, the row count, id
+ * range and rows' sha256 of its metadata equal to what the caller expects (the catalog's), and the
+ * rows' checksum recomputed from the values equal to it too. Throws ChunkIntegrityError otherwise.
+ */
+export async function decodeParquetChunk(
+  body: Uint8Array,
+  expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
+): Promise<ParquetColumns> {
+  const file = toArrayBuffer(body);
+  let metadata: Record<string, string>;
+  try {
+    metadata = parquetChunkMetadata(body);
+  } catch (err) {
+    throw new ChunkIntegrityError(`not a readable Parquet chunk: ${(err as Error).message}`);
+  }
+  if (metadata.format !== PARQUET_CHUNK_FORMAT) throw new ChunkIntegrityError(`unknown chunk format ${JSON.stringify(metadata.format)}`);
+  if (metadata.rows_sha256 !== expected.checksum || Number(metadata.row_count) !== expected.rowCount) {
+    throw new ChunkIntegrityError(
+      `chunk metadata says ${metadata.row_count} rows with sha256 ${metadata.rows_sha256}, the catalog ${expected.rowCount} rows with ${expected.checksum}`,
+    );
+  }
+  const id = expected.identity;
+  if (id && (metadata.message_kind !== id.kind || metadata.message_id !== id.id || Number(metadata.seq) !== id.seq)) {
+    throw new ChunkIntegrityError(
+      `chunk metadata names ${metadata.message_kind}:${metadata.message_id} seq ${metadata.seq}, not ${id.kind}:${id.id} seq ${id.seq}`,
+    );
+  }
+  const byName = new Map<string, (string | null)[]>();
+  await parquetRead({
+    file,
+    compressors: decompressors,
+    parsers: { timestampFromMilliseconds: (millis: bigint) => datetimeOfMillis(Number(millis)) },
+    onChunk: ({ columnName, columnData, rowStart }) => {
+      // Strings, bigints (the id) and the timestamps' text: every value this schema decodes to has a plain String form.
+      const values = Array.from(columnData as ArrayLike<string | bigint | null | undefined>, (v) =>
+        v === null || v === undefined ? null : String(v),
+      );
+      const have = byName.get(columnName);
+      if (!have) byName.set(columnName, rowStart === 0 ? values : [...new Array<null>(rowStart).fill(null), ...values]);
+      else for (let i = 0; i < values.length; i++) have[rowStart + i] = values[i];
+    },
+  });
+  const columns = INTERACTION_COLUMNS.map((name) => {
+    const column = byName.get(name);
+    if (!column) throw new ChunkIntegrityError(`chunk has no column ${name}`);
+    if (column.length !== expected.rowCount) {
+      throw new ChunkIntegrityError(`chunk column ${name} holds ${column.length} values, the catalog says ${expected.rowCount} rows`);
+    }
+    return column;
+  });
+  const actual = checksumOfColumns(columns);
+  if (actual !== expected.checksum)
+    throw new ChunkIntegrityError(`chunk checksum mismatch: stored ${expected.checksum}, computed ${actual}`);
+  return { columns, rowCount: expected.rowCount, metadata };
+}

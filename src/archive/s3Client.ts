@@ -1,0 +1,27 @@
+/**
+ * The S3 client of the object store, from S3_* settings: credentials come from the AWS SDK's usual
+ * chain (environment, shared config, web identity, container or instance role), requests are retried
+ * by the SDK's standard strategy (throttling such as 503 SlowDown, 5xx, timeouts and refused
+ * connections, with exponential backoff and jitter) and each is bounded in time, so a gateway that
+ * stops answering fails the attempt instead of hanging it.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Settings } from '../config';
+
+export function createS3Client(s3: S3Settings): S3Client {
+  return new S3Client({
+    region: s3.region,
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    forcePathStyle: s3.forcePathStyle,
+    maxAttempts: s3.maxAttempts,
+    // The service sends its own SHA-256 with every chunk and checks every read against it; the SDK's
+    // automatic CRC32 on top is not understood by every S3-compatible server.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: Math.min(s3.requestTimeoutMs, 10_000),
+      requestTimeout: s3.requestTimeoutMs,
+    }),
+  });
+}

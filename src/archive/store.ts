@@ -1,0 +1,108 @@
+/**
+ * Where archived chunks live. The catalog (`archive_manifests`, `archive_chunks`) is always in MySQL
+ * and is what the service trusts; a store holds the chunks' bytes:
+ *
+ * - `mysql`: in the chunk's catalog row (Brotli column-JSON, src/storage/chunkCodec.ts), as every
+ *   generation archived before object storage was;
+ * - `s3`: one Parquet object per chunk in S3-compatible object storage (src/archive/s3Store.ts).
+ *
+ * A chunk counts only once its catalog row commits, and a store writes that row only after the
+ * chunk's bytes are stored and read back as exactly the rows they came from. A store is chosen per
+ * generation (`archive_manifests.store`) and read per chunk (`archive_chunks.store`), so generations
+ * archived anywhere before stay restorable whatever the worker's setting is now.
+ */
+import type { Knex } from 'knex';
+import type { ArchiveStoreName } from '../config';
+import type { Db } from '../db/knex';
+import type { RowArray } from '../storage/chunkCodec';
+
+/** What names one generation's chunks in `archive_chunks`. */
+export interface ChunkKey {
+  message_kind: string;
+  message_id: string;
+  generation: number;
+}
+
+/** A chunk's catalog row, as far as reading and removing its bytes needs it. */
+export interface ChunkRecord {
+  seq: number;
+  checksum: string;
+  row_count: number | string;
+  store: string;
+  object_key: string | null;
+}
+
+/** A chunk whose bytes are stored and verified, not yet in the catalog. */
+export interface WrittenChunk {
+  checksum: string;
+  rowCount: number;
+  firstId: string;
+  lastId: string;
+  bytes: number;
+  codec: string;
+  /** The bytes themselves when the catalog row carries them (the MySQL store). */
+  payload: Buffer | null;
+  objectKey: string | null;
+}
+
+/** A verified chunk's values, column by column in INTERACTION_COLUMNS order. */
+export interface ChunkColumns {
+  columns: (string | null)[][];
+  rowCount: number;
+}
+
+/** What one generation holds, as its manifest says once finalized. */
+export interface GenerationSummary {
+  rowCount: number;
+  chunkCount: number;
+  bytes: number;
+  checksum: string;
+}
+
+export interface ArchiveStore {
+  readonly name: ArchiveStoreName;
+  /** For logs and the actor's status: the bucket and prefix, or the table. */
+  readonly location: string;
+  /**
+   * Stores a chunk's bytes where they live before the catalog row, and proves they read back as the
+   * rows given. Safe to repeat: the same generation, seq and rows give the same place and content.
+   */
+  write(key: ChunkKey, seq: number, rows: readonly RowArray[]): Promise<WrittenChunk>;
+  /** Inside the step's transaction (its fence checked): the chunk's catalog row, verified. */
+  record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk): Promise<void>;
+  /** A chunk's values, verified against its catalog row; ChunkIntegrityError when they differ or are gone. */
+  read(db: Db, key: ChunkKey, record: ChunkRecord): Promise<ChunkColumns>;
+  /** Removes chunks' bytes ahead of their catalog rows; bytes already gone are no error. */
+  removeBodies(key: ChunkKey, records: readonly ChunkRecord[]): Promise<void>;
+  /** After a generation is finalized: what describes it beside its chunks (the bucket's manifest.json). */
+  describeGeneration(db: Db, key: ChunkKey, summary: GenerationSummary & { status: string }): Promise<void>;
+  /** After a generation's chunks are gone: its description goes too. */
+  forgetGeneration(key: ChunkKey): Promise<void>;
+}
+
+/** The stores a worker can use: `target` for new generations, and each configured store by name for reading. */
+export interface ArchiveStores {
+  readonly target: ArchiveStore;
+  get(name: string): ArchiveStore;
+}
+
+export class StoreNotConfiguredError extends Error {
+  override name = 'StoreNotConfiguredError';
+}
+
+export function archiveStores(target: ArchiveStore, others: readonly ArchiveStore[] = []): ArchiveStores {
+  const byName = new Map<string, ArchiveStore>([...others, target].map((s) => [s.name, s]));
+  return {
+    target,
+    get(name) {
+      const store = byName.get(name);
+      if (!store) {
+        throw new StoreNotConfiguredError(
+          `chunks are kept in the ${name} archive store, which this process has no settings for` +
+            (name === 's3' ? ' (set S3_BUCKET, S3_ENDPOINT and the other S3_* settings)' : ''),
+        );
+      }
+      return store;
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  datetimeOfMillis,
+  decodeParquetChunk,
+  encodeParquetChunk,
+  millisOfDatetime,
+  parquetChunkMetadata,
+  PARQUET_CHUNK_FORMAT,
+} from '../../src/archive/parquetChunk';
+import { checksumOfRowArrays, ChunkIntegrityError, type RowArray } from '../../src/storage/chunkCodec';
+
+const identity = { kind: 'campaign', id: 'cmp/Ünïcode 1', generation: 2, seq: 7 };
+
+function rows(n: number, firstId = 2n ** 62n + 1n): RowArray[] {
+  return Array.from({ length: n }, (_, i) => [
+    String(firstId + BigInt(i)),
+    `evt-${i}-${'x'.repeat(i % 5)}`,
+    'campaign',
+    'cmp/Ünïcode 1',
+    i % 3 === 0 ? null : `user-${i % 17}`,
+    ['send', 'open', 'click'][i % 3],
+    i % 2 ? 'variant-a' : null,
+    null,
+    i % 4 ? null : 'variation "quoted"',
+    i % 5 ? null : 'alias,with,commas',
+    'email',
+    datetimeOfMillis(Date.UTC(2026, 0, 1) + i * 1_001),
+  ]);
+}
+
+describe('Parquet chunks', () => {
+  it('round-trips rows value for value, with the chunk checksum of the MySQL store', async () => {
+    const input = rows(1_234);
+    const chunk = encodeParquetChunk(input, identity);
+    assert.equal(chunk.checksum, checksumOfRowArrays(input));
+    assert.equal(chunk.rowCount, 1_234);
+    assert.equal(chunk.firstId, input[0][0]);
+    assert.equal(chunk.lastId, input[1_233][0]);
+    const decoded = await decodeParquetChunk(chunk.body, { checksum: chunk.checksum, rowCount: chunk.rowCount, identity });
+    for (let r = 0; r < input.length; r++) {
+      assert.deepEqual(
+        decoded.columns.map((c) => c[r]),
+        input[r],
+      );
+    }
+  });
+
+  it('describes itself in its key-value metadata', () => {
+    const input = rows(10);
+    const chunk = encodeParquetChunk(input, identity);
+    const meta = parquetChunkMetadata(chunk.body);
+    assert.deepEqual(meta, {
+      format: PARQUET_CHUNK_FORMAT,
+      message_kind: 'campaign',
+      message_id: 'cmp/Ünïcode 1',
+      generation: '2',
+      seq: '7',
+      row_count: '10',
+      first_id: input[0][0],
+      last_id: input[9][0],
+      rows_sha256: chunk.checksum,
+    });
+  });
+
+  it('refuses a chunk whose rows or metadata differ from the catalog', async () => {
+    const chunk = encodeParquetChunk(rows(50), identity);
+    await assert.rejects(decodeParquetChunk(chunk.body, { checksum: 'f'.repeat(64), rowCount: 50 }), ChunkIntegrityError);
+    await assert.rejects(decodeParquetChunk(chunk.body, { checksum: chunk.checksum, rowCount: 49 }), ChunkIntegrityError);
+    await assert.rejects(
+      decodeParquetChunk(chunk.body, { checksum: chunk.checksum, rowCount: 50, identity: { ...identity, seq: 8 } }),
+      ChunkIntegrityError,
+    );
+    const damaged = Buffer.from(chunk.body);
+    damaged[Math.floor(damaged.length / 2)] ^= 0xff;
+    await assert.rejects(decodeParquetChunk(damaged, { checksum: chunk.checksum, rowCount: 50 }));
+    await assert.rejects(decodeParquetChunk(Buffer.from('not parquet'), { checksum: chunk.checksum, rowCount: 50 }), ChunkIntegrityError);
+  });
+
+  it('keeps DATETIME(3) text exact through the timestamp column', () => {
+    for (const text of ['1000-01-01 00:00:00.000', '2026-12-06 17:01:21.999', '9999-12-31 23:59:59.999']) {
+      assert.equal(datetimeOfMillis(millisOfDatetime(text)), text);
+    }
+    assert.throws(() => millisOfDatetime('yesterday'), ChunkIntegrityError);
+  });
+});
