@@ -9,13 +9,15 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalBinary } from '../scripts/ensureTemporal';
+import { ensureVersityBinary } from '../scripts/ensureVersity';
 import { startApi, type RunningApi } from './api/server';
 import { ensureBootstrapToken } from './auth/bootstrap';
 import { LifecycleClient } from './client/lifecycleClient';
 import { loadConfig } from './config';
 import { ensureLocalMysql } from './db/localMysql';
 import { runDemo } from './demo';
-import { createLogger } from './logger';
+import { createLogger, type Logger } from './logger';
+import { embeddedGatewayEnv, startEmbeddedGateway, type EmbeddedGateway } from './s3/embeddedGateway';
 import { ensureSearchAttributes } from './temporal/searchAttributes';
 import { startDevServer, type DevServerHandle } from './temporal/devServer';
 import { connectTemporal, temporalConnectionOptions, type TemporalConfig } from './temporal/connection';
@@ -25,6 +27,14 @@ const root = path.resolve(__dirname, '..');
 /** Where npm start keeps its state (the dev server's database, the admin token); DATA_DIR moves it. */
 const dataRoot = process.env.DATA_DIR ? path.resolve(process.env.DATA_DIR) : path.join(root, '.data');
 const demo = process.argv.includes('--demo');
+
+/**
+ * The embedded S3 gateway's account. It listens on loopback only and holds nothing but this machine's
+ * own archive, so fixed values do: they are for local use only, never for a gateway others can reach.
+ */
+const LOCAL_S3_ACCESS_KEY = 'interaction-data';
+const LOCAL_S3_SECRET_KEY = 'interaction-data-local-secret';
+const LOCAL_S3_BUCKET = 'interaction-data';
 
 async function temporalAnswers(config: TemporalConfig): Promise<boolean> {
   try {
@@ -37,14 +47,57 @@ async function temporalAnswers(config: TemporalConfig): Promise<boolean> {
   }
 }
 
+/**
+ * Unless an archive store is configured (ARCHIVE_STORE, or an S3 endpoint or bucket of the user's),
+ * runs the embedded S3 gateway over <data>/s3 and points this process's settings at it.
+ */
+async function startLocalArchiveStore(log: Logger): Promise<EmbeddedGateway | null> {
+  const env = process.env;
+  if (env.ARCHIVE_STORE || env.S3_ENDPOINT || env.S3_BUCKET) return null;
+  const port = Number(env.S3_PORT || 7070);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`S3_PORT must be a TCP port, got "${env.S3_PORT}"`);
+  let gw: EmbeddedGateway;
+  try {
+    gw = await startEmbeddedGateway({
+      binary: await ensureVersityBinary({ log }),
+      dataDir: path.join(dataRoot, 's3'),
+      port,
+      accessKey: LOCAL_S3_ACCESS_KEY,
+      secretKey: LOCAL_S3_SECRET_KEY,
+      bucket: LOCAL_S3_BUCKET,
+      log,
+    });
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}\n(S3_PORT moves the local S3 gateway to another port; ARCHIVE_STORE=mysql archives to MySQL without it)`,
+      { cause: err },
+    );
+  }
+  // A profile of the user's would win over the gateway's keys in the AWS SDK's credential chain, and a
+  // session token would be sent along with them.
+  delete env.AWS_PROFILE;
+  delete env.AWS_SESSION_TOKEN;
+  Object.assign(env, embeddedGatewayEnv(gw));
+  return gw;
+}
+
+/** The archive store's line of the "running" block, from the settings loadConfig has just accepted. */
+function archiveLine(gw: EmbeddedGateway | null): string {
+  if (gw) return `  S3 archive     ${gw.endpoint} bucket ${gw.bucket}, data in ${path.relative(process.cwd(), gw.dataDir) || gw.dataDir}`;
+  const { ARCHIVE_STORE, S3_ENDPOINT, S3_BUCKET, S3_REGION, AWS_REGION } = process.env;
+  // As loadConfig decides: S3 when asked for, or when a bucket is named and nothing is asked for.
+  if (ARCHIVE_STORE === 'mysql' || (!ARCHIVE_STORE && !S3_BUCKET)) return '  Archive        MySQL (ARCHIVE_STORE=mysql)';
+  return `  S3 archive     ${S3_ENDPOINT || `AWS S3 (${S3_REGION || AWS_REGION || 'us-east-1'})`} bucket ${S3_BUCKET}`;
+}
+
 async function main(): Promise<void> {
   if (demo) {
     // Seconds instead of months, unless the caller chose otherwise.
     process.env.INTERACTION_DATA_TTL ||= '20 seconds';
     process.env.CLEANUP_INTERVAL ||= '10 seconds';
   }
-  const config = loadConfig();
-  const log = createLogger('interaction-data', config.logLevel);
+  // LOG_LEVEL, as loadConfig reads it: the configuration is loaded only once the archive store is settled.
+  const log = createLogger('interaction-data');
   const cleanups: (() => Promise<void>)[] = [];
   const abort = new AbortController();
   let stopping = false;
@@ -60,6 +113,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
 
   try {
+    const gateway = await startLocalArchiveStore(log);
+    if (gateway) cleanups.push(() => gateway.stop());
+    const config = loadConfig();
+
     const mysql = await ensureLocalMysql(config.mysqlUrl, log);
     if (mysql) cleanups.push(() => mysql.stop());
 
@@ -116,6 +173,7 @@ async function main(): Promise<void> {
       `  Temporal UI    ${uiUrl ?? '(the server already running, see its own UI)'}`,
       `  MySQL          ${config.mysqlUrl.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')}${mysql ? ' (private server under .data/mysql)' : ''}`,
       `  Worker         task queue interaction-data; TTL ${config.interactionDataTtl.text}, cleanup every ${config.cleanupInterval.text}`,
+      archiveLine(gateway),
       `  HTTP API       ${api.url}  (health: ${api.url}/healthz, OpenAPI: ${api.url}/openapi.json)`,
       tokenLine,
       `  Admin CLI      npx interaction-data --help  (tokens: npx interaction-data tokens create --name <n> --scopes <s>)`,
