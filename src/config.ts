@@ -55,6 +55,12 @@ export interface S3Settings {
   maxAttempts: number;
   /** How long one request may take before it is abandoned and retried. */
   requestTimeoutMs: number;
+  /**
+   * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the environment the settings were read from, when it
+   * has both; null leaves credentials to the SDK's default chain (which reads this process's
+   * environment, shared config, web identity, container and instance roles).
+   */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null;
 }
 
 /** Storage classes whose objects can be read at once; GLACIER and DEEP_ARCHIVE need a restore request first. */
@@ -100,6 +106,14 @@ export function archiveStoreSettings(env: NodeJS.ProcessEnv = process.env): { ar
       storageClass,
       maxAttempts: positiveInt('S3_MAX_ATTEMPTS', env.S3_MAX_ATTEMPTS, 5),
       requestTimeoutMs: positiveInt('S3_REQUEST_TIMEOUT_MS', env.S3_REQUEST_TIMEOUT_MS, 30_000),
+      credentials:
+        env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? {
+              accessKeyId: env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+              ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+            }
+          : null,
     },
   };
 }

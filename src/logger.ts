@@ -24,6 +24,11 @@ const SECRET_KEYS = [
   'MYSQL_PASSWORD',
   'MYSQL_ROOT_PASSWORD',
   'MYSQL_MIGRATE_PASSWORD',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'secretAccessKey',
+  'sessionToken',
+  'credentials',
 ];
 
 export const REDACTED = '[redacted]';
@@ -38,7 +43,14 @@ export const REDACT_PATHS: readonly string[] = [
 ];
 
 /** Environment variables whose values are secrets, wherever their text turns up (an error message, a URL). */
-const SECRET_VARIABLES = ['TEMPORAL_API_KEY', 'TEMPORAL_CODEC_AUTH', 'RESEND_API_KEY', 'API_ADMIN_TOKEN'];
+const SECRET_VARIABLES = [
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_CODEC_AUTH',
+  'RESEND_API_KEY',
+  'API_ADMIN_TOKEN',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+];
 
 /** Shorter values would also match ordinary words; the patterns below still catch them in their usual places. */
 const MIN_SECRET_LENGTH = 8;

@@ -14,6 +14,7 @@ export function createS3Client(s3: S3Settings): S3Client {
     region: s3.region,
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
     forcePathStyle: s3.forcePathStyle,
+    ...(s3.credentials ? { credentials: s3.credentials } : {}),
     maxAttempts: s3.maxAttempts,
     // The service sends its own SHA-256 with every chunk and checks every read against it; the SDK's
     // automatic CRC32 on top is not understood by every S3-compatible server.

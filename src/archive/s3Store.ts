@@ -75,6 +75,30 @@ export function s3Store({ client, settings }: S3StoreOptions): ArchiveStore {
     }
   }
 
+  /** One DeleteObjects request, or one DeleteObject per key where the server has no batch delete (Cloud Storage's S3 API). */
+  async function removeObjects(batch: readonly string[]): Promise<void> {
+    if (!batchDelete) {
+      for (const Key of batch) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+      return;
+    }
+    try {
+      const res = await client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+      );
+      const failed = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) {
+        throw new Error(
+          `object storage kept ${failed.length} of ${batch.length} chunk objects it was asked to delete, e.g. ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message ?? ''}`,
+        );
+      }
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'NotImplemented') throw err;
+      batchDelete = false;
+      await removeObjects(batch);
+    }
+  }
+  let batchDelete = true;
+
   return {
     name: 's3',
     location: `s3://${bucket}/${prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`,
@@ -131,36 +155,21 @@ export function s3Store({ client, settings }: S3StoreOptions): ArchiveStore {
 
     async removeBodies(_key, records) {
       const keys = records.map((r) => r.object_key).filter((k): k is string => k !== null);
-      for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-        const batch = keys.slice(i, i + DELETE_BATCH);
-        const res = await client.send(
-          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-        );
-        const failed = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-        if (failed.length > 0) {
-          throw new Error(
-            `object storage kept ${failed.length} of ${batch.length} chunk objects it was asked to delete, e.g. ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message ?? ''}`,
-          );
-        }
-      }
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) await removeObjects(keys.slice(i, i + DELETE_BATCH));
     },
 
     async describeGeneration(db: Db, key: ChunkKey, summary: GenerationSummary & { status: string }) {
-      const chunks = await db('archive_chunks')
-        .where(key)
-        .whereNotNull('verified_at')
-        .orderBy('seq')
-        .select<
-          {
-            seq: number;
-            object_key: string | null;
-            row_count: number;
-            first_id: string;
-            last_id: string;
-            checksum: string;
-            bytes: string | number;
-          }[]
-        >('seq', 'object_key', 'row_count', 'first_id', 'last_id', 'checksum', 'bytes');
+      const chunks = await db('archive_chunks').where(key).whereNotNull('verified_at').orderBy('seq').select<
+        {
+          seq: number;
+          object_key: string | null;
+          row_count: number;
+          first_id: string;
+          last_id: string;
+          checksum: string;
+          bytes: string | number;
+        }[]
+      >('seq', 'object_key', 'row_count', 'first_id', 'last_id', 'checksum', 'bytes');
       const manifest = {
         format: PARQUET_CHUNK_FORMAT,
         message: { kind: key.message_kind, id: key.message_id },
