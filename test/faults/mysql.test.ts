@@ -111,7 +111,7 @@ describe('MySQL connections killed under a running archive and restore', () => {
       );
       assert.equal(expired.archive?.rowCount, ROWS);
       assert.equal(await hotRowCount(stack.db, ref), 0);
-      assert.deepEqual(await archivedFingerprint(stack.db, ref, 1), original);
+      assert.deepEqual(await archivedFingerprint(stack.db, ref, 1, stack.stores), original);
       assert.ok(killedDuringArchive > 0, 'the kills landed during the archive');
 
       await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId: 'mysql-kill-restore' });
@@ -202,7 +202,7 @@ describe('MySQL server restarted mid-archive', () => {
       );
       assert.equal(expired.archive?.rowCount, ROWS);
       assert.equal(await hotRowCount(db, ref), 0);
-      assert.deepEqual(await archivedFingerprint(db, ref, 1), original, 'the archive holds exactly the original rows');
+      assert.deepEqual(await archivedFingerprint(db, ref, 1, stack.stores), original, 'the archive holds exactly the original rows');
 
       await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'faults@example.com', requestId: 'mysql-restart-restore' });
       await waitFor(

@@ -174,7 +174,7 @@ describe('worker SIGKILLed at random points', () => {
         assert.equal(expired.archive?.rowCount, ROWS);
         assert.equal(await hotRowCount(stack.db, ref), 0);
         assert.deepEqual(
-          await archivedFingerprint(stack.db, ref, generation),
+          await archivedFingerprint(stack.db, ref, generation, stack.stores),
           original,
           `archive of cycle ${cycle} holds exactly the original rows`,
         );

@@ -170,7 +170,7 @@ describe('signal storm on one actor', () => {
         if (state === 'expired') {
           assert.equal(await hotRowCount(stack.db, ref), 0, `no hot rows while expired (signal ${n})`);
           assert.deepEqual(
-            await archivedFingerprint(stack.db, ref, status.archive?.generation ?? -1),
+            await archivedFingerprint(stack.db, ref, status.archive?.generation ?? -1, stack.stores),
             original,
             `archive intact (signal ${n})`,
           );

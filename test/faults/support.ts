@@ -11,7 +11,9 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Db } from '../../src/db/knex';
 import type { MessageRef } from '../../src/shared/types';
-import { canonicalBytes, decodeChunk, sha256, type InteractionRow } from '../../src/storage/chunkCodec';
+import { mysqlOnly } from '../../src/archive/mysqlStore';
+import type { ArchiveStores, ChunkRecord } from '../../src/archive/store';
+import { canonicalBytes, INTERACTION_COLUMNS, sha256, type InteractionRow } from '../../src/storage/chunkCodec';
 import { hotRowCount, hotRows } from '../support/stack';
 
 export type FaultsMode = 'short' | 'full';
@@ -74,20 +76,33 @@ export async function hotFingerprint(db: Db, ref: MessageRef): Promise<RowsFinge
   return fingerprint(await hotRows(db, ref));
 }
 
-/** Every verified archived row of the message's generation, decoded and checked, in id order. */
-export async function archivedRowsOf(db: Db, ref: MessageRef, generation: number): Promise<InteractionRow[]> {
+/** Every verified archived row of the message's generation, read from its store, checked, in id order. */
+export async function archivedRowsOf(
+  db: Db,
+  ref: MessageRef,
+  generation: number,
+  stores: ArchiveStores = mysqlOnly(),
+): Promise<InteractionRow[]> {
+  const key = { message_kind: ref.kind, message_id: ref.id, generation };
   const chunks = await db('archive_chunks')
-    .where({ message_kind: ref.kind, message_id: ref.id, generation })
+    .where(key)
     .whereNotNull('verified_at')
     .orderBy('seq')
-    .select<{ payload: Buffer; checksum: string; row_count: number }[]>('payload', 'checksum', 'row_count');
+    .select<ChunkRecord[]>('seq', 'checksum', 'row_count', 'store', 'object_key');
   const rows: InteractionRow[] = [];
-  for (const c of chunks) rows.push(...(await decodeChunk(c.payload, { checksum: c.checksum, rowCount: Number(c.row_count) })));
+  for (const c of chunks) {
+    const { columns, rowCount } = await stores.get(c.store).read(db, key, c);
+    for (let r = 0; r < rowCount; r++) {
+      const row = {} as InteractionRow;
+      INTERACTION_COLUMNS.forEach((name, ci) => (row[name] = columns[ci][r]));
+      rows.push(row);
+    }
+  }
   return rows.sort((a, b) => (BigInt(a.id as string) < BigInt(b.id as string) ? -1 : 1));
 }
 
-export async function archivedFingerprint(db: Db, ref: MessageRef, generation: number): Promise<RowsFingerprint> {
-  return fingerprint(await archivedRowsOf(db, ref, generation));
+export async function archivedFingerprint(db: Db, ref: MessageRef, generation: number, stores?: ArchiveStores): Promise<RowsFingerprint> {
+  return fingerprint(await archivedRowsOf(db, ref, generation, stores));
 }
 
 /** Rows committed as verified chunks of the generation (not decoded): cheap, for progress polling. */

@@ -16,6 +16,8 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { loadConfig, type ArchiveStoreName, type Config } from '../../src/config';
 import { embeddedGatewayEnv, startEmbeddedGateway, type EmbeddedGateway } from '../../src/s3/embeddedGateway';
 import { ensureVersityBinary } from '../../scripts/ensureVersity';
+import { configuredStores } from '../../src/archive/configuredStores';
+import type { ArchiveStores } from '../../src/archive/store';
 import { createDb, ensureDatabase, migrateToLatest, type Db } from '../../src/db/knex';
 import { LifecycleClient } from '../../src/client/lifecycleClient';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
@@ -66,6 +68,8 @@ export interface TestStack {
   server: DevServerHandle | null;
   /** The file's own S3 gateway when archives go to S3. */
   gateway: EmbeddedGateway | null;
+  /** The archive stores of the stack's configuration, to read what the worker archived. */
+  stores: ArchiveStores;
   startWorker(overrides?: Partial<WorkerOptions>): Promise<RunningWorker>;
   spawnWorker(extraEnv?: Record<string, string>): ChildProcess;
   /** Replaces the private server by a new process on the same database file. */
@@ -178,6 +182,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
     ...opts.env,
   };
   const config = loadConfig({ ...process.env, ...env, RESEND_API_KEY: env.RESEND_API_KEY ?? '' });
+  const archive = configuredStores(config);
 
   await ensureDatabase(mysqlUrl);
   const db = createDb(mysqlUrl);
@@ -207,6 +212,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
       return server;
     },
     gateway,
+    stores: archive.stores,
     async startWorker(overrides = {}) {
       const w = await startWorker(config, overrides);
       workers.push(w);
@@ -238,6 +244,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
       await db.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
       await db.destroy();
       if (server) await server.stop();
+      archive.close();
       if (gateway) {
         await gateway.stop();
         rmSync(gateway.dataDir, { recursive: true, force: true });
