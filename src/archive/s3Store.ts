@@ -57,19 +57,26 @@ export function s3Store({ client, settings }: S3StoreOptions): ArchiveStore {
     return checksum;
   }
 
-  /** An object's bytes; ChunkIntegrityError when it is not there. */
-  async function get(objectKey: string, what: string): Promise<Uint8Array> {
+  /**
+   * An object's bytes, checked against the SHA-256 the server keeps for it (the SDK compares them);
+   * ChunkIntegrityError when it is not there, or when a second read still does not match (a
+   * difference in transit does not repeat, a changed object does).
+   */
+  async function get(objectKey: string, what: string, retried = false): Promise<Uint8Array> {
     try {
       const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey, ChecksumMode: 'ENABLED' }));
       if (!res.Body) throw new ChunkIntegrityError(`${what} (s3://${bucket}/${objectKey}) came back without a body`);
       const bytes = await res.Body.transformToByteArray();
-      if (res.ChecksumSHA256 && res.ChecksumSHA256 !== sha256Base64(bytes)) {
-        throw new ChunkIntegrityError(`${what} (s3://${bucket}/${objectKey}) does not match the SHA-256 the server keeps for it`);
-      }
+      if (res.ChecksumSHA256 && res.ChecksumSHA256 !== sha256Base64(bytes)) throw new Error('Checksum mismatch: computed here');
       return bytes;
     } catch (err) {
-      if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') {
+      const name = (err as { name?: string }).name;
+      if (err instanceof NoSuchKey || name === 'NoSuchKey') {
         throw new ChunkIntegrityError(`${what} is missing from object storage (s3://${bucket}/${objectKey})`);
+      }
+      if (err instanceof Error && err.message.startsWith('Checksum mismatch')) {
+        if (!retried) return get(objectKey, what, true);
+        throw new ChunkIntegrityError(`${what} (s3://${bucket}/${objectKey}) does not match the SHA-256 the server keeps for it`);
       }
       throw err;
     }

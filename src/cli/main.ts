@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
 import { describeFailure } from './batch';
 import { CliContext, CommandFailedError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from './context';
+import { registerArchive } from './commands/archive';
 import { registerAudit } from './commands/audit';
 import { registerBulk } from './commands/bulk';
 import { registerList } from './commands/list';
@@ -55,6 +56,7 @@ function buildProgram(ctx: CliContext): Command {
   registerBulk(program, ctx);
   registerTokens(program, ctx);
   registerAudit(program, ctx);
+  registerArchive(program, ctx);
   return program;
 }
 
