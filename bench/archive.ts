@@ -20,8 +20,17 @@
  * Both databases are on the same MariaDB (see bench/lib/server.ts: a private one with a 4 GB buffer
  * pool, or BENCH_MYSQL_URL), dropped afterwards (BENCH_KEEP=1 keeps them). BENCH_SKIP_PT=1 skips
  * pt-archiver; BENCH_PT_INDEX names the index it walks in the shared table.
+ *
+ * The service archives to the embedded S3 gateway (Versity Gateway over a temporary directory, on
+ * this machine, its CPU counted beside the worker's), or to MySQL with BENCH_ARCHIVE_STORE=mysql.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureVersityBinary } from '../scripts/ensureVersity';
+import { embeddedGatewayEnv, startEmbeddedGateway, type EmbeddedGateway } from '../src/s3/embeddedGateway';
+import { monthlyCost } from './lib/storageCost';
 import {
   copyIntoHotTable,
   countRows,
@@ -126,6 +135,23 @@ async function ptRuns(
   }
 }
 
+/** The embedded S3 gateway the workers archive to, its settings put in this process's environment, which they inherit. */
+async function startArchiveStore(): Promise<EmbeddedGateway | null> {
+  if (process.env.BENCH_ARCHIVE_STORE === 'mysql') {
+    Object.assign(process.env, { ARCHIVE_STORE: 'mysql', S3_BUCKET: '' });
+    return null;
+  }
+  const gw = await startEmbeddedGateway({
+    binary: await ensureVersityBinary(),
+    dataDir: mkdtempSync(path.join(os.tmpdir(), 'bench-s3-')),
+    accessKey: 'bench-access-key',
+    secretKey: 'bench-secret-key',
+    bucket: 'interaction-data-bench',
+  });
+  Object.assign(process.env, embeddedGatewayEnv(gw), { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+  return gw;
+}
+
 export async function archiveBench(server: BenchServer): Promise<ArchiveBenchResult> {
   const targetRows = envInt('BENCH_TARGET_ROWS', 1_000_000);
   const otherRows = envInt('BENCH_OTHER_ROWS', 5_000_000);
@@ -137,6 +163,8 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
 
   const pt = process.env.BENCH_SKIP_PT ? null : await ptRuns(server, run, targetRows, otherRows);
 
+  const gateway = await startArchiveStore();
+  log(`archive store: ${gateway ? `embedded S3 gateway ${gateway.endpoint} over ${gateway.dataDir}` : 'MySQL (archive_chunks)'}`);
   const bench = await createBenchDatabase(server.url, `bench_svc_${run}`);
   let service: ArchiveBenchResult['service'];
   try {
@@ -149,15 +177,22 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     const fingerprint = await hotFingerprint(bench.db, TARGET);
     if (pt && fingerprint !== pt.fingerprint) throw new Error(`the data sets differ: ${fingerprint} vs ${pt.fingerprint}`);
     log('archiving and restoring with the service');
-    service = { ...(await archiveAndRestore(bench, TARGET, { log, dbPid: server.pid })), hotBytes };
+    service = { ...(await archiveAndRestore(bench, TARGET, { log, dbPid: server.pid, gatewayPid: gateway?.pid ?? null })), hotBytes };
   } finally {
     if (!process.env.BENCH_KEEP) await bench.drop();
+    if (gateway) {
+      await gateway.stop();
+      rmSync(gateway.dataDir, { recursive: true, force: true });
+    }
   }
   const uptimeAfter = uptimeLine();
   log(uptimeAfter);
 
   const hot = service.hotBytes.data + service.hotBytes.index;
-  const storageShare = service.chunkTableBytes / hot;
+  const inS3 = service.store === 's3';
+  // In S3 the objects are the long-term copy and the catalog rows are a few bytes each; in MySQL the table is.
+  const longTermBytes = inS3 ? service.payloadBytes : service.chunkTableBytes;
+  const storageShare = longTermBytes / hot;
   const peak = Math.max(service.archive.workerHwm, service.restore.workerHwm);
   const x = (r: number) => `${r.toFixed(2)}x`;
   /** Ratios of a rate to pt-archiver's from the shared table and from the own table, as table cells. */
@@ -166,7 +201,8 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
   const ratioShared = pt ? service.archive.rowsPerSecond / pt.shared.rowsPerSecond : NaN;
   const ratioOwn = pt ? service.archive.rowsPerSecond / pt.own.rowsPerSecond : NaN;
   const e2eRate = targetRows / service.archive.endToEndSeconds;
-  const cpu = (db: number | null, client: number) => `${db === null ? '?' : db.toFixed(1)} + ${client.toFixed(1)}`;
+  const cpu = (db: number | null, client: number, gatewayCpu: number | null = null) =>
+    `${db === null ? '?' : db.toFixed(1)} + ${client.toFixed(1)}${gatewayCpu === null ? '' : ` + ${gatewayCpu.toFixed(1)}`}`;
   const rows: (string | number)[][] = [];
   if (pt) {
     const ptRow = (name: string, p: PtFigures) => [
@@ -185,7 +221,7 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     service.archive.activitySeconds.toFixed(1),
     fmtInt(service.archive.rowsPerSecond),
     ...against(service.archive.rowsPerSecond),
-    cpu(service.archive.dbCpuSeconds, service.archive.workerCpuSeconds),
+    cpu(service.archive.dbCpuSeconds, service.archive.workerCpuSeconds, service.archive.gatewayCpuSeconds),
     `${fmtMB(service.archive.workerHwm)} (idle ${fmtMB(service.archive.workerIdleRss)})`,
   ]);
   rows.push([
@@ -202,7 +238,7 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     fmtInt(service.restore.rowsPerSecond),
     '',
     '',
-    cpu(service.restore.dbCpuSeconds, service.restore.workerCpuSeconds),
+    cpu(service.restore.dbCpuSeconds, service.restore.workerCpuSeconds, service.restore.gatewayCpuSeconds),
     `${fmtMB(service.restore.workerHwm)} (idle ${fmtMB(service.restore.workerIdleRss)})`,
   ]);
   rows.push([
@@ -218,14 +254,21 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
     [
       'hot rows of the message (its own table: data + index)',
       fmtMB(hot),
-      `data ${fmtMB(service.hotBytes.data)}, index ${fmtMB(service.hotBytes.index)}`,
+      `data ${fmtMB(service.hotBytes.data)}, index ${fmtMB(service.hotBytes.index)}; ${(hot / targetRows).toFixed(1)} bytes/row`,
     ],
-    [
-      'service long-term storage: archive_chunks table',
-      fmtMB(service.chunkTableBytes),
-      `${(storageShare * 100).toFixed(1)}% of hot; ${service.chunks} chunks, payloads ${fmtMB(service.payloadBytes)}`,
-    ],
+    inS3
+      ? [
+          'service long-term storage: Parquet objects in S3',
+          fmtMB(service.payloadBytes),
+          `${(storageShare * 100).toFixed(1)}% of hot; ${service.chunks} objects; ${(service.payloadBytes / targetRows).toFixed(1)} bytes/row`,
+        ]
+      : [
+          'service long-term storage: archive_chunks table',
+          fmtMB(service.chunkTableBytes),
+          `${(storageShare * 100).toFixed(1)}% of hot; ${service.chunks} chunks, payloads ${fmtMB(service.payloadBytes)}; ${(service.chunkTableBytes / targetRows).toFixed(1)} bytes/row`,
+        ],
   ];
+  if (inS3) storage.push(['service catalog: archive_chunks table (MySQL)', fmtMB(service.chunkTableBytes), `${service.chunks} rows`]);
   if (pt)
     storage.push([
       'pt-archiver archive table (data + primary key)',
@@ -246,7 +289,11 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
         pt ? `${x(ratioOwn)} (end to end ${e2e(pt.own)})` : 'not run',
         pt ? verdict(ratioOwn >= 3) : '-',
       ],
-      ['long-term storage ≤ 25% of hot data+index', `${(storageShare * 100).toFixed(1)}%`, verdict(storageShare <= 0.25)],
+      [
+        `long-term storage (${inS3 ? 'S3 objects' : 'archive_chunks'}) ≤ 25% of hot data+index`,
+        `${(storageShare * 100).toFixed(1)}%`,
+        verdict(storageShare <= 0.25),
+      ],
       [
         'restore of the rows, verified, < 30 s',
         `${service.restore.endToEndSeconds.toFixed(1)} s end to end (${service.restore.activitySeconds.toFixed(1)} s activity)`,
@@ -268,11 +315,21 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
       `shared table of before migration 006 (PRIMARY, ix_interactions_message, ix_interactions_reads) and, copied, in the campaign's own table.`,
     '',
     table(
-      ['run', 'seconds', 'rows/s', 'vs pt-archiver (shared table)', 'vs pt-archiver (own table)', 'CPU s (MariaDB + tool)', 'peak RSS'],
+      [
+        'run',
+        'seconds',
+        'rows/s',
+        'vs pt-archiver (shared table)',
+        'vs pt-archiver (own table)',
+        `CPU s (MariaDB + tool${inS3 ? ' + S3 gateway' : ''})`,
+        'peak RSS',
+      ],
       rows,
     ),
     '',
     table(['storage', 'bytes', ''], storage),
+    '',
+    costTable(hot / targetRows, longTermBytes / targetRows, service.chunks ? Math.ceil(targetRows / service.chunks) : targetRows),
     '',
     targets,
     '',
@@ -291,6 +348,25 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
   };
   log(`results: ${saveResults('archive', result)}`);
   return result;
+}
+
+/** What a million messages of 1,000 rows each would cost a month at the bytes per row measured. */
+function costTable(hotBytesPerRow: number, archivedBytesPerRow: number, rowsPerChunk: number): string {
+  const lines = monthlyCost({ messages: 1_000_000, rowsPerMessage: 1_000, hotBytesPerRow, archivedBytesPerRow, rowsPerChunk });
+  const usd = (n: number) => `$${n.toLocaleString('en-US', { maximumFractionDigits: 0 })}`;
+  return [
+    'A million messages of 1,000 interaction rows each (10⁹ rows), at the bytes per row above and us-east-1 list prices (bench/lib/storageCost.ts):',
+    '',
+    table(
+      ['kept', 'GB billed', 'per month', 'one-time PUTs'],
+      lines.map((l) => [
+        l.where,
+        fmtInt(Math.round(l.gigabytes)),
+        usd(l.dollarsPerMonth),
+        l.oneTimeDollars === null ? '-' : usd(l.oneTimeDollars),
+      ]),
+    ),
+  ].join('\n');
 }
 
 export async function main(): Promise<void> {

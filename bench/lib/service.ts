@@ -41,13 +41,17 @@ export interface MovePhase {
   /** CPU seconds used during the phase by the database server (when it runs here) and by the worker. */
   dbCpuSeconds: number | null;
   workerCpuSeconds: number;
+  /** CPU seconds of the embedded S3 gateway during the phase, when archives go to it. */
+  gatewayCpuSeconds: number | null;
 }
 
 export interface ServiceRun {
   archive: MovePhase;
   restore: MovePhase;
-  /** Long-term storage: the compressed payloads, and the archive_chunks table as InnoDB stores it. */
+  /** Long-term storage: the chunks' stored bytes (payloads in MySQL, or objects), and the archive_chunks table as InnoDB stores it. */
   payloadBytes: number;
+  /** Where the chunks went: mysql or s3. */
+  store: string;
   chunkTableBytes: number;
   chunks: number;
   fingerprintBefore: string;
@@ -70,6 +74,8 @@ export interface ArchiveRestoreOptions {
   timeoutMs?: number;
   /** The database server's process, when it runs on this machine: its CPU time is reported. */
   dbPid?: number | null;
+  /** The S3 gateway's process, when archives go to one on this machine. */
+  gatewayPid?: number | null;
 }
 
 /** Runs one phase on a fresh worker: start, warm up, reset the peaks, act, wait, collect. */
@@ -92,11 +98,13 @@ async function phase(
     const idle = readMemory(pid);
     worker.memory.resetPeak();
     const db0 = opts.dbPid ? cpuSeconds(opts.dbPid) : NaN;
+    const g0 = opts.gatewayPid ? cpuSeconds(opts.gatewayPid) : NaN;
     const w0 = cpuSeconds(pid);
     const started = performance.now();
     await act();
     const done = await until();
     const dbCpu = opts.dbPid ? cpuSeconds(opts.dbPid) - db0 : NaN;
+    const gatewayCpu = opts.gatewayPid ? cpuSeconds(opts.gatewayPid) - g0 : NaN;
     const workerCpu = cpuSeconds(pid) - w0;
     await waitForIdleActor(temporal.client, target);
     const mem = await worker.stop();
@@ -111,6 +119,7 @@ async function phase(
         workerStartupHwm: idle?.hwm ?? 0,
         dbCpuSeconds: Number.isNaN(dbCpu) ? null : dbCpu,
         workerCpuSeconds: workerCpu,
+        gatewayCpuSeconds: Number.isNaN(gatewayCpu) ? null : gatewayCpu,
       },
     };
   } finally {
@@ -155,9 +164,9 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
     );
 
     const [payload] = (await bench.db.raw(
-      'SELECT COALESCE(SUM(LENGTH(payload)), 0) AS bytes, COUNT(*) AS chunks FROM archive_chunks WHERE message_kind = ? AND message_id = ?',
+      'SELECT COALESCE(SUM(COALESCE(bytes, LENGTH(payload))), 0) AS bytes, COUNT(*) AS chunks, MIN(store) AS store FROM archive_chunks WHERE message_kind = ? AND message_id = ?',
       [target.kind, target.id],
-    )) as [{ bytes: string | number; chunks: string | number }[]];
+    )) as [{ bytes: string | number; chunks: string | number; store: string }[]];
     const chunkTable = await tableBytes(bench.db, 'archive_chunks');
 
     // Restore: a worker with a long TTL, so the restored message stays stopped rather than expiring again.
@@ -197,6 +206,7 @@ export async function archiveAndRestore(bench: BenchDatabase, target: MessageRef
       archive,
       restore,
       payloadBytes: Number(payload[0].bytes),
+      store: payload[0].store,
       chunkTableBytes: chunkTable.data + chunkTable.index,
       chunks: Number(payload[0].chunks),
       fingerprintBefore,
