@@ -20,6 +20,8 @@ export interface Config {
   archiveStore: ArchiveStoreName;
   /** The object store; null when none is configured (every S3 setting unset and ARCHIVE_STORE=mysql). */
   s3: S3Settings | null;
+  /** Worker threads that encode and check the S3 store's Parquet chunks; 0 does it on the main thread. */
+  archiveCodecThreads: number;
   /** Chunks a restore decodes and inserts at once: one decodes while the database inserts the other. */
   restoreParallelChunks: number;
   /** Connections each restored chunk's INSERT statements are spread over: the database's inserts use as many cores. */
@@ -127,6 +129,13 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return n;
 }
 
+function nonNegativeInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number (0 or more), got "${raw}"`);
+  return n;
+}
+
 function duration(name: string, raw: string | undefined, fallback: string): CalendarDuration {
   try {
     return parseDuration(raw && raw.trim() ? raw : fallback);
@@ -168,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || '127.0.0.1',
     archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
     ...archiveStoreSettings(env),
+    archiveCodecThreads: nonNegativeInt('ARCHIVE_CODEC_THREADS', env.ARCHIVE_CODEC_THREADS, 1),
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),
     restoreInsertConnections: positiveInt('RESTORE_INSERT_CONNECTIONS', env.RESTORE_INSERT_CONNECTIONS, 2),
     bulkWatchSlots: positiveInt('BULK_WATCH_SLOTS', env.BULK_WATCH_SLOTS, 200),

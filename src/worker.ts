@@ -83,7 +83,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const done = Promise.allSettled(runs).then(async (outcomes) => {
     await clientConnection.close();
     await connection.close();
-    archive.close();
+    await archive.close();
     await db.destroy();
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;

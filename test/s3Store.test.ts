@@ -71,7 +71,7 @@ describe('the S3 archive store', () => {
     prefix = settings.s3?.prefix ?? '';
   });
   after(async () => {
-    archive?.close();
+    await archive?.close();
     await gw?.stop();
   });
   beforeEach(async () => {

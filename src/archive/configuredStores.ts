@@ -6,6 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config';
 import { mysqlStore } from './mysqlStore';
+import { parquetCodec } from './parquetCodec';
 import { createS3Client } from './s3Client';
 import { s3Store } from './s3Store';
 import { archiveStores, type ArchiveStores } from './store';
@@ -14,14 +15,22 @@ export interface ConfiguredStores {
   stores: ArchiveStores;
   /** Null when no S3 is configured. */
   s3Client: S3Client | null;
-  close(): void;
+  close(): Promise<void>;
 }
 
-export function configuredStores(config: Pick<Config, 'archiveStore' | 's3'>): ConfiguredStores {
+export function configuredStores(config: Pick<Config, 'archiveStore' | 's3'> & { archiveCodecThreads?: number }): ConfiguredStores {
   const mysql = mysqlStore();
-  if (!config.s3) return { stores: archiveStores(mysql), s3Client: null, close: () => undefined };
+  if (!config.s3) return { stores: archiveStores(mysql), s3Client: null, close: () => Promise.resolve() };
   const client = createS3Client(config.s3);
-  const s3 = s3Store({ client, settings: config.s3 });
+  const codec = parquetCodec(config.archiveCodecThreads ?? 0);
+  const s3 = s3Store({ client, settings: config.s3, codec });
   const stores = config.archiveStore === 's3' ? archiveStores(s3, [mysql]) : archiveStores(mysql, [s3]);
-  return { stores, s3Client: client, close: () => client.destroy() };
+  return {
+    stores,
+    s3Client: client,
+    async close() {
+      client.destroy();
+      await codec.close();
+    },
+  };
 }

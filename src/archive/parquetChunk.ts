@@ -53,17 +53,25 @@ const TIMESTAMP_COLUMN: InteractionColumn = 'occurred_at';
 const ID_INDEX = INTERACTION_COLUMNS.indexOf('id');
 const TIMESTAMP_INDEX = INTERACTION_COLUMNS.indexOf(TIMESTAMP_COLUMN);
 
+const DATETIME_3 = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3})$/;
+
 /** `YYYY-MM-DD HH:MM:SS.mmm` (DATETIME(3) as mysql2 gives it with dateStrings) as milliseconds since the epoch, UTC. */
 export function millisOfDatetime(text: string): number {
-  const millis = Date.parse(`${text.replace(' ', 'T')}Z`);
-  if (Number.isNaN(millis)) throw new ChunkIntegrityError(`not a DATETIME(3) value: ${JSON.stringify(text)}`);
+  const m = DATETIME_3.exec(text);
+  if (!m) throw new ChunkIntegrityError(`not a DATETIME(3) value: ${JSON.stringify(text)}`);
+  const millis = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]);
+  // Date.UTC maps years 0-99 to 1900-1999; DATETIME's range starts at 1000, so only a malformed value lands there.
+  if (Number.isNaN(millis) || +m[1] < 1000) throw new ChunkIntegrityError(`not a DATETIME(3) value: ${JSON.stringify(text)}`);
   return millis;
 }
 
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n));
+
 /** The inverse of millisOfDatetime: the text the database gives for the same instant. */
 export function datetimeOfMillis(millis: number): string {
-  const iso = new Date(millis).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+  const d = new Date(millis);
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${pad3(d.getUTCMilliseconds())}`;
 }
 
 function schemaFor(): NonNullable<Parameters<typeof parquetWriteBuffer>[0]['schema']> {
@@ -93,8 +101,9 @@ export function encodeParquetChunk(rows: readonly RowArray[], identity: ChunkIde
     if (ci === ID_INDEX) return { name, data: columns[ci].map((v) => BigInt(v as string)), encoding: 'DELTA_BINARY_PACKED' };
     if (ci === TIMESTAMP_INDEX)
       return { name, data: columns[ci].map((v) => (v === null ? null : BigInt(millisOfDatetime(v)))), encoding: 'DELTA_BINARY_PACKED' };
-    // Event ids are unique per row: a dictionary of them is as long as the column and costs a pass to find out.
-    if (name === 'event_id') return { name, data: columns[ci], encoding: 'PLAIN' };
+    // Event ids are unique per row and user ids nearly so within a chunk: a dictionary of them is as long
+    // as the column and costs a pass to find out; GZIP finds what repeats anyway.
+    if (name === 'event_id' || name === 'user_id') return { name, data: columns[ci], encoding: 'PLAIN' };
     return { name, data: columns[ci] };
   });
   const metadata: Record<string, string> = {

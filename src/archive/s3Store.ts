@@ -23,7 +23,8 @@ import type { S3Settings } from '../config';
 import type { Db } from '../db/knex';
 import { ChunkIntegrityError } from '../storage/chunkCodec';
 import { chunkObjectKey, manifestObjectKey } from './objectKeys';
-import { decodeParquetChunk, encodeParquetChunk, PARQUET_CHUNK_FORMAT, PARQUET_CODEC } from './parquetChunk';
+import { inlineParquetCodec, type ParquetCodec } from './parquetCodec';
+import { PARQUET_CHUNK_FORMAT, PARQUET_CODEC } from './parquetChunk';
 import type { ArchiveStore, ChunkKey, ChunkRecord, GenerationSummary, WrittenChunk } from './store';
 
 const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
@@ -35,9 +36,11 @@ const sha256Base64 = (bytes: Uint8Array | string) => createHash('sha256').update
 export interface S3StoreOptions {
   client: S3Client;
   settings: Pick<S3Settings, 'bucket' | 'prefix' | 'storageClass' | 'endpoint'>;
+  /** Where the Parquet encoding and checking run: worker threads, or this thread. */
+  codec?: ParquetCodec;
 }
 
-export function s3Store({ client, settings }: S3StoreOptions): ArchiveStore {
+export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3StoreOptions): ArchiveStore {
   const { bucket, prefix } = settings;
   const identity = (key: ChunkKey, seq: number) => ({ kind: key.message_kind, id: key.message_id, generation: key.generation, seq });
 
@@ -111,13 +114,13 @@ export function s3Store({ client, settings }: S3StoreOptions): ArchiveStore {
     location: `s3://${bucket}/${prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`,
 
     async write(key, seq, rows) {
-      const chunk = encodeParquetChunk(rows, identity(key, seq));
+      const chunk = await codec.encode(rows, identity(key, seq));
       const objectKey = chunkObjectKey(prefix, key, seq);
       const sent = await put(objectKey, chunk.body, PARQUET_CONTENT_TYPE);
       const what = `chunk ${seq} of ${key.message_kind}:${key.message_id} generation ${key.generation}`;
       const back = await get(objectKey, what);
       if (sha256Base64(back) !== sent) throw new ChunkIntegrityError(`${what} read back differs from what was written`);
-      await decodeParquetChunk(back, { checksum: chunk.checksum, rowCount: chunk.rowCount, identity: identity(key, seq) });
+      await codec.decode(back, { checksum: chunk.checksum, rowCount: chunk.rowCount, identity: identity(key, seq) }, true);
       return {
         checksum: chunk.checksum,
         rowCount: chunk.rowCount,
@@ -152,12 +155,10 @@ export function s3Store({ client, settings }: S3StoreOptions): ArchiveStore {
         throw new ChunkIntegrityError(`chunk ${record.seq} of ${key.message_kind}:${key.message_id} has no object key`);
       const what = `chunk ${record.seq} of ${key.message_kind}:${key.message_id} generation ${key.generation}`;
       const bytes = await get(record.object_key, what);
-      const decoded = await decodeParquetChunk(bytes, {
-        checksum: record.checksum,
-        rowCount: Number(record.row_count),
-        identity: identity(key, record.seq),
-      });
-      return { columns: decoded.columns, rowCount: decoded.rowCount };
+      const rowCount = Number(record.row_count);
+      const columns = await codec.decode(bytes, { checksum: record.checksum, rowCount, identity: identity(key, record.seq) });
+      if (!columns) throw new Error('the codec sent no columns back');
+      return { columns, rowCount };
     },
 
     async removeBodies(_key, records) {

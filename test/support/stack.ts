@@ -244,7 +244,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
       await db.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
       await db.destroy();
       if (server) await server.stop();
-      archive.close();
+      await archive.close();
       if (gateway) {
         await gateway.stop();
         rmSync(gateway.dataDir, { recursive: true, force: true });

@@ -88,7 +88,7 @@ export function registerArchive(program: Command, ctx: CliContext): void {
           `the move stopped: ${(err as Error).message}. Every chunk is either still in MySQL or already switched to its verified object; run the command again to carry on`,
         );
       } finally {
-        archiveStores.close();
+        await archiveStores.close();
       }
     });
 }

@@ -1,0 +1,68 @@
+/**
+ * Runs the S3 store's Parquet encoding and checking (src/archive/parquetTasks.ts) on worker threads of
+ * a Piscina pool, so that an archive uses a second core while the main thread reads the next chunk
+ * from the database and talks to S3; or inline, on the calling thread (threads: 0).
+ */
+import path from 'node:path';
+import { Piscina } from 'piscina';
+import { ChunkIntegrityError, type RowArray } from '../storage/chunkCodec';
+import type { ChunkIdentity, ParquetChunk } from './parquetChunk';
+import * as tasks from './parquetTasks';
+
+export interface ParquetCodec {
+  encode(rows: readonly RowArray[], identity: ChunkIdentity): Promise<ParquetChunk>;
+  /**
+   * Decodes a chunk and checks it against the catalog's checksum and row count (and identity):
+   * ChunkIntegrityError when it differs. `checkOnly` skips sending the columns back.
+   */
+  decode(
+    body: Uint8Array,
+    expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
+    checkOnly?: boolean,
+  ): Promise<(string | null)[][] | null>;
+  close(): Promise<void>;
+}
+
+const asIntegrityError = (result: tasks.DecodeResult): (string | null)[][] | null => {
+  if (!result.ok) throw new ChunkIntegrityError(result.integrity);
+  return result.columns;
+};
+
+export function inlineParquetCodec(): ParquetCodec {
+  return {
+    encode: (rows, identity) => Promise.resolve(tasks.encode({ rows, identity })),
+    decode: async (body, expected, checkOnly = false) => asIntegrityError(await tasks.decode({ body, ...expected, checkOnly })),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** The task module as this process runs it: compiled JavaScript, or the sources through parquetThread.cjs. */
+function taskFile(): string {
+  return path.extname(__filename) === '.ts' ? path.join(__dirname, 'parquetThread.cjs') : path.join(__dirname, 'parquetTasks.js');
+}
+
+export function threadedParquetCodec(threads: number): ParquetCodec {
+  const pool = new Piscina({
+    filename: taskFile(),
+    minThreads: 0,
+    maxThreads: threads,
+    // A thread kept between an archive's chunks, not between archives hours apart.
+    idleTimeout: 30_000,
+  });
+  return {
+    async encode(rows, identity) {
+      const chunk = (await pool.run({ rows, identity } satisfies tasks.EncodeTask, { name: 'encode' })) as ParquetChunk;
+      // A Buffer arrives as a plain Uint8Array.
+      return { ...chunk, body: Buffer.from(chunk.body.buffer, chunk.body.byteOffset, chunk.body.byteLength) };
+    },
+    async decode(body, expected, checkOnly = false) {
+      const task: tasks.DecodeTask = { body, ...expected, checkOnly };
+      return asIntegrityError((await pool.run(task, { name: 'decode' })) as tasks.DecodeResult);
+    },
+    close: () => pool.destroy(),
+  };
+}
+
+export function parquetCodec(threads: number): ParquetCodec {
+  return threads > 0 ? threadedParquetCodec(threads) : inlineParquetCodec();
+}

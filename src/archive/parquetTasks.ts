@@ -1,0 +1,40 @@
+/**
+ * The Parquet work of the S3 store as tasks a worker thread runs (src/archive/parquetCodec.ts): encoding
+ * a chunk, and decoding one to check it against its rows' checksum. They are most of an archive's CPU,
+ * and the worker's main thread has the database reads, the catalog and the HTTP to do meanwhile.
+ *
+ * An integrity failure comes back as a value, not a throw: an error crossing threads loses its class,
+ * and ChunkIntegrityError is what tells the actor that a retry cannot help.
+ */
+import { ChunkIntegrityError, type RowArray } from '../storage/chunkCodec';
+import { decodeParquetChunk, encodeParquetChunk, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
+
+export interface EncodeTask {
+  rows: readonly RowArray[];
+  identity: ChunkIdentity;
+}
+
+export interface DecodeTask {
+  body: Uint8Array;
+  checksum: string;
+  rowCount: number;
+  identity?: ChunkIdentity;
+  /** Only check: the columns are not sent back. */
+  checkOnly: boolean;
+}
+
+export type DecodeResult = { ok: true; columns: (string | null)[][] | null } | { ok: false; integrity: string };
+
+export function encode(task: EncodeTask): ParquetChunk {
+  return encodeParquetChunk(task.rows, task.identity);
+}
+
+export async function decode(task: DecodeTask): Promise<DecodeResult> {
+  try {
+    const decoded = await decodeParquetChunk(task.body, task);
+    return { ok: true, columns: task.checkOnly ? null : decoded.columns };
+  } catch (err) {
+    if (err instanceof ChunkIntegrityError) return { ok: false, integrity: err.message };
+    throw err;
+  }
+}
