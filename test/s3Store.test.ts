@@ -15,7 +15,7 @@ import { moveGenerationsToS3, planMove } from '../src/archive/moveGenerations';
 import { mysqlOnly } from '../src/archive/mysqlStore';
 import { chunkObjectKey, generationPrefix, manifestObjectKey } from '../src/archive/objectKeys';
 import { parquetChunkMetadata } from '../src/archive/parquetChunk';
-import { archiveStoreSettings } from '../src/config';
+import { archiveStoreSettings, DEFAULT_MYSQL_URL } from '../src/config';
 import type { Db } from '../src/db/knex';
 import type { EmbeddedGateway } from '../src/s3/embeddedGateway';
 import { embeddedGatewayEnv } from '../src/s3/embeddedGateway';
@@ -25,7 +25,8 @@ import { ChunkIntegrityError } from '../src/storage/chunkCodec';
 import { ensureHotTable } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { fingerprint } from './faults/support';
-import { hotRows, startTestGateway, useThrowawayDatabase } from './support/stack';
+import { runCliCaptured } from './support/cli';
+import { hotRows, startTestGateway, useThrowawayDatabase, withDatabase } from './support/stack';
 
 const target: MessageRef = { kind: 'campaign', id: 'spring/sale ünï' };
 const other: MessageRef = { kind: 'canvas', id: 'neighbour' };
@@ -270,4 +271,42 @@ describe('the S3 archive store', () => {
       assert.deepEqual(fingerprint(await hotRows(db, ref)), before.get(ref));
     }
   });
+
+  it('`archive migrate --to s3` on the command line: refuses what it cannot do, says what it would move, moves it', async () => {
+    await seed(db, other, 450, 1_000);
+    const before = fingerprint(await hotRows(db, other));
+    await archiveMessage(db, other, 8, { chunkRows: 200, stores: mysqlOnly() });
+    const env = { ...process.env, ...embeddedGatewayEnv(gw), MYSQL_URL: await databaseUrl(db) };
+    const cli = (args: string[], e: NodeJS.ProcessEnv = env) => runCliCaptured(['archive', 'migrate', ...args], e);
+
+    const wrongStore = await cli(['--to', 'mysql']);
+    assert.equal(wrongStore.code, 2);
+    assert.match(wrongStore.stderr, /--to must be s3/);
+    const noS3 = await cli(['--to', 's3'], { ...env, ARCHIVE_STORE: 'mysql', S3_BUCKET: '' });
+    assert.equal(noS3.code, 2);
+    assert.match(noS3.stderr, /no object store is configured/);
+    const badLimit = await cli(['--to', 's3', '--limit', '0']);
+    assert.equal(badLimit.code, 2);
+
+    const dry = await cli(['--to', 's3', '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual((JSON.parse(dry.stdout) as { plan: { chunks: number; rows: number } }).plan.chunks, 3);
+    assert.deepEqual(await db('archive_chunks').where(keyOf(other, 8)).distinct().pluck('store'), ['mysql'], 'a dry run moves nothing');
+
+    const moved = await cli(['--to', 's3', '--message', `${other.kind}:${other.id}`, '--json']);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.deepEqual((JSON.parse(moved.stdout) as { chunks: number; rows: number; generations: number }).rows, 450);
+    assert.deepEqual(await db('archive_chunks').where(keyOf(other, 8)).distinct().pluck('store'), ['s3']);
+    const again = await cli(['--to', 's3']);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /nothing to move/);
+    await restoreMessage(db, other, 8, { stores: archive.stores });
+    assert.deepEqual(fingerprint(await hotRows(db, other)), before);
+  });
 });
+
+/** The URL of the database a knex handle is connected to, for a command that opens its own connection. */
+async function databaseUrl(db: Db): Promise<string> {
+  const [[row]] = (await db.raw('SELECT DATABASE() AS name')) as [{ name: string }[]];
+  return withDatabase(process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || DEFAULT_MYSQL_URL, row.name);
+}
