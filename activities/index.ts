@@ -149,8 +149,9 @@ export function problemFailure(
   if (err instanceof ChunkIntegrityError) {
     type = 'ChunkIntegrityError';
     message =
-      `${what} cannot proceed: ${err.message}. Nothing was deleted: the generation's long-term copy (archive_chunks) and every row ` +
-      `already in the hot store are kept. Find the chunk or row that differs, repair it or the data it came from, ${retry}.`;
+      `${what} cannot proceed: ${err.message}. Nothing was deleted: the generation's long-term copy (its catalog rows in ` +
+      `archive_chunks and each chunk's bytes, in the row or in its object) and every row already in the hot store are kept. Find ` +
+      `the chunk or row that differs, repair it (an object from a bucket version or backup) or the data it came from, ${retry}.`;
   } else if (err instanceof ArchiveConflictError) {
     type = 'ArchiveConflictError';
     message =

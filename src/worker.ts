@@ -8,6 +8,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { workflowBundleFor } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
 import { configuredStores } from './archive/configuredStores';
+import { checkBucket } from './archive/s3Client';
 import { SummaryMailer } from './bulk/summaryEmail';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Db } from './db/knex';
@@ -41,6 +42,10 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const notifier = new RestoreNotifier(db, mailOptions, log);
   const summaryMailer = new SummaryMailer(db, mailOptions, log);
   const archive = configuredStores(config);
+  if (archive.s3Client && config.s3) {
+    const bucket = await checkBucket(archive.s3Client, config.s3.bucket);
+    if (!bucket.ok) log.warn({ error: bucket.transient }, 'the archive bucket did not answer; archives will retry until it does');
+  }
   const activities = createActivities({ db, config, notifier, temporal, summaryMailer, stores: archive.stores });
   const worker = await Worker.create({
     connection,

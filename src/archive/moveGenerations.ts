@@ -161,9 +161,15 @@ async function moveGeneration(
         trx.raw('SUM(row_count) AS r'),
         trx.raw('SUM(bytes) AS b'),
       );
+    // The chunk size its MySQL chunks were cut at, pinned for the sweeps that now append to S3.
+    const cut = await trx('archive_chunks').where(key).max<{ m: number | null }>('row_count as m').first();
     await trx('archive_manifests')
       .where(key)
-      .update({ store: 's3', compressed_bytes: Number(sums?.b ?? 0) });
+      .update({
+        store: 's3',
+        compressed_bytes: Number(sums?.b ?? 0),
+        chunk_rows: trx.raw('COALESCE(chunk_rows, ?)', [Number(cut?.m ?? 0) || null]),
+      });
     return {
       why: null,
       manifest: await trx('archive_manifests')

@@ -170,9 +170,16 @@ export async function decodeParquetChunk(
     );
   }
   const id = expected.identity;
-  if (id && (metadata.message_kind !== id.kind || metadata.message_id !== id.id || Number(metadata.seq) !== id.seq)) {
+  if (
+    id &&
+    (metadata.message_kind !== id.kind ||
+      metadata.message_id !== id.id ||
+      Number(metadata.generation) !== id.generation ||
+      Number(metadata.seq) !== id.seq)
+  ) {
     throw new ChunkIntegrityError(
-      `chunk metadata names ${metadata.message_kind}:${metadata.message_id} seq ${metadata.seq}, not ${id.kind}:${id.id} seq ${id.seq}`,
+      `chunk metadata names ${metadata.message_kind}:${metadata.message_id} generation ${metadata.generation} seq ${metadata.seq}, ` +
+        `not ${id.kind}:${id.id} generation ${id.generation} seq ${id.seq}`,
     );
   }
   const byName = new Map<string, (string | null)[]>();

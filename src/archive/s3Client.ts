@@ -5,7 +5,7 @@
  * connections, with exponential backoff and jitter) and each is bounded in time, so a gateway that
  * stops answering fails the attempt instead of hanging it.
  */
-import { S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { S3Settings } from '../config';
 
@@ -25,4 +25,33 @@ export function createS3Client(s3: S3Settings): S3Client {
       requestTimeout: s3.requestTimeoutMs,
     }),
   });
+}
+
+/** What HeadBucket's refusal means to whoever configured the service. */
+const REFUSALS: Record<string, string> = {
+  NotFound: 'does not exist',
+  NoSuchBucket: 'does not exist',
+  Forbidden: 'refuses these credentials',
+  AccessDenied: 'refuses these credentials',
+  InvalidAccessKeyId: 'does not know this access key',
+  SignatureDoesNotMatch: 'rejects this secret key',
+};
+
+/**
+ * At start: the bucket exists and these credentials may use it. A wrong bucket or key would otherwise
+ * only show as every archive's attempts failing; a network error is left to the archives' retries.
+ */
+export async function checkBucket(client: S3Client, bucket: string): Promise<{ ok: true } | { ok: false; transient: string }> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    return { ok: true };
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? '';
+    const refusal = REFUSALS[name];
+    if (refusal)
+      throw new Error(`the archive's bucket ${bucket} ${refusal} (${name}): check S3_BUCKET, S3_ENDPOINT and the credentials`, {
+        cause: err,
+      });
+    return { ok: false, transient: (err as Error).message };
+  }
 }

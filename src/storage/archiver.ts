@@ -87,10 +87,19 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
         // A sweep of late interactions appends to an archived generation.
         await trx('archive_manifests').where(key).update({ status: 'archiving' });
       }
+      if (manifest && manifest.chunk_rows === null) {
+        // Begun before chunk sizes were pinned (migration 011): pinned from now on.
+        await trx('archive_manifests').where(key).update({ chunk_rows: opts.chunkRows });
+      }
       // Chunks left unverified by the releases that deleted rows chunk by chunk were never followed by the
       // delete of their rows, which are therefore still hot: the drain below stores them again.
       await trx('archive_chunks').where(key).whereNull('verified_at').delete();
-      return { store: manifest?.store ?? stores.target.name, chunkRows: manifest?.chunk_rows ?? opts.chunkRows };
+      return {
+        store: manifest?.store ?? stores.target.name,
+        chunkRows: manifest?.chunk_rows ?? opts.chunkRows,
+        // A sweep of a generation whose archive had finished: its description in the store is current already.
+        wasArchived: manifest?.status === 'archived',
+      };
     }),
   );
   // A generation stays in the store it was begun in: its sweeps append there, with its chunk size.
@@ -104,6 +113,8 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
     await endDrain(db, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, attempt) });
   }
   const manifest = await finalizeManifest(db, ref, generation, guard);
+  // Every cleanup interval sweeps an expired message, mostly finding nothing: no request to the store then.
+  if (!table && opened.wasArchived) return manifest;
   // The bucket describes the generation too; written after the catalog, so it never lists a chunk the catalog lacks.
   await checkFence(db, ref, attempt);
   await store.describeGeneration(db, key, {

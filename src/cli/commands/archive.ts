@@ -56,7 +56,7 @@ export function registerArchive(program: Command, ctx: CliContext): void {
         );
         return;
       }
-      const archiveStores = configuredStores({ archiveStore: 's3', s3: settings.s3 });
+      const archiveStores = configuredStores({ archiveStore: 's3', s3: settings.s3, archiveCodecThreads: 1 });
       const progress = startProgress(ctx, {
         label: 'moving to S3',
         total: plan.chunks,
