@@ -7,7 +7,8 @@
  *      MySQL. Each file has a namespace and a database of its own, so several files run at once; the
  *      workflow code is bundled once and every worker of every file loads that bundle. The S3 gateway
  *      (Versity Gateway, built from source on first use too) is handed to the files as VERSITYGW_PATH;
- *      each starts gateways of its own with it.
+ *      each starts gateways of its own with it. Test stacks archive to S3; the files that archive
+ *      through a worker run a second time with the MySQL store (BOTH_STORES below).
  *
  *   npm test                             all three (the fault suite in its short variant; its full one when CI is set)
  *   npm run test:unit                    step 2 alone
@@ -15,7 +16,8 @@
  *   npm test -- test/crash.test.ts       only the files named (step 3's servers, no checks)
  *   npm run test:faults                  the fault suite's full variant (FAULTS_MODE=full), see test/faults/
  *
- * TEST_CONCURRENCY sets how many integration files run at once.
+ * TEST_CONCURRENCY sets how many integration files run at once. Named files run with the S3 store only,
+ * unless TEST_BOTH_STORES=1; TEST_ARCHIVE_STORE=mysql runs them with MySQL's.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -28,7 +30,7 @@ import { freePort, startDevServer } from '../src/temporal/devServer';
 import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
 import { ensureTemporalBinary } from './ensureTemporal';
 import { ensureVersityBinary } from './ensureVersity';
-import { runTestFiles } from './testPool';
+import { runTestFiles, type TestRun } from './testPool';
 
 const root = path.resolve(__dirname, '..');
 const log = createLogger('test');
@@ -42,6 +44,7 @@ const LONGEST_FIRST = [
   'test/faults/sigkill.test.ts',
   'test/faults/mysql.test.ts',
   'test/faults/signalStorm.test.ts',
+  'test/faults/s3.test.ts',
   'test/property/api.property.test.ts',
   'test/property/cli.property.test.ts',
 ];
@@ -56,12 +59,43 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
-function longestFirst(files: string[]): string[] {
+/**
+ * Files run a second time with the MySQL archive store (their stacks archive to S3 otherwise): those
+ * whose actors archive and restore through a worker, the fault suite's among them in its short
+ * variant, so that both stores pass the lifecycle, crash, retention and fault tests. Files that call
+ * a store directly (s3Store, archiver, fencing, hotTables, exactIds, userMessages) cover each store on
+ * their own; the rest never archive.
+ */
+const BOTH_STORES = [
+  'test/faults/sigkill.test.ts',
+  'test/faults/mysql.test.ts',
+  'test/faults/signalStorm.test.ts',
+  'test/lifecycle.test.ts',
+  'test/crash.test.ts',
+  'test/retention.test.ts',
+  'test/serverRestart.test.ts',
+  'test/actorAnswers.test.ts',
+  'test/email.test.ts',
+  'test/bulkRestore.test.ts',
+];
+
+/** Every file with the default store, and those of BOTH_STORES again with MySQL's; the longest first. */
+function testRuns(files: string[], withMysqlPass: boolean): TestRun[] {
   const rank = (f: string) => {
     const i = LONGEST_FIRST.indexOf(path.relative(root, f));
     return i < 0 ? LONGEST_FIRST.length : i;
   };
-  return [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const runs: TestRun[] = files.map((file) => ({ file, label: path.relative(root, file) }));
+  if (withMysqlPass) {
+    for (const file of files.filter((f) => BOTH_STORES.includes(path.relative(root, f)))) {
+      runs.push({
+        file,
+        label: `${path.relative(root, file)} [MySQL store]`,
+        env: { TEST_ARCHIVE_STORE: 'mysql', FAULTS_MODE: 'short' },
+      });
+    }
+  }
+  return runs.sort((a, b) => rank(a.file) - rank(b.file) || a.label.localeCompare(b.label));
 }
 
 function run(label: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -107,7 +141,12 @@ function unitTests(): Promise<number> {
   return run('unit tests', ['--import', 'tsx', '--test', ...reporterArgs(), ...files]);
 }
 
-async function integrationTests(files: string[], temporalBinary: Promise<string>, versityBinary: Promise<string>): Promise<number> {
+async function integrationTests(
+  files: string[],
+  temporalBinary: Promise<string>,
+  versityBinary: Promise<string>,
+  withMysqlPass: boolean,
+): Promise<number> {
   const mysqlUrl = process.env.TEST_MYSQL_URL || process.env.MYSQL_URL || DEFAULT_MYSQL_URL;
   const privateMysql = await ensureLocalMysql(mysqlUrl, log);
   const binary = await temporalBinary;
@@ -133,7 +172,7 @@ async function integrationTests(files: string[], temporalBinary: Promise<string>
     const concurrency = Number(process.env.TEST_CONCURRENCY) || 4;
     log.info({ temporal: server.address, mysql: mysqlUrl, files: files.length, concurrency, faultsMode }, 'integration tests');
     try {
-      return await runTestFiles(longestFirst(files), {
+      return await runTestFiles(testRuns(files, withMysqlPass), {
         concurrency,
         cwd: root,
         env: {
@@ -170,10 +209,11 @@ async function main(): Promise<number> {
       named.map((f) => path.resolve(f)),
       temporalBinary,
       versityBinary,
+      process.env.TEST_BOTH_STORES === '1',
     );
   else {
     code = integrationOnly ? 0 : (await checks()) || (await unitTests());
-    if (code === 0) code = await integrationTests(testFiles(path.join(root, 'test')), temporalBinary, versityBinary);
+    if (code === 0) code = await integrationTests(testFiles(path.join(root, 'test')), temporalBinary, versityBinary, true);
   }
   log.info({ seconds: Math.round((Date.now() - started) / 1000), code }, 'test run finished');
   return code;

@@ -5,7 +5,13 @@
  * interleave; what a file writes to stderr (fault seeds, worker warnings) shows at once.
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
+
+/** One test file to run, under a label of its own, with extra environment (another archive store, say). */
+export interface TestRun {
+  file: string;
+  label: string;
+  env?: Record<string, string>;
+}
 
 interface FileOutcome {
   file: string;
@@ -14,11 +20,11 @@ interface FileOutcome {
   counts: Record<'tests' | 'pass' | 'fail', number>;
 }
 
-function runFile(file: string, cwd: string, env: NodeJS.ProcessEnv): Promise<FileOutcome> {
+function runFile(run: TestRun, cwd: string, env: NodeJS.ProcessEnv): Promise<FileOutcome> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', file], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', run.file], {
     cwd,
-    env,
+    env: { ...env, ...run.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const chunks: Buffer[] = [];
@@ -28,7 +34,7 @@ function runFile(file: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Fil
       const report = Buffer.concat(chunks).toString('utf8');
       const count = (name: string) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(report)?.[1] ?? 0);
       const outcome: FileOutcome = {
-        file: path.relative(cwd, file),
+        file: run.label,
         passed: code === 0,
         seconds: Math.round((Date.now() - started) / 100) / 10,
         counts: { tests: count('tests'), pass: count('pass'), fail: count('fail') },
@@ -41,13 +47,13 @@ function runFile(file: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Fil
 
 /** Runs every file, `concurrency` at a time, and answers 0 when all passed. */
 export async function runTestFiles(
-  files: readonly string[],
+  runs: readonly TestRun[],
   opts: { concurrency: number; cwd: string; env: NodeJS.ProcessEnv },
 ): Promise<number> {
-  const queue = [...files];
+  const queue = [...runs];
   const outcomes: FileOutcome[] = [];
   const lane = async () => {
-    for (let file = queue.shift(); file !== undefined; file = queue.shift()) outcomes.push(await runFile(file, opts.cwd, opts.env));
+    for (let run = queue.shift(); run !== undefined; run = queue.shift()) outcomes.push(await runFile(run, opts.cwd, opts.env));
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, lane));
 
