@@ -49,6 +49,7 @@ export function threadedParquetCodec(threads: number): ParquetCodec {
     // A thread kept between an archive's chunks, not between archives hours apart.
     idleTimeout: 30_000,
   });
+  const inline = inlineParquetCodec();
   return {
     async encode(rows, identity) {
       const chunk = (await pool.run({ rows, identity } satisfies tasks.EncodeTask, { name: 'encode' })) as ParquetChunk;
@@ -56,6 +57,9 @@ export function threadedParquetCodec(threads: number): ParquetCodec {
       return { ...chunk, body: Buffer.from(chunk.body.buffer, chunk.body.byteOffset, chunk.body.byteLength) };
     },
     async decode(body, expected, checkOnly = false) {
+      // Columns wanted here (a restore) are decoded here: sending them back from a thread would copy
+      // every value once more and keep both copies alive until the collector catches up.
+      if (!checkOnly) return inline.decode(body, expected, false);
       const task: tasks.DecodeTask = { body, ...expected, checkOnly };
       return asIntegrityError((await pool.run(task, { name: 'decode' })) as tasks.DecodeResult);
     },
