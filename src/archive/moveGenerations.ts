@@ -191,6 +191,7 @@ async function moveGeneration(
       bytes: Number(done.manifest.compressed_bytes),
       checksum: done.manifest.checksum,
     });
+    await db('archive_manifests').where(key).update({ described_checksum: done.manifest.checksum });
   }
   return null;
 }

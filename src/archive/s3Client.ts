@@ -23,6 +23,8 @@ export function createS3Client(s3: S3Settings): S3Client {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: Math.min(s3.requestTimeoutMs, 10_000),
       requestTimeout: s3.requestTimeoutMs,
+      // Without it the handler only logs a request past its timeout and goes on waiting for the answer.
+      throwOnRequestTimeout: true,
     }),
   });
 }

@@ -79,7 +79,12 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
         .ignore();
       const manifest = await trx('archive_manifests')
         .where(key)
-        .first<{ status: string; store: string; chunk_rows: number | null }>('status', 'store', 'chunk_rows');
+        .first<{ status: string; store: string; chunk_rows: number | null; described_checksum: string | null }>(
+          'status',
+          'store',
+          'chunk_rows',
+          'described_checksum',
+        );
       if (manifest?.status === 'restoring' || manifest?.status === 'restored') {
         throw new ArchiveConflictError(`generation ${generation} of ${ref.kind}:${ref.id} is ${manifest.status}; archive a new generation`);
       }
@@ -97,8 +102,7 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       return {
         store: manifest?.store ?? stores.target.name,
         chunkRows: manifest?.chunk_rows ?? opts.chunkRows,
-        // A sweep of a generation whose archive had finished: its description in the store is current already.
-        wasArchived: manifest?.status === 'archived',
+        describedChecksum: manifest?.described_checksum ?? null,
       };
     }),
   );
@@ -114,7 +118,7 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
   }
   const manifest = await finalizeManifest(db, ref, generation, guard);
   // Every cleanup interval sweeps an expired message, mostly finding nothing: no request to the store then.
-  if (!table && opened.wasArchived) return manifest;
+  if (opened.describedChecksum === manifest.checksum) return manifest;
   // The bucket describes the generation too; written after the catalog, so it never lists a chunk the catalog lacks.
   await checkFence(db, ref, attempt);
   await store.describeGeneration(db, key, {
@@ -124,6 +128,7 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
     bytes: manifest.compressedBytes,
     checksum: manifest.checksum,
   });
+  await db('archive_manifests').where(key).update({ described_checksum: manifest.checksum });
   return manifest;
 }
 

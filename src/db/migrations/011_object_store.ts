@@ -9,6 +9,9 @@ import type { Knex } from 'knex';
  * A generation's `store` says where its new chunks go (a sweep appends to the generation's store,
  * whatever the worker's setting is now) and `chunk_rows` pins its chunk size, so every attempt cuts
  * a table into the same chunks and an object key names the same rows whichever attempt wrote it.
+ * `described_checksum` says which state of the generation the store's own description (the bucket's
+ * manifest.json) was written for, so a sweep that changed nothing sends nothing, and an attempt that
+ * died before writing it has it written by the next.
  * Every generation archived before this migration is in MySQL and stays restorable from there.
  */
 export async function up(knex: Knex): Promise<void> {
@@ -29,6 +32,12 @@ export async function up(knex: Knex): Promise<void> {
       t.integer('chunk_rows').unsigned().nullable();
     });
   }
+  if (!(await knex.schema.hasColumn('archive_manifests', 'described_checksum'))) {
+    await knex.schema.alterTable('archive_manifests', (t) => {
+      // The manifest checksum the store's own description of the generation (manifest.json) was last written for.
+      t.specificType('described_checksum', 'CHAR(64)').nullable();
+    });
+  }
 }
 
 export async function down(knex: Knex): Promise<void> {
@@ -43,5 +52,6 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('archive_manifests', (t) => {
     t.dropColumn('store');
     t.dropColumn('chunk_rows');
+    t.dropColumn('described_checksum');
   });
 }
