@@ -41,7 +41,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  const inObjects = await knex('archive_chunks').where({ store: 's3' }).first();
+  const inObjects = await knex('archive_chunks').where({ store: 's3' }).first<{ seq: number } | undefined>('seq');
   if (inObjects) throw new Error('chunks are in object storage; move them back to MySQL before undoing migration 011');
   await knex.raw('ALTER TABLE archive_chunks MODIFY payload LONGBLOB NOT NULL');
   await knex.schema.alterTable('archive_chunks', (t) => {
