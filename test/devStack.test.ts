@@ -119,7 +119,12 @@ describe('npm start, then the printed curl line', () => {
       assert.ok(res.status < 300, `${method} ${route}: ${res.status} ${await res.clone().text()}`);
       return (await res.json()) as Record<string, unknown>;
     };
-    await api('POST', '/v1/messages', { kind: 'campaign', id: 'first-archive', name: 'First archive', variants: [{ id: 'v1', name: 'Only' }] });
+    await api('POST', '/v1/messages', {
+      kind: 'campaign',
+      id: 'first-archive',
+      name: 'First archive',
+      variants: [{ id: 'v1', name: 'Only' }],
+    });
     const events = Array.from({ length: 25 }, (_, i) => ({
       eventId: `first-archive-${i}`,
       type: 'received',
