@@ -23,7 +23,7 @@ export async function dataPlaneApi(stack: TestStack): Promise<ApiServer> {
     logger: pino({ level: 'silent' }),
     // Test files run side by side on two cores: an actor's first answer may take longer than it would
     // on a server of its own, and these tests are about answers, not deadlines.
-    temporalTimeoutMs: 30_000,
+    temporalTimeoutMs: 60_000,
     openapi: true,
   });
   tokensOf.set(api, {

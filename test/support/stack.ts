@@ -296,10 +296,17 @@ export async function seedInteractions(
 
 /** Every hot row of a message (its current table and any table an archive is draining), in id order, as stored. */
 export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]> {
-  const rows: InteractionRow[] = [];
-  for (const t of await messageHotTables(db, ref))
-    rows.push(...((await db(t.name).select(INTERACTION_COLUMNS).orderBy('id')) as InteractionRow[]));
-  return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
+  // A sweep may drop a table between the listing and the read: read the listing again then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const rows: InteractionRow[] = [];
+      for (const t of await messageHotTables(db, ref))
+        rows.push(...((await db(t.name).select(INTERACTION_COLUMNS).orderBy('id')) as InteractionRow[]));
+      return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
+    } catch (err) {
+      if (attempt >= 5 || (err as { errno?: number }).errno !== 1146) throw err;
+    }
+  }
 }
 
 /** How many hot rows the message has, in every table that holds some. */
