@@ -64,7 +64,8 @@ function testFiles(dir: string): string[] {
  * whose actors archive and restore through a worker, the fault suite's among them in its short
  * variant, so that both stores pass the lifecycle, crash, retention and fault tests. Files that call
  * a store directly (s3Store, archiver, fencing, hotTables, exactIds, userMessages) cover each store on
- * their own; the rest never archive.
+ * their own; the bulk restores drive the same actors' restores whichever store holds the chunks; the
+ * rest never archive.
  */
 const BOTH_STORES = [
   'test/faults/sigkill.test.ts',
@@ -76,7 +77,6 @@ const BOTH_STORES = [
   'test/serverRestart.test.ts',
   'test/actorAnswers.test.ts',
   'test/email.test.ts',
-  'test/bulkRestore.test.ts',
 ];
 
 /** Every file with the default store, and those of BOTH_STORES again with MySQL's; the longest first. */
