@@ -353,7 +353,7 @@ export async function archiveBench(server: BenchServer): Promise<ArchiveBenchRes
 /** What a million messages of 1,000 rows each would cost a month at the bytes per row measured. */
 function costTable(hotBytesPerRow: number, archivedBytesPerRow: number, rowsPerChunk: number): string {
   const lines = monthlyCost({ messages: 1_000_000, rowsPerMessage: 1_000, hotBytesPerRow, archivedBytesPerRow, rowsPerChunk });
-  const usd = (n: number) => `$${n.toLocaleString('en-US', { maximumFractionDigits: 0 })}`;
+  const usd = (n: number) => `$${n.toLocaleString('en-US', { maximumFractionDigits: n < 100 ? 2 : 0 })}`;
   return [
     'A million messages of 1,000 interaction rows each (10⁹ rows), at the bytes per row above and us-east-1 list prices (bench/lib/storageCost.ts):',
     '',
