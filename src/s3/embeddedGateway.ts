@@ -5,13 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, HeadBucketCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { backOff } from 'exponential-backoff';
 import type { Logger } from '../logger';
-import { freePort } from '../temporal/devServer';
+import { assertPortFree, freePort } from '../temporal/devServer';
 
 /** The gateway answers for one region; clients must sign for that one. */
 export const EMBEDDED_GATEWAY_REGION = 'us-east-1';
@@ -173,23 +172,6 @@ class GatewayProcess {
   }
 }
 
-function assertPortFree(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new Error(
-          err.code === 'EADDRINUSE'
-            ? `Cannot start the embedded S3 gateway: ${host}:${port} is already in use. Stop what listens there or choose another port.`
-            : `Cannot start the embedded S3 gateway on ${host}:${port}: ${err.message}`,
-        ),
-      ),
-    );
-    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve()));
-  });
-}
-
 /** Errors that mean "not listening yet" rather than "something is wrong". */
 function isConnectionError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -264,7 +246,7 @@ class Gateway implements EmbeddedGateway {
   }
 
   async start(): Promise<void> {
-    await assertPortFree(this.opts.host, this.port);
+    await assertPortFree(this.opts.host, this.port, 'the embedded S3 gateway');
     const proc = new GatewayProcess(this.opts.binary, this.args(), this.env(), this.output, this.opts.log);
     this.proc = proc;
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;

@@ -128,7 +128,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServerH
 
   // The CLI checks this too, but a clear message here beats a timeout, and it keeps the readiness
   // probe below from mistaking somebody else's server on that port for ours.
-  await assertPortFree(ip, opts.port);
+  await assertPortFree(ip, opts.port, 'the Temporal dev server', ' (another Temporal server?)');
 
   const child: ChildProcess = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = new OutputTail();
@@ -255,7 +255,11 @@ export async function startDevServerOnFreePort(opts: Omit<DevServerOptions, 'por
 
 class TimeoutError extends Error {}
 
-function assertPortFree(host: string, port: number): Promise<void> {
+/**
+ * Fails with a message naming `what` when something listens on host:port already; `hint` says what that
+ * may be. A port checked here can still be taken before the server binds it (callers retry for that).
+ */
+export function assertPortFree(host: string, port: number, what: string, hint = ''): Promise<void> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -263,9 +267,8 @@ function assertPortFree(host: string, port: number): Promise<void> {
       reject(
         new Error(
           err.code === 'EADDRINUSE'
-            ? `Cannot start the Temporal dev server: ${host}:${port} is already in use (another Temporal server?). ` +
-                `Stop it or choose another port.`
-            : `Cannot start the Temporal dev server on ${host}:${port}: ${err.message}`,
+            ? `Cannot start ${what}: ${host}:${port} is already in use${hint}. Stop what listens there or choose another port.`
+            : `Cannot start ${what} on ${host}:${port}: ${err.message}`,
         ),
       ),
     );
