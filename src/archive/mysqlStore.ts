@@ -13,7 +13,15 @@ import {
   INTERACTION_COLUMNS,
   verifyPayload,
 } from '../storage/chunkCodec';
-import { archiveStores, type ArchiveStore, type ArchiveStores, type ChunkKey, type ChunkRecord, type WrittenChunk } from './store';
+import {
+  archiveStores,
+  insertChunkRecord,
+  type ArchiveStore,
+  type ArchiveStores,
+  type ChunkKey,
+  type ChunkRecord,
+  type WrittenChunk,
+} from './store';
 
 export class ChunkVanishedError extends Error {
   override name = 'ChunkVanishedError';
@@ -29,19 +37,7 @@ export function mysqlStore(): ArchiveStore {
     },
     async record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) {
       if (!chunk.payload) throw new Error('a chunk for the MySQL store carries its payload');
-      await trx('archive_chunks').insert({
-        ...key,
-        seq,
-        first_id: chunk.firstId,
-        last_id: chunk.lastId,
-        row_count: chunk.rowCount,
-        checksum: chunk.checksum,
-        codec: CHUNK_CODEC,
-        payload: chunk.payload,
-        bytes: chunk.bytes,
-        store: 'mysql',
-        verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
-      });
+      await insertChunkRecord(trx, key, seq, chunk, 'mysql');
       const stored = await trx('archive_chunks')
         .where({ ...key, seq })
         .first<{ payload: Buffer } | undefined>('payload');

@@ -25,7 +25,7 @@ import { ChunkIntegrityError } from '../storage/chunkCodec';
 import { chunkObjectKey, manifestObjectKey } from './objectKeys';
 import { inlineParquetCodec, type ParquetCodec } from './parquetCodec';
 import { PARQUET_CHUNK_FORMAT, PARQUET_CODEC } from './parquetChunk';
-import type { ArchiveStore, ChunkKey, ChunkRecord, GenerationSummary, WrittenChunk } from './store';
+import { insertChunkRecord, type ArchiveStore, type ChunkKey, type ChunkRecord, type GenerationSummary, type WrittenChunk } from './store';
 
 const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
 /** DeleteObjects takes at most this many keys per request. */
@@ -133,22 +133,7 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
       };
     },
 
-    async record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) {
-      await trx('archive_chunks').insert({
-        ...key,
-        seq,
-        first_id: chunk.firstId,
-        last_id: chunk.lastId,
-        row_count: chunk.rowCount,
-        checksum: chunk.checksum,
-        codec: chunk.codec,
-        payload: null,
-        bytes: chunk.bytes,
-        store: 's3',
-        object_key: chunk.objectKey,
-        verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
-      });
-    },
+    record: (trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) => insertChunkRecord(trx, key, seq, chunk, 's3'),
 
     async read(_db: Db, key: ChunkKey, record: ChunkRecord) {
       if (!record.object_key)

@@ -106,3 +106,21 @@ export function archiveStores(target: ArchiveStore, others: readonly ArchiveStor
     },
   };
 }
+
+/** A written chunk's catalog row, marked verified: its bytes are in `payload` or at `object_key`. */
+export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk, store: ArchiveStoreName) {
+  await trx('archive_chunks').insert({
+    ...key,
+    seq,
+    first_id: chunk.firstId,
+    last_id: chunk.lastId,
+    row_count: chunk.rowCount,
+    checksum: chunk.checksum,
+    codec: chunk.codec,
+    payload: chunk.payload,
+    object_key: chunk.objectKey,
+    bytes: chunk.bytes,
+    store,
+    verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
+  });
+}
