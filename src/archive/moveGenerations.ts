@@ -46,7 +46,8 @@ interface GenerationRow {
   generation: number;
 }
 
-function generationsQuery(db: Db, opts: MoveOptions) {
+/** The generations with chunks still in MySQL that may be moved now (archived, not being swept or restored), oldest first. */
+async function movableGenerations(db: Db, opts: MoveOptions): Promise<GenerationRow[]> {
   let q = db('archive_manifests as m')
     .where('m.status', 'archived')
     .whereExists(
@@ -56,15 +57,15 @@ function generationsQuery(db: Db, opts: MoveOptions) {
         .andWhere('c.store', 'mysql'),
     );
   if (opts.message) q = q.andWhere({ 'm.message_kind': opts.message.kind, 'm.message_id': opts.message.id });
-  return q;
+  return q
+    .orderBy(['m.archived_at', 'm.message_kind', 'm.message_id', 'm.generation'])
+    .limit(opts.limit ?? 1_000_000_000)
+    .select<GenerationRow[]>('m.message_kind', 'm.message_id', 'm.generation');
 }
 
 /** What a run would move: generations still (partly) in MySQL, their chunks, rows and bytes. */
 export async function planMove(db: Db, opts: MoveOptions = {}): Promise<MovePlan> {
-  const gens = await generationsQuery(db, opts)
-    .orderBy(['m.archived_at', 'm.message_kind', 'm.message_id', 'm.generation'])
-    .limit(opts.limit ?? 1_000_000_000)
-    .select<GenerationRow[]>('m.message_kind', 'm.message_id', 'm.generation');
+  const gens = await movableGenerations(db, opts);
   let chunks = 0;
   let rows = 0;
   let bytes = 0;
@@ -87,10 +88,7 @@ export async function planMove(db: Db, opts: MoveOptions = {}): Promise<MovePlan
 export async function moveGenerationsToS3(db: Db, stores: ArchiveStores, opts: MoveOptions = {}): Promise<MoveOutcome> {
   const from = stores.get('mysql');
   const to = stores.get('s3');
-  const gens = await generationsQuery(db, opts)
-    .orderBy(['m.archived_at', 'm.message_kind', 'm.message_id', 'm.generation'])
-    .limit(opts.limit ?? 1_000_000_000)
-    .select<GenerationRow[]>('m.message_kind', 'm.message_id', 'm.generation');
+  const gens = await movableGenerations(db, opts);
   const outcome: MoveOutcome = { generations: 0, chunks: 0, rows: 0, skipped: 0 };
   for (const g of gens) {
     const key: ChunkKey = { message_kind: g.message_kind, message_id: g.message_id, generation: Number(g.generation) };

@@ -66,23 +66,29 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
    * difference in transit does not repeat, a changed object does).
    */
   async function get(objectKey: string, what: string, retried = false): Promise<Uint8Array> {
+    const mismatch = (): Promise<Uint8Array> =>
+      retried
+        ? Promise.reject(
+            new ChunkIntegrityError(`${what} (s3://${bucket}/${objectKey}) does not match the SHA-256 the server keeps for it`),
+          )
+        : get(objectKey, what, true);
+    let bytes: Uint8Array;
+    let kept: string | undefined;
     try {
       const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey, ChecksumMode: 'ENABLED' }));
       if (!res.Body) throw new ChunkIntegrityError(`${what} (s3://${bucket}/${objectKey}) came back without a body`);
-      const bytes = await res.Body.transformToByteArray();
-      if (res.ChecksumSHA256 && res.ChecksumSHA256 !== sha256Base64(bytes)) throw new Error('Checksum mismatch: computed here');
-      return bytes;
+      bytes = await res.Body.transformToByteArray();
+      kept = res.ChecksumSHA256;
     } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (err instanceof NoSuchKey || name === 'NoSuchKey') {
+      if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') {
         throw new ChunkIntegrityError(`${what} is missing from object storage (s3://${bucket}/${objectKey})`);
       }
-      if (err instanceof Error && err.message.startsWith('Checksum mismatch')) {
-        if (!retried) return get(objectKey, what, true);
-        throw new ChunkIntegrityError(`${what} (s3://${bucket}/${objectKey}) does not match the SHA-256 the server keeps for it`);
-      }
+      // The SDK compares the body with the server's checksum itself where it can, and says so this way.
+      if (err instanceof Error && err.message.startsWith('Checksum mismatch')) return mismatch();
       throw err;
     }
+    if (kept && kept !== sha256Base64(bytes)) return mismatch();
+    return bytes;
   }
 
   /** One DeleteObjects request, or one DeleteObject per key where the server has no batch delete (Cloud Storage's S3 API). */
