@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import fc from 'fast-check';
-import { runCli } from '../../src/cli/main';
+import { runCliCaptured } from '../support/cli';
 import { isMessageId, isMessageKind, lifecycleWorkflowId } from '../../src/shared/workflowId';
 import type { RunningWorker } from '../../src/worker';
 import { createStack, waitUntilSettled, type TestStack } from '../support/stack';
@@ -148,13 +148,7 @@ describe('admin CLI under generated and hostile command lines', () => {
           const named = namedWorkflows(argv);
           const existed = new Map<string, boolean>();
           for (const w of named) existed.set(w, await exists(w));
-          let stdout = '';
-          let stderr = '';
-          const code = await runCli(argv, {
-            stdout: { write: (s: string) => (stdout += s), isTTY: false },
-            stderr: { write: (s: string) => (stderr += s), isTTY: false },
-            env,
-          });
+          const { code, stdout, stderr } = await runCliCaptured(argv, env);
           codes.set(code, (codes.get(code) ?? 0) + 1);
           if (code !== 2) for (const w of named) reached.add(w);
           allArgs.push(...argv);
