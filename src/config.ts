@@ -1,6 +1,9 @@
 import { parseDuration, type CalendarDuration } from './shared/duration';
 import { temporalSettingsFromEnv, type TemporalTransport } from './temporal/envSettings';
 
+/** Rows per archived chunk unless ARCHIVE_CHUNK_ROWS says otherwise. */
+export const DEFAULT_ARCHIVE_CHUNK_ROWS = 5000;
+
 export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
@@ -175,7 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     // Loopback unless told otherwise: a container, or a host behind a proxy, sets HOST=0.0.0.0 itself.
     host: env.HOST || '127.0.0.1',
-    archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, 5000),
+    archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, DEFAULT_ARCHIVE_CHUNK_ROWS),
     ...archiveStoreSettings(env),
     archiveCodecThreads: nonNegativeInt('ARCHIVE_CODEC_THREADS', env.ARCHIVE_CODEC_THREADS, 1),
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),

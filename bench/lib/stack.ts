@@ -1,9 +1,14 @@
 /**
  * What a benchmark runs the service on: a private Temporal dev server (its own port and SQLite file,
  * so nothing else on the machine shares its task queue), and worker child processes started exactly
- * as in production (`src/worker.ts`), whose memory is read from /proc while they work.
+ * as in production, whose memory is read from /proc while they work.
+ *
+ * The worker is the one the image runs (docs/DEPLOY.md): the JavaScript `npm run build` makes, with the
+ * prebuilt workflow bundle, built once per benchmark run into .data/bench-build. BENCH_WORKER=source
+ * runs src/worker.ts through tsx instead, as `npm start` does: that worker also bundles the workflow
+ * code when it starts, and carries the bundler and the TypeScript loader in its memory from then on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,12 +76,34 @@ export interface WorkerEnv {
   extra?: Record<string, string>;
 }
 
-/** The production worker entry point in a child process, as `npm run worker` would start it. */
+const BUILD_DIR = path.join(REPO_ROOT, '.data', 'bench-build');
+let built = false;
+
+/** How a worker is started: node's arguments and the environment it needs beyond the settings. */
+function workerCommand(): { args: string[]; env: Record<string, string> } {
+  if (process.env.BENCH_WORKER === 'source') return { args: ['--import', 'tsx', path.join(REPO_ROOT, 'src/worker.ts')], env: {} };
+  if (!built) {
+    const build = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/build.ts'), '--out-dir', BUILD_DIR], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    if (build.status !== 0) throw new Error(`npm run build into ${BUILD_DIR} failed (${build.signal ?? `exit code ${build.status}`})`);
+    built = true;
+  }
+  return {
+    args: [path.join(BUILD_DIR, 'src/worker.js')],
+    env: { WORKFLOW_BUNDLE_PATH: path.join(BUILD_DIR, 'workflow-bundle.js') },
+  };
+}
+
+/** The production worker in a child process, as the image starts it (or as `npm start` does: BENCH_WORKER=source). */
 export function spawnBenchWorker(env: WorkerEnv): BenchWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/worker.ts')], {
+  const command = workerCommand();
+  const child = spawn(process.execPath, command.args, {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
+      ...command.env,
       TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_NAMESPACE: NAMESPACE,
       MYSQL_URL: env.mysqlUrl,

@@ -5,8 +5,8 @@
  */
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { ChunkIntegrityError, type RowArray } from '../storage/chunkCodec';
-import type { ChunkIdentity, ParquetChunk } from './parquetChunk';
+import { canonicalBufferOfRowArrays, ChunkIntegrityError, sha256, type RowArray } from '../storage/chunkCodec';
+import { encodeParquetChunk, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 import * as tasks from './parquetTasks';
 
 export interface ParquetCodec {
@@ -30,7 +30,7 @@ const asIntegrityError = (result: tasks.DecodeResult): (string | null)[][] | nul
 
 export function inlineParquetCodec(): ParquetCodec {
   return {
-    encode: (rows, identity) => Promise.resolve(tasks.encode({ rows, identity })),
+    encode: (rows, identity) => Promise.resolve(encodeParquetChunk(rows, identity)),
     decode: async (body, expected, checkOnly = false) => asIntegrityError(await tasks.decode({ body, ...expected, checkOnly })),
     close: () => Promise.resolve(),
   };
@@ -41,25 +41,44 @@ function taskFile(): string {
   return path.extname(__filename) === '.ts' ? path.join(__dirname, 'parquetThread.cjs') : path.join(__dirname, 'parquetTasks.js');
 }
 
-export function threadedParquetCodec(threads: number): ParquetCodec {
+/** Heap a thread may keep per row of a chunk, with room to spare: its text, its columns, the file and its check. */
+const THREAD_HEAP_BYTES_PER_ROW = 4096;
+const THREAD_HEAP_BASE_MB = 32;
+
+/**
+ * A codec on `threads` worker threads, each with a heap bounded for chunks of up to `chunkRows` rows:
+ * a thread collects its garbage as it nears the bound, where an unbounded one let it pile up to a
+ * hundred megabytes and more in the worker. A larger chunk (a generation archived with a larger
+ * ARCHIVE_CHUNK_ROWS, moved by `archive migrate`) is coded on the calling thread instead.
+ */
+export function threadedParquetCodec(threads: number, chunkRows: number): ParquetCodec {
   const pool = new Piscina({
     filename: taskFile(),
     minThreads: 0,
     maxThreads: threads,
     // A thread kept between an archive's chunks, not between archives hours apart.
     idleTimeout: 30_000,
+    resourceLimits: {
+      maxYoungGenerationSizeMb: 16,
+      maxOldGenerationSizeMb: THREAD_HEAP_BASE_MB + Math.ceil((chunkRows * THREAD_HEAP_BYTES_PER_ROW) / 2 ** 20),
+    },
   });
   const inline = inlineParquetCodec();
   return {
     async encode(rows, identity) {
-      const chunk = (await pool.run({ rows, identity } satisfies tasks.EncodeTask, { name: 'encode' })) as ParquetChunk;
+      if (rows.length > chunkRows) return inline.encode(rows, identity);
+      // The rows go to the thread as their canonical text, hashed here on the way: one buffer moved
+      // instead of every value cloned, and the thread starts from the columns it encodes.
+      const canonical = canonicalBufferOfRowArrays(rows);
+      const task: tasks.EncodeTask = { canonical, checksum: sha256(canonical), identity };
+      const chunk = (await pool.run(task, { name: 'encode', transferList: [canonical.buffer] })) as ParquetChunk;
       // A Buffer arrives as a plain Uint8Array.
       return { ...chunk, body: Buffer.from(chunk.body.buffer, chunk.body.byteOffset, chunk.body.byteLength) };
     },
     async decode(body, expected, checkOnly = false) {
       // Columns wanted here (a restore) are decoded here: sending them back from a thread would copy
       // every value once more and keep both copies alive until the collector catches up.
-      if (!checkOnly) return inline.decode(body, expected, false);
+      if (!checkOnly || expected.rowCount > chunkRows) return inline.decode(body, expected, checkOnly);
       const task: tasks.DecodeTask = { body, ...expected, checkOnly };
       return asIntegrityError((await pool.run(task, { name: 'decode' })) as tasks.DecodeResult);
     },
@@ -67,6 +86,6 @@ export function threadedParquetCodec(threads: number): ParquetCodec {
   };
 }
 
-export function parquetCodec(threads: number): ParquetCodec {
-  return threads > 0 ? threadedParquetCodec(threads) : inlineParquetCodec();
+export function parquetCodec(threads: number, chunkRows: number): ParquetCodec {
+  return threads > 0 ? threadedParquetCodec(threads, chunkRows) : inlineParquetCodec();
 }

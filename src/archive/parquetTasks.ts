@@ -6,11 +6,13 @@
  * An integrity failure comes back as a value, not a throw: an error crossing threads loses its class,
  * and ChunkIntegrityError is what tells the actor that a retry cannot help.
  */
-import { ChunkIntegrityError, type RowArray } from '../storage/chunkCodec';
-import { decodeParquetChunk, encodeParquetChunk, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
+import { ChunkIntegrityError, columnsOfCanonicalBytes } from '../storage/chunkCodec';
+import { decodeParquetChunk, encodeParquetColumns, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 
 export interface EncodeTask {
-  rows: readonly RowArray[];
+  /** The chunk's canonical bytes (chunkCodec's canonicalBytesOfRowArrays), moved to the thread, and their sha256. */
+  canonical: Uint8Array;
+  checksum: string;
   identity: ChunkIdentity;
 }
 
@@ -26,7 +28,7 @@ export interface DecodeTask {
 export type DecodeResult = { ok: true; columns: (string | null)[][] | null } | { ok: false; integrity: string };
 
 export function encode(task: EncodeTask): ParquetChunk {
-  return encodeParquetChunk(task.rows, task.identity);
+  return encodeParquetColumns(columnsOfCanonicalBytes(task.canonical), task.checksum, task.identity);
 }
 
 export async function decode(task: DecodeTask): Promise<DecodeResult> {

@@ -64,6 +64,41 @@ function canonicalBytesOfColumns(data: (string | null)[][]): Buffer {
   return Buffer.from(JSON.stringify(chunk), 'utf8');
 }
 
+/** Values per JSON text appended: texts this short are young garbage, which the collector frees cheaply. */
+const CANONICAL_PIECE = 256;
+
+/**
+ * canonicalBytesOfRowArrays written piece by piece into one buffer, never as one string: an archive
+ * hands every chunk to a codec thread this way, and a megabyte string per chunk lands in the heap's
+ * large-object space, where it stays until a full collection while the worker's memory climbs. The
+ * bytes are over an ArrayBuffer of their own (never Node's shared pool), so they can be moved to a thread.
+ */
+export function canonicalBufferOfRowArrays(rows: readonly RowArray[]): Buffer<ArrayBuffer> {
+  let buf = Buffer.allocUnsafeSlow(Math.max(1024, rows.length * 320));
+  let used = 0;
+  const append = (text: string) => {
+    const n = Buffer.byteLength(text);
+    if (used + n > buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(buf.length * 2, used + n));
+      buf.copy(bigger, 0, 0, used);
+      buf = bigger;
+    }
+    used += buf.write(text, used);
+  };
+  append(`{"v":1,"columns":${JSON.stringify(INTERACTION_COLUMNS)},"data":[`);
+  for (let ci = 0; ci < INTERACTION_COLUMNS.length; ci++) {
+    append(ci > 0 ? ',[' : '[');
+    for (let from = 0; from < rows.length; from += CANONICAL_PIECE) {
+      const piece = rows.slice(from, from + CANONICAL_PIECE).map((r) => canonicalValue(r[ci]));
+      const text = JSON.stringify(piece);
+      append(from > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1));
+    }
+    append(']');
+  }
+  append(']}');
+  return buf.subarray(0, used);
+}
+
 /**
  * sha256 of canonicalBytesOfRowArrays(rows), hashed column by column: the same digest without building
  * the chunk's whole JSON text at once. Verification runs this for every chunk moved, and megabyte
@@ -91,7 +126,7 @@ export function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-export function sha256(bytes: Buffer | string): string {
+export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
@@ -155,6 +190,16 @@ export interface DecodedColumns {
   columns: readonly InteractionColumn[];
   data: (string | null)[][];
   rowCount: number;
+}
+
+/**
+ * The columns of canonical chunk bytes (canonicalBytesOfRowArrays), in INTERACTION_COLUMNS order: how
+ * an archive hands a chunk's rows to a codec thread, as one buffer moved rather than every value copied.
+ */
+export function columnsOfCanonicalBytes(bytes: Uint8Array): (string | null)[][] {
+  const chunk = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as ColumnarChunk;
+  if (chunk.v !== 1 || chunk.columns.join() !== INTERACTION_COLUMNS.join()) throw new Error('not canonical chunk bytes');
+  return chunk.data;
 }
 
 /** Decompresses and checks a stored chunk, returning its columns as stored (no object per row). */

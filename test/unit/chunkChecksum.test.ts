@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  canonicalBufferOfRowArrays,
   canonicalBytes,
   canonicalBytesOfRowArrays,
   checksumOfRowArrays,
+  columnsOfCanonicalBytes,
   encodeChunk,
   encodeRowArrays,
   INTERACTION_COLUMNS,
@@ -39,5 +41,22 @@ describe('chunk checksum', () => {
     assert.equal(checksumOfRowArrays(rows), expected);
     assert.equal((await encodeRowArrays(rows)).checksum, expected);
     assert.equal((await encodeChunk(asObjects)).checksum, expected);
+  });
+
+  it('writes the same canonical bytes piece by piece, for any row count, and reads their columns back', () => {
+    for (const n of [1, 255, 256, 257, 777, 3_000]) {
+      const rows = Array.from({ length: n }, (_, i) => rowArray(i));
+      const whole = canonicalBytesOfRowArrays(rows);
+      const pieces = canonicalBufferOfRowArrays(rows);
+      assert.ok(pieces.equals(whole), `${n} rows`);
+      // Its own ArrayBuffer, so that it can be moved to a thread without taking Node's shared pool along.
+      assert.equal(pieces.byteOffset, 0);
+      assert.notEqual(pieces.buffer.byteLength, Buffer.poolSize);
+      assert.deepEqual(
+        columnsOfCanonicalBytes(pieces),
+        INTERACTION_COLUMNS.map((_, ci) => rows.map((r) => r[ci])),
+      );
+    }
+    assert.throws(() => columnsOfCanonicalBytes(Buffer.from('{"v":2,"columns":[],"data":[]}')), /not canonical chunk bytes/);
   });
 });

@@ -81,6 +81,23 @@ describe('Parquet chunks', () => {
     for (const text of ['1000-01-01 00:00:00.000', '2026-12-06 17:01:21.999', '9999-12-31 23:59:59.999']) {
       assert.equal(datetimeOfMillis(millisOfDatetime(text)), text);
     }
-    assert.throws(() => millisOfDatetime('yesterday'), ChunkIntegrityError);
+    // Across DATETIME's range, before the epoch too, as the database writes them (ISO 8601 with a space).
+    const lo = Date.UTC(1000, 0, 1);
+    const hi = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+    for (let i = 0; i < 2_000; i++) {
+      const millis = lo + Math.floor(Math.random() * (hi - lo));
+      const text = new Date(millis).toISOString().replace('T', ' ').slice(0, 23);
+      assert.equal(datetimeOfMillis(millis), text);
+      assert.equal(millisOfDatetime(text), millis);
+    }
+    for (const bad of [
+      'yesterday',
+      '2026-12-06T17:01:21.999',
+      '2026-12-06 17:01:21',
+      '2026-12-06 17:01:2x.999',
+      '0999-12-31 23:59:59.999',
+    ]) {
+      assert.throws(() => millisOfDatetime(bad), ChunkIntegrityError, bad);
+    }
   });
 });
