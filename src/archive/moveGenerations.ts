@@ -13,7 +13,7 @@
  * manifest.json is written.
  */
 import type { Db } from '../db/knex';
-import { INTERACTION_COLUMNS, type RowArray } from '../storage/chunkCodec';
+import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, type RowArray } from '../storage/chunkCodec';
 import type { ArchiveStore, ArchiveStores, ChunkKey, ChunkRecord } from './store';
 
 export interface MoveOptions {
@@ -120,7 +120,7 @@ async function moveGeneration(
   for (const record of records) {
     const { columns, rowCount } = await from.read(db, key, record);
     const rows: RowArray[] = Array.from({ length: rowCount }, (_, r) => INTERACTION_COLUMNS.map((_c, ci) => columns[ci][r]));
-    const written = await to.write(key, record.seq, rows);
+    const written = await to.write(key, record.seq, canonicalChunkOfRowArrays(rows));
     if (written.checksum !== record.checksum) {
       // The rows read back from MySQL were verified against this checksum; a difference here is a bug, not data.
       throw new Error(

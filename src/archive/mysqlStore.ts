@@ -9,7 +9,7 @@ import {
   CHUNK_CODEC,
   ChunkIntegrityError,
   decodeChunkColumns,
-  encodeRowArrays,
+  encodeCanonicalChunk,
   INTERACTION_COLUMNS,
   verifyPayload,
 } from '../storage/chunkCodec';
@@ -31,8 +31,8 @@ export function mysqlStore(): ArchiveStore {
   return {
     name: 'mysql',
     location: 'MySQL table archive_chunks',
-    async write(_key, _seq, rows) {
-      const chunk = await encodeRowArrays(rows);
+    async write(_key, _seq, canonical) {
+      const chunk = await encodeCanonicalChunk(canonical);
       return { ...chunk, bytes: chunk.payload.length, codec: CHUNK_CODEC, objectKey: null };
     },
     async record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) {

@@ -5,12 +5,13 @@
  */
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { canonicalBufferOfRowArrays, ChunkIntegrityError, sha256, type RowArray } from '../storage/chunkCodec';
-import { encodeParquetChunk, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
+import { ChunkIntegrityError, columnsOfCanonicalBytes, type CanonicalChunk } from '../storage/chunkCodec';
+import { encodeParquetColumns, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 import * as tasks from './parquetTasks';
 
 export interface ParquetCodec {
-  encode(rows: readonly RowArray[], identity: ChunkIdentity): Promise<ParquetChunk>;
+  /** Encodes a chunk's canonical rows; its bytes may be moved to a thread, and are not to be used after. */
+  encode(chunk: CanonicalChunk, identity: ChunkIdentity): Promise<ParquetChunk>;
   /**
    * Decodes a chunk and checks it against the catalog's checksum and row count (and identity):
    * ChunkIntegrityError when it differs. `checkOnly` skips sending the columns back.
@@ -30,7 +31,7 @@ const asIntegrityError = (result: tasks.DecodeResult): (string | null)[][] | nul
 
 export function inlineParquetCodec(): ParquetCodec {
   return {
-    encode: (rows, identity) => Promise.resolve(encodeParquetChunk(rows, identity)),
+    encode: (chunk, identity) => Promise.resolve(encodeParquetColumns(columnsOfCanonicalBytes(chunk.bytes), chunk.checksum, identity)),
     decode: async (body, expected, checkOnly = false) => asIntegrityError(await tasks.decode({ body, ...expected, checkOnly })),
     close: () => Promise.resolve(),
   };
@@ -65,13 +66,11 @@ export function threadedParquetCodec(threads: number, chunkRows: number): Parque
   });
   const inline = inlineParquetCodec();
   return {
-    async encode(rows, identity) {
-      if (rows.length > chunkRows) return inline.encode(rows, identity);
-      // The rows go to the thread as their canonical text, hashed here on the way: one buffer moved
-      // instead of every value cloned, and the thread starts from the columns it encodes.
-      const canonical = canonicalBufferOfRowArrays(rows);
-      const task: tasks.EncodeTask = { canonical, checksum: sha256(canonical), identity };
-      const chunk = (await pool.run(task, { name: 'encode', transferList: [canonical.buffer] })) as ParquetChunk;
+    async encode(canonical, identity) {
+      if (canonical.rowCount > chunkRows) return inline.encode(canonical, identity);
+      // One buffer moved to the thread instead of every value cloned; the thread parses it into the columns it encodes.
+      const task: tasks.EncodeTask = { canonical: canonical.bytes, checksum: canonical.checksum, identity };
+      const chunk = (await pool.run(task, { name: 'encode', transferList: [canonical.bytes.buffer] })) as ParquetChunk;
       // A Buffer arrives as a plain Uint8Array.
       return { ...chunk, body: Buffer.from(chunk.body.buffer, chunk.body.byteOffset, chunk.body.byteLength) };
     },

@@ -10,7 +10,7 @@ import { ChunkIntegrityError, columnsOfCanonicalBytes } from '../storage/chunkCo
 import { decodeParquetChunk, encodeParquetColumns, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 
 export interface EncodeTask {
-  /** The chunk's canonical bytes (chunkCodec's canonicalBytesOfRowArrays), moved to the thread, and their sha256. */
+  /** The chunk's canonical bytes (chunkCodec's CanonicalChunk), moved to the thread, and their sha256. */
   canonical: Uint8Array;
   checksum: string;
   identity: ChunkIdentity;

@@ -119,8 +119,8 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
     name: 's3',
     location: `s3://${bucket}/${prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`,
 
-    async write(key, seq, rows) {
-      const chunk = await codec.encode(rows, identity(key, seq));
+    async write(key, seq, canonical) {
+      const chunk = await codec.encode(canonical, identity(key, seq));
       const objectKey = chunkObjectKey(prefix, key, seq);
       const sent = await put(objectKey, chunk.body, PARQUET_CONTENT_TYPE);
       const what = `chunk ${seq} of ${key.message_kind}:${key.message_id} generation ${key.generation}`;

@@ -14,7 +14,7 @@
 import type { Knex } from 'knex';
 import type { ArchiveStoreName } from '../config';
 import type { Db } from '../db/knex';
-import type { RowArray } from '../storage/chunkCodec';
+import type { CanonicalChunk } from '../storage/chunkCodec';
 
 /** What names one generation's chunks in `archive_chunks`. */
 export interface ChunkKey {
@@ -66,8 +66,9 @@ export interface ArchiveStore {
   /**
    * Stores a chunk's bytes where they live before the catalog row, and proves they read back as the
    * rows given. Safe to repeat: the same generation, seq and rows give the same place and content.
+   * The chunk's bytes are the store's from then on (they may be moved to another thread).
    */
-  write(key: ChunkKey, seq: number, rows: readonly RowArray[]): Promise<WrittenChunk>;
+  write(key: ChunkKey, seq: number, chunk: CanonicalChunk): Promise<WrittenChunk>;
   /** Inside the step's transaction (its fence checked): the chunk's catalog row, verified. */
   record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk): Promise<void>;
   /** A chunk's values, verified against its catalog row; ChunkIntegrityError when they differ or are gone. */

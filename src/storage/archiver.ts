@@ -21,7 +21,7 @@ import type { Db } from '../db/knex';
 import type { ArchiveManifest, MessageRef } from '../shared/types';
 import { mysqlOnly } from '../archive/mysqlStore';
 import type { ArchiveStore, ArchiveStores, ChunkKey, WrittenChunk } from '../archive/store';
-import { INTERACTION_COLUMNS, manifestChecksum, type RowArray } from './chunkCodec';
+import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, manifestChecksum, type CanonicalChunk, type RowArray } from './chunkCodec';
 import { assertFenceHeld, checkFence, holdFenceForDdl, randomAttemptToken, runFenced, type MoveAttempt } from './fence';
 import { beginDrain, endDrain, hotTableExists, type HotTable } from './hotTables';
 import { retryOnDeadlock } from './deadlock';
@@ -163,18 +163,18 @@ async function drainTable(
   let after = resumed?.last ?? '0';
   let seq = (await lastSeq(db, key)) + 1;
 
-  // A knex builder runs its query again on every `then`: the read ahead, awaited once and guarded by a
-  // `catch`, read each chunk twice until it was made a plain promise here.
-  const read = (from: string): Promise<RowArray[]> =>
-    Promise.resolve(
-      db
-        .from(table.name)
-        .select(INTERACTION_COLUMNS)
-        .where('id', '>', from)
-        .orderBy('id')
-        .limit(opts.chunkRows)
-        .options({ rowsAsArray: true }),
-    ) as Promise<RowArray[]>;
+  // Each chunk is made canonical bytes as soon as it is read: the rows' strings die young, where a
+  // chunk read ahead and kept as rows outlived the collector's first passes and piled up in the heap.
+  const read = async (from: string): Promise<CanonicalChunk | null> => {
+    const rows = (await db
+      .from(table.name)
+      .select(INTERACTION_COLUMNS)
+      .where('id', '>', from)
+      .orderBy('id')
+      .limit(opts.chunkRows)
+      .options({ rowsAsArray: true })) as RowArray[];
+    return rows.length === 0 ? null : canonicalChunkOfRowArrays(rows);
+  };
   const storing: { lastId: string; done: Promise<number> }[] = [];
   let moved = 0;
   const settleOldest = async () => {
@@ -186,9 +186,9 @@ async function drainTable(
   try {
     let next = read(after);
     for (;;) {
-      const rows = await next;
-      if (rows.length === 0) break;
-      after = String(rows[rows.length - 1][0]);
+      const chunk = await next;
+      if (!chunk) break;
+      after = chunk.lastId;
       // The next chunk is read while this one is compressed, stored and checked.
       next = read(after);
       next.catch(() => undefined); // awaited at the top of the loop
@@ -196,16 +196,15 @@ async function drainTable(
       // the catalog only after the chunk before it has committed: the recorded chunks are always a prefix
       // of the table, which is what a resume after the last of them relies on.
       const chunkSeq = seq;
-      const written = store.write(key, chunkSeq, rows);
+      const count = chunk.rowCount;
+      const written = store.write(key, chunkSeq, chunk);
       written.catch(() => undefined); // awaited by its record
-      // Only the count is kept: the rows themselves can go as soon as they are written.
-      const count = rows.length;
       const previous = storing.length ? storing[storing.length - 1].done : Promise.resolve(0);
       const done = previous.then(async () => {
-        const chunk: WrittenChunk = await written;
+        const stored: WrittenChunk = await written;
         await db.transaction(async (trx) => {
           await guard(trx);
-          await store.record(trx, key, chunkSeq, chunk);
+          await store.record(trx, key, chunkSeq, stored);
         });
         return count;
       });

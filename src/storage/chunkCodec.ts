@@ -100,6 +100,26 @@ export function canonicalBufferOfRowArrays(rows: readonly RowArray[]): Buffer<Ar
 }
 
 /**
+ * A chunk's rows as their canonical bytes, made as soon as they are read: what an archive keeps of a
+ * chunk while it is stored (bytes outside the JavaScript heap, not tens of thousands of strings).
+ */
+export interface CanonicalChunk {
+  bytes: Buffer<ArrayBuffer>;
+  /** sha256 of `bytes`: the chunk's checksum in either store. */
+  checksum: string;
+  rowCount: number;
+  firstId: string;
+  lastId: string;
+}
+
+/** Rows read as arrays (INTERACTION_COLUMNS order, id first, ids ascending) as a CanonicalChunk. */
+export function canonicalChunkOfRowArrays(rows: readonly RowArray[]): CanonicalChunk {
+  if (rows.length === 0) throw new Error('cannot encode an empty chunk');
+  const bytes = canonicalBufferOfRowArrays(rows);
+  return { bytes, checksum: sha256(bytes), rowCount: rows.length, firstId: String(rows[0][0]), lastId: String(rows[rows.length - 1][0]) };
+}
+
+/**
  * sha256 of canonicalBytesOfRowArrays(rows), hashed column by column: the same digest without building
  * the chunk's whole JSON text at once. Verification runs this for every chunk moved, and megabyte
  * strings per chunk are what made a worker's memory climb during a long move.
@@ -156,6 +176,11 @@ export async function encodeRowArrays(rows: readonly RowArray[]): Promise<Encode
  * written at 5 restore unchanged.
  */
 const BROTLI_QUALITY = 3;
+
+/** encodeChunk for rows already made canonical. */
+export async function encodeCanonicalChunk(chunk: CanonicalChunk): Promise<EncodedChunk> {
+  return encodeCanonical(chunk.bytes, chunk.rowCount, chunk.firstId, chunk.lastId);
+}
 
 async function encodeCanonical(bytes: Buffer, rowCount: number, firstId: string, lastId: string): Promise<EncodedChunk> {
   const payload = await compress(bytes, {
