@@ -8,7 +8,8 @@ import {
   parquetChunkMetadata,
   PARQUET_CHUNK_FORMAT,
 } from '../../src/archive/parquetChunk';
-import { checksumOfRowArrays, ChunkIntegrityError, type RowArray } from '../../src/storage/chunkCodec';
+import { threadedParquetCodec } from '../../src/archive/parquetCodec';
+import { canonicalChunkOfRowArrays, checksumOfRowArrays, ChunkIntegrityError, type RowArray } from '../../src/storage/chunkCodec';
 
 const identity = { kind: 'campaign', id: 'cmp/Ünïcode 1', generation: 2, seq: 7 };
 
@@ -75,6 +76,23 @@ describe('Parquet chunks', () => {
     damaged[Math.floor(damaged.length / 2)] ^= 0xff;
     await assert.rejects(decodeParquetChunk(damaged, { checksum: chunk.checksum, rowCount: 50 }));
     await assert.rejects(decodeParquetChunk(Buffer.from('not parquet'), { checksum: chunk.checksum, rowCount: 50 }), ChunkIntegrityError);
+  });
+
+  it('codes a chunk on a thread as on the calling thread, and one larger than the thread is sized for on the calling thread', async () => {
+    const codec = threadedParquetCodec(1, 100);
+    try {
+      for (const n of [60, 150]) {
+        const input = rows(n);
+        const expected = encodeParquetChunk(input, identity);
+        const chunk = await codec.encode(canonicalChunkOfRowArrays(input), identity);
+        assert.ok(chunk.body.equals(expected.body), `${n} rows`);
+        assert.equal(chunk.checksum, expected.checksum);
+        assert.equal(await codec.decode(chunk.body, { checksum: chunk.checksum, rowCount: n, identity }, true), null);
+        await assert.rejects(codec.decode(chunk.body, { checksum: chunk.checksum, rowCount: n + 1, identity }, true), ChunkIntegrityError);
+      }
+    } finally {
+      await codec.close();
+    }
   });
 
   it('keeps DATETIME(3) text exact through the timestamp column', () => {
