@@ -77,6 +77,7 @@ const BOTH_STORES = [
   'test/serverRestart.test.ts',
   'test/actorAnswers.test.ts',
   'test/email.test.ts',
+  'test/userAccess.test.ts',
 ];
 
 /** Every file with the default store, and those of BOTH_STORES again with MySQL's; the longest first. */

@@ -2,6 +2,7 @@
  * The HTTP API: a thin, strictly validated front for the lifecycle client. Every request is checked
  * against its schema before anything reaches Temporal, so a rejected request never signals a message.
  */
+import type { ArchiveStores } from '../archive/store';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
@@ -48,6 +49,8 @@ export type LifecycleApi = Pick<LifecycleClient, 'stop' | 'resume' | 'restore' |
 
 export interface ApiOptions {
   lifecycle: LifecycleApi;
+  /** Where archived chunks are read for a user's access request; the MySQL store alone when not given. */
+  archiveStores?: ArchiveStores;
   /** Who is calling: API tokens and OIDC JWTs (src/auth/authenticator.ts). Every route but /healthz needs it. */
   auth: Authenticator;
   /** Domains whose addresses a restore may name as its requester besides the caller's own (`EMAIL_ALLOWED_DOMAINS`). */
@@ -519,6 +522,7 @@ export function buildApi(options: ApiOptions): ApiServer {
       connection,
       temporalTimeoutMs,
       usersExportTimeLimitMs: options.usersExportTimeLimitMs,
+      archiveStores: options.archiveStores,
     });
 
   return app;

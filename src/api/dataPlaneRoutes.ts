@@ -22,6 +22,10 @@ import { loadMessage } from '../dataplane/messages';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../dataplane/model';
 import { ExportTimeLimitError, openUserDataCsv } from '../dataplane/userDataCsv';
 import { EXPORT_FIELDS, exportUsers, userProfile } from '../dataplane/users';
+import { mysqlOnly } from '../archive/mysqlStore';
+import type { ArchiveStores } from '../archive/store';
+import { emptyAccessStats, userInteractions } from '../privacy/userInteractions';
+import { userInteractionsStream } from '../privacy/userInteractionsFormat';
 import {
   ActivateAudiencesBody,
   ActivatedAudiences,
@@ -45,6 +49,7 @@ import {
   SavedMessage,
   SavedMessages,
   UpdateMessageBody,
+  UserInteractionsQuery,
   UserParams,
   UserProfile,
 } from './dataPlaneSchemas';
@@ -57,6 +62,8 @@ export interface DataPlaneOptions {
   temporalTimeoutMs?: number;
   /** How long a User Data CSV export may run; `USERS_EXPORT_TIME_LIMIT` when not given. */
   usersExportTimeLimitMs?: number;
+  /** Where a user's archived rows are read; the MySQL store alone when not given. */
+  archiveStores?: ArchiveStores;
 }
 
 interface SchemaError {
@@ -128,6 +135,7 @@ const ingestValidator: FastifySchemaCompiler<unknown> = (route) =>
 // eslint-disable-next-line @typescript-eslint/require-await -- fastify turns an async plugin's throw into a failed registration
 export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app, options) => {
   const { db, connection } = options;
+  const archiveStores = options.archiveStores ?? mysqlOnly();
   const timeoutMs = options.temporalTimeoutMs ?? 10_000;
   const exportTimeLimitMs = options.usersExportTimeLimitMs ?? usersExportTimeLimit().milliseconds;
   const bound =
@@ -409,6 +417,40 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="${csv.filename}"`)
         .send(csv.stream);
+    },
+  );
+
+  // Registered without the type provider: the 200 body is a stream, not a schema-typed value.
+  app.get<{ Params: Static<typeof UserParams>; Querystring: Static<typeof UserInteractionsQuery> }>(
+    '/v1/users/:id/interactions',
+    {
+      schema: {
+        tags: tags('data plane: users'),
+        summary:
+          "Every interaction row of a user, hot and archived, each marked with where it is kept (a data subject's access request); " +
+          'archived rows are read from the chunks that may hold the user, nothing is restored. NDJSON, or CSV with format=csv',
+        params: UserParams,
+        querystring: UserInteractionsQuery,
+        produces: ['application/x-ndjson', 'text/csv'],
+        response: {
+          200: { type: 'string', description: 'one row per line: source (hot or archived), generation, and the row' },
+          400: ErrorBody,
+          404: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const userId = request.params.id;
+      const known = await db('user_messages').where({ user_id: userId }).first<{ user_id: string } | undefined>('user_id');
+      if (!known) throw notFound(`no interaction rows of user ${JSON.stringify(userId)}`);
+      const stats = emptyAccessStats();
+      const stream = userInteractionsStream(userInteractions(db, archiveStores, userId, stats), request.query.format ?? 'ndjson');
+      stream.on('error', (err) => request.log.error({ err }, "a user's interaction export failed while streaming"));
+      stream.on('end', () => request.log.info({ stats }, "a user's interaction rows exported"));
+      return reply
+        .code(200)
+        .header('content-type', request.query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+        .send(stream);
     },
   );
 

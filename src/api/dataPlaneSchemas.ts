@@ -190,6 +190,11 @@ export const EvaluateResult = Type.Object({
 
 export const UserParams = Type.Object({ id: Type.String({ pattern: USER_ID_PATTERN }) }, { additionalProperties: false });
 
+export const UserInteractionsQuery = Type.Object(
+  { format: Type.Optional(Type.Union([Type.Literal('ndjson'), Type.Literal('csv')], { description: 'ndjson (the default) or csv' })) },
+  { additionalProperties: false },
+);
+
 export const UserProfile = Type.Object(
   {
     id: Type.String(),

@@ -2,6 +2,7 @@
  * Runs the HTTP API:  tsx src/api/server.ts  (npm run api). Stateless, so any number of replicas can
  * run behind a load balancer.
  */
+import { configuredStores } from '../archive/configuredStores';
 import type { Knex } from 'knex';
 import { BulkRestoreClient } from '../client/bulkRestoreClient';
 import { LifecycleClient } from '../client/lifecycleClient';
@@ -36,7 +37,7 @@ export interface RunningApi {
 
 export async function startApi(
   config: Pick<Config, 'host' | 'port' | 'temporalAddress' | 'temporalNamespace' | 'mysqlUrl'> &
-    Partial<Pick<Config, 'usersExportTimeLimit'>>,
+    Partial<Pick<Config, 'usersExportTimeLimit' | 'archiveStore' | 's3'>>,
   options: StartApiOptions = {},
 ): Promise<RunningApi> {
   const logger = options.logger ?? createLogger('api');
@@ -64,7 +65,10 @@ export async function startApi(
     if (ownsDb) await db.destroy().catch(() => undefined);
     throw err;
   }
+  // A user's archived rows are read where they are kept (GET /v1/users/{id}/interactions), on this thread.
+  const archive = configuredStores({ archiveStore: config.archiveStore ?? 'mysql', s3: config.s3 ?? null, archiveCodecThreads: 0 });
   const app = buildApi({
+    archiveStores: archive.stores,
     auth,
     allowedEmailDomains: allowedDomains,
     limits,
@@ -80,6 +84,7 @@ export async function startApi(
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await app.close().catch(() => undefined);
+    await archive.close().catch(() => undefined);
     if (ownsConnection) await temporal.connection.close().catch(() => undefined);
     if (ownsDb) await db.destroy().catch(() => undefined);
     throw err;
@@ -95,6 +100,7 @@ export async function startApi(
   const close = () => {
     closing ??= (async () => {
       await app.close();
+      await archive.close();
       if (ownsConnection) await temporal.connection.close();
       if (ownsDb) await db.destroy();
     })();

@@ -132,7 +132,14 @@ async function moveGeneration(
       if (manifest?.status !== 'archived') return manifest ? `it is ${manifest.status}` : 'it is gone';
       const n = await trx('archive_chunks')
         .where({ ...key, seq: record.seq, store: 'mysql', checksum: record.checksum })
-        .update({ store: 's3', object_key: written.objectKey, codec: written.codec, bytes: written.bytes, payload: null });
+        .update({
+          store: 's3',
+          object_key: written.objectKey,
+          codec: written.codec,
+          bytes: written.bytes,
+          payload: null,
+          user_filter: written.userFilter,
+        });
       return n === 1 ? null : 'its chunk changed meanwhile';
     });
     if (switched) {

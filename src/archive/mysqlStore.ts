@@ -33,7 +33,7 @@ export function mysqlStore(): ArchiveStore {
     location: 'MySQL table archive_chunks',
     async write(_key, _seq, canonical) {
       const chunk = await encodeCanonicalChunk(canonical);
-      return { ...chunk, bytes: chunk.payload.length, codec: CHUNK_CODEC, objectKey: null };
+      return { ...chunk, bytes: chunk.payload.length, codec: CHUNK_CODEC, objectKey: null, userFilter: canonical.userFilter };
     },
     async record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) {
       if (!chunk.payload) throw new Error('a chunk for the MySQL store carries its payload');

@@ -136,6 +136,7 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
         codec: PARQUET_CODEC,
         payload: null,
         objectKey,
+        userFilter: canonical.userFilter,
       };
     },
 

@@ -43,6 +43,8 @@ export interface WrittenChunk {
   /** The bytes themselves when the catalog row carries them (the MySQL store). */
   payload: Buffer | null;
   objectKey: string | null;
+  /** Which users the chunk may hold (src/archive/userFilter.ts). */
+  userFilter: Buffer | null;
 }
 
 /** A verified chunk's values, column by column in INTERACTION_COLUMNS order. */
@@ -121,6 +123,7 @@ export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, se
     payload: chunk.payload,
     object_key: chunk.objectKey,
     bytes: chunk.bytes,
+    user_filter: chunk.userFilter,
     store,
     verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
   });

@@ -32,6 +32,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
   'GET /v1/restores/:request': ['restore'],
 
   'GET /v1/users/:id': ['export'],
+  'GET /v1/users/:id/interactions': ['export'],
   'POST /v1/users/export': ['export'],
   'GET /v1/messages/:kind/:id/user-data.csv': ['export'],
 

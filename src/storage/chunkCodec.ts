@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { brotliCompress, brotliDecompress, constants } from 'node:zlib';
+import { buildUserFilter } from '../archive/userFilter';
 
 export const CHUNK_CODEC = 'json-columns+br';
 
@@ -110,13 +111,24 @@ export interface CanonicalChunk {
   rowCount: number;
   firstId: string;
   lastId: string;
+  /** Which users the chunk may hold (src/archive/userFilter.ts), for its catalog row. */
+  userFilter: Buffer;
 }
+
+const USER_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
 
 /** Rows read as arrays (INTERACTION_COLUMNS order, id first, ids ascending) as a CanonicalChunk. */
 export function canonicalChunkOfRowArrays(rows: readonly RowArray[]): CanonicalChunk {
   if (rows.length === 0) throw new Error('cannot encode an empty chunk');
   const bytes = canonicalBufferOfRowArrays(rows);
-  return { bytes, checksum: sha256(bytes), rowCount: rows.length, firstId: String(rows[0][0]), lastId: String(rows[rows.length - 1][0]) };
+  return {
+    bytes,
+    checksum: sha256(bytes),
+    rowCount: rows.length,
+    firstId: String(rows[0][0]),
+    lastId: String(rows[rows.length - 1][0]),
+    userFilter: buildUserFilter(rows.map((r) => r[USER_INDEX] ?? null)),
+  };
 }
 
 /**
