@@ -37,7 +37,7 @@ export interface RunningApi {
 
 export async function startApi(
   config: Pick<Config, 'host' | 'port' | 'temporalAddress' | 'temporalNamespace' | 'mysqlUrl'> &
-    Partial<Pick<Config, 'usersExportTimeLimit' | 'archiveStore' | 's3'>>,
+    Partial<Pick<Config, 'usersExportTimeLimit' | 'archiveStore' | 's3' | 'archiveCodecThreads' | 'archiveChunkRows'>>,
   options: StartApiOptions = {},
 ): Promise<RunningApi> {
   const logger = options.logger ?? createLogger('api');
@@ -65,8 +65,14 @@ export async function startApi(
     if (ownsDb) await db.destroy().catch(() => undefined);
     throw err;
   }
-  // A user's archived rows are read where they are kept (GET /v1/users/{id}/interactions), on this thread.
-  const archive = configuredStores({ archiveStore: config.archiveStore ?? 'mysql', s3: config.s3 ?? null, archiveCodecThreads: 0 });
+  // A user's archived rows are read where they are kept (GET /v1/users/{id}/interactions), checked on
+  // the codec's threads as the worker checks what it archives.
+  const archive = configuredStores({
+    archiveStore: config.archiveStore ?? 'mysql',
+    s3: config.s3 ?? null,
+    archiveCodecThreads: config.archiveCodecThreads ?? 1,
+    archiveChunkRows: config.archiveChunkRows,
+  });
   const app = buildApi({
     archiveStores: archive.stores,
     auth,

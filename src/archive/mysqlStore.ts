@@ -16,6 +16,7 @@ import {
 import {
   archiveStores,
   insertChunkRecord,
+  rowsOfUser,
   type ArchiveStore,
   type ArchiveStores,
   type ChunkKey,
@@ -61,6 +62,9 @@ export function mysqlStore(): ArchiveStore {
         return decoded.data[index];
       });
       return { columns, rowCount: decoded.rowCount };
+    },
+    async readUserRows(db: Db, key: ChunkKey, record: ChunkRecord, userId: string) {
+      return rowsOfUser((await this.read(db, key, record)).columns, userId);
     },
     // The payload goes with its catalog row.
     removeBodies: () => Promise.resolve(),

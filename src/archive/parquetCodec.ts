@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { ChunkIntegrityError, columnsOfCanonicalBytes, type CanonicalChunk } from '../storage/chunkCodec';
+import { ChunkIntegrityError, columnsOfCanonicalBytes, type CanonicalChunk, type RowArray } from '../storage/chunkCodec';
 import { encodeParquetColumns, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 import * as tasks from './parquetTasks';
 
@@ -21,6 +21,12 @@ export interface ParquetCodec {
     expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
     checkOnly?: boolean,
   ): Promise<(string | null)[][] | null>;
+  /** Decodes and checks a chunk as `decode` does, and gives back only the rows of one user. */
+  userRows(
+    body: Uint8Array,
+    expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
+    userId: string,
+  ): Promise<RowArray[]>;
   close(): Promise<void>;
 }
 
@@ -29,10 +35,16 @@ const asIntegrityError = (result: tasks.DecodeResult): (string | null)[][] | nul
   return result.columns;
 };
 
+const userRowsOrIntegrityError = (result: tasks.UserRowsResult): RowArray[] => {
+  if (!result.ok) throw new ChunkIntegrityError(result.integrity);
+  return result.rows;
+};
+
 export function inlineParquetCodec(): ParquetCodec {
   return {
     encode: (chunk, identity) => Promise.resolve(encodeParquetColumns(columnsOfCanonicalBytes(chunk.bytes), chunk.checksum, identity)),
     decode: async (body, expected, checkOnly = false) => asIntegrityError(await tasks.decode({ body, ...expected, checkOnly })),
+    userRows: async (body, expected, userId) => userRowsOrIntegrityError(await tasks.userRows({ body, ...expected, userId })),
     close: () => Promise.resolve(),
   };
 }
@@ -80,6 +92,11 @@ export function threadedParquetCodec(threads: number, chunkRows: number): Parque
       if (!checkOnly || expected.rowCount > chunkRows) return inline.decode(body, expected, checkOnly);
       const task: tasks.DecodeTask = { body, ...expected, checkOnly };
       return asIntegrityError((await pool.run(task, { name: 'decode' })) as tasks.DecodeResult);
+    },
+    async userRows(body, expected, userId) {
+      if (expected.rowCount > chunkRows) return inline.userRows(body, expected, userId);
+      const task: tasks.UserRowsTask = { body, ...expected, userId };
+      return userRowsOrIntegrityError((await pool.run(task, { name: 'userRows' })) as tasks.UserRowsResult);
     },
     close: () => pool.destroy(),
   };

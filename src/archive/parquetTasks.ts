@@ -7,6 +7,7 @@
  * and ChunkIntegrityError is what tells the actor that a retry cannot help.
  */
 import { ChunkIntegrityError, columnsOfCanonicalBytes } from '../storage/chunkCodec';
+import { rowsOfUser } from './store';
 import { decodeParquetChunk, encodeParquetColumns, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 
 export interface EncodeTask {
@@ -27,6 +28,13 @@ export interface DecodeTask {
 
 export type DecodeResult = { ok: true; columns: (string | null)[][] | null } | { ok: false; integrity: string };
 
+/** A chunk checked whole, of which only one user's rows are wanted back. */
+export interface UserRowsTask extends Omit<DecodeTask, 'checkOnly'> {
+  userId: string;
+}
+
+export type UserRowsResult = { ok: true; rows: (string | null)[][] } | { ok: false; integrity: string };
+
 export function encode(task: EncodeTask): ParquetChunk {
   return encodeParquetColumns(columnsOfCanonicalBytes(task.canonical), task.checksum, task.identity);
 }
@@ -35,6 +43,16 @@ export async function decode(task: DecodeTask): Promise<DecodeResult> {
   try {
     const decoded = await decodeParquetChunk(task.body, task);
     return { ok: true, columns: task.checkOnly ? null : decoded.columns };
+  } catch (err) {
+    if (err instanceof ChunkIntegrityError) return { ok: false, integrity: err.message };
+    throw err;
+  }
+}
+
+export async function userRows(task: UserRowsTask): Promise<UserRowsResult> {
+  try {
+    const decoded = await decodeParquetChunk(task.body, task);
+    return { ok: true, rows: rowsOfUser(decoded.columns, task.userId) as (string | null)[][] };
   } catch (err) {
     if (err instanceof ChunkIntegrityError) return { ok: false, integrity: err.message };
     throw err;

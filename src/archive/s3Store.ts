@@ -91,6 +91,12 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
     return bytes;
   }
 
+  /** A recorded chunk's object, checked against the SHA-256 the server keeps for it. */
+  async function chunkBytes(key: ChunkKey, record: ChunkRecord): Promise<Uint8Array> {
+    if (!record.object_key) throw new ChunkIntegrityError(`chunk ${record.seq} of ${key.message_kind}:${key.message_id} has no object key`);
+    return get(record.object_key, `chunk ${record.seq} of ${key.message_kind}:${key.message_id} generation ${key.generation}`);
+  }
+
   /** One DeleteObjects request, or one DeleteObject per key where the server has no batch delete (Cloud Storage's S3 API). */
   async function removeObjects(batch: readonly string[]): Promise<void> {
     if (!batchDelete) {
@@ -143,14 +149,19 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
     record: (trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) => insertChunkRecord(trx, key, seq, chunk, 's3'),
 
     async read(_db: Db, key: ChunkKey, record: ChunkRecord) {
-      if (!record.object_key)
-        throw new ChunkIntegrityError(`chunk ${record.seq} of ${key.message_kind}:${key.message_id} has no object key`);
-      const what = `chunk ${record.seq} of ${key.message_kind}:${key.message_id} generation ${key.generation}`;
-      const bytes = await get(record.object_key, what);
       const rowCount = Number(record.row_count);
-      const columns = await codec.decode(bytes, { checksum: record.checksum, rowCount, identity: identity(key, record.seq) });
+      const columns = await codec.decode(await chunkBytes(key, record), {
+        checksum: record.checksum,
+        rowCount,
+        identity: identity(key, record.seq),
+      });
       if (!columns) throw new Error('the codec sent no columns back');
       return { columns, rowCount };
+    },
+
+    async readUserRows(_db: Db, key: ChunkKey, record: ChunkRecord, userId: string) {
+      const expected = { checksum: record.checksum, rowCount: Number(record.row_count), identity: identity(key, record.seq) };
+      return codec.userRows(await chunkBytes(key, record), expected, userId);
     },
 
     async removeBodies(_key, records) {

@@ -14,7 +14,7 @@
 import type { Knex } from 'knex';
 import type { ArchiveStoreName } from '../config';
 import type { Db } from '../db/knex';
-import type { CanonicalChunk } from '../storage/chunkCodec';
+import { INTERACTION_COLUMNS, type CanonicalChunk, type RowArray } from '../storage/chunkCodec';
 
 /** What names one generation's chunks in `archive_chunks`. */
 export interface ChunkKey {
@@ -75,6 +75,8 @@ export interface ArchiveStore {
   record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk): Promise<void>;
   /** A chunk's values, verified against its catalog row; ChunkIntegrityError when they differ or are gone. */
   read(db: Db, key: ChunkKey, record: ChunkRecord): Promise<ChunkColumns>;
+  /** The rows of one user in a chunk (INTERACTION_COLUMNS order), the whole chunk verified as by `read`. */
+  readUserRows(db: Db, key: ChunkKey, record: ChunkRecord, userId: string): Promise<RowArray[]>;
   /** Removes chunks' bytes ahead of their catalog rows; bytes already gone are no error. */
   removeBodies(key: ChunkKey, records: readonly ChunkRecord[]): Promise<void>;
   /** After a generation is finalized: what describes it beside its chunks (the bucket's manifest.json). */
@@ -127,4 +129,14 @@ export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, se
     store,
     verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
   });
+}
+
+const USER_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
+
+/** The rows of a chunk's columns (INTERACTION_COLUMNS order) whose user is `userId`. */
+export function rowsOfUser(columns: readonly (readonly (string | null)[])[], userId: string): RowArray[] {
+  const rows: RowArray[] = [];
+  const users = columns[USER_INDEX];
+  for (let i = 0; i < users.length; i++) if (users[i] === userId) rows.push(columns.map((c) => c[i]));
+  return rows;
 }

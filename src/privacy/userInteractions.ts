@@ -13,14 +13,15 @@ import type { Db } from '../db/knex';
 import type { ArchiveStores, ChunkRecord } from '../archive/store';
 import { mayHoldUser } from '../archive/userFilter';
 import type { MessageRef } from '../shared/types';
-import { ChunkIntegrityError, compareIds, INTERACTION_COLUMNS, type InteractionRow } from '../storage/chunkCodec';
+import { ChunkIntegrityError, compareIds, INTERACTION_COLUMNS, type InteractionRow, type RowArray } from '../storage/chunkCodec';
 import { messageHotTables } from '../storage/hotTables';
 import { sqlErrno } from '../dataplane/sql';
 
 const ER_NO_SUCH_TABLE = 1146;
-const USER_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
 /** Reads of one message before its rows are given as the union of every read (a message moving without pause). */
 const READS_PER_MESSAGE = 5;
+/** Messages read at once. */
+const MESSAGES_AT_ONCE = 8;
 
 export interface UserInteraction {
   /** `hot`: in the hot store; `archived`: in long-term storage, not restored. */
@@ -98,9 +99,9 @@ async function readMessage(
     stats.chunksConsidered += 1;
     if (!mayHoldUser(chunk.user_filter, userId)) continue;
     stats.chunksRead += 1;
-    let columns: (string | null)[][];
+    let rows: RowArray[];
     try {
-      ({ columns } = await stores.get(chunk.store).read(db, { ...where, generation: chunk.generation }, chunk));
+      rows = await stores.get(chunk.store).readUserRows(db, { ...where, generation: chunk.generation }, chunk, userId);
     } catch (err) {
       // A restore removes a generation's chunks once its rows are hot again: read the message again.
       if (err instanceof ChunkIntegrityError) {
@@ -109,10 +110,8 @@ async function readMessage(
       }
       throw err;
     }
-    const users = columns[USER_INDEX];
-    for (let i = 0; i < users.length; i++) {
-      if (users[i] !== userId) continue;
-      const row = Object.fromEntries(INTERACTION_COLUMNS.map((c, ci) => [c, columns[ci][i]])) as InteractionRow;
+    for (const values of rows) {
+      const row = Object.fromEntries(INTERACTION_COLUMNS.map((c, ci) => [c, values[ci]])) as InteractionRow;
       into.rows.set(row.id as string, { source: 'archived', generation: Number(chunk.generation), row });
     }
   }
@@ -134,9 +133,33 @@ async function readMessage(
   }
 }
 
+/** A message's rows of the user: a read during which nothing moved has every row; failing that, every row seen by any read. */
+async function messageRows(
+  db: Db,
+  stores: ArchiveStores,
+  ref: MessageRef,
+  userId: string,
+  stats: UserAccessStats,
+): Promise<UserInteraction[]> {
+  const seen = new Map<string, UserInteraction>();
+  let found: Map<string, UserInteraction> = seen;
+  for (let attempt = 1; attempt <= READS_PER_MESSAGE; attempt++) {
+    const before = await placement(db, ref);
+    const read: MessageRead = { rows: new Map(), complete: true };
+    await readMessage(db, stores, ref, userId, stats, read);
+    for (const [id, row] of read.rows) seen.set(id, row);
+    if (read.complete && (await placement(db, ref)) === before) {
+      found = read.rows;
+      break;
+    }
+  }
+  return [...found.values()].sort((a, b) => compareIds(a.row.id as string, b.row.id as string));
+}
+
 /**
  * Every interaction row of the user, message by message (ordered by kind and id), each message's rows
- * in id order. `stats` is filled in as it goes.
+ * in id order. Several messages are read at once, so that fetching one chunk overlaps checking another
+ * (on the codec's threads); they are given in order. `stats` is filled in as it goes.
  */
 export async function* userInteractions(
   db: Db,
@@ -144,23 +167,16 @@ export async function* userInteractions(
   userId: string,
   stats: UserAccessStats = emptyAccessStats(),
 ): AsyncGenerator<UserInteraction> {
-  for (const ref of await userMessages(db, userId)) {
-    stats.messages += 1;
-    // A read during which nothing moved has every row; failing that, every row seen by any read.
-    const seen = new Map<string, UserInteraction>();
-    let found: Map<string, UserInteraction> = seen;
-    for (let attempt = 1; attempt <= READS_PER_MESSAGE; attempt++) {
-      const before = await placement(db, ref);
-      const read: MessageRead = { rows: new Map(), complete: true };
-      await readMessage(db, stores, ref, userId, stats, read);
-      for (const [id, row] of read.rows) seen.set(id, row);
-      if (read.complete && (await placement(db, ref)) === before) {
-        found = read.rows;
-        break;
-      }
+  const refs = await userMessages(db, userId);
+  stats.messages = refs.length;
+  for (let at = 0; at < refs.length; at += MESSAGES_AT_ONCE) {
+    const reads = refs.slice(at, at + MESSAGES_AT_ONCE).map((ref) => messageRows(db, stores, ref, userId, stats));
+    // Each is awaited below, in order; one that fails is not left unhandled meanwhile.
+    for (const read of reads) read.catch(() => undefined);
+    for (const read of reads) {
+      const rows = await read;
+      stats.rows += rows.length;
+      yield* rows;
     }
-    const rows = [...found.values()].sort((a, b) => compareIds(a.row.id as string, b.row.id as string));
-    stats.rows += rows.length;
-    yield* rows;
   }
 }
