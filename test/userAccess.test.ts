@@ -138,4 +138,31 @@ describe("a user's interaction rows, hot and archived, without a restore", () =>
     assert.equal((await asCaller(api, messagesToken).inject({ method: 'GET', url: `/v1/users/${USER}/interactions` })).statusCode, 403);
     assert.equal((await api.inject({ method: 'GET', url: `/v1/users/${USER}/interactions` })).statusCode, 401);
   });
+
+  it('answers 503 before sending anything when a chunk is in a store the API has no settings for', async (t) => {
+    if (stack.config.archiveStore !== 's3') return t.skip('the stack archives to MySQL, which every API reads');
+    const auth = await testAuth(stack.db);
+    const bare = buildApi({
+      auth: auth.auth,
+      lifecycle: stack.lifecycle,
+      connection: stack.connection,
+      db: stack.db,
+      logger: pino({ level: 'silent' }),
+      openapi: false,
+    });
+    try {
+      const res = await asCaller(bare, await auth.token(['export'])).inject({ method: 'GET', url: `/v1/users/${USER}/interactions` });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.json<{ error: string }>().error, 'archive_store_not_configured');
+      assert.match(res.json<{ message: string }>().message, /s3 archive store.*S3_BUCKET/);
+      // C's rows are hot only: a user whose messages are all hot needs no store.
+      await stack.db('user_messages').insert({ user_id: 'user-6', message_kind: C.kind, message_id: C.id }).onConflict().ignore();
+      assert.equal(
+        (await asCaller(bare, await auth.token(['export'])).inject({ method: 'GET', url: '/v1/users/user-6/interactions' })).statusCode,
+        200,
+      );
+    } finally {
+      await bare.close();
+    }
+  });
 });

@@ -23,8 +23,8 @@ import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../dataplane/model';
 import { ExportTimeLimitError, openUserDataCsv } from '../dataplane/userDataCsv';
 import { EXPORT_FIELDS, exportUsers, userProfile } from '../dataplane/users';
 import { mysqlOnly } from '../archive/mysqlStore';
-import type { ArchiveStores } from '../archive/store';
-import { emptyAccessStats, userInteractions } from '../privacy/userInteractions';
+import { StoreNotConfiguredError, type ArchiveStores } from '../archive/store';
+import { assertUserStoresReadable, emptyAccessStats, userInteractions } from '../privacy/userInteractions';
 import { userInteractionsStream } from '../privacy/userInteractionsFormat';
 import {
   ActivateAudiencesBody,
@@ -428,7 +428,8 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
         tags: tags('data plane: users'),
         summary:
           "Every interaction row of a user, hot and archived, each marked with where it is kept (a data subject's access request); " +
-          'archived rows are read from the chunks that may hold the user, nothing is restored. NDJSON, or CSV with format=csv',
+          'archived rows are read from the chunks that may hold the user, nothing is restored. NDJSON, or CSV with format=csv; ' +
+          '503 before the first byte when a chunk is in an archive store this API has no settings for',
         params: UserParams,
         querystring: UserInteractionsQuery,
         produces: ['application/x-ndjson', 'text/csv'],
@@ -436,6 +437,7 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
           200: { type: 'string', description: 'one row per line: source (hot or archived), generation, and the row' },
           400: ErrorBody,
           404: ErrorBody,
+          503: ErrorBody,
         },
       },
     },
@@ -443,6 +445,12 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
       const userId = request.params.id;
       const known = await db('user_messages').where({ user_id: userId }).first<{ user_id: string } | undefined>('user_id');
       if (!known) throw notFound(`no interaction rows of user ${JSON.stringify(userId)}`);
+      try {
+        await assertUserStoresReadable(db, archiveStores, userId);
+      } catch (err) {
+        if (err instanceof StoreNotConfiguredError) throw new DataPlaneError(503, 'archive_store_not_configured', err.message);
+        throw err;
+      }
       const stats = emptyAccessStats();
       const stream = userInteractionsStream(userInteractions(db, archiveStores, userId, stats), request.query.format ?? 'ndjson');
       stream.on('error', (err) => request.log.error({ err }, "a user's interaction export failed while streaming"));

@@ -52,6 +52,20 @@ async function userMessages(db: Db, userId: string): Promise<MessageRef[]> {
   return rows.map((r) => ({ kind: r.message_kind, id: r.message_id }));
 }
 
+/**
+ * Throws StoreNotConfiguredError (naming the store and its settings) when a chunk of the user's
+ * messages is in a store this process cannot read: checked before anything is sent, so a caller gets
+ * an error rather than a cut-off export.
+ */
+export async function assertUserStoresReadable(db: Db, stores: ArchiveStores, userId: string): Promise<void> {
+  const used = await db('archive_chunks as c')
+    .join('user_messages as um', (j) => j.on('um.message_kind', 'c.message_kind').andOn('um.message_id', 'c.message_id'))
+    .where('um.user_id', userId)
+    .distinct('c.store')
+    .pluck<string[]>('c.store');
+  for (const name of used) stores.get(name);
+}
+
 /** What moves change: the message's tables and their roles, its generations, their states and chunks. */
 async function placement(db: Db, ref: MessageRef): Promise<string> {
   const where = { message_kind: ref.kind, message_id: ref.id };

@@ -325,6 +325,8 @@ describe('HTTP API under generated and hostile input', () => {
       bulk: new BulkRestoreClient(stack.client),
       connection: stack.connection,
       db: apiDb,
+      // The worker archives to the stack's store: a user's access request reads its chunks there.
+      archiveStores: stack.stores,
       logger: pino({ level: 'silent' }),
       // Generous: a loaded machine must not turn a slow answer into a 504 that fails the property.
       temporalTimeoutMs: 60_000,
