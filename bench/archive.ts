@@ -25,11 +25,9 @@
  * this machine, its CPU counted beside the worker's), or to MySQL with BENCH_ARCHIVE_STORE=mysql.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ensureVersityBinary } from '../scripts/ensureVersity';
-import { embeddedGatewayEnv, startEmbeddedGateway, type EmbeddedGateway } from '../src/s3/embeddedGateway';
+import { rmSync } from 'node:fs';
+import { embeddedGatewayEnv, type EmbeddedGateway } from '../src/s3/embeddedGateway';
+import { startBenchGateway } from './lib/gateway';
 import { monthlyCost } from './lib/storageCost';
 import {
   copyIntoHotTable,
@@ -141,13 +139,7 @@ async function startArchiveStore(): Promise<EmbeddedGateway | null> {
     Object.assign(process.env, { ARCHIVE_STORE: 'mysql', S3_BUCKET: '' });
     return null;
   }
-  const gw = await startEmbeddedGateway({
-    binary: await ensureVersityBinary(),
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'bench-s3-')),
-    accessKey: 'bench-access-key',
-    secretKey: 'bench-secret-key',
-    bucket: 'interaction-data-bench',
-  });
+  const gw = await startBenchGateway();
   Object.assign(process.env, embeddedGatewayEnv(gw), { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
   return gw;
 }

@@ -14,18 +14,16 @@
  * (bench/lib/server.ts) or BENCH_MYSQL_URL.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ensureVersityBinary } from '../scripts/ensureVersity';
+import { rmSync } from 'node:fs';
 import { configuredStores } from '../src/archive/configuredStores';
 import type { ArchiveStore, WrittenChunk } from '../src/archive/store';
 import { archiveStoreSettings } from '../src/config';
 import type { Db } from '../src/db/knex';
 import { emptyAccessStats, userInteractions, type UserAccessStats } from '../src/privacy/userInteractions';
-import { embeddedGatewayEnv, startEmbeddedGateway, type EmbeddedGateway } from '../src/s3/embeddedGateway';
+import { embeddedGatewayEnv } from '../src/s3/embeddedGateway';
+import { startBenchGateway } from './lib/gateway';
 import type { MessageRef } from '../src/shared/types';
-import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, manifestChecksum, type RowArray } from '../src/storage/chunkCodec';
+import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, manifestChecksum, USER_ID_INDEX, type RowArray } from '../src/storage/chunkCodec';
 import { ensureHotTable } from '../src/storage/hotTables';
 import { createBenchDatabase } from './lib/dataset';
 import { fmtInt } from './lib/proc';
@@ -35,7 +33,6 @@ import { startBenchServer } from './lib/server';
 const CHUNK_ROWS = 5_000;
 const USER = 'bench-privacy-subject';
 const EVENT_TYPES = ['received', 'opened', 'clicked', 'converted'];
-const USER_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
 
 /** One message's rows, ids from `firstId` on, with the user at `userRows` random places. */
 function messageRows(ref: MessageRef, firstId: bigint, count: number, userRows: number): RowArray[] {
@@ -69,7 +66,7 @@ async function archiveStraight(db: Db, store: ArchiveStore, ref: MessageRef, row
   for (let seq = 1, at = 0; at < rows.length; seq += 1, at += CHUNK_ROWS) {
     const slice = rows.slice(at, at + CHUNK_ROWS);
     chunksWritten += 1;
-    if (slice.some((r) => r[USER_INDEX] === USER)) holdingChunks += 1;
+    if (slice.some((r) => r[USER_ID_INDEX] === USER)) holdingChunks += 1;
     const chunk = await store.write(key, seq, canonicalChunkOfRowArrays(slice));
     written.push({ seq, chunk });
   }
@@ -90,17 +87,6 @@ async function archiveStraight(db: Db, store: ArchiveStore, ref: MessageRef, row
   });
 }
 
-async function startStore(): Promise<EmbeddedGateway | null> {
-  if (process.env.BENCH_ARCHIVE_STORE === 'mysql') return null;
-  return startEmbeddedGateway({
-    binary: await ensureVersityBinary(),
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'bench-s3-')),
-    accessKey: 'bench-access-key',
-    secretKey: 'bench-secret-key',
-    bucket: 'interaction-data-bench',
-  });
-}
-
 /** Runs `fn` over `items`, `width` at a time. */
 async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -117,7 +103,7 @@ async function main(): Promise<void> {
   const rowsPerMessage = envInt('BENCH_MESSAGE_ROWS', 10_000);
   const userRows = envInt('BENCH_USER_ROWS', 2);
   const server = await startBenchServer(log);
-  const gateway = await startStore();
+  const gateway = process.env.BENCH_ARCHIVE_STORE === 'mysql' ? null : await startBenchGateway();
   const settings = gateway ? archiveStoreSettings({ ...embeddedGatewayEnv(gateway) }) : archiveStoreSettings({ ARCHIVE_STORE: 'mysql' });
   const archive = configuredStores({ ...settings, archiveCodecThreads: 1, archiveChunkRows: CHUNK_ROWS });
   const bench = await createBenchDatabase(server.url, `bench_privacy_${randomBytes(3).toString('hex')}`);

@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { buildApi, type ApiServer } from '../src/api/app';
+import type { ArchiveStores } from '../src/archive/store';
 import { emptyAccessStats, userInteractions, type UserInteraction } from '../src/privacy/userInteractions';
 import { isoTime } from '../src/dataplane/sql';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import type { InteractionRow } from '../src/storage/chunkCodec';
-import { asCaller, testAuth } from './support/auth';
+import { asCaller, testAuth, type TestAuth } from './support/auth';
 import { createStack, hotRows, seedInteractions, type TestStack } from './support/stack';
 
 const USER = 'user-5';
@@ -38,20 +39,24 @@ describe("a user's interaction rows, hot and archived, without a restore", () =>
   /** Each message's rows of USER as they were hot, and where they should be found now. */
   const expected = new Map<string, { row: InteractionRow; source: 'hot' | 'archived'; generation: number | null }>();
 
-  before(async () => {
-    stack = await createStack();
-    const auth = await testAuth(stack.db);
-    exportToken = await auth.token(['export']);
-    messagesToken = await auth.token(['messages']);
-    api = buildApi({
+  /** The API on the stack, reading archived chunks from `archiveStores` (the MySQL store alone when not given). */
+  const accessApi = (auth: TestAuth, archiveStores?: ArchiveStores): ApiServer =>
+    buildApi({
       auth: auth.auth,
       lifecycle: stack.lifecycle,
       connection: stack.connection,
       db: stack.db,
       logger: pino({ level: 'silent' }),
       openapi: false,
-      archiveStores: stack.stores,
+      archiveStores,
     });
+
+  before(async () => {
+    stack = await createStack();
+    const auth = await testAuth(stack.db);
+    exportToken = await auth.token(['export']);
+    messagesToken = await auth.token(['messages']);
+    api = accessApi(auth, stack.stores);
     const db = stack.db;
     // A: archived whole; B: archived, then late rows hot in its next table; C: hot only.
     await seedInteractions(db, A, 3_000);
@@ -142,14 +147,7 @@ describe("a user's interaction rows, hot and archived, without a restore", () =>
   it('answers 503 before sending anything when a chunk is in a store the API has no settings for', async (t) => {
     if (stack.config.archiveStore !== 's3') return t.skip('the stack archives to MySQL, which every API reads');
     const auth = await testAuth(stack.db);
-    const bare = buildApi({
-      auth: auth.auth,
-      lifecycle: stack.lifecycle,
-      connection: stack.connection,
-      db: stack.db,
-      logger: pino({ level: 'silent' }),
-      openapi: false,
-    });
+    const bare = accessApi(auth);
     try {
       const res = await asCaller(bare, await auth.token(['export'])).inject({ method: 'GET', url: `/v1/users/${USER}/interactions` });
       assert.equal(res.statusCode, 503, res.body);

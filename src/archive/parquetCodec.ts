@@ -30,21 +30,17 @@ export interface ParquetCodec {
   close(): Promise<void>;
 }
 
-const asIntegrityError = (result: tasks.DecodeResult): (string | null)[][] | null => {
+/** A task's value, or its ChunkIntegrityError thrown again on this side. */
+function orIntegrityError<T extends object>(result: tasks.Checked<T>): T {
   if (!result.ok) throw new ChunkIntegrityError(result.integrity);
-  return result.columns;
-};
-
-const userRowsOrIntegrityError = (result: tasks.UserRowsResult): RowArray[] => {
-  if (!result.ok) throw new ChunkIntegrityError(result.integrity);
-  return result.rows;
-};
+  return result;
+}
 
 export function inlineParquetCodec(): ParquetCodec {
   return {
     encode: (chunk, identity) => Promise.resolve(encodeParquetColumns(columnsOfCanonicalBytes(chunk.bytes), chunk.checksum, identity)),
-    decode: async (body, expected, checkOnly = false) => asIntegrityError(await tasks.decode({ body, ...expected, checkOnly })),
-    userRows: async (body, expected, userId) => userRowsOrIntegrityError(await tasks.userRows({ body, ...expected, userId })),
+    decode: async (body, expected, checkOnly = false) => orIntegrityError(await tasks.decode({ body, ...expected, checkOnly })).columns,
+    userRows: async (body, expected, userId) => orIntegrityError(await tasks.userRows({ body, ...expected, userId })).rows,
     close: () => Promise.resolve(),
   };
 }
@@ -91,12 +87,12 @@ export function threadedParquetCodec(threads: number, chunkRows: number): Parque
       // every value once more and keep both copies alive until the collector catches up.
       if (!checkOnly || expected.rowCount > chunkRows) return inline.decode(body, expected, checkOnly);
       const task: tasks.DecodeTask = { body, ...expected, checkOnly };
-      return asIntegrityError((await pool.run(task, { name: 'decode' })) as tasks.DecodeResult);
+      return orIntegrityError((await pool.run(task, { name: 'decode' })) as tasks.DecodeResult).columns;
     },
     async userRows(body, expected, userId) {
       if (expected.rowCount > chunkRows) return inline.userRows(body, expected, userId);
       const task: tasks.UserRowsTask = { body, ...expected, userId };
-      return userRowsOrIntegrityError((await pool.run(task, { name: 'userRows' })) as tasks.UserRowsResult);
+      return orIntegrityError((await pool.run(task, { name: 'userRows' })) as tasks.UserRowsResult).rows;
     },
     close: () => pool.destroy(),
   };

@@ -26,35 +26,42 @@ export interface DecodeTask {
   checkOnly: boolean;
 }
 
-export type DecodeResult = { ok: true; columns: (string | null)[][] | null } | { ok: false; integrity: string };
+/** A task's answer: its value, or why the chunk failed its check (ChunkIntegrityError's message). */
+export type Checked<T> = ({ ok: true } & T) | { ok: false; integrity: string };
+
+export type DecodeResult = Checked<{ columns: (string | null)[][] | null }>;
 
 /** A chunk checked whole, of which only one user's rows are wanted back. */
 export interface UserRowsTask extends Omit<DecodeTask, 'checkOnly'> {
   userId: string;
 }
 
-export type UserRowsResult = { ok: true; rows: (string | null)[][] } | { ok: false; integrity: string };
+export type UserRowsResult = Checked<{ rows: (string | null)[][] }>;
 
 export function encode(task: EncodeTask): ParquetChunk {
   return encodeParquetColumns(columnsOfCanonicalBytes(task.canonical), task.checksum, task.identity);
 }
 
-export async function decode(task: DecodeTask): Promise<DecodeResult> {
+/** Runs a check, turning ChunkIntegrityError into a value that crosses threads with its meaning. */
+async function checked<T extends object>(work: () => Promise<T>): Promise<Checked<T>> {
   try {
-    const decoded = await decodeParquetChunk(task.body, task);
-    return { ok: true, columns: task.checkOnly ? null : decoded.columns };
+    return { ok: true, ...(await work()) };
   } catch (err) {
     if (err instanceof ChunkIntegrityError) return { ok: false, integrity: err.message };
     throw err;
   }
 }
 
-export async function userRows(task: UserRowsTask): Promise<UserRowsResult> {
-  try {
+export function decode(task: DecodeTask): Promise<DecodeResult> {
+  return checked(async () => {
     const decoded = await decodeParquetChunk(task.body, task);
-    return { ok: true, rows: rowsOfUser(decoded.columns, task.userId) as (string | null)[][] };
-  } catch (err) {
-    if (err instanceof ChunkIntegrityError) return { ok: false, integrity: err.message };
-    throw err;
-  }
+    return { columns: task.checkOnly ? null : decoded.columns };
+  });
+}
+
+export function userRows(task: UserRowsTask): Promise<UserRowsResult> {
+  return checked(async () => {
+    const decoded = await decodeParquetChunk(task.body, task);
+    return { rows: rowsOfUser(decoded.columns, task.userId) as (string | null)[][] };
+  });
 }

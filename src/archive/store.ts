@@ -14,7 +14,7 @@
 import type { Knex } from 'knex';
 import type { ArchiveStoreName } from '../config';
 import type { Db } from '../db/knex';
-import { INTERACTION_COLUMNS, type CanonicalChunk, type RowArray } from '../storage/chunkCodec';
+import { USER_ID_INDEX, type CanonicalChunk, type RowArray } from '../storage/chunkCodec';
 
 /** What names one generation's chunks in `archive_chunks`. */
 export interface ChunkKey {
@@ -131,12 +131,10 @@ export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, se
   });
 }
 
-const USER_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
-
 /** The rows of a chunk's columns (INTERACTION_COLUMNS order) whose user is `userId`. */
 export function rowsOfUser(columns: readonly (readonly (string | null)[])[], userId: string): RowArray[] {
   const rows: RowArray[] = [];
-  const users = columns[USER_INDEX];
+  const users = columns[USER_ID_INDEX];
   for (let i = 0; i < users.length; i++) if (users[i] === userId) rows.push(columns.map((c) => c[i]));
   return rows;
 }

@@ -115,7 +115,8 @@ export interface CanonicalChunk {
   userFilter: Buffer;
 }
 
-const USER_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
+/** Where `user_id` is in a row read as an array, and among a chunk's columns. */
+export const USER_ID_INDEX = INTERACTION_COLUMNS.indexOf('user_id');
 
 /** Rows read as arrays (INTERACTION_COLUMNS order, id first, ids ascending) as a CanonicalChunk. */
 export function canonicalChunkOfRowArrays(rows: readonly RowArray[]): CanonicalChunk {
@@ -127,7 +128,7 @@ export function canonicalChunkOfRowArrays(rows: readonly RowArray[]): CanonicalC
     rowCount: rows.length,
     firstId: String(rows[0][0]),
     lastId: String(rows[rows.length - 1][0]),
-    userFilter: buildUserFilter(rows.map((r) => r[USER_INDEX] ?? null)),
+    userFilter: buildUserFilter(rows.map((r) => r[USER_ID_INDEX] ?? null)),
   };
 }
 
