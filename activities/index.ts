@@ -23,6 +23,7 @@ import type { ArchiveInput, LifecycleActivities, PolicyActivities } from './type
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import { createActorRecordActivities } from './actorRecords';
+import { createErasureActivities, type ErasureActivities } from './erasure';
 
 export interface ActivityDeps {
   db: Db;
@@ -38,11 +39,12 @@ export interface ActivityDeps {
   stores?: ArchiveStores;
 }
 
-export function createActivities(deps: ActivityDeps): LifecycleActivities & PolicyActivities & BulkRestoreActivities {
+export function createActivities(deps: ActivityDeps): LifecycleActivities & PolicyActivities & BulkRestoreActivities & ErasureActivities {
   const { db, config, notifier } = deps;
   const stores = deps.stores ?? mysqlOnly();
   return {
     ...createBulkRestoreActivities({ db, temporal: deps.temporal, mailer: deps.summaryMailer }),
+    ...createErasureActivities({ db, temporal: deps.temporal, stores }),
     ...createActorRecordActivities(db),
     planDeadline({ from, purpose }) {
       const d = purpose === 'expiry' ? config.interactionDataTtl : config.cleanupInterval;

@@ -65,6 +65,11 @@ export interface LifecycleActivities {
   keepRestoreRequest(input: MessageRef & { request: PendingRestore }): Promise<void>;
   /** Marks kept restore requests as served. */
   settleRestoreRequests(input: MessageRef & { requestIds: string[] }): Promise<void>;
+  /**
+   * Erases a user's rows from the message (src/privacy/eraseMessage.ts) and records the outcome in
+   * `erasure_messages`; `ok` false when it cannot be done without an operator (recorded with the reason).
+   */
+  eraseUserInMessage(input: MessageRef & { requestId: string; userId: string; erasedThrough: string }): Promise<{ ok: boolean }>;
 }
 
 /** Local activities: read the worker's configuration, recorded in history so replay stays deterministic. */

@@ -78,6 +78,7 @@ const BOTH_STORES = [
   'test/actorAnswers.test.ts',
   'test/email.test.ts',
   'test/userAccess.test.ts',
+  'test/userErasure.test.ts',
 ];
 
 /** Every file with the default store, and those of BOTH_STORES again with MySQL's; the longest first. */

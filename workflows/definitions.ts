@@ -4,7 +4,10 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
+  EraseUserAccepted,
+  EraseUserRequest,
   LifecycleStatus,
+  MessageErasedSignal,
   MessageDetailsSignal,
   ReferencesChangedSignal,
   RestoreDoneSignal,
@@ -36,3 +39,11 @@ export const retryUpdate = defineUpdate<{ retried: string }, []>('retry');
 
 /** Sent by an actor to the workflow named in a restore request's `notifyWorkflowId`. */
 export const restoreDoneSignal = defineSignal<[RestoreDoneSignal]>('restoreDone');
+
+/**
+ * An Update because the erasure workflow learns at once that the actor took the request (validated and
+ * queued); the erasure itself runs between the actor's moves and is reported with `messageErased`.
+ */
+export const eraseUserUpdate = defineUpdate<EraseUserAccepted, [EraseUserRequest]>('eraseUser');
+/** Sent by an actor to the erasure workflow named in the request once its part is recorded. */
+export const messageErasedSignal = defineSignal<[MessageErasedSignal]>('messageErased');

@@ -1,2 +1,3 @@
 export { interactionDataLifecycle } from './lifecycle';
 export { interactionDataBulkRestore, interactionDataBulkRestorePreview } from './bulkRestore';
+export { interactionDataErasure } from './erasure';

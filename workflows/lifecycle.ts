@@ -35,6 +35,8 @@ import {
   MessageTags,
 } from '../src/shared/searchAttributes';
 import type {
+  EraseUserAccepted,
+  EraseUserRequest,
   LifecycleProblem,
   LifecycleState,
   MessageKind,
@@ -47,7 +49,9 @@ import type {
   StopSignal,
 } from '../src/shared/types';
 import {
+  eraseUserUpdate,
   messageDetailsSignal,
+  messageErasedSignal,
   referencesChangedSignal,
   restoreDoneSignal,
   restoreSignal,
@@ -94,6 +98,8 @@ const mailer = proxyActivities<LifecycleActivities>({
   startToCloseTimeout: '1m',
   retry: { ...retryForever, maximumInterval: '10m' },
 });
+// A user's erasure reads and rewrites chunks like a move, and heartbeats like one.
+const eraser = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '12h', heartbeatTimeout: '15s', retry: retryForever });
 const policy = proxyLocalActivities<PolicyActivities>({ startToCloseTimeout: '10s' });
 
 export interface LifecycleInput {
@@ -261,6 +267,28 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   });
   setHandler(statusQuery, () => statusOf(s));
 
+  // ---- a user's erasure ----
+  // New in this version: histories recorded before hold no `eraseUser` Update, so nothing they replay
+  // reaches the commands below, and no patch is needed.
+  setHandler(
+    eraseUserUpdate,
+    (request: EraseUserRequest): EraseUserAccepted => {
+      m.requestErasure(request);
+      return { requestId: request.requestId, state: s.state };
+    },
+    {
+      validator: (request?: EraseUserRequest) => {
+        for (const field of ['requestId', 'userId', 'notifyWorkflowId'] as const) {
+          const v = request?.[field];
+          if (typeof v !== 'string' || v.length === 0 || v.length > 255) throw new Error(`${field} must be a string of 1-255 characters`);
+        }
+        if (typeof request?.erasedThrough !== 'string' || Number.isNaN(Date.parse(request.erasedThrough))) {
+          throw new Error('erasedThrough must be an ISO-8601 instant');
+        }
+      },
+    },
+  );
+
   /**
    * Makes a transition visible: search attributes at once, then the availability row features read.
    * With `becoming`, the actor itself takes that state only once the row records it.
@@ -389,6 +417,15 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
         m.details(e.name, e.tags);
         await publish();
         return;
+      case 'erase': {
+        // Between moves: no archive or restore of this message runs while its rows are erased.
+        const { requestId, userId, erasedThrough, notifyWorkflowId } = e.request;
+        const { ok } = await eraser.eraseUserInMessage({ kind: s.kind, id: s.id, requestId, userId, erasedThrough });
+        void getExternalWorkflowHandle(notifyWorkflowId)
+          .signal(messageErasedSignal, { kind: s.kind, id: s.id, requestId, ok })
+          .catch((err: unknown) => log.warn('could not tell the erasure workflow', { workflowId: notifyWorkflowId, error: String(err) }));
+        return;
+      }
       case 'retry': {
         const what = s.problem ? s.problem.activity : 'nothing';
         m.retry();

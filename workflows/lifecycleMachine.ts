@@ -24,12 +24,14 @@
  * | archiving, expired, restoring  | resume                                   |                                     | refused with rule 9's words              |
  * | any                            | archive, sweep or restore fails for good |                                     | problem set; waits for `retry`           |
  * | any, with a problem            | retry                                    |                                     | problem cleared, the step runs again     |
+ * | any                            | erase a user                             | not already queued                  | queued; erased between moves, reported   |
  *
  * A resume that is queued when the deadline's reference count comes back wins over the expiry: both
  * are decided in the same step, so a resume is never answered "accepted" for data that then expires.
  */
 import {
   RESUME_REFUSED_MESSAGE,
+  type EraseUserRequest,
   type ArchiveManifest,
   type CompletedRestore,
   type LifecycleProblem,
@@ -50,7 +52,8 @@ export type InboxEvent =
   | { type: 'restore'; request: PendingRestore }
   | { type: 'referencesChanged' }
   | { type: 'details'; name?: string; tags?: string[] }
-  | { type: 'retry'; replyTo?: string };
+  | { type: 'retry'; replyTo?: string }
+  | { type: 'erase'; request: EraseUserRequest };
 
 /** Everything the actor knows; carried whole through continue-as-new. Instants are ISO strings. */
 export interface ActorState {
@@ -237,6 +240,12 @@ export class LifecycleMachine {
     if (!this.s.problem) return false;
     this.s.problem = null;
     return true;
+  }
+
+  /** Queues a user's erasure unless the same request is queued already (a retried ask). */
+  requestErasure(request: EraseUserRequest): void {
+    if (this.s.inbox.some((e) => e.type === 'erase' && e.request.requestId === request.requestId)) return;
+    this.s.inbox.push({ type: 'erase', request });
   }
 
   hasQueuedResume(): boolean {

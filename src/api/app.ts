@@ -14,6 +14,7 @@ import type { LifecycleClient } from '../client/lifecycleClient';
 import type { Logger } from '../logger';
 import { lifecycleWorkflowId } from '../shared/workflowId';
 import { registerBulkRoutes, type BulkRestoreApi } from './bulkRoutes';
+import { registerPrivacyRoutes, type ErasureApi } from './privacyRoutes';
 import { classifyFailure, errorMessage } from './errors';
 import { dataPlaneRoutes } from './dataPlaneRoutes';
 import { isDataPlaneLifecycle } from '../dataplane/lifecyclePort';
@@ -59,6 +60,8 @@ export interface ApiOptions {
   limits?: Partial<ApiLimits>;
   /** Serves POST /v1/restores and GET /v1/restores/{request} when given. */
   bulk?: BulkRestoreApi;
+  /** Serves DELETE /v1/users/{id} and GET /v1/privacy/erasures/{request} when given. */
+  erasures?: ErasureApi;
   /** Used by /healthz and to put a deadline on every call to Temporal. */
   connection: Connection;
   /** When given, /healthz also checks the database. */
@@ -508,6 +511,7 @@ export function buildApi(options: ApiOptions): ApiServer {
 
     if (db) registerTokenRoutes(routes, db);
     if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
+    if (options.erasures) registerPrivacyRoutes(routes, { erasures: options.erasures, connection, temporalTimeoutMs });
 
     if (options.openapi !== false) {
       routes.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -122,6 +122,9 @@ export const IngestResult = Type.Object({
   received: Type.Integer(),
   stored: Type.Integer({ description: 'Events stored by this call.' }),
   duplicates: Type.Integer({ description: 'Events already stored earlier (same eventId), skipped.' }),
+  erased: Type.Integer({
+    description: 'Events of an erased user that occurred before the erasure, refused (DELETE /v1/users/{id}); later ones are stored.',
+  }),
 });
 
 export const FilterSchema = Type.Object(

@@ -5,6 +5,7 @@
 import { configuredStores } from '../archive/configuredStores';
 import type { Knex } from 'knex';
 import { BulkRestoreClient } from '../client/bulkRestoreClient';
+import { ErasureClient } from '../client/erasureClient';
 import { LifecycleClient } from '../client/lifecycleClient';
 import { loadConfig, type Config } from '../config';
 import { openDatabase } from '../db/knex';
@@ -80,6 +81,7 @@ export async function startApi(
     limits,
     lifecycle: new LifecycleClient(temporal.client),
     bulk: new BulkRestoreClient(temporal.client),
+    erasures: new ErasureClient(temporal.client, db),
     connection: temporal.connection,
     db,
     logger,

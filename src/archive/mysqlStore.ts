@@ -16,6 +16,7 @@ import {
 import {
   archiveStores,
   insertChunkRecord,
+  replaceChunkRecord,
   rowsOfUser,
   type ArchiveStore,
   type ArchiveStores,
@@ -44,6 +45,15 @@ export function mysqlStore(): ArchiveStore {
         .first<{ payload: Buffer } | undefined>('payload');
       if (!stored) throw new ChunkVanishedError(`chunk ${seq} of ${key.message_kind}:${key.message_id} vanished before it committed`);
       await verifyPayload(stored.payload, chunk.checksum);
+    },
+    async replace(trx: Knex.Transaction, key: ChunkKey, previous: ChunkRecord, chunk: WrittenChunk) {
+      if (!chunk.payload) throw new Error('a chunk for the MySQL store carries its payload');
+      if (!(await replaceChunkRecord(trx, key, previous, chunk))) return false;
+      const stored = await trx('archive_chunks')
+        .where({ ...key, seq: previous.seq })
+        .first<{ payload: Buffer }>('payload');
+      await verifyPayload(stored.payload, chunk.checksum);
+      return true;
     },
     async read(db: Db, key: ChunkKey, record: ChunkRecord) {
       const stored = await db('archive_chunks')

@@ -1,5 +1,6 @@
 /**
- * Object keys of the S3 store: `<prefix>/<kind>/<id>/gen-<n>/<seq>.parquet` per chunk and
+ * Object keys of the S3 store: `<prefix>/<kind>/<id>/gen-<n>/<seq>.parquet` per chunk (`<seq>.<rewrite>.parquet`
+ * once an erasure rewrote it) and
  * `<prefix>/<kind>/<id>/gen-<n>/manifest.json` per generation. Kind and id are percent-encoded (an id
  * may hold `/` or anything else a URL would read), the sequence zero-padded so a listing sorts in
  * chunk order.
@@ -29,8 +30,13 @@ export function generationPrefix(prefix: string, key: ChunkKey): string {
   return prefix ? `${prefix}/${path}` : path;
 }
 
-export function chunkObjectKey(prefix: string, key: ChunkKey, seq: number): string {
-  return `${generationPrefix(prefix, key)}/${String(seq).padStart(6, '0')}.parquet`;
+/**
+ * A chunk's key; a rewritten chunk (an erasure took rows out of it) has a `variant` naming the rewrite,
+ * so the new object never overwrites the one the catalog still names until the swap commits.
+ */
+export function chunkObjectKey(prefix: string, key: ChunkKey, seq: number, variant?: string): string {
+  const suffix = variant ? `.${segment(variant)}` : '';
+  return `${generationPrefix(prefix, key)}/${String(seq).padStart(6, '0')}${suffix}.parquet`;
 }
 
 export function manifestObjectKey(prefix: string, key: ChunkKey): string {

@@ -25,7 +25,15 @@ import { ChunkIntegrityError } from '../storage/chunkCodec';
 import { chunkObjectKey, manifestObjectKey } from './objectKeys';
 import { inlineParquetCodec, type ParquetCodec } from './parquetCodec';
 import { PARQUET_CHUNK_FORMAT, PARQUET_CODEC } from './parquetChunk';
-import { insertChunkRecord, type ArchiveStore, type ChunkKey, type ChunkRecord, type GenerationSummary, type WrittenChunk } from './store';
+import {
+  insertChunkRecord,
+  replaceChunkRecord,
+  type ArchiveStore,
+  type ChunkKey,
+  type ChunkRecord,
+  type GenerationSummary,
+  type WrittenChunk,
+} from './store';
 
 const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
 /** DeleteObjects takes at most this many keys per request. */
@@ -125,9 +133,9 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
     name: 's3',
     location: `s3://${bucket}/${prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`,
 
-    async write(key, seq, canonical) {
+    async write(key, seq, canonical, variant) {
       const chunk = await codec.encode(canonical, identity(key, seq));
-      const objectKey = chunkObjectKey(prefix, key, seq);
+      const objectKey = chunkObjectKey(prefix, key, seq, variant);
       const sent = await put(objectKey, chunk.body, PARQUET_CONTENT_TYPE);
       const what = `chunk ${seq} of ${key.message_kind}:${key.message_id} generation ${key.generation}`;
       const back = await get(objectKey, what);
@@ -147,6 +155,10 @@ export function s3Store({ client, settings, codec = inlineParquetCodec() }: S3St
     },
 
     record: (trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk) => insertChunkRecord(trx, key, seq, chunk, 's3'),
+
+    // The object was written, read back and checked by `write`: only the catalog row changes here.
+    replace: (trx: Knex.Transaction, key: ChunkKey, previous: ChunkRecord, chunk: WrittenChunk) =>
+      replaceChunkRecord(trx, key, previous, chunk),
 
     async read(_db: Db, key: ChunkKey, record: ChunkRecord) {
       const rowCount = Number(record.row_count);

@@ -68,11 +68,17 @@ export interface ArchiveStore {
   /**
    * Stores a chunk's bytes where they live before the catalog row, and proves they read back as the
    * rows given. Safe to repeat: the same generation, seq and rows give the same place and content.
-   * The chunk's bytes are the store's from then on (they may be moved to another thread).
+   * The chunk's bytes are the store's from then on (they may be moved to another thread). A `variant`
+   * (a rewrite's name) puts the bytes beside the chunk's current ones instead of over them.
    */
-  write(key: ChunkKey, seq: number, chunk: CanonicalChunk): Promise<WrittenChunk>;
+  write(key: ChunkKey, seq: number, chunk: CanonicalChunk, variant?: string): Promise<WrittenChunk>;
   /** Inside the step's transaction (its fence checked): the chunk's catalog row, verified. */
   record(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk): Promise<void>;
+  /**
+   * Inside a transaction: swaps a recorded chunk for a rewritten one (written with a variant), only if
+   * its catalog row is still `previous` (same checksum, store and object). False when it changed meanwhile.
+   */
+  replace(trx: Knex.Transaction, key: ChunkKey, previous: ChunkRecord, chunk: WrittenChunk): Promise<boolean>;
   /** A chunk's values, verified against its catalog row; ChunkIntegrityError when they differ or are gone. */
   read(db: Db, key: ChunkKey, record: ChunkRecord): Promise<ChunkColumns>;
   /** The rows of one user in a chunk (INTERACTION_COLUMNS order), the whole chunk verified as by `read`. */
@@ -129,6 +135,30 @@ export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, se
     store,
     verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
   });
+}
+
+/** The compare-and-swap of a chunk's catalog row: true when `previous` was still what the row said. */
+export async function replaceChunkRecord(
+  trx: Knex.Transaction,
+  key: ChunkKey,
+  previous: ChunkRecord,
+  chunk: WrittenChunk,
+): Promise<boolean> {
+  let q = trx('archive_chunks').where({ ...key, seq: previous.seq, checksum: previous.checksum, store: previous.store });
+  q = previous.object_key === null ? q.whereNull('object_key') : q.andWhere('object_key', previous.object_key);
+  const n = await q.update({
+    first_id: chunk.firstId,
+    last_id: chunk.lastId,
+    row_count: chunk.rowCount,
+    checksum: chunk.checksum,
+    codec: chunk.codec,
+    payload: chunk.payload,
+    object_key: chunk.objectKey,
+    bytes: chunk.bytes,
+    user_filter: chunk.userFilter,
+    verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
+  });
+  return n === 1;
 }
 
 /** The rows of a chunk's columns (INTERACTION_COLUMNS order) whose user is `userId`. */

@@ -36,6 +36,10 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/users/export': ['export'],
   'GET /v1/messages/:kind/:id/user-data.csv': ['export'],
 
+  // A user's erasure cannot be undone: its own scope, never implied by export.
+  'DELETE /v1/users/:id': ['privacy'],
+  'GET /v1/privacy/erasures/:request': ['privacy'],
+
   // Runs a failed archive or restore again: an operator's decision after fixing the cause.
   'POST /v1/messages/:kind/:id/retry': ['admin'],
   'POST /v1/tokens': ['admin'],

@@ -2,14 +2,15 @@
  * Who may do what. Each route of the HTTP API names the scopes that let a caller through; `admin`
  * lets a caller through everywhere. This module owns the list and the rule.
  */
-export const SCOPES = ['ingest', 'messages', 'restore', 'export', 'admin'] as const;
+export const SCOPES = ['ingest', 'messages', 'restore', 'export', 'privacy', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   ingest: 'send interaction events (POST /v1/interactions)',
   messages: 'define, stop and resume messages, manage audiences, evaluate filters, read statuses and analytics',
   restore: 'restore one message or many by tag or ids, and follow those restores',
-  export: 'read user profiles, export users and download User Data CSVs',
+  export: "read user profiles, export users and a user's interactions, and download User Data CSVs",
+  privacy: 'erase users (DELETE /v1/users/{id}) and follow erasures',
   admin: 'everything, including a stop dated in the past, retries and tokens',
 };
 

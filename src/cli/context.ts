@@ -8,6 +8,7 @@ import { LifecycleClient } from '../client/lifecycleClient';
 import { openDatabase } from '../db/knex';
 import { loadConfig, type Config } from '../config';
 import { connectTemporal, type TemporalHandles } from '../temporal/connection';
+import type { Client } from '@temporalio/client';
 
 export interface OutputStream {
   write(chunk: string): unknown;
@@ -81,6 +82,10 @@ export class CliContext {
       });
     }
     return this.temporal;
+  }
+
+  async temporalClient(): Promise<Client> {
+    return (await this.connect()).client;
   }
 
   async lifecycle(): Promise<LifecycleClient> {

@@ -18,6 +18,7 @@ import { registerRetry } from './commands/retry';
 import { registerStatus } from './commands/status';
 import { registerStop } from './commands/stop';
 import { registerTokens } from './commands/tokens';
+import { registerUsers } from './commands/users';
 
 export type { CliIo, OutputStream } from './context';
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './context';
@@ -57,6 +58,7 @@ function buildProgram(ctx: CliContext): Command {
   registerTokens(program, ctx);
   registerAudit(program, ctx);
   registerArchive(program, ctx);
+  registerUsers(program, ctx);
   return program;
 }
 

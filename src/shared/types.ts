@@ -59,6 +59,28 @@ export interface RestoreDoneSignal extends MessageRef {
   reason: string | null;
 }
 
+/** Sent to a message's actor (`eraseUser` Update): erase this user's rows from the message, between its moves. */
+export interface EraseUserRequest {
+  requestId: string;
+  userId: string;
+  /** ISO instant: the user's rows that occurred up to it go; later ones are a new life. */
+  erasedThrough: string;
+  /** The erasure workflow to tell (`messageErased`) once the message's part is done or has failed. */
+  notifyWorkflowId: string;
+}
+
+/** The actor's answer to `eraseUser`: queued (or already queued) behind its current step. */
+export interface EraseUserAccepted {
+  requestId: string;
+  state: LifecycleState;
+}
+
+/** Signalled by an actor to the erasure workflow: its part of the request is recorded in `erasure_messages`. */
+export interface MessageErasedSignal extends MessageRef {
+  requestId: string;
+  ok: boolean;
+}
+
 /** A step that cannot proceed without an operator; the actor waits for the `retry` Update. */
 export interface LifecycleProblem {
   /** The activity that failed for good, e.g. `restoreInteractions`. */

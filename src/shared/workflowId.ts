@@ -12,6 +12,12 @@ export const TASK_QUEUE = 'interaction-data';
  */
 export const BULK_WATCH_TASK_QUEUE = 'interaction-data-bulk-watch';
 export const LIFECYCLE_WORKFLOW_TYPE = 'interactionDataLifecycle';
+export const ERASURE_WORKFLOW_TYPE = 'interactionDataErasure';
+
+/** One workflow per erasure request: the same request started twice is one erasure. */
+export function erasureWorkflowId(requestId: string): string {
+  return `interaction-data-erasure:${requestId}`;
+}
 
 export function isMessageKind(value: unknown): value is MessageKind {
   return typeof value === 'string' && (MESSAGE_KINDS as readonly string[]).includes(value);

@@ -6,6 +6,7 @@
 import pino from 'pino';
 import { buildApi, type ApiServer } from '../../src/api/app';
 import { ROUTE_SCOPES } from '../../src/auth/routeScopes';
+import { ErasureClient } from '../../src/client/erasureClient';
 import type { Scope } from '../../src/auth/scopes';
 import { bearer, testAuth } from '../support/auth';
 import type { TestStack } from '../support/stack';
@@ -18,6 +19,7 @@ export async function dataPlaneApi(stack: TestStack): Promise<ApiServer> {
   const api = buildApi({
     auth: auth.auth,
     lifecycle: stack.lifecycle,
+    erasures: new ErasureClient(stack.client, stack.db),
     connection: stack.connection,
     db: stack.db,
     logger: pino({ level: 'silent' }),
@@ -31,6 +33,7 @@ export async function dataPlaneApi(stack: TestStack): Promise<ApiServer> {
     messages: await auth.token(['messages']),
     restore: await auth.token(['restore']),
     export: await auth.token(['export']),
+    privacy: await auth.token(['privacy']),
     admin: auth.adminToken,
   });
   return api;
@@ -71,7 +74,7 @@ export interface Reply<T = unknown> {
 
 export async function call<T = Record<string, unknown>>(
   api: ApiServer,
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   url: string,
   payload?: unknown,
 ): Promise<Reply<T>> {

@@ -17,11 +17,14 @@ import { ER_DUP_ENTRY, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, sqlErrno, valuesP
 import type { InteractionEvent } from './events';
 import { inTransaction, type SqlSession, type SqlValue } from './session';
 import { batchDeltas, USER_TIME_COLUMNS, type BatchDeltas } from './summaries';
+import { erasedThroughOf } from '../../privacy/erasureRecords';
 
 export interface IngestResult {
   received: number;
   stored: number;
   duplicates: number;
+  /** Events of an erased user that occurred before the erasure: refused, never stored (src/privacy/erasureRecords.ts). */
+  erased: number;
 }
 
 const ATTEMPTS = 5;
@@ -42,7 +45,7 @@ class MissingHotTables extends Error {
 }
 
 export async function ingestEvents(db: Db, events: readonly InteractionEvent[]): Promise<IngestResult> {
-  if (events.length === 0) return { received: 0, stored: 0, duplicates: 0 };
+  if (events.length === 0) return { received: 0, stored: 0, duplicates: 0, erased: 0 };
   // The ledger alone answers "seen before?": the hot table has no key on event ids (migration 004).
   let tablesMade = 0;
   for (let attempt = 1; ; attempt++) {
@@ -86,10 +89,19 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
     // Event ids are exact: `E1` and `e1` are two events.
     const seen = new Set(seenRows.map((r) => r.event_id));
     fresh = events.filter((e) => !seen.has(e.eventId));
-    if (fresh.length === 0) return { received: events.length, stored: 0, duplicates: events.length };
+    if (fresh.length === 0) return { received: events.length, stored: 0, duplicates: events.length, erased: 0 };
     const ledger = fresh.map((e) => e.eventId).sort();
     await insertOrRace(trx, `INSERT INTO ingested_events (event_id) VALUES ${valuesPlaceholders(ledger.length, 1)}`, ledger);
   }
+
+  // An erased user's old events stay erased: a late event, or a batch retried with them, is refused here
+  // (in the ledger, so a later copy is a duplicate). Checked before anything of the batch is written.
+  const seenCount = events.length - fresh.length;
+  const erasedThrough = await erasedThroughOf(trx.query, [...new Set(fresh.map((e) => e.userId))]);
+  const kept = erasedThrough.size === 0 ? fresh : fresh.filter((e) => !isErased(e, erasedThrough));
+  const erased = fresh.length - kept.length;
+  fresh = kept;
+  if (fresh.length === 0) return { received: events.length, stored: 0, duplicates: seenCount, erased };
 
   // Each message's rows go to its own table, locked in share mode so the archive cannot take it out of
   // service before this commits (src/storage/hotTables.ts).
@@ -112,7 +124,12 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
   for (const [name, events] of byTable) await insertRows(trx, name, events);
 
   await applyDeltas(trx, batchDeltas(fresh));
-  return { received: events.length, stored: fresh.length, duplicates: events.length - fresh.length };
+  return { received: events.length, stored: fresh.length, duplicates: seenCount, erased };
+}
+
+function isErased(e: InteractionEvent, erasedThrough: ReadonlyMap<string, string>): boolean {
+  const through = erasedThrough.get(e.userId);
+  return through !== undefined && Date.parse(e.occurredAt) <= Date.parse(through);
 }
 
 async function insertRows(trx: SqlSession, table: string, events: readonly InteractionEvent[]): Promise<void> {

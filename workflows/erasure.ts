@@ -1,0 +1,74 @@
+/**
+ * A user's erasure (DELETE /v1/users/{id}, `interaction-data users erase`): one workflow per request,
+ * `interaction-data-erasure:<request id>`.
+ *
+ * 1. beginErasure records the request and the erasure record ingestion checks from then on, removes the
+ *    user's summaries and lists the user's messages (`user_messages`) in `erasure_messages`.
+ * 2. The messages still pending there are asked of their actors (`eraseUser` Update with start), at most
+ *    `window` at a time; each actor erases the user between its moves, records its part in
+ *    `erasure_messages` and signals `messageErased`. MySQL is the truth: a signal only wakes this
+ *    workflow, which reads the pending list again; actors that said nothing for a while are asked again
+ *    (an actor queues a request id once, and erasing twice finds nothing the second time).
+ * 3. finishErasure removes what is left and reports the totals, which are this workflow's result.
+ *
+ * Continue-as-new when Temporal suggests it: the state is in MySQL, so the next run starts at step 2.
+ */
+import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { ErasureActivities } from '../activities/erasure';
+import type { ErasureView } from '../src/privacy/erasureRecords';
+import { messageErasedSignal } from './definitions';
+
+export interface ErasureInput {
+  requestId: string;
+  userId: string;
+  requestedBy: string;
+  /** Messages erased at once (default 16). */
+  window?: number;
+  /** Set by continue-as-new: the request is recorded. */
+  erasedThrough?: string;
+}
+
+const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
+const records = proxyActivities<ErasureActivities>({ startToCloseTimeout: '5m', retry: retryForever });
+const asker = proxyActivities<ErasureActivities>({ startToCloseTimeout: '10m', heartbeatTimeout: '20s', retry: retryForever });
+
+const DEFAULT_WINDOW = 16;
+/** Actors asked this long ago that have not reported are asked again. */
+const ASK_AGAIN_AFTER_MS = 10 * 60_000;
+
+export async function interactionDataErasure(input: ErasureInput): Promise<ErasureView> {
+  const window = Math.max(1, Math.min(input.window ?? DEFAULT_WINDOW, 256));
+  let reported = 0;
+  setHandler(messageErasedSignal, (signal) => {
+    if (signal.requestId === input.requestId) reported += 1;
+  });
+
+  const erasedThrough =
+    input.erasedThrough ??
+    (await records.beginErasure({ requestId: input.requestId, userId: input.userId, requestedBy: input.requestedBy })).erasedThrough;
+  const request = { requestId: input.requestId, userId: input.userId, erasedThrough, notifyWorkflowId: workflowInfo().workflowId };
+
+  /** When each message under way was asked, by `<kind>:<id>`. */
+  const asked = new Map<string, number>();
+  for (;;) {
+    // Before the read: a report that arrives while it runs then ends the wait below at once.
+    const seen = reported;
+    const pending = await records.pendingErasureMessages({ requestId: input.requestId, limit: window });
+    if (pending.length === 0) break;
+    const now = Date.now();
+    const toAsk = pending.filter((r) => {
+      const at = asked.get(`${r.kind}:${r.id}`);
+      return at === undefined || now - at >= ASK_AGAIN_AFTER_MS;
+    });
+    if (toAsk.length > 0) {
+      await asker.askActorsToErase({ refs: toAsk, request });
+      for (const r of toAsk) asked.set(`${r.kind}:${r.id}`, Date.now());
+    }
+    await condition(() => reported > seen, ASK_AGAIN_AFTER_MS);
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof interactionDataErasure>({ ...input, erasedThrough });
+    }
+  }
+  return records.finishErasure({ requestId: input.requestId });
+}
