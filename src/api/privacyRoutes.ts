@@ -5,7 +5,6 @@
  */
 import { Type } from '@fastify/type-provider-typebox';
 import type { Connection } from '@temporalio/client';
-import type { Principal } from '../auth/scopes';
 import type { ErasureClient } from '../client/erasureClient';
 import { USER_ID_PATTERN } from '../dataplane/ingest/events';
 import { ErasureConflictError } from '../privacy/erasureRecords';
@@ -69,7 +68,7 @@ export function registerPrivacyRoutes(
       },
     },
     async (request, reply) => {
-      const principal = request.principal as Principal | null;
+      const principal = request.principal;
       const requestedBy = principal?.email ?? principal?.name ?? '';
       try {
         const started = await connection.withDeadline(Date.now() + temporalTimeoutMs, () =>

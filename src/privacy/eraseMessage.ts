@@ -241,7 +241,7 @@ export async function sweepOrphans(db: Db, stores: ArchiveStores, ref: MessageRe
     .select<{ id: number; generation: number; store: string; object_key: string }[]>('id', 'generation', 'store', 'object_key');
   for (const o of orphans) {
     const key: ChunkKey = { message_kind: ref.kind, message_id: ref.id, generation: Number(o.generation) };
-    const named = await db('archive_chunks')
+    const named: unknown = await db('archive_chunks')
       .where({ ...key, store: o.store, object_key: o.object_key })
       .first('seq');
     if (!named)

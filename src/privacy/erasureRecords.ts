@@ -98,11 +98,11 @@ export async function beginErasure(db: Db, input: { requestId: string; userId: s
         'erased_through = GREATEST(erased_through, VALUES(erased_through))',
       [hash, now.at, input.requestId],
     );
-    const messages = (await trx('user_messages')
+    const messages = await trx('user_messages')
       .where({ user_id: input.userId })
       .forUpdate()
       .orderBy(['message_kind', 'message_id'])
-      .select('message_kind', 'message_id')) as { message_kind: MessageKind; message_id: string }[];
+      .select<{ message_kind: MessageKind; message_id: string }[]>('message_kind', 'message_id');
     await trx('erasure_requests').insert({
       request_id: input.requestId,
       user_id: input.userId,
@@ -170,11 +170,11 @@ export async function erasedThroughOf(
 
 /** The messages of a request whose erasure has not been recorded yet, in order, `limit` at most. */
 export async function pendingErasureMessages(db: Db, requestId: string, limit: number): Promise<MessageRef[]> {
-  const rows = (await db('erasure_messages')
+  const rows = await db('erasure_messages')
     .where({ request_id: requestId, status: 'pending' })
     .orderBy(['message_kind', 'message_id'])
     .limit(limit)
-    .select('message_kind', 'message_id')) as { message_kind: MessageKind; message_id: string }[];
+    .select<{ message_kind: MessageKind; message_id: string }[]>('message_kind', 'message_id');
   return rows.map((r) => ({ kind: r.message_kind, id: r.message_id }));
 }
 
@@ -261,9 +261,9 @@ export async function erasureView(db: Db, requestId: string): Promise<ErasureVie
     | undefined
   >();
   if (!r) return null;
-  const [sums] = (await db('erasure_messages')
+  const [sums] = await db('erasure_messages')
     .where({ request_id: requestId })
-    .select(
+    .select<Record<string, string | number | null>[]>(
       db.raw("SUM(status = 'done') AS done"),
       db.raw("SUM(status = 'failed') AS failed"),
       db.raw('SUM(hot_rows) AS hot_rows'),
@@ -271,7 +271,7 @@ export async function erasureView(db: Db, requestId: string): Promise<ErasureVie
       db.raw('SUM(chunks_read) AS chunks_read'),
       db.raw('SUM(chunks_rewritten) AS chunks_rewritten'),
       db.raw('SUM(bytes_rewritten) AS bytes_rewritten'),
-    )) as Record<string, string | number | null>[];
+    );
   const n = (k: string) => Number(sums?.[k] ?? 0);
   return {
     requestId,
