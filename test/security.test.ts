@@ -22,6 +22,7 @@ import { ROUTE_SCOPES } from '../src/auth/routeScopes';
 import { SCOPES, type Scope } from '../src/auth/scopes';
 import { runCli } from '../src/cli/main';
 import { BulkRestoreClient } from '../src/client/bulkRestoreClient';
+import { ErasureClient } from '../src/client/erasureClient';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { bearer, testAuth, type TestAuth } from './support/auth';
 import { createStack, type TestStack } from './support/stack';
@@ -146,6 +147,7 @@ describe('who may do what (HTTP API, real stack)', () => {
       auth: auth.auth,
       lifecycle: stack.lifecycle,
       bulk: new BulkRestoreClient(stack.client),
+      erasures: new ErasureClient(stack.client, stack.db),
       connection: stack.connection,
       db: stack.db,
       logger: silent,

@@ -28,6 +28,7 @@ import { buildApi, type ApiServer } from '../../src/api/app';
 import { isAudited, ROUTE_SCOPES, type RouteAccess } from '../../src/auth/routeScopes';
 import { SCOPES, type Scope } from '../../src/auth/scopes';
 import { BulkRestoreClient } from '../../src/client/bulkRestoreClient';
+import { ErasureClient } from '../../src/client/erasureClient';
 import { createDb, type Db } from '../../src/db/knex';
 import { isMessageId, isMessageKind, lifecycleWorkflowId } from '../../src/shared/workflowId';
 import type { RunningWorker } from '../../src/worker';
@@ -323,6 +324,7 @@ describe('HTTP API under generated and hostile input', () => {
       limits: { rateLimitMax: 1_000_000 },
       lifecycle: stack.lifecycle,
       bulk: new BulkRestoreClient(stack.client),
+      erasures: new ErasureClient(stack.client, apiDb),
       connection: stack.connection,
       db: apiDb,
       // The worker archives to the stack's store: a user's access request reads its chunks there.
