@@ -17,7 +17,7 @@ import { archiveMessage } from '../src/storage/archiver';
 import { INTERACTION_COLUMNS, type InteractionRow } from '../src/storage/chunkCodec';
 import { restoreMessage } from '../src/storage/restorer';
 import { authFor, dataPlaneApi } from './dataplane/helpers';
-import { createStack, hotRows, waitFor, type TestStack } from './support/stack';
+import { createStack, hotRows, waitFor, waitForState, type TestStack } from './support/stack';
 
 const USER = 'erase-me@example.com';
 const OTHERS = Array.from({ length: 9 }, (_, i) => `other-${i}`);
@@ -176,6 +176,57 @@ describe("a user's erasure, hot and archived", () => {
     assert.equal((await hotRows(db, C)).filter((r) => r.user_id === USER).length, 1);
     assert.equal((await db('user_messages').where({ user_id: USER })).length, 1);
     assert.equal((await db('users').where({ id: USER })).length, 1);
+  });
+
+  it("waits for the message's archive or restore under way, then erases from what it left", async () => {
+    const E: MessageRef = { kind: 'campaign', id: 'erase-while-moving' };
+    const whoOf = (i: number) => (i % 10 === 3 ? 'race-1' : i % 10 === 7 ? 'race-2' : OTHERS[i % OTHERS.length]);
+    const batch = (from: number, n: number): InteractionEvent[] =>
+      Array.from({ length: n }, (_, k) => ({
+        eventId: `${E.id}-${from + k}`,
+        type: 'received' as const,
+        messageKind: E.kind,
+        messageId: E.id,
+        userId: whoOf(from + k),
+        occurredAt: new Date(BASE + (from + k) * 1000).toISOString(),
+        variantId: 'v1',
+      }));
+    for (let i = 0; i < 20_000; i += 2_000) await ingestEvents(stack.db, batch(i, 2_000));
+    const original = await allRows(stack, E);
+    const without = (...users: string[]) =>
+      new Map([...original].filter(([, r]) => !users.includes((JSON.parse(r) as InteractionRow).user_id as string)));
+    const erase = async (user: string) => {
+      const started = await call<{ statusUrl: string }>('DELETE', `/v1/users/${user}`);
+      assert.equal(started.status, 202);
+      return waitFor(
+        `the erasure of ${user}`,
+        async () => {
+          const v = (await call<ErasureView>('GET', started.body.statusUrl)).body;
+          return v.status === 'running' ? null : v;
+        },
+        120_000,
+      );
+    };
+    const manifest = () =>
+      stack
+        .db('archive_manifests')
+        .where({ message_kind: E.kind, message_id: E.id, generation: 1 })
+        .first<{ status: string } | undefined>('status');
+
+    await stack.lifecycle.stop(E.kind, E.id, { stoppedAt: new Date(Date.now() - 3_600_000).toISOString() });
+    await waitFor('the archive to begin', async () => ((await manifest())?.status === 'archiving' ? true : null), 60_000, 20);
+    const first = await erase('race-1');
+    assert.equal(first.status, 'done');
+    assert.equal(first.hotRows + first.archivedRows, 2_000);
+    await waitForState(stack, E, 'expired');
+    assert.deepEqual(await allRows(stack, E), without('race-1'));
+
+    await stack.lifecycle.restore(E.kind, E.id, { requestedBy: 'ops@example.com' });
+    await waitFor('the restore to begin', async () => ((await manifest())?.status === 'restoring' ? true : null), 60_000, 20);
+    const second = await erase('race-2');
+    assert.equal(second.status, 'done');
+    await waitForState(stack, E, 'stopped');
+    assert.deepEqual(await allRows(stack, E), without('race-1', 'race-2'));
   });
 
   it('asks for the privacy scope and refuses a malformed user id', async () => {

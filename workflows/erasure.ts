@@ -35,6 +35,8 @@ const asker = proxyActivities<ErasureActivities>({ startToCloseTimeout: '10m', h
 const DEFAULT_WINDOW = 16;
 /** Actors asked this long ago that have not reported are asked again. */
 const ASK_AGAIN_AFTER_MS = 10 * 60_000;
+/** Without a report, the pending list is read again this often (a report may be lost with its actor's run). */
+const RECHECK_MS = 60_000;
 
 export async function interactionDataErasure(input: ErasureInput): Promise<ErasureView> {
   const window = Math.max(1, Math.min(input.window ?? DEFAULT_WINDOW, 256));
@@ -64,7 +66,7 @@ export async function interactionDataErasure(input: ErasureInput): Promise<Erasu
       await asker.askActorsToErase({ refs: toAsk, request });
       for (const r of toAsk) asked.set(`${r.kind}:${r.id}`, Date.now());
     }
-    await condition(() => reported > seen, ASK_AGAIN_AFTER_MS);
+    await condition(() => reported > seen, RECHECK_MS);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof interactionDataErasure>({ ...input, erasedThrough });

@@ -421,7 +421,8 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
         // Between moves: no archive or restore of this message runs while its rows are erased.
         const { requestId, userId, erasedThrough, notifyWorkflowId } = e.request;
         const { ok } = await eraser.eraseUserInMessage({ kind: s.kind, id: s.id, requestId, userId, erasedThrough });
-        void getExternalWorkflowHandle(notifyWorkflowId)
+        // Awaited: the loop may continue-as-new next, and the report must have gone out by then.
+        await getExternalWorkflowHandle(notifyWorkflowId)
           .signal(messageErasedSignal, { kind: s.kind, id: s.id, requestId, ok })
           .catch((err: unknown) => log.warn('could not tell the erasure workflow', { workflowId: notifyWorkflowId, error: String(err) }));
         return;

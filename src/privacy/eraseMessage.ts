@@ -8,11 +8,12 @@
  * A chunk is rewritten, never edited: the rows without the user's are written as a new chunk beside it
  * (for S3 a new object `<seq>.e-<rewrite>.parquet`, deterministic per request so a retry writes the same
  * bytes to the same key), read back and checked like any archived chunk, and then swapped in one
- * transaction that compares the catalog row with what was read (checksum, store, object) and records
- * the old object as an orphan. The old object is deleted after the commit; a crash between the two
- * leaves the orphan row, which the next erasure of the message deletes (never an object a catalog row
- * names). Each generation's manifest (counts, bytes, checksum) and its manifest.json are then computed
- * again from its chunks. Only chunks whose user filter may hold the user are read.
+ * transaction that compares the catalog row with what was read (checksum, store, object), records the
+ * old object as an orphan and counts the generation's manifest again, so the catalog agrees with itself
+ * after every swap. The old object is deleted after the commit; a crash between the two leaves the
+ * orphan row, which the next erasure of the message deletes (never an object a catalog row names). An
+ * archived generation's manifest.json is written again at the end. Only chunks whose user filter may
+ * hold the user are read.
  *
  * Safe to run again: the rows already erased are not there to be found, a chunk already swapped no
  * longer holds the user (and its filter says so), and an orphan already deleted is no error.
@@ -100,7 +101,7 @@ export async function eraseUserFromMessage(
     laterRows ||= outcome.laterRows;
     await opts.onChunk?.(counts);
   }
-  for (const generation of touched) await recountGeneration(db, stores, { ...where, generation });
+  for (const generation of touched) await describeAgain(db, stores, { ...where, generation });
   await forgetPair(db, ref, userId, laterRows);
   return counts;
 }
@@ -146,10 +147,10 @@ async function eraseFromChunk(
       const ok = written
         ? await store.replace(trx, key, previous, written)
         : (await chunkRowOf(trx('archive_chunks'), key, previous).delete()) === 1;
-      if (ok && previous.object_key) {
-        await trx('archive_orphans').insert({ ...key, store: previous.store, object_key: previous.object_key });
-      }
-      return ok;
+      if (!ok) return false;
+      if (previous.object_key) await trx('archive_orphans').insert({ ...key, store: previous.store, object_key: previous.object_key });
+      await recountManifest(trx, key);
+      return true;
     });
     if (swapped) {
       await sweepOrphans(db, stores, { kind: key.message_kind as MessageRef['kind'], id: key.message_id });
@@ -179,37 +180,50 @@ function chunkRowOf(q: Knex.QueryBuilder, key: ChunkKey, r: ChunkRecord): Knex.Q
   return r.object_key === null ? base.whereNull('object_key') : base.andWhere('object_key', r.object_key);
 }
 
-/** The generation's manifest computed again from its chunks; its manifest.json too once it is archived. */
-async function recountGeneration(db: Db, stores: ArchiveStores, key: ChunkKey): Promise<void> {
-  const manifest = await db.transaction(async (trx) => {
-    const m = await trx('archive_manifests').where(key).forUpdate().first<{ status: string; store: string } | undefined>('status', 'store');
-    if (!m) return null;
-    const chunks = await trx('archive_chunks')
-      .where(key)
-      .whereNotNull('verified_at')
-      .orderBy('seq')
-      .select<{ checksum: string; row_count: number; bytes: number }[]>(
-        'checksum',
-        'row_count',
-        trx.raw('COALESCE(bytes, LENGTH(payload)) AS bytes'),
-      );
-    const summary = {
-      rowCount: chunks.reduce((n, c) => n + Number(c.row_count), 0),
-      chunkCount: chunks.length,
-      bytes: chunks.reduce((n, c) => n + Number(c.bytes), 0),
+/** Inside the swap's transaction: the generation's manifest counted again from its chunks, so the catalog always agrees with itself. */
+async function recountManifest(trx: Knex.Transaction, key: ChunkKey): Promise<void> {
+  const chunks = await trx('archive_chunks')
+    .where(key)
+    .whereNotNull('verified_at')
+    .orderBy('seq')
+    .select<{ checksum: string; row_count: number; bytes: number }[]>(
+      'checksum',
+      'row_count',
+      trx.raw('COALESCE(bytes, LENGTH(payload)) AS bytes'),
+    );
+  await trx('archive_manifests')
+    .where(key)
+    .update({
+      row_count: chunks.reduce((n, c) => n + Number(c.row_count), 0),
+      chunk_count: chunks.length,
+      compressed_bytes: chunks.reduce((n, c) => n + Number(c.bytes), 0),
       checksum: manifestChecksum(chunks.map((c) => c.checksum)),
-    };
-    await trx('archive_manifests').where(key).update({
-      row_count: summary.rowCount,
-      chunk_count: summary.chunkCount,
-      compressed_bytes: summary.bytes,
-      checksum: summary.checksum,
     });
-    return { ...m, summary };
+}
+
+/** After its chunks changed: an archived generation's description beside its chunks (manifest.json), unless it is current. */
+async function describeAgain(db: Db, stores: ArchiveStores, key: ChunkKey): Promise<void> {
+  const m = await db('archive_manifests').where(key).first<
+    | {
+        status: string;
+        store: string;
+        row_count: number;
+        chunk_count: number;
+        compressed_bytes: number;
+        checksum: string;
+        described_checksum: string | null;
+      }
+    | undefined
+  >('status', 'store', 'row_count', 'chunk_count', 'compressed_bytes', 'checksum', 'described_checksum');
+  if (m?.status !== 'archived' || m.described_checksum === m.checksum) return;
+  await stores.get(m.store).describeGeneration(db, key, {
+    status: 'archived',
+    rowCount: Number(m.row_count),
+    chunkCount: Number(m.chunk_count),
+    bytes: Number(m.compressed_bytes),
+    checksum: m.checksum,
   });
-  if (manifest?.status !== 'archived') return;
-  await stores.get(manifest.store).describeGeneration(db, key, { status: 'archived', ...manifest.summary });
-  await db('archive_manifests').where(key).update({ described_checksum: manifest.summary.checksum });
+  await db('archive_manifests').where(key).andWhere({ checksum: m.checksum }).update({ described_checksum: m.checksum });
 }
 
 /**
