@@ -45,6 +45,7 @@ const LONGEST_FIRST = [
   'test/faults/mysql.test.ts',
   'test/faults/signalStorm.test.ts',
   'test/faults/s3.test.ts',
+  'test/faults/erasure.test.ts',
   'test/property/api.property.test.ts',
   'test/property/cli.property.test.ts',
 ];
@@ -71,6 +72,7 @@ const BOTH_STORES = [
   'test/faults/sigkill.test.ts',
   'test/faults/mysql.test.ts',
   'test/faults/signalStorm.test.ts',
+  'test/faults/erasure.test.ts',
   'test/lifecycle.test.ts',
   'test/crash.test.ts',
   'test/retention.test.ts',

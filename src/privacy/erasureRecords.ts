@@ -12,7 +12,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { backOff } from 'exponential-backoff';
 import type { Db } from '../db/knex';
+import { ER_DUP_ENTRY, sqlErrno } from '../dataplane/sql';
+import { isDeadlock } from '../storage/deadlock';
 import type { MessageKind, MessageRef } from '../shared/types';
 
 /** How the erasure records name a user: never the id itself. */
@@ -70,6 +73,17 @@ const MESSAGES_PER_STATEMENT = 500;
  */
 export async function beginErasure(db: Db, input: { requestId: string; userId: string; requestedBy: string }): Promise<ErasureBegun> {
   const hash = userHash(input.userId);
+  // The same request begun twice at once: one transaction records it, the other is rolled back (a
+  // deadlock, or the request's key taken) and then finds it recorded.
+  return backOff(() => beginOnce(db, input, hash), {
+    numOfAttempts: 5,
+    startingDelay: 40,
+    jitter: 'full',
+    retry: (err) => isDeadlock(err) || sqlErrno(err) === ER_DUP_ENTRY,
+  });
+}
+
+async function beginOnce(db: Db, input: { requestId: string; userId: string; requestedBy: string }, hash: Buffer): Promise<ErasureBegun> {
   return db.transaction(async (trx) => {
     const known = await trx('erasure_requests')
       .where({ request_id: input.requestId })
