@@ -5,7 +5,7 @@
  * 1. beginErasure records the request and the erasure record ingestion checks from then on, removes the
  *    user's summaries and lists the user's messages (`user_messages`) in `erasure_messages`.
  * 2. The messages still pending there are asked of their actors (`eraseUser` Update with start), at most
- *    `window` at a time; each actor erases the user between its moves, records its part in
+ *    `window` at a time, refilled once half of them have reported; each actor erases the user between its moves, records its part in
  *    `erasure_messages` and signals `messageErased`. MySQL is the truth: a signal only wakes this
  *    workflow, which reads the pending list again; actors that said nothing for a while are asked again
  *    (an actor queues a request id once, and erasing twice finds nothing the second time).
@@ -22,7 +22,7 @@ export interface ErasureInput {
   requestId: string;
   userId: string;
   requestedBy: string;
-  /** Messages erased at once (default 16). */
+  /** Messages erased at once (default 32). */
   window?: number;
   /** Set by continue-as-new: the request is recorded. */
   erasedThrough?: string;
@@ -32,7 +32,7 @@ const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInte
 const records = proxyActivities<ErasureActivities>({ startToCloseTimeout: '5m', retry: retryForever });
 const asker = proxyActivities<ErasureActivities>({ startToCloseTimeout: '10m', heartbeatTimeout: '20s', retry: retryForever });
 
-const DEFAULT_WINDOW = 16;
+const DEFAULT_WINDOW = 32;
 /** Actors asked this long ago that have not reported are asked again. */
 const ASK_AGAIN_AFTER_MS = 10 * 60_000;
 /** Without a report, the pending list is read again this often (a report may be lost with its actor's run). */
@@ -66,7 +66,10 @@ export async function interactionDataErasure(input: ErasureInput): Promise<Erasu
       await asker.askActorsToErase({ refs: toAsk, request });
       for (const r of toAsk) asked.set(`${r.kind}:${r.id}`, Date.now());
     }
-    await condition(() => reported > seen, RECHECK_MS);
+    // The window is refilled once half of it has reported (or, near the end, any of it): one read and
+    // one round of asks per several messages, not per message.
+    const refillAt = pending.length < window ? 1 : Math.max(1, Math.floor(window / 2));
+    await condition(() => reported - seen >= refillAt, RECHECK_MS);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof interactionDataErasure>({ ...input, erasedThrough });
