@@ -136,6 +136,9 @@ function schemaFor(): NonNullable<Parameters<typeof parquetWriteBuffer>[0]['sche
 }
 const SCHEMA = schemaFor();
 
+/** Uncompressed bytes per data page; the file is no larger than with one page per column (GZIP per page). */
+const PAGE_BYTES = 16 * 1024;
+
 /**
  * Encodes rows read as arrays (INTERACTION_COLUMNS order, id first, ids ascending) into one Parquet
  * file. The checksum is of the rows as given; decodeParquetChunk recomputes it from the file.
@@ -190,6 +193,9 @@ export function encodeParquetColumns(
     // Statistics cost as much CPU as the rest of the encoding; the catalog and the metadata above carry the id range.
     statistics: false,
     rowGroupSize: rowCount,
+    // Pages of a few thousand values at most, located by the offset index written with them: a user's
+    // access request decodes the pages holding the user's rows, not whole columns (parquetUserRows).
+    pageSize: PAGE_BYTES,
     kvMetadata: Object.entries(metadata).map(([key, value]) => ({ key: META_PREFIX + key, value })),
     createdBy: 'interaction-data',
   });
@@ -212,16 +218,11 @@ function toArrayBuffer(body: Uint8Array): ArrayBuffer {
     : (body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer);
 }
 
-/**
- * Reads a chunk file back into its columns and checks it: every column present, the row count, id
- * range and rows' sha256 of its metadata equal to what the caller expects (the catalog's), and the
- * rows' checksum recomputed from the values equal to it too. Throws ChunkIntegrityError otherwise.
- */
-export async function decodeParquetChunk(
+/** The file's metadata, checked against what the caller expects (the catalog's); ChunkIntegrityError otherwise. */
+function checkedMetadata(
   body: Uint8Array,
   expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
-): Promise<ParquetColumns> {
-  const file = toArrayBuffer(body);
+): Record<string, string> {
   let metadata: Record<string, string>;
   try {
     metadata = parquetChunkMetadata(body);
@@ -247,6 +248,77 @@ export async function decodeParquetChunk(
         `not ${id.kind}:${id.id} generation ${id.generation} seq ${id.seq}`,
     );
   }
+  return metadata;
+}
+
+/** A value of a column as the rows hold it: strings and the timestamps' text as they come, the id's bigint as text. */
+const textOf = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'bigint' ? v.toString() : (v as string));
+
+/**
+ * The rows of one user in a chunk file, decoding the user_id column and then only the pages holding
+ * the user's rows. Checked: the file's metadata against the catalog (rows, rows' sha256, identity) and
+ * the user_id column's length; the bytes themselves are checked by whoever fetched them (the S3 store
+ * against the SHA-256 the server keeps, GZIP's CRC per page). The rows' checksum is not recomputed
+ * here, as it would need every value: a restore, an erasure's rewrite and a migration recompute it.
+ */
+export async function parquetUserRows(
+  body: Uint8Array,
+  expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
+  userId: string,
+): Promise<RowArray[]> {
+  checkedMetadata(body, expected);
+  const file = toArrayBuffer(body);
+  const metadata = parquetMetadata(file);
+  const parsers = { timestampFromMilliseconds: (millis: bigint) => datetimeOfMillis(Number(millis)) };
+  let users: ArrayLike<unknown> = [];
+  await parquetRead({
+    file,
+    metadata,
+    compressors: decompressors,
+    columns: ['user_id'],
+    onChunk: ({ columnData }) => (users = columnData),
+  });
+  if (users.length !== expected.rowCount) {
+    throw new ChunkIntegrityError(`chunk column user_id holds ${users.length} values, the catalog says ${expected.rowCount} rows`);
+  }
+  const rows: RowArray[] = [];
+  for (let i = 0; i < users.length; i++) {
+    if (users[i] !== userId) continue;
+    const row = new Map<string, string | null>();
+    await parquetRead({
+      file,
+      metadata,
+      compressors: decompressors,
+      parsers,
+      rowStart: i,
+      rowEnd: i + 1,
+      useOffsetIndex: true,
+      onChunk: ({ columnName, columnData, rowStart }) => {
+        const at = i - rowStart;
+        if (at >= 0 && at < columnData.length) row.set(columnName, textOf(columnData[at]));
+      },
+    });
+    rows.push(
+      INTERACTION_COLUMNS.map((name) => {
+        if (!row.has(name)) throw new ChunkIntegrityError(`chunk has no column ${name} at row ${i}`);
+        return row.get(name) ?? null;
+      }),
+    );
+  }
+  return rows;
+}
+
+/**
+ * Reads a chunk file back into its columns and checks it: every column present, the row count, id
+ * range and rows' sha256 of its metadata equal to what the caller expects (the catalog's), and the
+ * rows' checksum recomputed from the values equal to it too. Throws ChunkIntegrityError otherwise.
+ */
+export async function decodeParquetChunk(
+  body: Uint8Array,
+  expected: { checksum: string; rowCount: number; identity?: ChunkIdentity },
+): Promise<ParquetColumns> {
+  const file = toArrayBuffer(body);
+  const metadata = checkedMetadata(body, expected);
   const byName = new Map<string, (string | null)[]>();
   await parquetRead({
     file,

@@ -7,8 +7,7 @@
  * and ChunkIntegrityError is what tells the actor that a retry cannot help.
  */
 import { ChunkIntegrityError, columnsOfCanonicalBytes } from '../storage/chunkCodec';
-import { rowsOfUser } from './store';
-import { decodeParquetChunk, encodeParquetColumns, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
+import { decodeParquetChunk, encodeParquetColumns, parquetUserRows, type ChunkIdentity, type ParquetChunk } from './parquetChunk';
 
 export interface EncodeTask {
   /** The chunk's canonical bytes (chunkCodec's CanonicalChunk), moved to the thread, and their sha256. */
@@ -31,7 +30,7 @@ export type Checked<T> = ({ ok: true } & T) | { ok: false; integrity: string };
 
 export type DecodeResult = Checked<{ columns: (string | null)[][] | null }>;
 
-/** A chunk checked whole, of which only one user's rows are wanted back. */
+/** A chunk of which only one user's rows are wanted back (parquetUserRows: its pages holding them decoded). */
 export interface UserRowsTask extends Omit<DecodeTask, 'checkOnly'> {
   userId: string;
 }
@@ -61,7 +60,6 @@ export function decode(task: DecodeTask): Promise<DecodeResult> {
 
 export function userRows(task: UserRowsTask): Promise<UserRowsResult> {
   return checked(async () => {
-    const decoded = await decodeParquetChunk(task.body, task);
-    return { rows: rowsOfUser(decoded.columns, task.userId) as (string | null)[][] };
+    return { rows: (await parquetUserRows(task.body, task, task.userId)) as (string | null)[][] };
   });
 }

@@ -81,7 +81,12 @@ export interface ArchiveStore {
   replace(trx: Knex.Transaction, key: ChunkKey, previous: ChunkRecord, chunk: WrittenChunk): Promise<boolean>;
   /** A chunk's values, verified against its catalog row; ChunkIntegrityError when they differ or are gone. */
   read(db: Db, key: ChunkKey, record: ChunkRecord): Promise<ChunkColumns>;
-  /** The rows of one user in a chunk (INTERACTION_COLUMNS order), the whole chunk verified as by `read`. */
+  /**
+   * The rows of one user in a chunk (INTERACTION_COLUMNS order), for an access request. The MySQL store
+   * verifies the whole chunk as `read` does; the S3 store checks the object against the SHA-256 the
+   * server keeps and the file's metadata against the catalog row, and decodes only the pages holding
+   * the user (src/archive/parquetChunk.ts parquetUserRows).
+   */
   readUserRows(db: Db, key: ChunkKey, record: ChunkRecord, userId: string): Promise<RowArray[]>;
   /** Removes chunks' bytes ahead of their catalog rows; bytes already gone are no error. */
   removeBodies(key: ChunkKey, records: readonly ChunkRecord[]): Promise<void>;

@@ -7,6 +7,7 @@ import {
   millisOfDatetime,
   parquetChunkMetadata,
   PARQUET_CHUNK_FORMAT,
+  parquetUserRows,
 } from '../../src/archive/parquetChunk';
 import { threadedParquetCodec } from '../../src/archive/parquetCodec';
 import { canonicalChunkOfRowArrays, checksumOfRowArrays, ChunkIntegrityError, type RowArray } from '../../src/storage/chunkCodec';
@@ -45,6 +46,23 @@ describe('Parquet chunks', () => {
         input[r],
       );
     }
+  });
+
+  it("reads one user's rows from the pages holding them, exactly as the whole chunk holds them", async () => {
+    // Enough rows for many pages per column, the user at the edges and in the middle.
+    const input = rows(6_000).map((r, i): RowArray =>
+      i === 0 || i === 2_999 || i === 5_999 ? r.map((v, c) => (c === 4 ? 'subject' : v)) : r,
+    );
+    const chunk = encodeParquetChunk(input, identity);
+    const expected = { checksum: chunk.checksum, rowCount: chunk.rowCount, identity };
+    assert.deepEqual(await parquetUserRows(chunk.body, expected, 'subject'), [input[0], input[2_999], input[5_999]]);
+    assert.deepEqual(
+      await parquetUserRows(chunk.body, expected, 'user-5'),
+      input.filter((r) => r[4] === 'user-5'),
+    );
+    assert.deepEqual(await parquetUserRows(chunk.body, expected, 'nobody'), []);
+    await assert.rejects(parquetUserRows(chunk.body, { ...expected, checksum: 'f'.repeat(64) }, 'subject'), ChunkIntegrityError);
+    await assert.rejects(parquetUserRows(chunk.body, { ...expected, identity: { ...identity, seq: 8 } }, 'subject'), ChunkIntegrityError);
   });
 
   it('describes itself in its key-value metadata', () => {
