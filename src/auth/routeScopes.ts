@@ -52,8 +52,8 @@ export function routeAccess(method: string, url: string): RouteAccess | undefine
   return ROUTE_SCOPES[`${method === 'HEAD' ? 'GET' : method} ${url}`];
 }
 
-/** Reads of personal data are kept in the audit trail like writes. */
+/** Reads of personal data (exports, an erasure's progress, which names its user while it runs) are kept in the audit trail like writes. */
 export function isAudited(method: string, access: RouteAccess): boolean {
   if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return true;
-  return Array.isArray(access) && access.includes('export');
+  return Array.isArray(access) && (access.includes('export') || access.includes('privacy'));
 }

@@ -11,7 +11,10 @@ import { parseExpiry } from '../../src/cli/commands/tokens';
 describe('scopes', () => {
   it('parses lists, refusing unknown names with the known ones', () => {
     assert.deepEqual(parseScopes('restore, export restore'), ['restore', 'export']);
-    assert.throws(() => parseScopes('restore,root'), /unknown scope "root"; known scopes: ingest, messages, restore, export, admin/);
+    assert.throws(
+      () => parseScopes('restore,root'),
+      /unknown scope "root"; known scopes: ingest, messages, restore, export, privacy, admin/,
+    );
     assert.throws(() => parseScopes(' '), /at least one scope/);
   });
 
@@ -24,10 +27,12 @@ describe('scopes', () => {
 
   it('every route has a rule; HEAD follows GET; writes and personal-data reads are audited', () => {
     assert.equal(routeAccess('HEAD', '/v1/users/:id'), ROUTE_SCOPES['GET /v1/users/:id']);
-    assert.equal(routeAccess('DELETE', '/v1/users/:id'), undefined);
+    assert.deepEqual(routeAccess('DELETE', '/v1/users/:id'), ['privacy']);
+    assert.equal(routeAccess('DELETE', '/v1/messages/:kind/:id'), undefined);
     assert.equal(isAudited('POST', ['messages']), true);
     assert.equal(isAudited('GET', ['export']), true);
     assert.equal(isAudited('GET', ['messages']), false);
+    assert.equal(isAudited('GET', ['privacy']), true);
   });
 });
 
