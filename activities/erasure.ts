@@ -22,6 +22,7 @@ import { MessageKindAttr } from '../src/shared/searchAttributes';
 import type { EraseUserRequest, MessageRef } from '../src/shared/types';
 import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
 import { ChunkIntegrityError } from '../src/storage/chunkCodec';
+import { activityAttemptToken } from '../src/storage/fence';
 import { eraseUserUpdate } from '../workflows/definitions';
 import type { interactionDataLifecycle } from '../workflows/lifecycle';
 import { heartbeatWhile } from './heartbeat';
@@ -85,7 +86,12 @@ export function createErasureActivities(deps: ErasureActivityDeps): ErasureActiv
       const ref: MessageRef = { kind, id };
       try {
         const counts = await heartbeatWhile<ErasureCounts, ErasureCounts>(ctx, undefined, (report) =>
-          eraseUserFromMessage(db, stores, { ref, userId, erasedThrough, requestId }, { onChunk: (c) => report(c) }),
+          eraseUserFromMessage(
+            db,
+            stores,
+            { ref, userId, erasedThrough, requestId },
+            { onChunk: (c) => report(c), fence: { token: activityAttemptToken(ctx.info) } },
+          ),
         );
         await recordMessageErased(db, requestId, ref, { counts });
         return { ok: true };

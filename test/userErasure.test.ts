@@ -16,6 +16,8 @@ import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { INTERACTION_COLUMNS, type InteractionRow } from '../src/storage/chunkCodec';
 import { restoreMessage } from '../src/storage/restorer';
+import { StaleAttemptError } from '../src/storage/fence';
+import { eraseUserFromMessage } from '../src/privacy/eraseMessage';
 import { authFor, dataPlaneApi } from './dataplane/helpers';
 import { createStack, hotRows, waitFor, waitForState, type TestStack } from './support/stack';
 
@@ -227,6 +229,42 @@ describe("a user's erasure, hot and archived", () => {
     assert.equal(second.status, 'done');
     await waitForState(stack, E, 'stopped');
     assert.deepEqual(await allRows(stack, E), without('race-1', 'race-2'));
+  });
+
+  it('stops an archive attempt of an earlier run that is still going, then erases what it left', async () => {
+    const F: MessageRef = { kind: 'canvas', id: 'erase-beside-stale-attempt' };
+    const batch = Array.from({ length: 3_000 }, (_, i) => ({
+      eventId: `${F.id}-${i}`,
+      type: 'received' as const,
+      messageKind: F.kind,
+      messageId: F.id,
+      userId: i % 10 === 3 ? 'stale-1' : OTHERS[i % OTHERS.length],
+      occurredAt: new Date(BASE + i * 1000).toISOString(),
+      stepId: 'step-1',
+    }));
+    await ingestEvents(stack.db, batch);
+    const original = await allRows(stack, F);
+    let erased = false;
+    // The attempt pauses after its second chunk while the erasure runs, as one a reset actor left behind would go on.
+    const stale = archiveMessage(stack.db, F, 1, {
+      chunkRows: 100,
+      stores: stack.stores,
+      onProgress: async (_cursor, moved) => {
+        if (moved < 200 || erased) return;
+        erased = true;
+        await eraseUserFromMessage(stack.db, stack.stores, {
+          ref: F,
+          userId: 'stale-1',
+          erasedThrough: new Date().toISOString(),
+          requestId: 'stale-attempt',
+        });
+      },
+    });
+    await assert.rejects(stale, StaleAttemptError);
+    await archiveMessage(stack.db, F, 1, { chunkRows: 100, stores: stack.stores });
+    const want = new Map([...original].filter(([, r]) => (JSON.parse(r) as InteractionRow).user_id !== 'stale-1'));
+    assert.deepEqual(await allRows(stack, F), want);
+    assert.equal((await hotRows(stack.db, F)).length, 0, 'the archive finished');
   });
 
   it('asks for the privacy scope and refuses a malformed user id', async () => {

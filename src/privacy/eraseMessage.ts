@@ -2,8 +2,9 @@
  * One message's part of a user's erasure: the user's rows that occurred up to the erasure's instant go
  * from the message's hot tables and from every archived chunk that holds them, and the message's
  * `user_messages` pair with them. Run by the message's actor between its moves (workflows/lifecycle.ts),
- * so it never meets an archive or a restore of the message half-way; a stale attempt of either still
- * running is stopped by the move fence at its next write (src/storage/fence.ts) and changes nothing.
+ * so it never meets an archive or a restore of the message half-way; it claims the move fence
+ * (src/storage/fence.ts) first, so an attempt of a move still running from an earlier run of the actor
+ * stops at its next write and changes nothing more.
  *
  * A chunk is rewritten, never edited: the rows without the user's are written as a new chunk beside it
  * (for S3 a new object `<seq>.e-<rewrite>.parquet`, deterministic per request so a retry writes the same
@@ -26,6 +27,7 @@ import { mayHoldUser } from '../archive/userFilter';
 import { ER_NO_SUCH_TABLE, sqlErrno } from '../dataplane/sql';
 import type { MessageRef } from '../shared/types';
 import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, manifestChecksum, USER_ID_INDEX, type RowArray } from '../storage/chunkCodec';
+import { claimFence, randomAttemptToken, type MovePhase } from '../storage/fence';
 import { messageHotTables } from '../storage/hotTables';
 import type { ErasureCounts } from './erasureRecords';
 
@@ -40,6 +42,8 @@ export interface EraseMessageInput {
 export interface EraseMessageOptions {
   /** Called after each chunk read; the activity heartbeats from here. */
   onChunk?: (counts: ErasureCounts) => void | Promise<void>;
+  /** The attempt's fence token (fence.ts activityAttemptToken); a fresh one when not given. */
+  fence?: { token: string };
 }
 
 export class ErasureConflictRetry extends Error {
@@ -69,6 +73,14 @@ export async function eraseUserFromMessage(
   const through = toSql(new Date(input.erasedThrough).toISOString());
   const where = { message_kind: ref.kind, message_id: ref.id };
   const counts: ErasureCounts = { hotRows: 0, archivedRows: 0, chunksRead: 0, chunksRewritten: 0, bytesRewritten: 0 };
+  // The actor runs no move meanwhile, but an attempt of one that an earlier run started (a reset or a
+  // terminate) may still be going: claiming the fence as it stands stops that attempt at its next write.
+  const [held] = await db('move_fences').where(where).select<{ generation: number; phase: MovePhase }[]>('generation', 'phase');
+  await claimFence(db, ref, {
+    generation: Number(held?.generation ?? 0),
+    phase: held?.phase === 'restore' ? 'restore' : 'archive',
+    token: opts.fence?.token ?? randomAttemptToken(),
+  });
   await sweepOrphans(db, stores, ref);
 
   for (const table of await messageHotTables(db, ref)) {
