@@ -21,7 +21,7 @@ const ER_NO_SUCH_TABLE = 1146;
 /** Reads of one message before its rows are given as the union of every read (a message moving without pause). */
 const READS_PER_MESSAGE = 5;
 /** Messages read at once. */
-const MESSAGES_AT_ONCE = 8;
+const MESSAGES_AT_ONCE = 16;
 
 export interface UserInteraction {
   /** `hot`: in the hot store; `archived`: in long-term storage, not restored. */
