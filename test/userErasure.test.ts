@@ -11,7 +11,7 @@ import type { ApiServer } from '../src/api/app';
 import type { ChunkRecord } from '../src/archive/store';
 import { ingestEvents } from '../src/dataplane/ingest/ingest';
 import type { InteractionEvent } from '../src/dataplane/ingest/events';
-import type { ErasureView } from '../src/privacy/erasureRecords';
+import { userHash, type ErasureView } from '../src/privacy/erasureRecords';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { INTERACTION_COLUMNS, type InteractionRow } from '../src/storage/chunkCodec';
@@ -265,6 +265,32 @@ describe("a user's erasure, hot and archived", () => {
     const want = new Map([...original].filter(([, r]) => (JSON.parse(r) as InteractionRow).user_id !== 'stale-1'));
     assert.deepEqual(await allRows(stack, F), want);
     assert.equal((await hotRows(stack.db, F)).length, 0, 'the archive finished');
+  });
+
+  it('a restore leaves out a user whose erasure failed in the message, until the erasure is done again', async () => {
+    const G: MessageRef = { kind: 'campaign', id: 'erase-failed-then-restored' };
+    await ingestEvents(
+      stack.db,
+      events(G, 300, 'failed-1').map((e, i) => (i % 10 === 3 ? e : { ...e, userId: OTHERS[i % 9] })),
+    );
+    await ingestEvents(stack.db, events(G, 100));
+    const original = await allRows(stack, G);
+    await archiveMessage(stack.db, G, 1, { chunkRows: 100, stores: stack.stores });
+    // As an erasure whose part in G failed (a chunk that did not pass its check) leaves it.
+    await stack.db('erasure_requests').insert({
+      request_id: 'failed-in-G',
+      user_id: 'failed-1',
+      user_hash: userHash('failed-1'),
+      requested_at: '2026-12-01 00:00:00.000',
+      erased_through: '2026-12-01 00:00:00.000',
+      status: 'failed',
+      messages_total: 1,
+    });
+    await stack.db('erasure_messages').insert({ request_id: 'failed-in-G', message_kind: G.kind, message_id: G.id, status: 'failed' });
+    await restoreMessage(stack.db, G, 1, { stores: stack.stores });
+    const want = new Map([...original].filter(([, r]) => (JSON.parse(r) as InteractionRow).user_id !== 'failed-1'));
+    assert.ok(want.size < original.size);
+    assert.deepEqual(await allRows(stack, G), want);
   });
 
   it('asks for the privacy scope and refuses a malformed user id', async () => {

@@ -223,6 +223,21 @@ export async function recordMessageErased(
     });
 }
 
+/**
+ * The users whose erasure could not be done in this message (its part `failed`, the request keeping the
+ * id until it is done), with the instant each is erased through: a restore of the message removes their
+ * rows again as it brings the others back, so that an erasure that failed never turns into rows
+ * resurrected.
+ */
+export async function unfinishedErasuresOf(q: Q, ref: MessageRef): Promise<{ userId: string; erasedThrough: string }[]> {
+  const rows = await q('erasure_messages as m')
+    .join('erasure_requests as r', 'r.request_id', 'm.request_id')
+    .where({ 'm.message_kind': ref.kind, 'm.message_id': ref.id, 'm.status': 'failed' })
+    .whereNot('r.user_id', '')
+    .select<{ user_id: string; erased_through: string }[]>('r.user_id', 'r.erased_through');
+  return rows.map((r) => ({ userId: r.user_id, erasedThrough: r.erased_through }));
+}
+
 /** Route patterns whose audit target is a user id. */
 const USER_ROUTES = ['/v1/users/:id', '/v1/users/:id/interactions'];
 

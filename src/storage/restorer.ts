@@ -50,7 +50,8 @@ import {
   SELECT_FENCE_SHARED,
   type MoveAttempt,
 } from './fence';
-import { ensureHotTable } from './hotTables';
+import { ensureHotTable, messageHotTables } from './hotTables';
+import { unfinishedErasuresOf } from '../privacy/erasureRecords';
 import { supportsReturning } from './returning';
 
 export interface RestoreCursor {
@@ -205,6 +206,17 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
         .where(key)
         .update({ status: 'restored', restored_at: trx.raw('CURRENT_TIMESTAMP(3)') }),
     );
+  }
+
+  // A user whose erasure failed in this message stays erased: their rows go again before the data is
+  // available (src/privacy/erasureRecords.ts unfinishedErasuresOf).
+  const unfinished = await unfinishedErasuresOf(db, ref);
+  if (unfinished.length > 0) {
+    await fenced(db, ref, attempt, async (trx) => {
+      for (const t of await messageHotTables(trx, ref)) {
+        for (const u of unfinished) await trx(t.name).where({ user_id: u.userId }).andWhere('occurred_at', '<=', u.erasedThrough).delete();
+      }
+    });
   }
 
   // The rows are hot and verified again: the long-term copy of this generation has done its job. Each
