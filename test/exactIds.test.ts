@@ -159,11 +159,11 @@ describe('ids are exact', () => {
     await define(db, ref, 'Events');
     const e1 = event(ref, 'u1', { eventId: 'E1' });
     const lowerE1 = event(ref, 'u2', { eventId: 'e1' });
-    assert.deepEqual(await post(db, [e1]), { received: 1, stored: 1, duplicates: 0 });
-    assert.deepEqual(await post(db, [lowerE1, e1]), { received: 2, stored: 1, duplicates: 1 });
+    assert.deepEqual(await post(db, [e1]), { received: 1, stored: 1, duplicates: 0, erased: 0 });
+    assert.deepEqual(await post(db, [lowerE1, e1]), { received: 2, stored: 1, duplicates: 1, erased: 0 });
     assert.deepEqual(
       await post(db, [event(ref, 'u3', { eventId: 'x1' }), event(ref, 'u3', { eventId: 'X1' })]),
-      { received: 2, stored: 2, duplicates: 0 },
+      { received: 2, stored: 2, duplicates: 0, erased: 0 },
       'one batch may hold both',
     );
     await assert.rejects(

@@ -124,7 +124,7 @@ describe('features obey availability: before expiry, after expiry, after restore
     ];
     const res = await call(api, 'POST', '/v1/interactions', { events });
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.body, { received: events.length, stored: events.length, duplicates: 0 });
+    assert.deepEqual(res.body, { received: events.length, stored: events.length, duplicates: 0, erased: 0 });
   });
   after(async () => {
     await api?.close();

@@ -56,13 +56,13 @@ describe('ingestion', () => {
     const start = await counts();
     const events = Array.from({ length: 50 }, (_, i) => promo(`retry-${i}`));
     const first = await call(api, 'POST', '/v1/interactions', { events });
-    assert.deepEqual(first.body, { received: 50, stored: 50, duplicates: 0 });
+    assert.deepEqual(first.body, { received: 50, stored: 50, duplicates: 0, erased: 0 });
     const again = await call(api, 'POST', '/v1/interactions', { events });
-    assert.deepEqual(again.body, { received: 50, stored: 0, duplicates: 50 });
+    assert.deepEqual(again.body, { received: 50, stored: 0, duplicates: 50, erased: 0 });
     // Half old, half new: only the new half is stored.
     const mixed = [...events.slice(0, 25), ...Array.from({ length: 25 }, (_, i) => promo(`retry-new-${i}`))];
     const third = await call(api, 'POST', '/v1/interactions', { events: mixed });
-    assert.deepEqual(third.body, { received: 50, stored: 25, duplicates: 25 });
+    assert.deepEqual(third.body, { received: 50, stored: 25, duplicates: 25, erased: 0 });
     const end = await counts();
     assert.equal(end.interactions - start.interactions, 75);
     assert.equal(end.ledger - start.ledger, 75);
@@ -89,7 +89,7 @@ describe('ingestion', () => {
     const res = await call(api, 'POST', '/v1/interactions', {
       events: [promo('imported-user', { eventId: 'imported-1' }), promo('fresh-user')],
     });
-    assert.deepEqual(res.body, { received: 2, stored: 1, duplicates: 1 });
+    assert.deepEqual(res.body, { received: 2, stored: 1, duplicates: 1, erased: 0 });
     assert.equal((await hotRows(stack.db, ref)).filter((r) => r.user_id === 'imported-user').length, 1);
     // The template, and the message's table made like it.
     const [keys] = (await stack.db.raw(
@@ -213,7 +213,7 @@ describe('ingestion', () => {
 
     // Re-sending the archived event: a duplicate, not a second row that would clash on restore.
     const resent = await call(api, 'POST', '/v1/interactions', { events: [late('early', archivedId)] });
-    assert.deepEqual(resent.body, { received: 1, stored: 0, duplicates: 1 });
+    assert.deepEqual(resent.body, { received: 1, stored: 0, duplicates: 1, erased: 0 });
 
     // The next cleanup sweep moves the late row too; a restore brings all three back, once each.
     await stack.lifecycle.restore('campaign', 'late', { requestedBy: 'ops@example.com' });
