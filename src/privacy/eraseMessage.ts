@@ -97,7 +97,6 @@ export async function eraseUserFromMessage(
     .whereNotNull('verified_at')
     .orderBy(['generation', 'seq'])
     .select<ChunkRow[]>('generation', 'seq', 'checksum', 'row_count', 'store', 'object_key', 'user_filter');
-  const touched = new Set<number>();
   let laterRows = false;
   for (const chunk of chunks) {
     if (!mayHoldUser(chunk.user_filter, userId)) continue;
@@ -108,12 +107,18 @@ export async function eraseUserFromMessage(
       counts.archivedRows += outcome.erased;
       counts.chunksRewritten += 1;
       counts.bytesRewritten += outcome.bytes;
-      touched.add(key.generation);
     }
     laterRows ||= outcome.laterRows;
     await opts.onChunk?.(counts);
   }
-  for (const generation of touched) await describeAgain(db, stores, { ...where, generation });
+  // Every archived generation whose description lags its manifest, not only those this attempt changed:
+  // an attempt that died after its last swap left the description to the next one, which swaps nothing.
+  const lagging = await db('archive_manifests')
+    .where(where)
+    .andWhere('status', 'archived')
+    .andWhereRaw('(described_checksum IS NULL OR described_checksum <> checksum)')
+    .pluck<number[]>('generation');
+  for (const generation of lagging) await describeAgain(db, stores, { ...where, generation: Number(generation) });
   await forgetPair(db, ref, userId, laterRows);
   return counts;
 }
