@@ -123,11 +123,9 @@ export function archiveStores(target: ArchiveStore, others: readonly ArchiveStor
   };
 }
 
-/** A written chunk's catalog row, marked verified: its bytes are in `payload` or at `object_key`. */
-export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk, store: ArchiveStoreName) {
-  await trx('archive_chunks').insert({
-    ...key,
-    seq,
+/** A written chunk's values in its catalog row, marked verified: its bytes are in `payload` or at `object_key`. */
+function chunkRowValues(trx: Knex.Transaction, chunk: WrittenChunk) {
+  return {
     first_id: chunk.firstId,
     last_id: chunk.lastId,
     row_count: chunk.rowCount,
@@ -137,9 +135,19 @@ export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, se
     object_key: chunk.objectKey,
     bytes: chunk.bytes,
     user_filter: chunk.userFilter,
-    store,
     verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
-  });
+  };
+}
+
+/** A written chunk's catalog row. */
+export async function insertChunkRecord(trx: Knex.Transaction, key: ChunkKey, seq: number, chunk: WrittenChunk, store: ArchiveStoreName) {
+  await trx('archive_chunks').insert({ ...key, seq, ...chunkRowValues(trx, chunk), store });
+}
+
+/** The chunk's catalog row, only while it is still as `r` read it (checksum, store and object). */
+export function chunkRowAsRead(q: Knex.QueryBuilder, key: ChunkKey, r: ChunkRecord): Knex.QueryBuilder {
+  const base = q.where({ ...key, seq: r.seq, checksum: r.checksum, store: r.store });
+  return r.object_key === null ? base.whereNull('object_key') : base.andWhere('object_key', r.object_key);
 }
 
 /** The compare-and-swap of a chunk's catalog row: true when `previous` was still what the row said. */
@@ -149,21 +157,7 @@ export async function replaceChunkRecord(
   previous: ChunkRecord,
   chunk: WrittenChunk,
 ): Promise<boolean> {
-  let q = trx('archive_chunks').where({ ...key, seq: previous.seq, checksum: previous.checksum, store: previous.store });
-  q = previous.object_key === null ? q.whereNull('object_key') : q.andWhere('object_key', previous.object_key);
-  const n = await q.update({
-    first_id: chunk.firstId,
-    last_id: chunk.lastId,
-    row_count: chunk.rowCount,
-    checksum: chunk.checksum,
-    codec: chunk.codec,
-    payload: chunk.payload,
-    object_key: chunk.objectKey,
-    bytes: chunk.bytes,
-    user_filter: chunk.userFilter,
-    verified_at: trx.raw('CURRENT_TIMESTAMP(3)'),
-  });
-  return n === 1;
+  return (await chunkRowAsRead(trx('archive_chunks'), key, previous).update(chunkRowValues(trx, chunk))) === 1;
 }
 
 /** The rows of a chunk's columns (INTERACTION_COLUMNS order) whose user is `userId`. */

@@ -22,11 +22,12 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
-import type { ArchiveStores, ChunkKey, ChunkRecord } from '../archive/store';
+import { chunkRowAsRead, type ArchiveStores, type ChunkKey, type ChunkRecord } from '../archive/store';
 import { mayHoldUser } from '../archive/userFilter';
 import { ER_NO_SUCH_TABLE, sqlErrno } from '../dataplane/sql';
 import type { MessageRef } from '../shared/types';
-import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, manifestChecksum, USER_ID_INDEX, type RowArray } from '../storage/chunkCodec';
+import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, USER_ID_INDEX, type RowArray } from '../storage/chunkCodec';
+import { sumVerifiedChunks } from '../storage/archiver';
 import { claimFence, randomAttemptToken, type MovePhase } from '../storage/fence';
 import { messageHotTables } from '../storage/hotTables';
 import type { ErasureCounts } from './erasureRecords';
@@ -163,7 +164,7 @@ async function eraseFromChunk(
     const swapped = await db.transaction(async (trx) => {
       const ok = written
         ? await store.replace(trx, key, previous, written)
-        : (await chunkRowOf(trx('archive_chunks'), key, previous).delete()) === 1;
+        : (await chunkRowAsRead(trx('archive_chunks'), key, previous).delete()) === 1;
       if (!ok) return false;
       if (previous.object_key) await trx('archive_orphans').insert({ ...key, store: previous.store, object_key: previous.object_key });
       await recountManifest(trx, key);
@@ -192,30 +193,15 @@ async function eraseFromChunk(
   return { reads: 0, erased: 0, bytes: 0, laterRows: false };
 }
 
-function chunkRowOf(q: Knex.QueryBuilder, key: ChunkKey, r: ChunkRecord): Knex.QueryBuilder {
-  const base = q.where({ ...key, seq: r.seq, checksum: r.checksum, store: r.store });
-  return r.object_key === null ? base.whereNull('object_key') : base.andWhere('object_key', r.object_key);
-}
-
 /** Inside the swap's transaction: the generation's manifest counted again from its chunks, so the catalog always agrees with itself. */
 async function recountManifest(trx: Knex.Transaction, key: ChunkKey): Promise<void> {
-  const chunks = await trx('archive_chunks')
-    .where(key)
-    .whereNotNull('verified_at')
-    .orderBy('seq')
-    .select<{ checksum: string; row_count: number; bytes: number }[]>(
-      'checksum',
-      'row_count',
-      trx.raw('COALESCE(bytes, LENGTH(payload)) AS bytes'),
-    );
-  await trx('archive_manifests')
-    .where(key)
-    .update({
-      row_count: chunks.reduce((n, c) => n + Number(c.row_count), 0),
-      chunk_count: chunks.length,
-      compressed_bytes: chunks.reduce((n, c) => n + Number(c.bytes), 0),
-      checksum: manifestChecksum(chunks.map((c) => c.checksum)),
-    });
+  const sums = await sumVerifiedChunks(trx, key);
+  await trx('archive_manifests').where(key).update({
+    row_count: sums.rowCount,
+    chunk_count: sums.chunkCount,
+    compressed_bytes: sums.compressedBytes,
+    checksum: sums.checksum,
+  });
 }
 
 /** After its chunks changed: an archived generation's description beside its chunks (manifest.json), unless it is current. */

@@ -242,8 +242,11 @@ export async function finalizeManifest(db: Db, ref: MessageRef, generation: numb
   );
 }
 
-async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
-  const key = { ...MESSAGE(ref), generation };
+/** What a generation's verified chunks add up to, as its manifest records it. */
+export async function sumVerifiedChunks(
+  db: Knex.Transaction,
+  key: ChunkKey,
+): Promise<Pick<ArchiveManifest, 'rowCount' | 'chunkCount' | 'compressedBytes' | 'checksum'>> {
   const chunks = await db('archive_chunks')
     .where(key)
     .whereNotNull('verified_at')
@@ -253,15 +256,17 @@ async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: num
       'row_count',
       db.raw('COALESCE(bytes, LENGTH(payload)) AS bytes'),
     );
-  const manifest: ArchiveManifest = {
-    kind: ref.kind,
-    id: ref.id,
-    generation,
+  return {
     rowCount: chunks.reduce((n, c) => n + Number(c.row_count), 0),
     chunkCount: chunks.length,
     compressedBytes: chunks.reduce((n, c) => n + Number(c.bytes), 0),
     checksum: manifestChecksum(chunks.map((c) => c.checksum)),
   };
+}
+
+async function finalizeIn(db: Knex.Transaction, ref: MessageRef, generation: number): Promise<ArchiveManifest> {
+  const key = { ...MESSAGE(ref), generation };
+  const manifest: ArchiveManifest = { kind: ref.kind, id: ref.id, generation, ...(await sumVerifiedChunks(db, key)) };
   await db('archive_manifests')
     .where(key)
     .update({
