@@ -164,6 +164,17 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Starts the message's actor for an Update with start, or uses the one running (what LifecycleClient's Updates do too). */
+export function startActorOperation(ref: MessageRef): WithStartWorkflowOperation<typeof interactionDataLifecycle> {
+  return new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
+    workflowId: lifecycleWorkflowId(ref),
+    taskQueue: TASK_QUEUE,
+    args: [{ kind: ref.kind, id: ref.id }],
+    typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+}
+
 export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): BulkRestoreActivities {
   const { db, temporal, mailer } = deps;
 
@@ -178,13 +189,7 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
     const ref: MessageRef = { kind: input.kind, id: input.id };
     // No requester: the bulk workflow sends one summary instead of one e-mail per message.
     const payload: RestoreSignal = { requestedBy: '', requestId: input.actorRequestId, notifyWorkflowId: input.notifyWorkflowId };
-    const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
-      workflowId: lifecycleWorkflowId(ref),
-      taskQueue: TASK_QUEUE,
-      args: [{ kind: ref.kind, id: ref.id }],
-      typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
+    const startWorkflowOperation = startActorOperation(ref);
     // The Update waits for the actor to take the request (and, for an actor that was not running, to
     // start from its record): a dead worker is noticed by the heartbeat rather than the start-to-close timeout.
     const beat = setInterval(() => ctx.heartbeat(), REQUEST_HEARTBEAT_MS);

@@ -4,8 +4,8 @@
  * once per id, an actor queues a request id once, and erasing a message again finds nothing left.
  */
 import { Context } from '@temporalio/activity';
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { StoreNotConfiguredError, type ArchiveStores } from '../src/archive/store';
 import type { Db } from '../src/db/knex';
 import {
@@ -18,13 +18,11 @@ import {
   type ErasureView,
 } from '../src/privacy/erasureRecords';
 import { eraseUserFromMessage } from '../src/privacy/eraseMessage';
-import { MessageKindAttr } from '../src/shared/searchAttributes';
 import type { EraseUserRequest, MessageRef } from '../src/shared/types';
-import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
 import { ChunkIntegrityError } from '../src/storage/chunkCodec';
 import { activityAttemptToken } from '../src/storage/fence';
 import { eraseUserUpdate } from '../workflows/definitions';
-import type { interactionDataLifecycle } from '../workflows/lifecycle';
+import { startActorOperation } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import type { LifecycleActivities } from './types';
 
@@ -58,15 +56,11 @@ export function createErasureActivities(deps: ErasureActivityDeps): ErasureActiv
       try {
         await Promise.all(
           refs.map(async (ref) => {
-            const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
-              workflowId: lifecycleWorkflowId(ref),
-              taskQueue: TASK_QUEUE,
-              args: [{ kind: ref.kind, id: ref.id }],
-              typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
-              workflowIdConflictPolicy: 'USE_EXISTING',
-            });
             try {
-              await temporal.workflow.executeUpdateWithStart(eraseUserUpdate, { args: [request], startWorkflowOperation });
+              await temporal.workflow.executeUpdateWithStart(eraseUserUpdate, {
+                args: [request],
+                startWorkflowOperation: startActorOperation(ref),
+              });
             } catch (err) {
               // Refused by the actor's validator: no retry changes that.
               if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
