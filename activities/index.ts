@@ -16,6 +16,7 @@ import { ArchiveConflictError, archiveMessage, type ArchiveCursor } from '../src
 import { ChunkIntegrityError } from '../src/storage/chunkCodec';
 import { activityAttemptToken, StaleAttemptError } from '../src/storage/fence';
 import { restoreMessage, type RestoreCursor } from '../src/storage/restorer';
+import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences } from '../src/storage/references';
 import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
@@ -59,7 +60,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       const { kind, id, generation } = input;
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
-      return move(ctx, 'archive', input, (token) =>
+      const manifest = await move(ctx, 'archive', input, (token) =>
         heartbeatWhile(ctx, resumeFrom, (report) =>
           archiveMessage(db, { kind, id }, generation, {
             chunkRows: config.archiveChunkRows,
@@ -74,6 +75,10 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
           }),
         ),
       );
+      // Read after the move: a table made current since it began holds late rows the actor must come
+      // back for. One still being made is not counted: whatever writes it will find the data unavailable
+      // and note a wake-up (src/storage/lateWakeups.ts).
+      return { ...manifest, hotTableLeft: (await messageHotTables(db, { kind, id })).length > 0 };
     },
 
     async restoreInteractions(input) {

@@ -51,12 +51,18 @@ export interface RestoreEmail {
 
 export type DeadlinePurpose = 'expiry' | 'cleanup';
 
+/** An archive or sweep's manifest, and whether a hot table of the message was there when it ended (late rows). */
+export interface ArchiveOutcome extends ArchiveManifest {
+  /** Absent in results recorded before it. */
+  hotTableLeft?: boolean;
+}
+
 /** The activity interface the workflow proxies; implemented in activities/index.ts. */
 export interface LifecycleActivities {
   loadMessageDetails(ref: MessageRef): Promise<MessageDetails>;
   recordAvailability(record: AvailabilityRecord): Promise<void>;
   countActiveReferences(ref: MessageRef): Promise<number>;
-  archiveInteractions(input: ArchiveInput): Promise<ArchiveManifest>;
+  archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome>;
   restoreInteractions(input: ArchiveInput): Promise<RestoreSummary>;
   sendRestoreEmail(email: RestoreEmail): Promise<void>;
   /** Rule 9 for the message's own audiences: the refusal's words, or null when it may resume. */

@@ -12,6 +12,10 @@ export interface Config {
   mysqlUrl: string;
   interactionDataTtl: CalendarDuration;
   cleanupInterval: CalendarDuration;
+  /** How often each worker reads ingestion's notes of late interactions to wake asleep actors (src/storage/lateWakeups.ts). */
+  lateWakeupPoll: CalendarDuration;
+  /** The worker's Temporal sizing (docs/SCALING.md). */
+  worker: WorkerSizing;
   resendApiKey: string | null;
   resendBaseUrl: string | null;
   emailFrom: string;
@@ -45,6 +49,25 @@ export interface Config {
 }
 
 export type ArchiveStoreName = 'mysql' | 's3';
+
+export interface WorkerSizing {
+  /** Actors kept in memory between their workflow tasks; an evicted one is replayed from its history when it next runs. */
+  workflowCacheSize: number;
+  /** Workflow tasks run at once. */
+  workflowTaskSlots: number;
+  /** Activities run at once (moves, reference counts, availability records, e-mails). */
+  activitySlots: number;
+  /** Local activities (deadline planning) run at once. */
+  localActivitySlots: number;
+}
+
+/** Defaults: see docs/SCALING.md for how they were chosen. */
+export const DEFAULT_WORKER_SIZING: WorkerSizing = {
+  workflowCacheSize: 1000,
+  workflowTaskSlots: 40,
+  activitySlots: 100,
+  localActivitySlots: 100,
+};
 
 export interface S3Settings {
   /** Null for AWS S3 itself (the SDK's endpoint for the region). */
@@ -152,11 +175,14 @@ function duration(name: string, raw: string | undefined, fallback: string): Cale
  * (src/storage/hotTables.ts) without being handed the whole configuration.
  */
 export function usersExportTimeLimit(env: NodeJS.ProcessEnv = process.env): CalendarDuration {
-  const limit = duration('USERS_EXPORT_TIME_LIMIT', env.USERS_EXPORT_TIME_LIMIT, '2 minutes');
-  // A timer needs a fixed length, which a calendar month has not, and one Node can count (under 24.8 days).
-  if (limit.months > 0 || limit.milliseconds > 86_400_000)
-    throw new Error(`USERS_EXPORT_TIME_LIMIT must be at most 1 day, got "${limit.text}"`);
-  return limit;
+  return fixedDuration('USERS_EXPORT_TIME_LIMIT', env.USERS_EXPORT_TIME_LIMIT, '2 minutes');
+}
+
+/** A duration a timer can count: a fixed length (no calendar months), and one Node can count (under 24.8 days). */
+function fixedDuration(name: string, raw: string | undefined, fallback: string): CalendarDuration {
+  const d = duration(name, raw, fallback);
+  if (d.months > 0 || d.milliseconds > 86_400_000) throw new Error(`${name} must be at most 1 day, got "${d.text}"`);
+  return d;
 }
 
 /** Reads and validates the environment once; a bad value stops the process with the variable's name. */
@@ -171,6 +197,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mysqlUrl: env.MYSQL_URL || DEFAULT_MYSQL_URL,
     interactionDataTtl: duration('INTERACTION_DATA_TTL', env.INTERACTION_DATA_TTL, '3 months'),
     cleanupInterval: duration('CLEANUP_INTERVAL', env.CLEANUP_INTERVAL, '1 day'),
+    lateWakeupPoll: fixedDuration('LATE_WAKEUP_POLL', env.LATE_WAKEUP_POLL, '5 seconds'),
+    worker: {
+      workflowCacheSize: nonNegativeInt(
+        'WORKER_WORKFLOW_CACHE_SIZE',
+        env.WORKER_WORKFLOW_CACHE_SIZE,
+        DEFAULT_WORKER_SIZING.workflowCacheSize,
+      ),
+      workflowTaskSlots: positiveInt('WORKER_WORKFLOW_TASK_SLOTS', env.WORKER_WORKFLOW_TASK_SLOTS, DEFAULT_WORKER_SIZING.workflowTaskSlots),
+      activitySlots: positiveInt('WORKER_ACTIVITY_SLOTS', env.WORKER_ACTIVITY_SLOTS, DEFAULT_WORKER_SIZING.activitySlots),
+      localActivitySlots: positiveInt(
+        'WORKER_LOCAL_ACTIVITY_SLOTS',
+        env.WORKER_LOCAL_ACTIVITY_SLOTS,
+        DEFAULT_WORKER_SIZING.localActivitySlots,
+      ),
+    },
     resendApiKey: env.RESEND_API_KEY || null,
     resendBaseUrl: env.RESEND_BASE_URL || null,
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || null,

@@ -19,6 +19,9 @@ import { RestoreNotifier } from './email/restoreNotifier';
 import { createLogger } from './logger';
 import { BULK_WATCH_TASK_QUEUE, TASK_QUEUE } from './shared/workflowId';
 import { installRuntimeLogging } from './temporal/runtimeLogging';
+import { LateWakeupDispatcher } from './client/lateWakeupDispatcher';
+import { LifecycleClient } from './client/lifecycleClient';
+import { shortestMilliseconds } from './shared/duration';
 
 export interface RunningWorker {
   worker: Worker;
@@ -54,6 +57,12 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     workflowBundle: await workflowBundleFor(config.workflowBundlePath, require.resolve('../workflows')),
     // restoreBulkItem stays registered here too, for bulk restores that scheduled it on this queue.
     activities,
+    // Sized from configuration, not from the heap: the SDK's default cache grows with the machine's
+    // memory, about a megabyte per cached actor (docs/SCALING.md).
+    maxCachedWorkflows: config.worker.workflowCacheSize,
+    maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.workflowTaskSlots, Math.max(2, config.worker.workflowCacheSize)),
+    maxConcurrentActivityTaskExecutions: config.worker.activitySlots,
+    maxConcurrentLocalActivityExecutions: config.worker.localActivitySlots,
     ...overrides,
   });
   const watchWorker = await Worker.create({
@@ -79,13 +88,20 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     },
     'worker started',
   );
+  const wakeups = new LateWakeupDispatcher(db, new LifecycleClient(temporal), log, {
+    pollMs: config.lateWakeupPoll.milliseconds,
+    intervalSeconds: Math.ceil(shortestMilliseconds(config.cleanupInterval) / 1000),
+  });
+  wakeups.start();
   const stopBoth = () => {
+    void wakeups.stop();
     for (const w of [worker, watchWorker]) if (w.getState() === 'RUNNING') w.shutdown();
   };
   // One process, one fate: when either worker stops (shutdown or a fatal error), the other stops too.
   const runs = [worker, watchWorker].map((w) => w.run().finally(stopBoth));
   // Both have finished before the connections close; then the first failure, if any, is the outcome.
   const done = Promise.allSettled(runs).then(async (outcomes) => {
+    await wakeups.stop();
     await clientConnection.close();
     await connection.close();
     await archive.close();

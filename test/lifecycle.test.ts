@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ResumeRefusedError, UnknownMessageError } from '../src/client/lifecycleClient';
+import { ingestEvents } from '../src/dataplane/ingest/ingest';
 import { RESUME_REFUSED_MESSAGE, type MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import { sha256, canonicalBytes } from '../src/storage/chunkCodec';
@@ -133,7 +134,16 @@ describe('lifecycle actor', () => {
     await seedInteractions(stack.db, ref, 200);
     await stack.lifecycle.stop(ref.kind, ref.id);
     await waitForState(stack, ref, 'expired', 30_000);
-    await seedInteractions(stack.db, ref, 37);
+    // Through ingestion, which notes them so that the actor, asleep after its archive, is woken.
+    const late = Array.from({ length: 37 }, (_, i) => ({
+      eventId: `late-arrival-${i}`,
+      type: 'opened' as const,
+      messageKind: ref.kind,
+      messageId: ref.id,
+      userId: `user-${i}`,
+      occurredAt: new Date().toISOString(),
+    }));
+    assert.equal((await ingestEvents(stack.db, late)).stored, 37);
     await waitFor(
       'late rows swept',
       async () => (await hotRows(stack.db, ref)).length === 0 && (await archivedRowCount(stack.db, ref)) === 237,

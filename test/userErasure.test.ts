@@ -293,6 +293,30 @@ describe("a user's erasure, hot and archived", () => {
     assert.deepEqual(await allRows(stack, G), want);
   });
 
+  it('erases from two messages whose ids differ only in case: they are two messages', async () => {
+    const user = 'case-user@example.com';
+    const upper: MessageRef = { kind: 'campaign', id: 'Erase-Case' };
+    const lower: MessageRef = { kind: 'campaign', id: 'erase-case' };
+    await ingestEvents(stack.db, [...events(upper, 20, user), ...events(lower, 20, user)]);
+    const started = await call<{ requestId: string; statusUrl: string }>('DELETE', `/v1/users/${encodeURIComponent(user)}`);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const view = await waitFor(
+      'the erasure to finish',
+      async () => {
+        const v = (await call<ErasureView>('GET', started.body.statusUrl)).body;
+        return v.status === 'running' ? null : v;
+      },
+      60_000,
+    );
+    assert.equal(view.status, 'done', JSON.stringify(view));
+    assert.deepEqual(view.messages, { total: 2, done: 2, failed: 0 });
+    for (const ref of [upper, lower]) {
+      const rows = await hotRows(stack.db, ref);
+      assert.equal(rows.length, 18, `${ref.id}: the other users' rows stay`);
+      assert.ok(rows.every((r) => r.user_id !== user && r.message_id === ref.id));
+    }
+  });
+
   it('asks for the privacy scope and refuses a malformed user id', async () => {
     const bad = await call('DELETE', `/v1/users/${encodeURIComponent(' padded ')}`);
     assert.equal(bad.status, 400);

@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   EraseUserAccepted,
   EraseUserRequest,
+  LateInteractionsSignal,
   LifecycleStatus,
   MessageErasedSignal,
   MessageDetailsSignal,
@@ -26,6 +27,11 @@ export const referencesChangedSignal = defineSignal<[ReferencesChangedSignal]>('
 /** Name or tags changed: keeps the MessageTags search attribute current. */
 export const messageDetailsSignal = defineSignal<[MessageDetailsSignal]>('messageDetails');
 export const statusQuery = defineQuery<LifecycleStatus>('status');
+/**
+ * Events were stored while the message's data was unavailable (sent by the worker's dispatcher of
+ * ingestion's notes): an actor asleep after its archive sweeps them into long-term storage.
+ */
+export const lateInteractionsSignal = defineSignal<[LateInteractionsSignal]>('lateInteractions');
 
 // Updates of the same names and payloads as the signals, for callers that need the actor's own answer.
 /** An Update because the caller learns whether the stop changed anything and the new deadline. */

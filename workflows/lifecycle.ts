@@ -50,6 +50,7 @@ import type {
 } from '../src/shared/types';
 import {
   eraseUserUpdate,
+  lateInteractionsSignal,
   messageDetailsSignal,
   messageErasedSignal,
   referencesChangedSignal,
@@ -83,6 +84,7 @@ export const PROBLEM_FAILURE_TYPES = ['ChunkIntegrityError', 'ArchiveConflictErr
 const PATCH_RESUME_GUARDS = 'resume-guards-in-actor';
 const PATCH_KEEP_RESTORES = 'restore-requests-kept';
 const PATCH_RESUME_WINS = 'queued-resume-wins-over-expiry';
+const PATCH_SLEEP_WHEN_EXPIRED = 'expired-actor-sleeps';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -266,6 +268,10 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     },
   });
   setHandler(statusQuery, () => statusOf(s));
+  // From the worker's dispatcher of ingestion's notes (src/storage/lateWakeups.ts); one queued is enough.
+  setHandler(lateInteractionsSignal, () => {
+    if (!s.inbox.some((e) => e.type === 'late')) s.inbox.push({ type: 'late' });
+  });
 
   // ---- a user's erasure ----
   // New in this version: histories recorded before hold no `eraseUser` Update, so nothing they replay
@@ -427,6 +433,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
           .catch((err: unknown) => log.warn('could not tell the erasure workflow', { workflowId: notifyWorkflowId, error: String(err) }));
         return;
       }
+      case 'late':
+        // Ignored unless asleep: an actor that is moving rows or has a sweep due takes late rows then,
+        // and data that is available again needs no sweep.
+        m.lateInteractions(nowIso());
+        return;
       case 'retry': {
         const what = s.problem ? s.problem.activity : 'nothing';
         m.retry();
@@ -450,23 +461,36 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   async function finishArchive(): Promise<void> {
-    const manifest = await guarded('archiveInteractions', () =>
+    const result = await guarded('archiveInteractions', () =>
       mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
     );
-    if (!manifest) return;
+    if (!result) return;
+    const { hotTableLeft, ...manifest } = result;
     const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
-    m.archived(manifest, nextSweep);
+    m.archived(manifest, nextSweep, sleeps(hotTableLeft));
     await publish('expired'); // as after a restore: the row first, then the actor's status
   }
 
-  /** Late interactions of an expired message are stored hot but invisible; each cleanup cycle moves them too. */
+  /**
+   * Whether the actor may sleep without a timer after a move: no hot table was left for late rows, and
+   * ingestion's wake-ups will say when one is made (src/storage/lateWakeups.ts).
+   */
+  function sleeps(hotTableLeft: boolean | undefined): boolean {
+    return patched(PATCH_SLEEP_WHEN_EXPIRED) && hotTableLeft === false;
+  }
+
+  /**
+   * Late interactions of an expired message are stored hot but invisible; a sweep moves them too, when
+   * ingestion's wake-up says they came (or, with a hot table left, one cleanup interval later).
+   */
   async function sweepLateInteractions(): Promise<void> {
-    const manifest = await guarded('archiveInteractions', () =>
+    const result = await guarded('archiveInteractions', () =>
       mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
     );
-    if (!manifest) return;
-    s.archive = manifest;
-    s.dueAt = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
+    if (!result) return;
+    const { hotTableLeft, ...manifest } = result;
+    const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
+    m.archived(manifest, nextSweep, sleeps(hotTableLeft));
   }
 
   async function restore(): Promise<void> {

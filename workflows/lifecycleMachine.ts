@@ -12,8 +12,10 @@
  * | stopped, retained, …           | stop                                     |                                     | answered: unchanged                      |
  * | stopped                        | deadline passed, references counted      | references > 0                      | → retained, next check = now + interval  |
  * | stopped, retained              | deadline passed or references changed    | references = 0 and no resume queued | → archiving (generation + 1)             |
- * | archiving                      | archive done                             |                                     | → expired, next sweep = now + interval   |
- * | expired                        | sweep deadline passed                    |                                     | sweep late rows, next sweep              |
+ * | archiving                      | archive done                             | a hot table is left (late rows)     | → expired, next sweep = now + interval   |
+ * | archiving                      | archive done                             | no hot table is left                | → expired, asleep (no timer)             |
+ * | expired                        | sweep deadline passed                    |                                     | sweep late rows; next sweep or asleep    |
+ * | expired, asleep                | late interactions                        |                                     | sweep at the interval after the last one |
  * | expired                        | restore request                          |                                     | queued, answered: accepted               |
  * | archiving, restoring           | restore request                          |                                     | queued (served after the move)           |
  * | active, stopped, retained      | restore request                          |                                     | answered: already available              |
@@ -53,7 +55,8 @@ export type InboxEvent =
   | { type: 'referencesChanged' }
   | { type: 'details'; name?: string; tags?: string[] }
   | { type: 'retry'; replyTo?: string }
-  | { type: 'erase'; request: EraseUserRequest };
+  | { type: 'erase'; request: EraseUserRequest }
+  | { type: 'late' };
 
 /** Everything the actor knows; carried whole through continue-as-new. Instants are ISO strings. */
 export interface ActorState {
@@ -82,6 +85,13 @@ export interface ActorState {
   unsentEmails: RestoreEmail[];
   inbox: InboxEvent[];
   revision: number;
+  /**
+   * Expired, with no hot table left after the last archive or sweep: no timer runs until ingestion's
+   * `lateInteractions` wake-up (src/storage/lateWakeups.ts). Absent in runs before it.
+   */
+  asleep?: boolean;
+  /** While expired: the earliest next sweep, one cleanup interval after the last one. */
+  sweepNotBefore?: string | null;
 }
 
 export type Step =
@@ -270,6 +280,7 @@ export class LifecycleMachine {
         return { type: 'archive' };
       case 'expired':
         if (this.s.pendingRestores.length > 0) return { type: 'restore' };
+        if (this.s.asleep) return { type: 'wait', until: null };
         return due() > 0 ? { type: 'wait', until: this.s.dueAt } : { type: 'sweep' };
       case 'restoring':
         return { type: 'restore' };
@@ -305,9 +316,28 @@ export class LifecycleMachine {
     return 'archiving';
   }
 
-  archived(manifest: ArchiveManifest, nextSweep: string): void {
+  /**
+   * An archive or sweep is done. With `sleep` (no hot table left), no sweep is due until late
+   * interactions wake the actor; `nextSweep` is then the earliest it may sweep again.
+   */
+  archived(manifest: ArchiveManifest, nextSweep: string, sleep = false): void {
     this.s.archive = manifest;
-    this.s.dueAt = nextSweep;
+    this.s.dueAt = sleep ? null : nextSweep;
+    if (sleep) {
+      this.s.asleep = true;
+      this.s.sweepNotBefore = nextSweep;
+    } else if (this.s.asleep !== undefined) {
+      this.s.asleep = false;
+    }
+  }
+
+  /** Ingestion stored events while the data was unavailable: an asleep actor sweeps, once the interval allows. */
+  lateInteractions(now: string): boolean {
+    if (this.s.state !== 'expired' || !this.s.asleep) return false;
+    this.s.asleep = false;
+    const notBefore = this.s.sweepNotBefore ?? now;
+    this.s.dueAt = Date.parse(notBefore) > Date.parse(now) ? notBefore : now;
+    return true;
   }
 
   /**
@@ -315,6 +345,7 @@ export class LifecycleMachine {
    * and the e-mails to send.
    */
   restored(summary: RestoreSummary, completedAt: string, dueAt: string): { served: PendingRestore[]; emails: RestoreEmail[] } {
+    if (this.s.asleep !== undefined) this.s.asleep = false;
     this.s.stoppedAt = completedAt;
     this.s.dueAt = dueAt;
     this.s.archive = null;

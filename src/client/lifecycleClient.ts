@@ -14,6 +14,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import {
+  lateInteractionsSignal,
   messageDetailsSignal,
   referencesChangedSignal,
   restoreUpdate,
@@ -169,6 +170,16 @@ export class LifecycleClient {
     await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
       ...this.startOptions(ref),
       signal: referencesChangedSignal,
+      signalArgs: [{}],
+    });
+  }
+
+  /** Wakes an actor asleep after its archive: events were stored while its data was unavailable. */
+  async lateInteractions(kind: unknown, id: unknown): Promise<void> {
+    const ref = messageRef(kind, id);
+    await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
+      ...this.startOptions(ref),
+      signal: lateInteractionsSignal,
       signalArgs: [{}],
     });
   }

@@ -15,6 +15,7 @@ import * as migration010 from './migrations/010_tokens_and_audit';
 import * as migration011 from './migrations/011_object_store';
 import * as migration012 from './migrations/012_chunk_user_filters';
 import * as migration013 from './migrations/013_erasure';
+import * as migration014 from './migrations/014_late_wakeups';
 
 export type Db = Knex;
 
@@ -126,6 +127,7 @@ const migrations: Record<string, Knex.Migration> = {
   '011_object_store': migration011,
   '012_chunk_user_filters': migration012,
   '013_erasure': migration013,
+  '014_late_wakeups': migration014,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

@@ -59,3 +59,8 @@ export function addDuration(from: Date, d: CalendarDuration): Date {
   }
   return new Date(result.getTime() + d.milliseconds);
 }
+
+/** The duration's shortest length in milliseconds (a month counted as 28 days), for limits that must not wait longer than it. */
+export function shortestMilliseconds(d: CalendarDuration): number {
+  return d.months * 28 * 86_400_000 + d.milliseconds;
+}

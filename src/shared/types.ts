@@ -92,6 +92,7 @@ export interface LifecycleProblem {
 }
 
 export type ReferencesChangedSignal = Record<string, never>;
+export type LateInteractionsSignal = Record<string, never>;
 
 export interface MessageDetailsSignal {
   name?: string;

@@ -175,6 +175,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
     MYSQL_URL: mysqlUrl,
     INTERACTION_DATA_TTL: opts.ttl ?? '3 seconds',
     CLEANUP_INTERVAL: opts.cleanupInterval ?? '2 seconds',
+    LATE_WAKEUP_POLL: '300 ms',
     ARCHIVE_CHUNK_ROWS: String(opts.chunkRows ?? 500),
     LOG_LEVEL: 'warn',
     // The SDK's notice that its releases after January 2027 need Node 22, once per process.

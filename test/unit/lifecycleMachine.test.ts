@@ -104,6 +104,32 @@ describe('LifecycleMachine', () => {
     assert.equal(m.wakes(), true);
   });
 
+  it('expired with no hot table left: asleep without a timer until late interactions, then sweeps no sooner than the interval', () => {
+    const manifest = { rowCount: 3, chunkCount: 1, checksum: 'c', compressedBytes: 10 } as never;
+    const m = machine({ state: 'expired' });
+    m.archived(manifest, at(1000), true);
+    assert.deepEqual(m.nextStep(T0 + 5000), { type: 'wait', until: null }, 'no deadline: no timer, however late');
+    assert.equal(m.wakes(), false);
+    // Woken before the interval has passed since the last sweep: sweeps when it has.
+    assert.equal(m.lateInteractions(at(400)), true);
+    assert.deepEqual(m.nextStep(T0 + 400), { type: 'wait', until: at(1000) });
+    assert.deepEqual(m.nextStep(T0 + 1000), { type: 'sweep' });
+    // A sweep that left a table keeps a timer; one that left none sleeps again.
+    m.archived(manifest, at(2000), false);
+    assert.deepEqual(m.nextStep(T0 + 1500), { type: 'wait', until: at(2000) });
+    m.archived(manifest, at(3000), true);
+    assert.equal(m.lateInteractions(at(5000)), true);
+    assert.deepEqual(m.nextStep(T0 + 5000), { type: 'sweep' }, 'woken after the interval: sweeps at once');
+    // Late interactions change nothing for an actor that is not asleep.
+    assert.equal(machine({ state: 'stopped', dueAt: at(9) }).lateInteractions(at(0)), false);
+    assert.equal(m.lateInteractions(at(6000)), false);
+    // A restore request still wakes an asleep actor.
+    const asleep = machine({ state: 'expired', asleep: true });
+    assert.deepEqual(asleep.nextStep(T0), { type: 'wait', until: null });
+    asleep.requestRestore(request('r2'));
+    assert.deepEqual(asleep.nextStep(T0), { type: 'restore' });
+  });
+
   it('restored → served requests, one e-mail per requester, another full TTL', () => {
     const m = machine({ state: 'restoring', pendingRestores: [request('a', 'a@example.com'), request('b', '')] });
     const { served, emails } = m.restored({ generation: 1, rowCount: 42, chunkCount: 1 }, at(10), at(5000));

@@ -7,7 +7,9 @@
  * twice.
  *
  * Events for stopped or expired messages are stored like any other (rule 11): for an expired message
- * they stay invisible until restored, and the actor's cleanup sweep moves them to long-term storage.
+ * they stay invisible until restored, and the actor's sweep moves them to long-term storage. The batch
+ * notes such messages in `late_wakeups` so that an actor asleep after its archive is woken for them
+ * (src/storage/lateWakeups.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../../db/knex';
@@ -18,6 +20,7 @@ import type { InteractionEvent } from './events';
 import { inTransaction, type SqlSession, type SqlValue } from './session';
 import { batchDeltas, USER_TIME_COLUMNS, type BatchDeltas } from './summaries';
 import { erasedThroughOf } from '../../privacy/erasureRecords';
+import { noteLateEvents } from '../../storage/lateWakeups';
 
 export interface IngestResult {
   received: number;
@@ -122,6 +125,7 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
     else byTable.set(name, [e]);
   }
   for (const [name, events] of byTable) await insertRows(trx, name, events);
+  await noteLateEvents(trx.query, [...refs.values()]);
 
   await applyDeltas(trx, batchDeltas(fresh));
   return { received: events.length, stored: fresh.length, duplicates: seenCount, erased };
