@@ -90,7 +90,10 @@ describe('late interactions wake an actor asleep after its archive', () => {
 
     const result = await ingestEvents(stack.db, lateEvents(ref, 9));
     assert.equal(result.stored, 9);
-    const noted = await stack.db('late_wakeups').where({ message_kind: ref.kind, message_id: ref.id }).first();
+    const noted = await stack
+      .db('late_wakeups')
+      .where({ message_kind: ref.kind, message_id: ref.id })
+      .first<{ noted_at: Date } | undefined>('noted_at');
     assert.ok(noted, 'ingestion noted the late event durably');
     await settlesAsleep(ref, 129);
 

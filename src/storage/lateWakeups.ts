@@ -51,8 +51,7 @@ export interface DueWakeup extends MessageRef {
  */
 export async function dueWakeups(db: Db, intervalSeconds: number, limit: number): Promise<DueWakeup[]> {
   const rows = await db('late_wakeups')
-    .whereNull('signalled_at')
-    .orWhere((q) => q.whereRaw('noted_at > signalled_at').andWhereRaw('signalled_at <= NOW(3) - INTERVAL ? SECOND', [intervalSeconds]))
+    .whereRaw('signalled_at IS NULL OR (noted_at > signalled_at AND signalled_at <= NOW(3) - INTERVAL ? SECOND)', [intervalSeconds])
     .orderBy('noted_at')
     .limit(limit)
     .select<{ message_kind: string; message_id: string; noted_at: Date | string }[]>('message_kind', 'message_id', 'noted_at');
