@@ -20,7 +20,7 @@ import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences } from '../src/storage/references';
 import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
-import type { ArchiveInput, LifecycleActivities, PolicyActivities } from './types';
+import type { ArchiveInput, ArchiveOutcome, LifecycleActivities, PolicyActivities } from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import { createActorRecordActivities } from './actorRecords';
@@ -43,6 +43,31 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps): LifecycleActivities & PolicyActivities & BulkRestoreActivities & ErasureActivities {
   const { db, config, notifier } = deps;
   const stores = deps.stores ?? mysqlOnly();
+  async function archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome> {
+    const { kind, id, generation } = input;
+    const ctx = Context.current();
+    const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
+    const manifest = await move(ctx, 'archive', input, (token) =>
+      heartbeatWhile(ctx, resumeFrom, (report) =>
+        archiveMessage(db, { kind, id }, generation, {
+          chunkRows: config.archiveChunkRows,
+          stores,
+          resumeFrom,
+          fence: { token },
+          onProgress: (cursor, moved) => {
+            report(cursor);
+            ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
+            stopIfCancelled(ctx);
+          },
+        }),
+      ),
+    );
+    // Read after the move: a table made current since it began holds late rows the actor must come
+    // back for. One still being made is not counted: whatever writes it will find the data unavailable
+    // and note a wake-up (src/storage/lateWakeups.ts).
+    return { ...manifest, hotTableLeft: (await messageHotTables(db, { kind, id })).length > 0 };
+  }
+
   return {
     ...createBulkRestoreActivities({ db, temporal: deps.temporal, mailer: deps.summaryMailer }),
     ...createErasureActivities({ db, temporal: deps.temporal, stores }),
@@ -56,29 +81,16 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     recordAvailability: (record) => recordAvailability(db, record),
     countActiveReferences: (ref) => countActiveReferences(db, ref),
 
-    async archiveInteractions(input) {
-      const { kind, id, generation } = input;
-      const ctx = Context.current();
-      const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
-      const manifest = await move(ctx, 'archive', input, (token) =>
-        heartbeatWhile(ctx, resumeFrom, (report) =>
-          archiveMessage(db, { kind, id }, generation, {
-            chunkRows: config.archiveChunkRows,
-            stores,
-            resumeFrom,
-            fence: { token },
-            onProgress: (cursor, moved) => {
-              report(cursor);
-              ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
-              stopIfCancelled(ctx);
-            },
-          }),
-        ),
-      );
-      // Read after the move: a table made current since it began holds late rows the actor must come
-      // back for. One still being made is not counted: whatever writes it will find the data unavailable
-      // and note a wake-up (src/storage/lateWakeups.ts).
-      return { ...manifest, hotTableLeft: (await messageHotTables(db, { kind, id })).length > 0 };
+    archiveInteractions,
+
+    async expireMessage(input) {
+      const { kind, id, generation, stoppedAt, revision } = input;
+      const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
+      // The row says unavailable before a single row moves, and expired once all have (as the actor's own records did).
+      await recordAvailability(db, { ...record, state: 'archiving', revision });
+      const outcome = await archiveInteractions(input);
+      await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
+      return { ...outcome, nextSweepAt: addDuration(new Date(), config.cleanupInterval).toISOString() };
     },
 
     async restoreInteractions(input) {

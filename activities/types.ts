@@ -37,6 +37,17 @@ export interface ArchiveInput extends MessageRef {
   generation: number;
 }
 
+export interface ExpireInput extends ArchiveInput {
+  stoppedAt: string | null;
+  /** The availability record's revision for `archiving`; `expired` is recorded at the next one. */
+  revision: number;
+}
+
+export interface ExpireOutcome extends ArchiveOutcome {
+  /** One cleanup interval after the archive: the earliest next sweep. */
+  nextSweepAt: string;
+}
+
 export interface RestoreEmail {
   to: string;
   restoreId: string;
@@ -63,6 +74,11 @@ export interface LifecycleActivities {
   recordAvailability(record: AvailabilityRecord): Promise<void>;
   countActiveReferences(ref: MessageRef): Promise<number>;
   archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome>;
+  /**
+   * An expiry in one step: records the message unavailable (`archiving`, at `revision`), archives it, and
+   * records it `expired` (at `revision + 1`), so the actor schedules one activity instead of three.
+   */
+  expireMessage(input: ExpireInput): Promise<ExpireOutcome>;
   restoreInteractions(input: ArchiveInput): Promise<RestoreSummary>;
   sendRestoreEmail(email: RestoreEmail): Promise<void>;
   /** Rule 9 for the message's own audiences: the refusal's words, or null when it may resume. */

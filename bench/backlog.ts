@@ -1,0 +1,282 @@
+/**
+ * The rollout backlog: the policy switched on over years of history. BENCH_BACKLOG_MESSAGES messages
+ * (default 100,000) of BENCH_BACKLOG_ROWS rows each (default 3), every one stopped long before the TTL,
+ * all due at once when the worker starts, while ingestion keeps writing events of other messages beside
+ * them. Every message must archive exactly once (generation 1, its rows, none left hot).
+ *
+ *   npm run bench:backlog
+ *   BENCH_BACKLOG_MESSAGES=5000 npm run bench:backlog      a quick look
+ *
+ * Reported: actors per minute; worker peak RSS; CPU seconds per actor of MariaDB, the Temporal dev
+ * server and the worker; history events per actor; ingestion's events/s before the worker starts and
+ * while the backlog drains; and what an expired actor costs afterwards while nothing arrives (history
+ * events over several cleanup intervals: none when it sleeps, about ten per interval when it wakes on a
+ * timer).
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { ingestEvents } from '../src/dataplane/ingest/ingest';
+import type { InteractionEvent } from '../src/dataplane/ingest/events';
+import { stopSignal } from '../workflows/definitions';
+import { MessageKindAttr } from '../src/shared/searchAttributes';
+import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
+import type { MessageRef } from '../src/shared/types';
+import { countTableRows, createBenchDatabase, forEachLimited, hotTablesOf, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
+import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
+import { envInt, log, saveResults, table, verdict } from './lib/report';
+import { startBenchServer, type BenchServer } from './lib/server';
+import { spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
+
+const CONCURRENCY = 32;
+const PREFIX = 'backlog-';
+/** Short, so the idle cost is measured over several intervals in a minute. */
+const CLEANUP_SECONDS = 10;
+
+function refOf(i: number): MessageRef {
+  return { kind: i % 2 ? 'canvas' : 'campaign', id: `${PREFIX}${i}` };
+}
+
+async function count(bench: BenchDatabase, sql: string): Promise<number> {
+  const [rows] = (await bench.db.raw(sql)) as [{ n: string | number | null }[]];
+  return Number(rows[0].n ?? 0);
+}
+
+/** Ingestion of other (live) messages, batch after batch, until stopped; events per second. */
+function ingestBeside(bench: BenchDatabase, batch: number): { stop(): Promise<{ events: number; seconds: number }> } {
+  let stopped = false;
+  let events = 0;
+  let seq = 0;
+  const started = performance.now();
+  const run = (async () => {
+    while (!stopped) {
+      const list: InteractionEvent[] = Array.from({ length: batch }, () => {
+        const n = seq++;
+        return {
+          eventId: `live-${n}-${randomBytes(3).toString('hex')}`,
+          type: 'opened',
+          messageKind: 'campaign',
+          messageId: `live-${n % 50}`,
+          userId: `live-user-${n % 20_000}`,
+          occurredAt: new Date().toISOString(),
+          variantId: 'v1',
+        };
+      });
+      events += (await ingestEvents(bench.db, list)).stored;
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await run;
+      return { events, seconds: (performance.now() - started) / 1000 };
+    },
+  };
+}
+
+/** History events of a sample of actors, over all their runs. */
+async function historyLengths(temporal: BenchTemporal, refs: readonly MessageRef[]): Promise<number[]> {
+  const out: number[] = [];
+  await forEachLimited(refs, CONCURRENCY, async (ref) => {
+    let total = 0;
+    for await (const wf of temporal.client.workflow.list({ query: `WorkflowId = '${lifecycleWorkflowId(ref)}'` })) {
+      total += (await temporal.client.workflow.getHandle(wf.workflowId, wf.runId).describe()).historyLength;
+    }
+    out.push(total);
+  });
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+export async function backlogBench(server: BenchServer) {
+  const messages = envInt('BENCH_BACKLOG_MESSAGES', 100_000);
+  const rowsEach = envInt('BENCH_BACKLOG_ROWS', 3);
+  const ingestBatch = envInt('BENCH_BACKLOG_INGEST_BATCH', 200);
+  const timeoutMs = envInt('BENCH_BACKLOG_TIMEOUT_MIN', 240) * 60_000;
+  const uptimeBefore = uptimeLine();
+  log(`backlog benchmark: ${fmtInt(messages)} messages × ${rowsEach} rows, all due at once`);
+  log(`server: ${server.description}`);
+  const bench = await createBenchDatabase(server.url, `bench_backlog_${randomBytes(3).toString('hex')}`);
+  const temporal = await startBenchTemporal();
+  try {
+    const seedStarted = performance.now();
+    await loadIntoHotTables(
+      bench.db,
+      async (staging) => {
+        for (let from = 0; from < messages; from += 1000) {
+          const to = Math.min(messages, from + 1000) - 1;
+          await bench.db.raw(`
+          INSERT INTO \`${staging}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, channel, occurred_at)
+          SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('${PREFIX}', a.seq),
+                 CONCAT('user-', (a.seq * 7919 + r.seq) % 50000), ELT(1 + r.seq % 3, 'received', 'opened', 'clicked'),
+                 IF(a.seq % 2 = 0, 'variant-1', NULL), IF(a.seq % 2 = 1, 'step-1', NULL), 'email',
+                 TIMESTAMPADD(SECOND, a.seq * 10 + r.seq, TIMESTAMP'2024-01-01 00:00:00')
+            FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
+        }
+      },
+      log,
+    );
+    log(`seeded ${fmtInt(messages * rowsEach)} rows in ${fmtInt(messages)} tables in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
+
+    // Every actor started by its stop signal, dated a year back, before any worker runs: all are due at once.
+    const stoppedAt = new Date(Date.now() - 365 * 86_400_000).toISOString();
+    const signalStarted = performance.now();
+    let sent = 0;
+    await forEachLimited(
+      Array.from({ length: messages }, (_, i) => refOf(i)),
+      CONCURRENCY,
+      async (ref) => {
+        await temporal.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
+          workflowId: lifecycleWorkflowId(ref),
+          taskQueue: TASK_QUEUE,
+          args: [{ kind: ref.kind, id: ref.id }],
+          typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
+          signal: stopSignal,
+          signalArgs: [{ stoppedAt }],
+        });
+        sent += 1;
+        if (sent % 10_000 === 0) log(`  ${fmtInt(sent)} actors started with their stop`);
+      },
+    );
+    log(`all ${fmtInt(messages)} actors started in ${((performance.now() - signalStarted) / 1000).toFixed(0)} s`);
+
+    const alone = ingestBeside(bench, ingestBatch);
+    await sleep(30_000);
+    const aloneFigures = await alone.stop();
+    const aloneRate = aloneFigures.events / aloneFigures.seconds;
+    log(`ingestion alone: ${fmtInt(aloneRate)} events/s`);
+
+    const worker = spawnBenchWorker({
+      temporalAddress: temporal.address,
+      mysqlUrl: bench.url,
+      ttl: '3 months',
+      cleanupInterval: `${CLEANUP_SECONDS} seconds`,
+      chunkRows: 5000,
+    });
+    const pid = worker.child.pid ?? -1;
+    const db0 = server.pid ? cpuSeconds(server.pid) : NaN;
+    const t0 = temporal.server.pid ? cpuSeconds(temporal.server.pid) : NaN;
+    const w0 = cpuSeconds(pid);
+    const started = performance.now();
+    const beside = ingestBeside(bench, ingestBatch);
+    const deadline = Date.now() + timeoutMs;
+    let lastLog = 0;
+    let done = 0;
+    let besideFigures: { events: number; seconds: number };
+    try {
+      for (;;) {
+        done = await count(bench, `SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE '${PREFIX}%' AND state = 'expired'`);
+        if (done >= messages) break;
+        if (Date.now() > deadline) throw new Error(`only ${done} of ${messages} expired in ${timeoutMs / 60_000} min`);
+        if (Date.now() - lastLog > 30_000) {
+          const minutes = (performance.now() - started) / 60_000;
+          log(`  ${fmtInt(done)} / ${fmtInt(messages)} expired (${fmtInt(done / minutes)}/min), worker RSS ${fmtMB(readMemory(pid)?.rss ?? 0)}`);
+          lastLog = Date.now();
+        }
+        await sleep(1_000);
+      }
+    } finally {
+      besideFigures = await beside.stop();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const dbCpu = server.pid ? cpuSeconds(server.pid) - db0 : NaN;
+    const temporalCpu = temporal.server.pid ? cpuSeconds(temporal.server.pid) - t0 : NaN;
+    const workerCpu = cpuSeconds(pid) - w0;
+    const besideRate = besideFigures.events / besideFigures.seconds;
+    const perMinute = (messages / seconds) * 60;
+    log(`${fmtInt(messages)} expired in ${seconds.toFixed(0)} s: ${fmtInt(perMinute)}/min; ingestion beside ${fmtInt(besideRate)} events/s`);
+
+    // Exactly once: one generation each, every row archived, none hot.
+    const generations = await count(bench, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%'`);
+    const second = await count(bench, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%' AND generation <> 1`);
+    const archived = await count(
+      bench,
+      `SELECT SUM(row_count) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%' AND status = 'archived'`,
+    );
+    const hotLeft = await countTableRows(bench.db, await hotTablesOf(bench.db, `${PREFIX}%`));
+    const exactlyOnce = generations === messages && second === 0 && archived === messages * rowsEach && hotLeft === 0;
+
+    // What an expired actor costs while nothing arrives.
+    const sample = Array.from({ length: Math.min(200, messages) }, () => refOf(Math.floor(Math.random() * messages)));
+    await sleep(5_000);
+    const h0 = await historyLengths(temporal, sample);
+    await sleep(3 * CLEANUP_SECONDS * 1000);
+    const h1 = await historyLengths(temporal, sample);
+    const idleEvents = (h1.reduce((a, b) => a + b, 0) - h0.reduce((a, b) => a + b, 0)) / sample.length / 3;
+    const mem = await worker.stop();
+    log(`idle: ${idleEvents.toFixed(2)} history events per expired actor per cleanup interval`);
+
+    const uptimeAfter = uptimeLine();
+    const result = {
+      server: server.description,
+      messages,
+      rowsEach,
+      seconds,
+      actorsPerMinute: perMinute,
+      workerPeakRss: Math.max(mem.hwm, mem.peakRss),
+      cpuSecondsPerActor: {
+        mysql: Number.isNaN(dbCpu) ? null : dbCpu / messages,
+        temporal: Number.isNaN(temporalCpu) ? null : temporalCpu / messages,
+        worker: workerCpu / messages,
+      },
+      historyEventsPerActor: { median: median(h1) },
+      idleHistoryEventsPerInterval: idleEvents,
+      ingestion: { aloneEventsPerSecond: aloneRate, besideEventsPerSecond: besideRate },
+      exactlyOnce,
+      uptimeBefore,
+      uptimeAfter,
+    };
+    const ms = (x: number | null) => (x === null ? '?' : (x * 1000).toFixed(1));
+    const markdown = [
+      `Server: ${server.description}. ${fmtInt(messages)} messages × ${rowsEach} rows, stopped a year back, all due when the worker starts; one worker (defaults), Temporal dev server (SQLite).`,
+      '',
+      table(
+        ['actors/minute', 'worker peak RSS', 'CPU ms per actor (MariaDB / Temporal / worker)', 'history events per actor (median)', 'ingestion alone → beside (events/s)'],
+        [
+          [
+            fmtInt(perMinute),
+            fmtMB(result.workerPeakRss),
+            `${ms(result.cpuSecondsPerActor.mysql)} / ${ms(result.cpuSecondsPerActor.temporal)} / ${ms(result.cpuSecondsPerActor.worker)}`,
+            String(result.historyEventsPerActor.median),
+            `${fmtInt(aloneRate)} → ${fmtInt(besideRate)}`,
+          ],
+        ],
+      ),
+      '',
+      table(
+        ['check', 'result'],
+        [
+          ['every message archived once (generation 1, all rows, none hot)', verdict(exactlyOnce)],
+          [`expired actors idle: ${idleEvents.toFixed(2)} history events per cleanup interval`, verdict(idleEvents === 0)],
+        ],
+      ),
+    ].join('\n');
+    log(`results: ${saveResults('backlog', { ...result, markdown })}`);
+    if (!exactlyOnce) throw new Error(`not exactly once: ${generations} generations (${second} not 1), ${archived} rows archived, ${hotLeft} hot`);
+    return { ...result, markdown };
+  } finally {
+    await temporal.close();
+    if (!process.env.BENCH_KEEP) await bench.drop();
+  }
+}
+
+export async function main(): Promise<void> {
+  const server = await startBenchServer(log);
+  try {
+    const r = await backlogBench(server);
+    process.stdout.write(`${r.markdown}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack : err);
+      process.exit(1);
+    },
+  );
+}
