@@ -86,6 +86,7 @@ const PATCH_KEEP_RESTORES = 'restore-requests-kept';
 const PATCH_RESUME_WINS = 'queued-resume-wins-over-expiry';
 const PATCH_SLEEP_WHEN_EXPIRED = 'expired-actor-sleeps';
 const PATCH_EXPIRE_IN_ONE_ACTIVITY = 'expiry-in-one-activity';
+const PATCH_FIRST_STOP_PUBLISHES = 'first-stop-publishes';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -574,7 +575,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       return;
     }
     ready = true;
-    await publish();
+    // A first run started by its stop (a service's stop, or the rollout's backlog) publishes once, as
+    // stopped, instead of as active and then at once as stopped.
+    const first = s.inbox[0];
+    const stopNext = first?.type === 'stop' && m.stopApplies(first.stoppedAt);
+    if (!(stopNext && patched(PATCH_FIRST_STOP_PUBLISHES))) await publish();
   }
 
   for (;;) {

@@ -34,6 +34,10 @@ export interface BenchTemporal {
   close(): Promise<void>;
 }
 
+/**
+ * BENCH_TEMPORAL_WAL=1 runs the dev server's SQLite in WAL mode without an fsync per commit, nearer a
+ * Temporal cluster's persistence than the dev server's defaults (docs/SCALING.md).
+ */
 export async function startBenchTemporal(dynamicConfig: Record<string, string | number | boolean> = {}): Promise<BenchTemporal> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-temporal-'));
   const server = await startDevServerOnFreePort({
@@ -42,6 +46,7 @@ export async function startBenchTemporal(dynamicConfig: Record<string, string | 
     dbFile: path.join(dir, 'temporal.db'),
     logLevel: 'error',
     dynamicConfig,
+    ...(process.env.BENCH_TEMPORAL_WAL === '1' ? { sqlitePragmas: { journal_mode: 'wal', synchronous: 'normal' } } : {}),
   });
   const connection = await Connection.connect({ address: server.address });
   await ensureSearchAttributes(connection, NAMESPACE);

@@ -25,6 +25,12 @@ export interface DevServerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'never';
   /** Server dynamic config overrides (`--dynamic-config-value KEY=JSON`), e.g. lower limits so tests reach them. */
   dynamicConfig?: Record<string, string | number | boolean | null | object>;
+  /**
+   * SQLite pragmas (`--sqlite-pragma NAME=VALUE`). `{ journal_mode: 'wal', synchronous: 'normal' }`
+   * writes each transaction once, with no fsync per commit: nothing committed is lost when the server's
+   * process dies, only when the machine does.
+   */
+  sqlitePragmas?: Record<string, string>;
   /** How long to wait for the server to answer before giving up. */
   startTimeoutMs?: number;
   /** Receives the server's own output at debug level, and lifecycle events. */
@@ -123,6 +129,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServerH
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
+  for (const [name, value] of Object.entries(opts.sqlitePragmas ?? {})) args.push('--sqlite-pragma', `${name}=${value}`);
   if (opts.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
 

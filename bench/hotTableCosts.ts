@@ -1,0 +1,180 @@
+/**
+ * The hot store's fixed cost per message table (issue 29, point 3): for each size in
+ * BENCH_TABLE_COUNTS (default 1000,10000,100000), that many small messages (BENCH_TABLE_ROWS rows each,
+ * default 3) each get their table as ingestion makes it (src/storage/hotTables.ts ensureHotTable), and
+ * the benchmark reports per table: disk (the .ibd files in the data directory, and what
+ * information_schema counts), the server's resident memory, the time to make a table and write its rows,
+ * an ALTER of every table (what a schema change costs), and the time to drop one (what the archive pays).
+ * Beside it, the same rows in one shared table, as the data alone would take.
+ *
+ *   npm run bench:hot-tables
+ *   BENCH_TABLE_COUNTS=1000,10000 npm run bench:hot-tables      quicker
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ensureHotTable, HOT_TABLE_TEMPLATE } from '../src/storage/hotTables';
+import type { MessageRef } from '../src/shared/types';
+import { createBenchDatabase, forEachLimited } from './lib/dataset';
+import { fmtInt, readMemory } from './lib/proc';
+import { log, saveResults, table } from './lib/report';
+import { startBenchServer, type BenchServer } from './lib/server';
+import { REPO_ROOT } from './lib/stack';
+
+const CONCURRENCY = 8;
+
+const fmtKB = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
+
+interface SizeFigures {
+  tables: number;
+  rowsEach: number;
+  diskBytesPerTable: number;
+  schemaBytesPerTable: number;
+  serverRssBytesPerTable: number | null;
+  createMsPerTable: number;
+  alterMsPerTable: number;
+  dropMsPerTable: number;
+  sharedBytesPerMessage: number;
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = statSync(path.join(dir, name));
+    total += st.isDirectory() ? dirBytes(path.join(dir, name)) : st.size;
+  }
+  return total;
+}
+
+async function oneSize(server: BenchServer, tables: number, rowsEach: number): Promise<SizeFigures> {
+  const bench = await createBenchDatabase(server.url, `bench_tables_${randomBytes(3).toString('hex')}`);
+  try {
+    const dataDir = process.env.BENCH_MYSQL_URL ? null : path.join(REPO_ROOT, '.data', 'bench', 'mysql', bench.name);
+    const rssBefore = server.pid ? (readMemory(server.pid)?.rss ?? 0) : 0;
+    const diskBefore = dataDir ? dirBytes(dataDir) : 0;
+    const refs: MessageRef[] = Array.from({ length: tables }, (_, i) => ({ kind: 'campaign', id: `small-${i}` }));
+    const names: string[] = [];
+    const createStarted = performance.now();
+    let made = 0;
+    await forEachLimited(refs, CONCURRENCY, async (ref) => {
+      const t = await ensureHotTable(bench.db, ref);
+      names.push(t.name);
+      await bench.db(t.name).insert(
+        Array.from({ length: rowsEach }, (_, r) => ({
+          event_id: `${ref.id}-${r}`,
+          message_kind: ref.kind,
+          message_id: ref.id,
+          user_id: `user-${r}`,
+          event_type: 'opened',
+          channel: 'email',
+          occurred_at: '2026-01-01 00:00:00.000',
+        })),
+      );
+      made += 1;
+      if (made % 10_000 === 0) log(`  ${fmtInt(made)} / ${fmtInt(tables)} tables`);
+    });
+    const createMs = performance.now() - createStarted;
+    await bench.db.raw('FLUSH TABLES');
+    const diskAfter = dataDir ? dirBytes(dataDir) : 0;
+    const rssAfter = server.pid ? (readMemory(server.pid)?.rss ?? 0) : 0;
+    const [schemaRows] = (await bench.db.raw(
+      `SELECT SUM(DATA_LENGTH + INDEX_LENGTH + DATA_FREE) AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'interactions\\_%'`,
+    )) as [{ b: string | number | null }[]];
+
+    // The same rows in one shared table: what the data alone takes.
+    await bench.db.raw('CREATE TABLE bench_shared LIKE ??', [HOT_TABLE_TEMPLATE]);
+    for (let i = 0; i < names.length; i += 500) {
+      await bench.db.raw(
+        `INSERT INTO bench_shared (event_id, message_kind, message_id, user_id, event_type, channel, occurred_at) ${names
+          .slice(i, i + 500)
+          .map((n) => `SELECT event_id, message_kind, message_id, user_id, event_type, channel, occurred_at FROM \`${n}\``)
+          .join(' UNION ALL ')}`,
+      );
+    }
+    await bench.db.raw('ANALYZE TABLE bench_shared');
+    const [sharedRows] = (await bench.db.raw(
+      `SELECT DATA_LENGTH + INDEX_LENGTH AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'bench_shared'`,
+    )) as [{ b: string | number }[]];
+
+    // A schema change: one ALTER per table (an added nullable column is instant in both MariaDB and MySQL 8).
+    const alterStarted = performance.now();
+    await forEachLimited(names, CONCURRENCY, async (n) => {
+      await bench.db.raw(`ALTER TABLE \`${n}\` ADD COLUMN bench_extra VARCHAR(8) NULL`);
+    });
+    const alterMs = performance.now() - alterStarted;
+
+    const dropStarted = performance.now();
+    await forEachLimited(names, CONCURRENCY, async (n) => {
+      await bench.db.raw(`DROP TABLE \`${n}\``);
+    });
+    const dropMs = performance.now() - dropStarted;
+
+    const figures: SizeFigures = {
+      tables,
+      rowsEach,
+      diskBytesPerTable: dataDir ? (diskAfter - diskBefore) / tables : NaN,
+      schemaBytesPerTable: Number(schemaRows[0].b ?? 0) / tables,
+      serverRssBytesPerTable: server.pid ? (rssAfter - rssBefore) / tables : null,
+      createMsPerTable: createMs / tables,
+      alterMsPerTable: alterMs / tables,
+      dropMsPerTable: dropMs / tables,
+      sharedBytesPerMessage: Number(sharedRows[0].b) / tables,
+    };
+    log(
+      `${fmtInt(tables)} tables: ${fmtInt(figures.diskBytesPerTable)} B disk, ${fmtInt(figures.serverRssBytesPerTable ?? 0)} B server memory, ` +
+        `create ${figures.createMsPerTable.toFixed(2)} ms, alter ${figures.alterMsPerTable.toFixed(2)} ms, drop ${figures.dropMsPerTable.toFixed(2)} ms per table; ` +
+        `shared table ${fmtInt(figures.sharedBytesPerMessage)} B per message`,
+    );
+    return figures;
+  } finally {
+    if (!process.env.BENCH_KEEP) await bench.drop();
+  }
+}
+
+export async function main(): Promise<void> {
+  const counts = (process.env.BENCH_TABLE_COUNTS || '1000,10000,100000').split(',').map((s) => Number(s.trim()));
+  const rowsEach = Number(process.env.BENCH_TABLE_ROWS || 3);
+  const server = await startBenchServer(log);
+  try {
+    const sizes: SizeFigures[] = [];
+    for (const n of counts) sizes.push(await oneSize(server, n, rowsEach));
+    const markdown = [
+      `Server: ${server.description}. Messages of ${rowsEach} rows, each in its own table made by ensureHotTable.`,
+      '',
+      table(
+        [
+          'tables',
+          'disk per table',
+          'server memory per table',
+          'make + write (ms)',
+          'ALTER (ms)',
+          'DROP (ms)',
+          'same rows, shared table (per message)',
+        ],
+        sizes.map((s) => [
+          fmtInt(s.tables),
+          fmtKB(s.diskBytesPerTable),
+          s.serverRssBytesPerTable === null ? '?' : fmtKB(s.serverRssBytesPerTable),
+          s.createMsPerTable.toFixed(2),
+          s.alterMsPerTable.toFixed(2),
+          s.dropMsPerTable.toFixed(2),
+          `${fmtInt(s.sharedBytesPerMessage)} B`,
+        ]),
+      ),
+    ].join('\n');
+    log(`results: ${saveResults('hot-tables', { server: server.description, sizes, markdown })}`);
+    process.stdout.write(`${markdown}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack : err);
+      process.exit(1);
+    },
+  );
+}
