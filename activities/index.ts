@@ -20,7 +20,7 @@ import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences } from '../src/storage/references';
 import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
-import type { ArchiveInput, ArchiveOutcome, LifecycleActivities, PolicyActivities } from './types';
+import type { ArchiveInput, ArchiveOutcome, DeadlinePurpose, LifecycleActivities, PolicyActivities } from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import { createActorRecordActivities } from './actorRecords';
@@ -43,6 +43,10 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps): LifecycleActivities & PolicyActivities & BulkRestoreActivities & ErasureActivities {
   const { db, config, notifier } = deps;
   const stores = deps.stores ?? mysqlOnly();
+  /** The one rule for deadlines: expiry is a TTL after `from`, the next cleanup check or sweep an interval after it. */
+  const deadline = (from: string, purpose: DeadlinePurpose): string =>
+    addDuration(new Date(from), purpose === 'expiry' ? config.interactionDataTtl : config.cleanupInterval).toISOString();
+
   async function archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome> {
     const { kind, id, generation } = input;
     const ctx = Context.current();
@@ -72,10 +76,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     ...createBulkRestoreActivities({ db, temporal: deps.temporal, mailer: deps.summaryMailer }),
     ...createErasureActivities({ db, temporal: deps.temporal, stores }),
     ...createActorRecordActivities(db),
-    planDeadline({ from, purpose }) {
-      const d = purpose === 'expiry' ? config.interactionDataTtl : config.cleanupInterval;
-      return Promise.resolve(addDuration(new Date(from), d).toISOString());
-    },
+    planDeadline: ({ from, purpose }) => Promise.resolve(deadline(from, purpose)),
 
     loadMessageDetails: (ref) => loadMessageDetails(db, ref),
     recordAvailability: (record) => recordAvailability(db, record),
@@ -90,7 +91,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       await recordAvailability(db, { ...record, state: 'archiving', revision });
       const outcome = await archiveInteractions(input);
       await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
-      return { ...outcome, nextSweepAt: addDuration(new Date(), config.cleanupInterval).toISOString() };
+      return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
     },
 
     async restoreInteractions(input) {

@@ -23,8 +23,8 @@ import {
   type BenchDatabase,
 } from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
-import { envInt, log, saveResults, table, verdict } from './lib/report';
-import { startBenchServer, type BenchServer } from './lib/server';
+import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
+import { runOnBenchServer, type BenchServer } from './lib/server';
 import { resetStickiness, spawnBenchWorker, startBenchTemporal, waitForStatus, type BenchTemporal, type BenchWorker } from './lib/stack';
 import type { MessageRef } from '../src/shared/types';
 
@@ -321,22 +321,4 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
   }
 }
 
-export async function main(): Promise<void> {
-  const server = await startBenchServer(log);
-  try {
-    const r = await actorsBench(server);
-    process.stdout.write(`${r.markdown}\n`);
-  } finally {
-    await server.stop();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenSettled(runOnBenchServer(actorsBench), 'bench:actors');

@@ -45,9 +45,9 @@ import {
 } from './lib/dataset';
 import { createPlainArchiveTable, ptArchiverVersion, runPtArchiver, type PtArchiverRun, type PtArchiverSource } from './lib/ptArchiver';
 import { cpuSeconds, fmtInt, fmtMB, uptimeLine } from './lib/proc';
-import { envInt, log, saveResults, table, verdict } from './lib/report';
+import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { settlePurge } from './lib/purge';
-import { startBenchServer, type BenchServer } from './lib/server';
+import { runOnBenchServer, type BenchServer } from './lib/server';
 import { archiveAndRestore, hotBytesOf, type ServiceRun } from './lib/service';
 
 export type PtFigures = PtArchiverRun & { rowsPerSecond: number; archiveTableBytes: number; dbCpuSeconds: number | null };
@@ -361,22 +361,4 @@ function costTable(hotBytesPerRow: number, archivedBytesPerRow: number, rowsPerC
   ].join('\n');
 }
 
-export async function main(): Promise<void> {
-  const server = await startBenchServer(log);
-  try {
-    const r = await archiveBench(server);
-    process.stdout.write(`${r.markdown}\n`);
-  } finally {
-    await server.stop();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenSettled(runOnBenchServer(archiveBench), 'bench:archive');

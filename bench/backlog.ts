@@ -24,8 +24,8 @@ import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src
 import type { MessageRef } from '../src/shared/types';
 import { countTableRows, createBenchDatabase, forEachLimited, hotTablesOf, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
-import { envInt, log, saveResults, table, verdict } from './lib/report';
-import { startBenchServer, type BenchServer } from './lib/server';
+import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
+import { runOnBenchServer, type BenchServer } from './lib/server';
 import { spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
 
 const CONCURRENCY = 32;
@@ -322,22 +322,4 @@ export async function backlogBench(server: BenchServer) {
   }
 }
 
-export async function main(): Promise<void> {
-  const server = await startBenchServer(log);
-  try {
-    const r = await backlogBench(server);
-    process.stdout.write(`${r.markdown}\n`);
-  } finally {
-    await server.stop();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenSettled(runOnBenchServer(backlogBench), 'bench:backlog');

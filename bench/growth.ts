@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { fmtInt, fmtMB, uptimeLine } from './lib/proc';
-import { envInt, log, saveResults, table, verdict } from './lib/report';
-import { startBenchServer, type BenchServer } from './lib/server';
+import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
+import { runOnBenchServer, type BenchServer } from './lib/server';
 import { archiveAndRestore, type ServiceRun } from './lib/service';
 
 export interface GrowthPoint {
@@ -100,22 +100,4 @@ export async function growthBench(server: BenchServer): Promise<GrowthResult> {
   return result;
 }
 
-export async function main(): Promise<void> {
-  const server = await startBenchServer(log);
-  try {
-    const r = await growthBench(server);
-    process.stdout.write(`${r.markdown}\n`);
-  } finally {
-    await server.stop();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenSettled(runOnBenchServer(growthBench), 'bench:growth');

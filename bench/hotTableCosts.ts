@@ -17,8 +17,8 @@ import { ensureHotTable, HOT_TABLE_TEMPLATE } from '../src/storage/hotTables';
 import type { MessageRef } from '../src/shared/types';
 import { createBenchDatabase, forEachLimited } from './lib/dataset';
 import { fmtInt, readMemory } from './lib/proc';
-import { log, saveResults, table } from './lib/report';
-import { startBenchServer, type BenchServer } from './lib/server';
+import { exitWhenSettled, log, saveResults, table } from './lib/report';
+import { runOnBenchServer, type BenchServer } from './lib/server';
 import { REPO_ROOT } from './lib/stack';
 
 const CONCURRENCY = 8;
@@ -131,50 +131,37 @@ async function oneSize(server: BenchServer, tables: number, rowsEach: number): P
   }
 }
 
-export async function main(): Promise<void> {
+export async function hotTablesBench(server: BenchServer): Promise<{ sizes: SizeFigures[]; markdown: string }> {
   const counts = (process.env.BENCH_TABLE_COUNTS || '1000,10000,100000').split(',').map((s) => Number(s.trim()));
   const rowsEach = Number(process.env.BENCH_TABLE_ROWS || 3);
-  const server = await startBenchServer(log);
-  try {
-    const sizes: SizeFigures[] = [];
-    for (const n of counts) sizes.push(await oneSize(server, n, rowsEach));
-    const markdown = [
-      `Server: ${server.description}. Messages of ${rowsEach} rows, each in its own table made by ensureHotTable.`,
-      '',
-      table(
-        [
-          'tables',
-          'disk per table',
-          'server memory per table',
-          'make + write (ms)',
-          'ALTER (ms)',
-          'DROP (ms)',
-          'same rows, shared table (per message)',
-        ],
-        sizes.map((s) => [
-          fmtInt(s.tables),
-          fmtKB(s.diskBytesPerTable),
-          s.serverRssBytesPerTable === null ? '?' : fmtKB(s.serverRssBytesPerTable),
-          s.createMsPerTable.toFixed(2),
-          s.alterMsPerTable.toFixed(2),
-          s.dropMsPerTable.toFixed(2),
-          `${fmtInt(s.sharedBytesPerMessage)} B`,
-        ]),
-      ),
-    ].join('\n');
-    log(`results: ${saveResults('hot-tables', { server: server.description, sizes, markdown })}`);
-    process.stdout.write(`${markdown}\n`);
-  } finally {
-    await server.stop();
-  }
+  const sizes: SizeFigures[] = [];
+  for (const n of counts) sizes.push(await oneSize(server, n, rowsEach));
+  const markdown = [
+    `Server: ${server.description}. Messages of ${rowsEach} rows, each in its own table made by ensureHotTable.`,
+    '',
+    table(
+      [
+        'tables',
+        'disk per table',
+        'server memory per table',
+        'make + write (ms)',
+        'ALTER (ms)',
+        'DROP (ms)',
+        'same rows, shared table (per message)',
+      ],
+      sizes.map((s) => [
+        fmtInt(s.tables),
+        fmtKB(s.diskBytesPerTable),
+        s.serverRssBytesPerTable === null ? '?' : fmtKB(s.serverRssBytesPerTable),
+        s.createMsPerTable.toFixed(2),
+        s.alterMsPerTable.toFixed(2),
+        s.dropMsPerTable.toFixed(2),
+        `${fmtInt(s.sharedBytesPerMessage)} B`,
+      ]),
+    ),
+  ].join('\n');
+  log(`results: ${saveResults('hot-tables', { server: server.description, sizes, markdown })}`);
+  return { sizes, markdown };
 }
 
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) exitWhenSettled(runOnBenchServer(hotTablesBench), 'bench:hot-tables');

@@ -489,14 +489,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   async function finishArchive(): Promise<void> {
-    const result = await guarded('archiveInteractions', () =>
-      mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
-    );
-    if (!result) return;
-    const { hotTableLeft, ...manifest } = result;
-    const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
-    m.archived(manifest, nextSweep, sleeps(hotTableLeft));
-    await publish('expired'); // as after a restore: the row first, then the actor's status
+    if (await moveHotRows()) await publish('expired'); // as after a restore: the row first, then the actor's status
   }
 
   /**
@@ -508,17 +501,19 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   /**
-   * Late interactions of an expired message are stored hot but invisible; a sweep moves them too, when
-   * ingestion's wake-up says they came (or, with a hot table left, one cleanup interval later).
+   * Moves the message's hot rows into its generation: the archive itself, or a sweep of late interactions
+   * of an expired message (stored hot but invisible), when ingestion's wake-up says they came or, with a
+   * hot table left, one cleanup interval later. False when the move became the actor's problem.
    */
-  async function sweepLateInteractions(): Promise<void> {
+  async function moveHotRows(): Promise<boolean> {
     const result = await guarded('archiveInteractions', () =>
       mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
     );
-    if (!result) return;
+    if (!result) return false;
     const { hotTableLeft, ...manifest } = result;
     const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
     m.archived(manifest, nextSweep, sleeps(hotTableLeft));
+    return true;
   }
 
   async function restore(): Promise<void> {
@@ -612,7 +607,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
         await finishArchive();
         break;
       case 'sweep':
-        await sweepLateInteractions();
+        await moveHotRows();
         break;
       case 'restore':
         await restore();

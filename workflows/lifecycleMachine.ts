@@ -322,13 +322,9 @@ export class LifecycleMachine {
    */
   archived(manifest: ArchiveManifest, nextSweep: string, sleep = false): void {
     this.s.archive = manifest;
+    this.s.asleep = sleep;
     this.s.dueAt = sleep ? null : nextSweep;
-    if (sleep) {
-      this.s.asleep = true;
-      this.s.sweepNotBefore = nextSweep;
-    } else if (this.s.asleep !== undefined) {
-      this.s.asleep = false;
-    }
+    this.s.sweepNotBefore = nextSweep;
   }
 
   /** Ingestion stored events while the data was unavailable: an asleep actor sweeps, once the interval allows. */
@@ -345,7 +341,7 @@ export class LifecycleMachine {
    * and the e-mails to send.
    */
   restored(summary: RestoreSummary, completedAt: string, dueAt: string): { served: PendingRestore[]; emails: RestoreEmail[] } {
-    if (this.s.asleep !== undefined) this.s.asleep = false;
+    this.s.asleep = false;
     this.s.stoppedAt = completedAt;
     this.s.dueAt = dueAt;
     this.s.archive = null;

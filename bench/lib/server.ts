@@ -18,7 +18,7 @@ import { createDb } from '../../src/db/knex';
 import { ensureLocalMysql, type LocalMysqlHandle } from '../../src/db/localMysql';
 import { createLogger } from '../../src/logger';
 import { freePort } from '../../src/temporal/devServer';
-import { envInt } from './report';
+import { envInt, log } from './report';
 import { REPO_ROOT } from './stack';
 
 export interface BenchServer {
@@ -124,4 +124,18 @@ export async function startBenchServer(log: (msg: string) => void): Promise<Benc
     pid: handle.pid,
     stop: () => handle.stop(),
   };
+}
+
+/**
+ * A benchmark's entry point: runs it on a server of its own, prints its Markdown, and stops the server
+ * whatever happened.
+ */
+export async function runOnBenchServer(bench: (server: BenchServer) => Promise<{ markdown: string }>): Promise<void> {
+  const server = await startBenchServer(log);
+  try {
+    const r = await bench(server);
+    process.stdout.write(`${r.markdown}\n`);
+  } finally {
+    await server.stop();
+  }
 }

@@ -76,7 +76,8 @@ export async function currentHotTables(q: Q, refs: readonly MessageRef[]): Promi
   return findCurrent(rawQuery(q), refs, '');
 }
 
-type RawQuery = <T>(sql: string, values: readonly string[]) => Promise<T>;
+/** A statement runner with positional parameters: a knex query's or an ingestion session's. */
+export type RawQuery = <T>(sql: string, values: readonly string[]) => Promise<T>;
 
 const rawQuery =
   (q: Q): RawQuery =>

@@ -16,8 +16,7 @@
  */
 import type { Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
-
-type RawQuery = <T>(sql: string, values: readonly string[]) => Promise<T>;
+import type { RawQuery } from './hotTables';
 
 /**
  * Inside an ingestion batch's transaction, after its hot tables are locked: notes the messages among
@@ -41,21 +40,17 @@ export async function noteLateEvents(query: RawQuery, refs: readonly MessageRef[
   return late.length;
 }
 
-export interface DueWakeup extends MessageRef {
-  notedAt: string;
-}
-
 /**
  * Messages to signal now: noted and never signalled, or noted since their last signal when that is at
  * least `intervalSeconds` old. Oldest notes first.
  */
-export async function dueWakeups(db: Db, intervalSeconds: number, limit: number): Promise<DueWakeup[]> {
+export async function dueWakeups(db: Db, intervalSeconds: number, limit: number): Promise<MessageRef[]> {
   const rows = await db('late_wakeups')
     .whereRaw('signalled_at IS NULL OR (noted_at > signalled_at AND signalled_at <= NOW(3) - INTERVAL ? SECOND)', [intervalSeconds])
     .orderBy('noted_at')
     .limit(limit)
-    .select<{ message_kind: string; message_id: string; noted_at: Date | string }[]>('message_kind', 'message_id', 'noted_at');
-  return rows.map((r) => ({ kind: r.message_kind as MessageRef['kind'], id: r.message_id, notedAt: String(r.noted_at) }));
+    .select<{ message_kind: string; message_id: string }[]>('message_kind', 'message_id');
+  return rows.map((r) => ({ kind: r.message_kind as MessageRef['kind'], id: r.message_id }));
 }
 
 /** The database's clock, read before signalling: every note made before it is covered by the signal. */
