@@ -53,7 +53,8 @@ async function main(): Promise<void> {
   const label = process.argv[2];
   if (!label || !/^[a-z0-9-]+$/.test(label))
     throw new Error('usage: npm run test:record-history -- <label> (lower-case letters, digits, -)');
-  const stack = await createStack({ ttl: '2 seconds', cleanupInterval: '2 seconds', chunkRows: 100 });
+  // The whole lifecycle in one run: the test stack's early continue-as-new would leave only its tail.
+  const stack = await createStack({ ttl: '2 seconds', cleanupInterval: '2 seconds', chunkRows: 100, continueAsNewAfter: 10_000 });
   try {
     await stack.startWorker();
     const ref: MessageRef = { kind: 'campaign', id: 'recorded' };

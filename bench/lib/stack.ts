@@ -36,7 +36,8 @@ export interface BenchTemporal {
 
 /**
  * BENCH_TEMPORAL_WAL=1 runs the dev server's SQLite in WAL mode without an fsync per commit, nearer a
- * Temporal cluster's persistence than the dev server's defaults (docs/SCALING.md).
+ * Temporal cluster's persistence than the dev server's defaults (docs/SCALING.md). BENCH_TEMPORAL_EAGER=1
+ * switches on eager activity execution (`system.enableActivityEagerExecution`).
  */
 export async function startBenchTemporal(dynamicConfig: Record<string, string | number | boolean> = {}): Promise<BenchTemporal> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-temporal-'));
@@ -45,7 +46,10 @@ export async function startBenchTemporal(dynamicConfig: Record<string, string | 
     uiPort: null,
     dbFile: path.join(dir, 'temporal.db'),
     logLevel: 'error',
-    dynamicConfig,
+    dynamicConfig: {
+      ...(process.env.BENCH_TEMPORAL_EAGER === '1' ? { 'system.enableActivityEagerExecution': true } : {}),
+      ...dynamicConfig,
+    },
     ...(process.env.BENCH_TEMPORAL_WAL === '1' ? { sqlitePragmas: { journal_mode: 'wal', synchronous: 'normal' } } : {}),
   });
   const connection = await Connection.connect({ address: server.address });
@@ -108,6 +112,8 @@ export function spawnBenchWorker(env: WorkerEnv): BenchWorker {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
+      // The worker's own node options (e.g. a heap bound), not the benchmark's.
+      NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '',
       ...command.env,
       TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_NAMESPACE: NAMESPACE,

@@ -26,6 +26,7 @@ import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { MessageRef } from '../../src/shared/types';
 import { lifecycleWorkflowId, TASK_QUEUE } from '../../src/shared/workflowId';
+import { unreplayableHistories } from './replayAll';
 import type { InteractionRow } from '../../src/storage/chunkCodec';
 import { compareIds, INTERACTION_COLUMNS } from '../../src/storage/chunkCodec';
 import { ensureHotTable, hotTableName, messageHotTables } from '../../src/storage/hotTables';
@@ -42,6 +43,11 @@ export interface StackOptions {
   privateServer?: boolean;
   /** Where archives go: an embedded S3 gateway of the file's own, or MySQL. TEST_ARCHIVE_STORE, else s3. */
   archiveStore?: ArchiveStoreName;
+  /**
+   * History length at which Temporal suggests continue-as-new (default 60, so tests cross it); larger for a
+   * recording that must keep a whole lifecycle in one run. Applies to a private server only.
+   */
+  continueAsNewAfter?: number;
 }
 
 /** The archive store test files use unless they choose one: `npm test` runs with s3, TEST_ARCHIVE_STORE=mysql runs them against the other. */
@@ -156,9 +162,9 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
     uiPort: null,
     dbFile,
     logLevel: 'error',
-    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 },
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': opts.continueAsNewAfter ?? 60 },
   } as const;
-  if (!address || opts.privateServer) {
+  if (!address || opts.privateServer || opts.continueAsNewAfter !== undefined) {
     server = await startDevServerOnFreePort(serverOptions);
     address = server.address;
   }
@@ -241,6 +247,8 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
     async close() {
       for (const child of children) child.kill('SIGKILL');
       await Promise.all(workers.map((w) => w.shutdown().catch(() => undefined)));
+      // Every history the file made must replay with the code that made it (test/support/replayAll.ts).
+      const unreplayable = await unreplayableHistories(client);
       await connection.close();
       await db.raw('DROP DATABASE IF EXISTS ??', [database]).catch(() => undefined);
       await db.destroy();
@@ -250,6 +258,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
         await gateway.stop();
         rmSync(gateway.dataDir, { recursive: true, force: true });
       }
+      if (unreplayable.length > 0) throw new Error(`histories that do not replay:\n${unreplayable.join('\n')}`);
     },
   };
   return stack;
