@@ -16,6 +16,7 @@ import * as migration011 from './migrations/011_object_store';
 import * as migration012 from './migrations/012_chunk_user_filters';
 import * as migration013 from './migrations/013_erasure';
 import * as migration014 from './migrations/014_late_wakeups';
+import * as migration015 from './migrations/015_hot_table_changes';
 
 export type Db = Knex;
 
@@ -128,6 +129,7 @@ const migrations: Record<string, Knex.Migration> = {
   '012_chunk_user_filters': migration012,
   '013_erasure': migration013,
   '014_late_wakeups': migration014,
+  '015_hot_table_changes': migration015,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

@@ -27,6 +27,7 @@ import type { Connection } from 'mysql2';
 import { usersExportTimeLimit } from '../config';
 import { ER_DUP_ENTRY, ER_LOCK_WAIT_TIMEOUT, sqlErrno } from '../dataplane/sql';
 import { retryOnDeadlock } from './deadlock';
+import { bringUpToDate } from './hotTableChanges';
 
 /** The empty table every message's table is made like; schema changes go to it and to every `interactions_<n>`. */
 export const HOT_TABLE_TEMPLATE = 'interactions';
@@ -139,6 +140,8 @@ async function createLikeTemplate(db: Db, t: HotTable): Promise<void> {
   if (!ddl.startsWith(head)) throw new Error(`unexpected definition of ${HOT_TABLE_TEMPLATE}: ${ddl.slice(0, 80)}`);
   const body = ddl.slice(head.length).replace(/ AUTO_INCREMENT=\d+/, '');
   await db.raw(`CREATE TABLE IF NOT EXISTS \`${t.name}\`${body} AUTO_INCREMENT=${firstIdOf(t.tableNo)}`);
+  // The template may have changed since its definition was read (src/storage/hotTableSchema.ts).
+  await bringUpToDate(db, t.name);
 }
 
 /**
