@@ -58,7 +58,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     // restoreBulkItem stays registered here too, for bulk restores that scheduled it on this queue.
     activities,
     // Sized from configuration, not from the heap: the SDK's default cache grows with the machine's
-    // memory, about a megabyte per cached actor (docs/SCALING.md).
+    // memory, and with it the worker's (docs/SCALING.md).
     maxCachedWorkflows: config.worker.workflowCacheSize,
     maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.workflowTaskSlots, Math.max(2, config.worker.workflowCacheSize)),
     maxConcurrentActivityTaskExecutions: config.worker.activitySlots,
