@@ -171,11 +171,19 @@ export async function waitForIdleActor(client: Client, ref: MessageRef, timeoutM
  * actor's tasks would otherwise go first to the stopped worker's sticky queue and wait out its
  * schedule-to-start timeout, which a worker that keeps running never costs.
  */
+/** gRPC's NOT_FOUND status code. */
+const GRPC_NOT_FOUND = 5;
+
 export async function resetStickiness(client: Client, ref: MessageRef): Promise<void> {
-  await client.workflowService.resetStickyTaskQueue({
-    namespace: client.options.namespace,
-    execution: { workflowId: lifecycleWorkflowId(ref) },
-  });
+  try {
+    await client.workflowService.resetStickyTaskQueue({
+      namespace: client.options.namespace,
+      execution: { workflowId: lifecycleWorkflowId(ref) },
+    });
+  } catch (err) {
+    // An actor a failed phase never started has nothing to reset, and must not hide that phase's error.
+    if ((err as { code?: number }).code !== GRPC_NOT_FOUND) throw err;
+  }
 }
 
 /** Polls the actor's status query until `accept` is true; returns the status and when it was seen. */
