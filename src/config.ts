@@ -63,7 +63,7 @@ export interface WorkerSizing {
 
 /** Defaults: see docs/SCALING.md for how they were chosen. */
 export const DEFAULT_WORKER_SIZING: WorkerSizing = {
-  workflowCacheSize: 250,
+  workflowCacheSize: 500,
   workflowTaskSlots: 40,
   activitySlots: 100,
   localActivitySlots: 100,
