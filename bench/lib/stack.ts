@@ -166,14 +166,14 @@ export async function waitForIdleActor(client: Client, ref: MessageRef, timeoutM
   }
 }
 
+/** gRPC's NOT_FOUND status code. */
+const GRPC_NOT_FOUND = 5;
+
 /**
  * Points the actor's next workflow task at the shared task queue. Each phase runs a new worker; the
  * actor's tasks would otherwise go first to the stopped worker's sticky queue and wait out its
  * schedule-to-start timeout, which a worker that keeps running never costs.
  */
-/** gRPC's NOT_FOUND status code. */
-const GRPC_NOT_FOUND = 5;
-
 export async function resetStickiness(client: Client, ref: MessageRef): Promise<void> {
   try {
     await client.workflowService.resetStickyTaskQueue({

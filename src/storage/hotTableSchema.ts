@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex';
 import type { HotTableChange } from './hotTableChanges';
-import { HOT_TABLE_TEMPLATE, hotTableName } from './hotTables';
+import { HOT_TABLE_TEMPLATE, hotTableExists, hotTableName } from './hotTables';
 
 export interface HotTableChangeProgress {
   change: string;
@@ -67,7 +67,7 @@ export async function changeEveryHotTable(
   if (progress?.finished_at) return result;
   if (!(await change.applied(q, HOT_TABLE_TEMPLATE))) await change.apply(q, HOT_TABLE_TEMPLATE);
 
-  const after = progress?.last_table_no === null || progress?.last_table_no === undefined ? 0 : Number(progress.last_table_no);
+  const after = Number(progress?.last_table_no ?? 0);
   const all = await hotTableNumbers(q);
   const todo = all.filter((n) => n > after);
   let done = Number(progress?.tables_done ?? 0);
@@ -77,7 +77,7 @@ export async function changeEveryHotTable(
     const table = hotTableName(no);
     // A table dropped meanwhile (archived) is simply gone: `applied` on it answers whatever, and the
     // ALTER would fail, so it is looked for first.
-    if (await exists(q, table)) {
+    if (await hotTableExists(q, { tableNo: String(no), name: table })) {
       if (await change.applied(q, table)) result.alreadyChanged += 1;
       else {
         await change.apply(q, table);
@@ -92,11 +92,4 @@ export async function changeEveryHotTable(
     .where({ change_id: change.id })
     .update({ finished_at: q.fn.now(3) });
   return result;
-}
-
-async function exists(q: Knex, table: string): Promise<boolean> {
-  const [rows] = (await q.raw('SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [
-    table,
-  ])) as [{ n: number | string }[]];
-  return Number(rows[0].n) > 0;
 }
