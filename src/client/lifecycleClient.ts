@@ -9,6 +9,7 @@ import {
   WithStartWorkflowOperation,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -86,6 +87,9 @@ export interface ActorSummary extends MessageRef {
   workflowId: string;
 }
 
+/** Calls of one Update whose RPC timed out before the actor accepted it, the first included. */
+export const UPDATE_CALL_ATTEMPTS = 3;
+
 export class LifecycleClient {
   constructor(private readonly client: Client) {}
 
@@ -102,17 +106,32 @@ export class LifecycleClient {
     };
   }
 
-  /** An Update with start: the actor exists once this returns, whether or not it existed before. */
+  /**
+   * An Update with start: the actor exists once this returns, whether or not it existed before.
+   *
+   * The server answers an Update's call once the actor's worker has accepted it, and gives up on a
+   * long poll for that under load (WorkflowUpdateRPCTimeoutOrCancelledError): the Update may or may not
+   * be in the actor's history then. It is sent again with the same Update id, which the server answers
+   * with the first one's outcome instead of running it twice; each attempt needs a start operation of
+   * its own (one is used up by its call).
+   */
   private async updateWithStart<Ret, Args extends [unknown]>(
     ref: MessageRef,
     update: Parameters<Client['workflow']['executeUpdateWithStart']>[0] & { name: string },
     args: Args,
   ): Promise<Ret> {
-    const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
-      ...this.startOptions(ref),
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
-    return (await this.client.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation })) as Ret;
+    const updateId = randomUUID();
+    for (let attempt = 1; ; attempt++) {
+      const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
+        ...this.startOptions(ref),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      try {
+        return (await this.client.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation, updateId })) as Ret;
+      } catch (err) {
+        if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) || attempt >= UPDATE_CALL_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /** Records that the message stopped; answers whether that changed anything and the new deadline. */
