@@ -40,6 +40,8 @@ export interface Config {
    * so the archive's DROP of that table waits for it; past the limit the export is cut off.
    */
   usersExportTimeLimit: CalendarDuration;
+  /** HOT_TABLE_OWN_FROM_ROWS: a message gets a hot table of its own from this many rows on; 0 gives every message its own. */
+  hotTableOwnFromRows: number;
   logLevel: string;
   /**
    * A workflow bundle built beforehand (`npm run build`, or the test runner once per run): the worker
@@ -178,6 +180,17 @@ export function usersExportTimeLimit(env: NodeJS.ProcessEnv = process.env): Cale
   return fixedDuration('USERS_EXPORT_TIME_LIMIT', env.USERS_EXPORT_TIME_LIMIT, '2 minutes');
 }
 
+/** Messages below this many hot rows share a table (src/storage/hotTables.ts). */
+export const DEFAULT_HOT_TABLE_OWN_FROM_ROWS = 10_000;
+
+/**
+ * `HOT_TABLE_OWN_FROM_ROWS`, on its own: ingestion and restores read it where they make tables
+ * (src/storage/hotTables.ts), in the API and the worker alike. 0: every message has a table of its own.
+ */
+export function hotTableOwnFromRows(env: NodeJS.ProcessEnv = process.env): number {
+  return nonNegativeInt('HOT_TABLE_OWN_FROM_ROWS', env.HOT_TABLE_OWN_FROM_ROWS, DEFAULT_HOT_TABLE_OWN_FROM_ROWS);
+}
+
 /** A duration a timer can count: a fixed length (no calendar months), and one Node can count (under 24.8 days). */
 function fixedDuration(name: string, raw: string | undefined, fallback: string): CalendarDuration {
   const d = duration(name, raw, fallback);
@@ -226,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     restoreInsertConnections: positiveInt('RESTORE_INSERT_CONNECTIONS', env.RESTORE_INSERT_CONNECTIONS, 2),
     bulkWatchSlots: positiveInt('BULK_WATCH_SLOTS', env.BULK_WATCH_SLOTS, 200),
     usersExportTimeLimit: usersExportTimeLimit(env),
+    hotTableOwnFromRows: hotTableOwnFromRows(env),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -74,10 +74,10 @@ async function footprint(db: Db, ref: MessageRef) {
   const registry = await db('hot_tables')
     .where(message)
     .orderBy('table_no')
-    .select<{ table_no: string; role: string }[]>('table_no', 'role');
+    .select<{ table_no: string; shared_in: string | null; role: string }[]>('table_no', 'shared_in', 'role');
   const tables = [];
   for (const t of registry)
-    tables.push({ ...t, exists: await hotTableExists(db, { tableNo: String(t.table_no), name: hotTableName(t.table_no) }) });
+    tables.push({ ...t, exists: await hotTableExists(db, { name: hotTableName(t.shared_in ?? t.table_no) }) });
   const rows = await hotRows(db, ref);
   return { chunks, manifests, tables, hotRows: rows.length, hotChecksum: sha256(canonicalBytes(rows)) };
 }
@@ -210,7 +210,7 @@ describe('fencing of archive, sweep and restore attempts', () => {
     assert.ok(table);
     const draining = await footprint(db, ref);
     // The table the newer attempt drains is not the stale attempt's to drop.
-    await assert.rejects(endDrain(db, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, stale) }), isStale);
+    await assert.rejects(endDrain(db, ref, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, stale) }), isStale);
     assert.deepEqual(await footprint(db, ref), draining, 'the table is still there');
 
     // The newer attempt's DROP holds the message's named lock: a claim meanwhile waits (here 1 s, then gives up, retryably).

@@ -1,6 +1,6 @@
 /**
- * A table per message (src/storage/hotTables.ts): callers racing to make a new message's table end
- * up with one, and ingestion running while archives take the table out of service (the next batch
+ * A table or segment per message (src/storage/hotTables.ts): callers racing to make a new message's
+ * table end up with one, and ingestion running while archives take the table out of service (the next batch
  * making a new one) loses and doubles nothing.
  */
 import assert from 'node:assert/strict';
@@ -40,14 +40,14 @@ describe('hot tables', () => {
   it('gives callers racing for a new message one table', async () => {
     const ref: MessageRef = { kind: 'campaign', id: 'raced' };
     const tables = await Promise.all(Array.from({ length: 12 }, () => ensureHotTable(db, ref)));
-    assert.equal(new Set(tables.map((t) => t.name)).size, 1);
+    assert.equal(new Set(tables.map((t) => t.entryNo)).size, 1);
     const roles = (await db('hot_tables').where({ message_kind: ref.kind, message_id: ref.id }).pluck('role')) as string[];
     assert.ok(
       roles.filter((r) => r === 'current').length === 1 && roles.length <= 2,
       `one current table (and at most one made spare): ${roles.join(',')}`,
     );
-    // Ids are exact: RACED is another message, with a table of its own.
-    assert.notEqual((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).name, tables[0].name);
+    // Ids are exact: RACED is another message, with an entry of its own.
+    assert.notEqual((await ensureHotTable(db, { kind: 'campaign', id: 'RACED' })).entryNo, tables[0].entryNo);
   });
 
   it('stores concurrent batches that all bring the same new messages, each event once', async () => {
@@ -75,7 +75,7 @@ describe('hot tables', () => {
     assert.equal(rows, 6_000);
   });
 
-  it('writes events whose message ids differ only in case to two tables, as they are two messages', async () => {
+  it('writes events whose message ids differ only in case to two entries, as they are two messages', async () => {
     const [a, b]: MessageRef[] = [
       { kind: 'campaign', id: 'Cased' },
       { kind: 'campaign', id: 'cased' },
@@ -84,7 +84,7 @@ describe('hot tables', () => {
     assert.equal((await ingestEvents(db, [event(a, 2), event(b, 3)])).stored, 2);
     const tables = await currentHotTables(db, [a, b]);
     assert.ok(tables.get(a) && tables.get(b));
-    assert.notEqual(tables.get(b)?.name, tables.get(a)?.name);
+    assert.notEqual(tables.get(b)?.entryNo, tables.get(a)?.entryNo);
     assert.deepEqual(
       (await hotRows(db, a)).map((r) => r.message_id),
       ['Cased', 'Cased'],

@@ -132,7 +132,7 @@ export async function classifyRefs(db: Db, refs: readonly MessageRef[]): Promise
 async function hasHotRow(db: Db, ref: MessageRef): Promise<boolean> {
   return rereadIfTableMoved(async () => {
     const table = await currentHotTable(db, ref);
-    return table !== null && (await db.from(table.name).first('id')) !== undefined;
+    return table !== null && (await db.from(table.name).where({ message_kind: ref.kind, message_id: ref.id }).first('id')) !== undefined;
   });
 }
 

@@ -91,8 +91,9 @@ export function restoreHint(ref: MessageRef): string {
 }
 
 /**
- * Per-user aggregates of one message, in user order; components resolved to the latest one seen. The
- * message's table holds its rows only, so a scan of it (the plan when every row matches) reads nothing else.
+ * Per-user aggregates of one message, in user order; components resolved to the latest one seen. A
+ * message's own table holds its rows only, so a scan of it (the plan when every row matches) reads
+ * nothing else; a segment's rows are one range of its shared table's primary key.
  */
 export function userDataRowsQuery(trx: Db, table: HotTable, ref: MessageRef): Knex.Raw {
   const componentCol = ref.kind === 'campaign' ? 'variant_id' : 'variation_id';
@@ -344,7 +345,7 @@ async function openSnapshot(
       );
     }
     const table = await currentHotTable(trx, ref);
-    if (table) await trx.from(table.name).first('id');
+    if (table) await trx.from(table.name).where({ message_kind: ref.kind, message_id: ref.id }).first('id');
     // The GROUP_CONCATs hold one user's values; the default 1 KB is short for users with many steps.
     await trx.raw('SET SESSION group_concat_max_len = 1048576');
     return { session, table };

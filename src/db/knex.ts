@@ -17,6 +17,7 @@ import * as migration012 from './migrations/012_chunk_user_filters';
 import * as migration013 from './migrations/013_erasure';
 import * as migration014 from './migrations/014_late_wakeups';
 import * as migration015 from './migrations/015_hot_table_changes';
+import * as migration016 from './migrations/016_shared_hot_tables';
 
 export type Db = Knex;
 
@@ -130,6 +131,7 @@ const migrations: Record<string, Knex.Migration> = {
   '013_erasure': migration013,
   '014_late_wakeups': migration014,
   '015_hot_table_changes': migration015,
+  '016_shared_hot_tables': migration016,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

@@ -86,7 +86,10 @@ export async function eraseUserFromMessage(
 
   for (const table of await messageHotTables(db, ref)) {
     try {
-      counts.hotRows += await db(table.name).where({ user_id: userId }).andWhere('occurred_at', '<=', through).delete();
+      counts.hotRows += await db(table.name)
+        .where({ ...where, user_id: userId })
+        .andWhere('occurred_at', '<=', through)
+        .delete();
     } catch (err) {
       // A draining table dropped once its rows were all in chunks: they are erased below.
       if (sqlErrno(err) !== ER_NO_SUCH_TABLE) throw err;
@@ -241,7 +244,7 @@ async function forgetPair(db: Db, ref: MessageRef, userId: string, laterArchived
     let later = laterArchived;
     for (const table of later ? [] : await messageHotTables(trx, ref)) {
       try {
-        if (await trx(table.name).where({ user_id: userId }).first('id')) later = true;
+        if (await trx(table.name).where({ message_kind: ref.kind, message_id: ref.id, user_id: userId }).first('id')) later = true;
       } catch (err) {
         if (sqlErrno(err) !== ER_NO_SUCH_TABLE) throw err;
       }

@@ -133,7 +133,10 @@ async function readMessage(
     stats.hotTablesRead += 1;
     let rows: InteractionRow[];
     try {
-      rows = await db(table.name).where({ user_id: userId }).orderBy('id').select<InteractionRow[]>(INTERACTION_COLUMNS);
+      rows = await db(table.name)
+        .where({ ...where, user_id: userId })
+        .orderBy('id')
+        .select<InteractionRow[]>(INTERACTION_COLUMNS);
     } catch (err) {
       // Dropped by an archive once its rows were in chunks: read the message again.
       if (sqlErrno(err) === ER_NO_SUCH_TABLE) {

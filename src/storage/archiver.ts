@@ -110,11 +110,11 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
   const store = stores.get(opened.store);
   const drainOpts = { ...opts, chunkRows: Number(opened.chunkRows) };
 
-  const table = await beginDrain(db, ref, guard);
+  const table = await beginDrain(db, ref, guard, generation);
   if (table) {
     if (await hotTableExists(db, table)) await drainTable(db, key, table, store, drainOpts, guard);
     // A DROP commits by itself: the fence is held for it by the message's named lock instead.
-    await endDrain(db, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, attempt) });
+    await endDrain(db, ref, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, attempt) });
   }
   const manifest = await finalizeManifest(db, ref, generation, guard);
   // Every cleanup interval sweeps an expired message, mostly finding nothing: no request to the store then.
@@ -147,18 +147,26 @@ async function drainTable(
   opts: ArchiveOptions,
   guard: FenceGuard,
 ): Promise<void> {
-  const [[span]] = (await db.raw(`SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM \`${table.name}\``)) as [
-    { lo: string | null; hi: string | null; n: number | string }[],
-  ];
+  // A segment shares its table with other messages' rows: its statements name the message, which is a
+  // prefix of its table's primary key. A table of its own is read as it is, in primary-key order.
+  const message = table.shared ? { message_kind: key.message_kind, message_id: key.message_id } : {};
+  const [[span]] = (await db.raw(
+    `SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM \`${table.name}\`${table.shared ? ' WHERE message_kind = ? AND message_id = ?' : ''}`,
+    table.shared ? [key.message_kind, key.message_id] : [],
+  )) as [{ lo: string | null; hi: string | null; n: number | string }[]];
   if (span.lo === null || span.hi === null) return;
-  // A table's ids are above every id of the message's earlier tables, so the chunks from this table are
-  // exactly the generation's chunks within its id span.
+  // The chunks this drain stored: from the sequence recorded when it began. A drain begun before
+  // migration 016 recorded none; it drains a table of its own, whose ids are above every id of the
+  // message's earlier tables, so its chunks are the generation's chunks within its id span.
+  const fromSeq = table.drainFromSeq;
   const inSpan = () =>
-    db('archive_chunks')
-      .where(key)
-      .whereNotNull('verified_at')
-      .andWhere('first_id', '>=', span.lo as string)
-      .andWhere('last_id', '<=', span.hi as string);
+    fromSeq !== null
+      ? db('archive_chunks').where(key).whereNotNull('verified_at').andWhere('seq', '>=', fromSeq)
+      : db('archive_chunks')
+          .where(key)
+          .whereNotNull('verified_at')
+          .andWhere('first_id', '>=', span.lo as string)
+          .andWhere('last_id', '<=', span.hi as string);
   const resumed = await inSpan().clone().max<{ last: string | null }>('last_id as last').first();
   let after = resumed?.last ?? '0';
   let seq = (await lastSeq(db, key)) + 1;
@@ -169,7 +177,8 @@ async function drainTable(
     const rows = (await db
       .from(table.name)
       .select(INTERACTION_COLUMNS)
-      .where('id', '>', from)
+      .where(message)
+      .andWhere('id', '>', from)
       .orderBy('id')
       .limit(opts.chunkRows)
       .options({ rowsAsArray: true })) as RowArray[];

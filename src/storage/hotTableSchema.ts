@@ -77,7 +77,7 @@ export async function changeEveryHotTable(
     const table = hotTableName(no);
     // A table dropped meanwhile (archived) is simply gone: `applied` on it answers whatever, and the
     // ALTER would fail, so it is looked for first.
-    if (await hotTableExists(q, { tableNo: String(no), name: table })) {
+    if (await hotTableExists(q, { name: table })) {
       if (await change.applied(q, table)) result.alreadyChanged += 1;
       else {
         await change.apply(q, table);

@@ -1,30 +1,43 @@
 /**
- * Each message's hot interaction rows live in a table of their own, `interactions_<n>`, made like the
- * empty template table `interactions` (migration 006). `hot_tables` names them:
+ * A message's hot interaction rows live in a table of their own, `interactions_<n>`, made like the
+ * empty template table `interactions` (migration 006), or, while the message is small, in a segment of
+ * a shared table. `hot_tables` names them, one entry each:
  *
- * - `current`: the one table ingestion writes and readers read, at most one per message;
- * - `pending`: being made, not yet current (the message's first table, or its next one after an archive);
- * - `draining`: taken out of service by the archive, read into long-term storage and then dropped.
+ * - `current`: the one table (or segment) ingestion writes and readers read, at most one per message;
+ * - `pending`: a table of its own being made, not yet current (the message's first, or its next one);
+ * - `draining`: taken out of service by the archive, read into long-term storage and then dropped (a
+ *   segment: its rows deleted);
+ * - `shared`: one of the two shared tables themselves, owned by no message.
  *
- * Why: archiving a message then reads one table in primary-key order and drops it, instead of deleting
- * its rows one by one out of a table shared with every other message, with every secondary index
- * entry removed and purged: deleting kept the archive near pt-archiver's speed, draining and dropping
- * the table leaves it well ahead (docs/BENCHMARKS.md, `bench:archive`).
+ * Why tables of their own: archiving a large message reads one table in primary-key order and drops it,
+ * instead of deleting its rows one by one out of a table shared with every other message, with every
+ * secondary index entry removed and purged: deleting kept the archive near pt-archiver's speed,
+ * draining and dropping the table leaves it well ahead (docs/BENCHMARKS.md, `bench:archive`).
+ *
+ * Why segments: a table costs InnoDB the same files, dictionary entries and DDL whatever it holds, far
+ * more than a small message's rows are worth (`bench:hot-tables`). Below HOT_TABLE_OWN_FROM_ROWS rows a
+ * message's rows stay in a shared table whose primary key is (message_kind, message_id, id), so they
+ * are still one range of the clustered index; past it, the message moves once to a table of its own
+ * (src/storage/hotTablePromotion.ts). A segment's entry has a number of its own (`table_no`) and
+ * names the shared table in `shared_in`; every statement on a segment names its message.
+ *
+ * There are two shared tables, and a message never has two entries in the same one: rows arriving
+ * while its segment drains go to the other, so a segment's rows are exactly its message's rows in
+ * that table, and the archive's delete of a drained segment takes no newer row.
  *
  * Ids stay unique across all tables, as they were in one table: table n hands out ids from
- * n * 2^40 + 1 on (its AUTO_INCREMENT is set when it is made), so a row restored into a later table
- * never meets another row's id, and a message's later tables always hold higher ids than its earlier
- * ones.
+ * n * 2^40 + 1 on (its AUTO_INCREMENT is set when it is made), and rows keep their ids when they move
+ * (restored, or moved to a table of their own), so no row ever meets another row's id.
  *
- * Ingestion takes a shared lock on each current row it writes through; the archive's swap takes it
- * exclusively. Once the swap has committed, no transaction is still writing the table it took out of
- * service, and none ever will.
+ * Ingestion takes a shared lock on each current entry it writes through; the archive's swap and a
+ * segment's move take it exclusively. Once either has committed, no transaction is still writing the
+ * table or segment it took out of service, and none ever will.
  */
 import type { Knex } from 'knex';
 import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
 import type { Connection } from 'mysql2';
-import { usersExportTimeLimit } from '../config';
+import { hotTableOwnFromRows, usersExportTimeLimit } from '../config';
 import { ER_DUP_ENTRY, ER_LOCK_WAIT_TIMEOUT, sqlErrno } from '../dataplane/sql';
 import { retryOnDeadlock } from './deadlock';
 import { bringUpToDate } from './hotTableChanges';
@@ -35,11 +48,21 @@ export const HOT_TABLE_TEMPLATE = 'interactions';
 /** Ids per table: table n's ids start at n * ID_BLOCK + 1. */
 export const ID_BLOCK = 2n ** 40n;
 
-export type HotTableRole = 'pending' | 'current' | 'draining';
+export type HotTableRole = 'pending' | 'current' | 'draining' | 'shared';
 
 export interface HotTable {
+  /** The table's own number: the shared table's for a segment. */
   tableNo: string;
   name: string;
+  /** The registry entry's number (`hot_tables.table_no`): the table's own unless `shared`. */
+  entryNo: string;
+  /** A segment of a shared table: every statement on it names its message. */
+  shared: boolean;
+  /**
+   * A draining table's first chunk sequence of its drain, so the archive knows which chunks it already
+   * stored from it; null for drains begun before migration 016.
+   */
+  drainFromSeq: number | null;
 }
 
 /** The SQL name of table number `tableNo`; anything but a plain positive integer is refused, as it ends up in SQL text. */
@@ -49,7 +72,32 @@ export function hotTableName(tableNo: string | number): string {
   return `interactions_${s}`;
 }
 
-const table = (tableNo: string | number): HotTable => ({ tableNo: String(tableNo), name: hotTableName(tableNo) });
+const table = (tableNo: string | number): HotTable => ({
+  tableNo: String(tableNo),
+  name: hotTableName(tableNo),
+  entryNo: String(tableNo),
+  shared: false,
+  drainFromSeq: null,
+});
+
+interface EntryRow {
+  table_no: string | number;
+  shared_in: string | number | null;
+  drain_from_seq: string | number | null;
+}
+
+const ENTRY_COLUMNS = ['table_no', 'shared_in', 'drain_from_seq'] as const;
+
+function fromEntry(r: EntryRow): HotTable {
+  const physical = r.shared_in ?? r.table_no;
+  return {
+    tableNo: String(physical),
+    name: hotTableName(physical),
+    entryNo: String(r.table_no),
+    shared: r.shared_in !== null,
+    drainFromSeq: r.drain_from_seq === null ? null : Number(r.drain_from_seq),
+  };
+}
 
 /** The first id table `tableNo` hands out. */
 export function firstIdOf(tableNo: string | number): string {
@@ -58,13 +106,14 @@ export function firstIdOf(tableNo: string | number): string {
 
 type Q = Knex | Knex.Transaction;
 
-async function findRole(q: Q, ref: MessageRef, role: HotTableRole, lock?: 'update'): Promise<HotTable | null> {
+/** The message's entry in `role`, locked for update until the transaction ends when asked. */
+export async function findRole(q: Q, ref: MessageRef, role: HotTableRole, lock?: 'update'): Promise<HotTable | null> {
   let query = q('hot_tables')
     .where({ message_kind: ref.kind, message_id: ref.id, role })
-    .first<{ table_no: string } | undefined>('table_no');
+    .first<EntryRow | undefined>(...ENTRY_COLUMNS);
   if (lock === 'update') query = query.forUpdate();
   const row = await query;
-  return row ? table(row.table_no) : null;
+  return row ? fromEntry(row) : null;
 }
 
 /** The message's current table, or null when it never had one (no interaction was ever stored for it). */
@@ -85,8 +134,7 @@ const rawQuery =
   async <T>(sql: string, values: readonly string[]) =>
     ((await q.raw(sql, [...values])) as unknown as [T])[0];
 
-interface CurrentRow {
-  table_no: string;
+interface CurrentRow extends EntryRow {
   message_kind: string;
   message_id: string;
 }
@@ -105,13 +153,13 @@ async function findCurrent(
   if (refs.length === 0) return out;
   const wanted = refs.map(() => "(message_kind = ? AND message_id = ? AND role = 'current')").join(' OR ');
   const rows = await query<CurrentRow[]>(
-    `SELECT table_no, message_kind, message_id FROM hot_tables WHERE ${wanted}${lock}`,
+    `SELECT ${ENTRY_COLUMNS.join(', ')}, message_kind, message_id FROM hot_tables WHERE ${wanted}${lock}`,
     refs.flatMap((r) => [r.kind, r.id]),
   );
-  const exact = new Map(rows.map((r) => [`${r.message_kind}\u0000${r.message_id}`, r.table_no]));
+  const exact = new Map(rows.map((r) => [`${r.message_kind}\u0000${r.message_id}`, r]));
   for (const ref of refs) {
-    const no = exact.get(`${ref.kind}\u0000${ref.id}`);
-    if (no !== undefined) out.set(ref, table(no));
+    const row = exact.get(`${ref.kind}\u0000${ref.id}`);
+    if (row !== undefined) out.set(ref, fromEntry(row));
   }
   return out;
 }
@@ -121,7 +169,7 @@ async function findCurrent(
  * number), then the table, in one DDL statement so that it never exists without its id range. Both
  * steps are idempotent, so an attempt cut short anywhere is finished by the next one.
  */
-async function preparePending(db: Db, ref: MessageRef): Promise<HotTable | null> {
+export async function preparePending(db: Db, ref: MessageRef): Promise<HotTable | null> {
   await db('hot_tables')
     .insert({ message_kind: ref.kind, message_id: ref.id, role: 'pending' })
     .onConflict(['message_kind', 'message_id', 'role'])
@@ -132,32 +180,96 @@ async function preparePending(db: Db, ref: MessageRef): Promise<HotTable | null>
   return pending;
 }
 
-/** `CREATE TABLE … LIKE` takes no table options, so the template's own definition is used, with this table's id range. */
-async function createLikeTemplate(db: Db, t: HotTable): Promise<void> {
+const TEMPLATE_KEY = 'PRIMARY KEY (`id`)';
+/** A shared table's rows are clustered by message; the unique key on `id` keeps ids unique and numbered by AUTO_INCREMENT. */
+const SHARED_KEYS = 'PRIMARY KEY (`message_kind`,`message_id`,`id`),\n  UNIQUE KEY `ux_interactions_id` (`id`)';
+
+/**
+ * `CREATE TABLE … LIKE` takes no table options, so the template's own definition is used, with this
+ * table's id range, and for a shared table its keys.
+ */
+async function createLikeTemplate(db: Db, t: HotTable, layout: 'own' | 'shared' = 'own'): Promise<void> {
   const [rows] = (await db.raw('SHOW CREATE TABLE ??', [HOT_TABLE_TEMPLATE])) as [Record<string, string>[]];
   const ddl = rows[0]['Create Table'];
   const head = `CREATE TABLE \`${HOT_TABLE_TEMPLATE}\``;
   if (!ddl.startsWith(head)) throw new Error(`unexpected definition of ${HOT_TABLE_TEMPLATE}: ${ddl.slice(0, 80)}`);
-  const body = ddl.slice(head.length).replace(/ AUTO_INCREMENT=\d+/, '');
+  let body = ddl.slice(head.length).replace(/ AUTO_INCREMENT=\d+/, '');
+  if (layout === 'shared') {
+    if (!body.includes(TEMPLATE_KEY)) throw new Error(`the primary key of ${HOT_TABLE_TEMPLATE} is not ${TEMPLATE_KEY}`);
+    body = body.replace(TEMPLATE_KEY, SHARED_KEYS);
+  }
   await db.raw(`CREATE TABLE IF NOT EXISTS \`${t.name}\`${body} AUTO_INCREMENT=${firstIdOf(t.tableNo)}`);
   // The template may have changed since its definition was read (src/storage/hotTableSchema.ts).
   await bringUpToDate(db, t.name);
 }
 
+/** Names the two shared tables' entries; no message kind is empty. */
+const SHARED_ENTRY_KIND = '';
+const SHARED_ENTRY_IDS = ['shared-1', 'shared-2'] as const;
+const sharedTablesOf = new WeakMap<Db, Promise<HotTable[]>>();
+
+/** The two shared tables, registered and made on first use in this process. */
+export function sharedHotTables(db: Db): Promise<HotTable[]> {
+  let tables = sharedTablesOf.get(db);
+  if (!tables) {
+    tables = makeSharedTables(db);
+    sharedTablesOf.set(db, tables);
+    tables.catch(() => sharedTablesOf.delete(db));
+  }
+  return tables;
+}
+
+async function makeSharedTables(db: Db): Promise<HotTable[]> {
+  const out: HotTable[] = [];
+  for (const id of SHARED_ENTRY_IDS) {
+    const entry = { message_kind: SHARED_ENTRY_KIND, message_id: id, role: 'shared' };
+    await db('hot_tables').insert(entry).onConflict(['message_kind', 'message_id', 'role']).ignore();
+    const row = await db('hot_tables').where(entry).first<{ table_no: string | number }>('table_no');
+    const t = table(row.table_no);
+    await createLikeTemplate(db, t, 'shared');
+    out.push(t);
+  }
+  return out;
+}
+
+export interface EnsureHotTableOptions {
+  /** Rows about to be written (a restore's): from HOT_TABLE_OWN_FROM_ROWS on, a table of its own. */
+  rows?: number;
+  /** By default HOT_TABLE_OWN_FROM_ROWS; 0 gives every message a table of its own. */
+  ownFromRows?: number;
+}
+
 /**
- * The message's current table, made (and registered) first if the message has none. Concurrent
- * callers for one message end up with the same table.
+ * The message's current table or segment, made (and registered) first if the message has none: a
+ * segment of a shared table, or a table of its own for a message about to hold many rows or when
+ * sharing is off. Concurrent callers for one message end up with the same one.
  */
-export async function ensureHotTable(db: Db, ref: MessageRef): Promise<HotTable> {
+export async function ensureHotTable(db: Db, ref: MessageRef, opts: EnsureHotTableOptions = {}): Promise<HotTable> {
+  const ownFrom = opts.ownFromRows ?? hotTableOwnFromRows();
+  const segment = ownFrom > 0 && (opts.rows ?? 0) < ownFrom;
   // Short statements of their own, no locking reads: with ingestion batches writing beside them, a
   // locked gap in the registry's key would have them wait for one another, or deadlock.
   for (let attempt = 1; ; attempt++) {
     const existing = await currentHotTable(db, ref);
     if (existing) return existing;
+    if (segment) {
+      const shared = await sharedHotTables(db);
+      // Not the shared table its draining segment is in: that one's rows are deleted once drained.
+      const draining = await findRole(db, ref, 'draining');
+      const into = shared.find((s) => s.tableNo !== draining?.tableNo) ?? shared[0];
+      await retryOnDeadlock(() =>
+        db('hot_tables')
+          .insert({ message_kind: ref.kind, message_id: ref.id, role: 'current', shared_in: into.tableNo })
+          .onConflict(['message_kind', 'message_id', 'role'])
+          .ignore(),
+      );
+      if (attempt >= 5) throw new Error(`${ref.kind}:${ref.id} has no current hot table after ${attempt} attempts to make one`);
+      continue;
+    }
     const pending = await retryOnDeadlock(() => preparePending(db, ref));
     if (pending) {
       try {
-        await retryOnDeadlock(() => db('hot_tables').where({ table_no: pending.tableNo, role: 'pending' }).update({ role: 'current' }));
+        await retryOnDeadlock(() => db('hot_tables').where({ table_no: pending.entryNo, role: 'pending' }).update({ role: 'current' }));
       } catch (err) {
         // The key allows one current table per message: another caller's is already there, and this
         // one stays pending, for the message's next table after an archive.
@@ -186,8 +298,16 @@ export async function lockCurrentTables(query: RawQuery, refs: readonly MessageR
  * taken out of service in one short transaction. Null when the message has no table. The message is
  * then left without a current table: the next event to arrive, or a restore, makes one, so a message
  * that is archived and stays quiet keeps no table at all.
+ *
+ * With `generation`, the entry records the sequence its drain's first chunk of that generation will
+ * have (the generation's chunks are written only by the attempt holding the fence, after `guard`).
  */
-export async function beginDrain(db: Db, ref: MessageRef, guard?: (trx: Knex.Transaction) => Promise<void>): Promise<HotTable | null> {
+export async function beginDrain(
+  db: Db,
+  ref: MessageRef,
+  guard?: (trx: Knex.Transaction) => Promise<void>,
+  generation?: number,
+): Promise<HotTable | null> {
   const draining = await findRole(db, ref, 'draining');
   if (draining) return draining;
   // Asked without a lock first: a locking read that finds no row locks the gap where ingestion's first
@@ -200,8 +320,16 @@ export async function beginDrain(db: Db, ref: MessageRef, guard?: (trx: Knex.Tra
     // Waits for every ingestion transaction still writing the current table to commit.
     const locked = await findRole(trx, ref, 'current', 'update');
     if (!locked) return null;
-    await trx('hot_tables').where({ table_no: locked.tableNo }).update({ role: 'draining' });
-    return locked;
+    let drainFromSeq: number | null = null;
+    if (generation !== undefined) {
+      const last = await trx('archive_chunks')
+        .where({ message_kind: ref.kind, message_id: ref.id, generation })
+        .max<{ m: number | string | null }>('seq as m')
+        .first();
+      drainFromSeq = Number(last?.m ?? 0) + 1;
+    }
+    await trx('hot_tables').where({ table_no: locked.entryNo }).update({ role: 'draining', drain_from_seq: drainFromSeq });
+    return { ...locked, drainFromSeq };
   });
 }
 
@@ -239,12 +367,12 @@ export interface EndDrainOptions {
 }
 
 /**
- * Drops a drained table and forgets it; safe to run again after a crash between the two, or after a
- * DROP that timed out (HotTableDropTimeoutError).
+ * Drops a drained table (a drained segment: deletes its rows, in one statement) and forgets it; safe
+ * to run again after a crash between the two, or after a DROP that timed out (HotTableDropTimeoutError).
  */
-export async function endDrain(db: Db, t: HotTable, opts: EndDrainOptions = {}): Promise<void> {
-  await dropWithin(db, t, opts.lockWaitMs ?? archiveDropLockWaitMs(usersExportTimeLimit().milliseconds), opts.guard);
-  await db('hot_tables').where({ table_no: t.tableNo, role: 'draining' }).delete();
+export async function endDrain(db: Db, ref: MessageRef, t: HotTable, opts: EndDrainOptions = {}): Promise<void> {
+  await dropWithin(db, ref, t, opts.lockWaitMs ?? archiveDropLockWaitMs(usersExportTimeLimit().milliseconds), opts.guard);
+  await db('hot_tables').where({ table_no: t.entryNo, role: 'draining' }).delete();
 }
 
 /**
@@ -253,7 +381,7 @@ export async function endDrain(db: Db, t: HotTable, opts: EndDrainOptions = {}):
  * (the one setting MySQL and MariaDB both apply to metadata locks), put back before the connection
  * returns to the pool, so no other statement inherits it.
  */
-async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDrainOptions['guard']): Promise<void> {
+async function dropWithin(db: Db, ref: MessageRef, t: HotTable, lockWaitMs: number, guard?: EndDrainOptions['guard']): Promise<void> {
   const seconds = Math.max(1, Math.ceil(lockWaitMs / 1000));
   const conn = await connectionPool(db).acquireConnection();
   const on = (sql: string, values: readonly (string | number)[] = []) => db.raw(sql, [...values]).connection(conn);
@@ -264,7 +392,8 @@ async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDr
     await on('SET SESSION lock_wait_timeout = ?', [seconds]);
     const release = await guard?.(on, conn);
     try {
-      await on(`DROP TABLE IF EXISTS \`${t.name}\``);
+      if (t.shared) await on(`DELETE FROM \`${t.name}\` WHERE message_kind = ? AND message_id = ?`, [ref.kind, ref.id]);
+      else await on(`DROP TABLE IF EXISTS \`${t.name}\``);
     } catch (err) {
       if (sqlErrno(err) !== ER_LOCK_WAIT_TIMEOUT) throw err;
       throw new HotTableDropTimeoutError(
@@ -283,7 +412,7 @@ async function dropWithin(db: Db, t: HotTable, lockWaitMs: number, guard?: EndDr
 }
 
 /** Whether the table exists (a draining table whose DROP ran before its registry row was removed does not). */
-export async function hotTableExists(db: Db, t: HotTable): Promise<boolean> {
+export async function hotTableExists(db: Db, t: Pick<HotTable, 'name'>): Promise<boolean> {
   const [rows] = (await db.raw('SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [
     t.name,
   ])) as [{ n: number | string }[]];
@@ -296,6 +425,6 @@ export async function messageHotTables(q: Q, ref: MessageRef): Promise<HotTable[
     .where({ message_kind: ref.kind, message_id: ref.id })
     .whereIn('role', ['current', 'draining'])
     .orderBy('table_no')
-    .select<{ table_no: string }[]>('table_no');
-  return rows.map((r) => table(r.table_no));
+    .select<EntryRow[]>(...ENTRY_COLUMNS);
+  return rows.map(fromEntry);
 }

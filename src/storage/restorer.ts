@@ -51,6 +51,8 @@ import {
   type MoveAttempt,
 } from './fence';
 import { ensureHotTable, messageHotTables } from './hotTables';
+import { promoteSegment } from './hotTablePromotion';
+import { hotTableOwnFromRows } from '../config';
 import { unfinishedErasuresOf } from '../privacy/erasureRecords';
 import { supportsReturning } from './returning';
 
@@ -173,7 +175,16 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
     // The rows go back into the message's current table; nothing swaps it while the actor restores. A
     // stale attempt getting past this check could at most make the empty table ingestion would make.
     await checkFence(db, ref, attempt);
-    const { name: table } = await ensureHotTable(db, ref);
+    // A generation of HOT_TABLE_OWN_FROM_ROWS rows or more goes into a table of its own, even when late
+    // events have already given the message a segment: the segment moves first, before any row of this
+    // restore is in it (no other move of it happens while the manifest says `restoring`).
+    const ownFrom = hotTableOwnFromRows();
+    let current = await ensureHotTable(db, ref, { rows: expectedRows, ownFromRows: ownFrom });
+    if (current.shared && ownFrom > 0 && expectedRows >= ownFrom) {
+      await promoteSegment(db, ref, { duringRestore: true });
+      current = await ensureHotTable(db, ref, { rows: expectedRows, ownFromRows: ownFrom });
+    }
+    const table = current.name;
     // Chunks being inserted and checked, oldest first. The cursor only moves past a chunk once it and
     // every chunk before it are back and verified, so a resume never skips one.
     const inFlight: { seq: number; rows: number; done: Promise<void> }[] = [];
@@ -214,7 +225,12 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
   if (unfinished.length > 0) {
     await fenced(db, ref, attempt, async (trx) => {
       for (const t of await messageHotTables(trx, ref)) {
-        for (const u of unfinished) await trx(t.name).where({ user_id: u.userId }).andWhere('occurred_at', '<=', u.erasedThrough).delete();
+        for (const u of unfinished) {
+          await trx(t.name)
+            .where({ message_kind: ref.kind, message_id: ref.id, user_id: u.userId })
+            .andWhere('occurred_at', '<=', u.erasedThrough)
+            .delete();
+        }
       }
     });
   }

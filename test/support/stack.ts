@@ -120,11 +120,21 @@ export function useThrowawayDatabase(emptied: readonly string[]): { get(): Db } 
   };
 }
 
-/** Drops every message's table of hot rows and empties their registry, leaving the template alone. */
+const ignoreMissingTable = (err: unknown) => {
+  if ((err as { errno?: number }).errno !== 1146) throw err;
+};
+
+/**
+ * Drops every message's table of hot rows and empties their registry, leaving the template alone, and
+ * the shared tables (which processes remember once made) registered and empty.
+ */
 export async function dropHotTables(db: Db): Promise<void> {
-  const tables = (await db('hot_tables').pluck('table_no')) as string[];
-  for (const no of tables) await db.raw(`DROP TABLE IF EXISTS ??`, [hotTableName(no)]);
-  await db('hot_tables').delete();
+  const entries = await db('hot_tables').whereNull('shared_in').select<{ table_no: string; role: string }[]>('table_no', 'role');
+  for (const e of entries) {
+    if (e.role === 'shared') await db.raw('DELETE FROM ??', [hotTableName(e.table_no)]).catch(ignoreMissingTable);
+    else await db.raw(`DROP TABLE IF EXISTS ??`, [hotTableName(e.table_no)]);
+  }
+  await db('hot_tables').whereNot({ role: 'shared' }).delete();
   // Rows a test put in the template itself, as they were before migration 006.
   await db('interactions').delete();
 }
@@ -300,7 +310,7 @@ export async function seedInteractions(
     occurred_at: new Date(Date.UTC(2026, 0, 1) + i * 1013).toISOString().slice(0, 23).replace('T', ' '),
   }));
   const batch = opts.batch ?? 1000;
-  const name = opts.table ?? (await ensureHotTable(db, ref)).name;
+  const name = opts.table ?? (await ensureHotTable(db, ref, { rows: rows.length })).name;
   for (let i = 0; i < rows.length; i += batch) await db(name).insert(rows.slice(i, i + batch));
 }
 
@@ -311,7 +321,12 @@ export async function hotRows(db: Db, ref: MessageRef): Promise<InteractionRow[]
     try {
       const rows: InteractionRow[] = [];
       for (const t of await messageHotTables(db, ref))
-        rows.push(...((await db(t.name).select(INTERACTION_COLUMNS).orderBy('id')) as InteractionRow[]));
+        rows.push(
+          ...((await db(t.name)
+            .where({ message_kind: ref.kind, message_id: ref.id })
+            .select(INTERACTION_COLUMNS)
+            .orderBy('id')) as InteractionRow[]),
+        );
       return rows.sort((a, b) => compareIds(String(a.id), String(b.id)));
     } catch (err) {
       if (attempt >= 5 || (err as { errno?: number }).errno !== 1146) throw err;
@@ -324,7 +339,7 @@ export async function hotRowCount(db: Db, ref: MessageRef): Promise<number> {
   let n = 0;
   for (const t of await messageHotTables(db, ref)) {
     try {
-      n += Number((await db(t.name).count<{ n: number }[]>('* as n'))[0].n);
+      n += Number((await db(t.name).where({ message_kind: ref.kind, message_id: ref.id }).count<{ n: number }[]>('* as n'))[0].n);
     } catch (err) {
       // A draining table dropped before its registry row went (a worker killed between the two, or a
       // read between them) holds no row; its next attempt removes the row.

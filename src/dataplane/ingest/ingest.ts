@@ -21,6 +21,7 @@ import { inTransaction, type SqlSession, type SqlValue } from './session';
 import { batchDeltas, USER_TIME_COLUMNS, type BatchDeltas } from './summaries';
 import { erasedThroughOf } from '../../privacy/erasureRecords';
 import { noteLateEvents } from '../../storage/lateWakeups';
+import { promoteGrownSegments, type SegmentWrites } from '../../storage/hotTablePromotion';
 
 export interface IngestResult {
   received: number;
@@ -47,13 +48,27 @@ class MissingHotTables extends Error {
   }
 }
 
-export async function ingestEvents(db: Db, events: readonly InteractionEvent[]): Promise<IngestResult> {
+export interface IngestOptions {
+  /**
+   * A message's move to a table of its own, after the batch committed, failed (it is looked at again
+   * later). Without it the error is the caller's, though the batch is stored.
+   */
+  onPromotionError?: (err: unknown, ref: MessageRef) => void;
+}
+
+export async function ingestEvents(db: Db, events: readonly InteractionEvent[], opts: IngestOptions = {}): Promise<IngestResult> {
   if (events.length === 0) return { received: 0, stored: 0, duplicates: 0, erased: 0 };
   // The ledger alone answers "seen before?": the hot table has no key on event ids (migration 004).
   let tablesMade = 0;
+  const segmentWrites: SegmentWrites[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
-      return await inTransaction(db, (s) => storeOnce(s, events));
+      const result = await inTransaction(db, (s) => {
+        segmentWrites.length = 0;
+        return storeOnce(s, events, segmentWrites);
+      });
+      await promoteGrown(db, segmentWrites, opts);
+      return result;
     } catch (err) {
       // Not an attempt used up: the next one finds the tables.
       if (err instanceof MissingHotTables && tablesMade++ < ATTEMPTS) {
@@ -72,7 +87,26 @@ export async function ingestEvents(db: Db, events: readonly InteractionEvent[]):
   }
 }
 
-async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): Promise<IngestResult> {
+async function promoteGrown(db: Db, writes: readonly SegmentWrites[], opts: IngestOptions): Promise<void> {
+  for (const w of writes) {
+    try {
+      await promoteGrownSegments(db, [w]);
+    } catch (err) {
+      if (!opts.onPromotionError) throw new PromotionAfterCommitError(err);
+      opts.onPromotionError(err, w.ref);
+    }
+  }
+}
+
+/** The batch is stored; moving a grown message to a table of its own afterwards failed. */
+export class PromotionAfterCommitError extends Error {
+  override name = 'PromotionAfterCommitError';
+  constructor(override readonly cause: unknown) {
+    super(`the batch is stored, but moving a message to a hot table of its own failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[], segmentWrites: SegmentWrites[]): Promise<IngestResult> {
   let fresh: readonly InteractionEvent[] | null = null;
   // Optimistic: a batch seen for the first time (the usual case) goes straight into the ledger. A
   // known id fails just this statement (InnoDB undoes the statement; the transaction goes on) and
@@ -125,6 +159,15 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[]): 
     else byTable.set(name, [e]);
   }
   for (const [name, events] of byTable) await insertRows(trx, name, events);
+  const written = new Map<string, number>();
+  for (const e of fresh) {
+    const k = `${e.messageKind}\u0000${e.messageId}`;
+    written.set(k, (written.get(k) ?? 0) + 1);
+  }
+  for (const [k, ref] of refs) {
+    const segment = tables.get(ref) as HotTable;
+    if (segment.shared) segmentWrites.push({ ref, segment, rows: written.get(k) ?? 0 });
+  }
   await noteLateEvents(trx.query, [...refs.values()]);
 
   await applyDeltas(trx, batchDeltas(fresh));
