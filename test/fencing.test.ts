@@ -76,8 +76,7 @@ async function footprint(db: Db, ref: MessageRef) {
     .orderBy('table_no')
     .select<{ table_no: string; shared_in: string | null; role: string }[]>('table_no', 'shared_in', 'role');
   const tables = [];
-  for (const t of registry)
-    tables.push({ ...t, exists: await hotTableExists(db, { name: hotTableName(t.shared_in ?? t.table_no) }) });
+  for (const t of registry) tables.push({ ...t, exists: await hotTableExists(db, { name: hotTableName(t.shared_in ?? t.table_no) }) });
   const rows = await hotRows(db, ref);
   return { chunks, manifests, tables, hotRows: rows.length, hotChecksum: sha256(canonicalBytes(rows)) };
 }

@@ -284,7 +284,11 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
       const valid = await validateBatch(db, events);
       return reply.code(200).send(
         await ingestEvents(db, valid, {
-          onPromotionError: (err, ref) => request.log.warn({ err, messageRef: `${ref.kind}:${ref.id}` }, 'moving a message to a hot table of its own failed; it is tried again later'),
+          onPromotionError: (err, ref) =>
+            request.log.warn(
+              { err, messageRef: `${ref.kind}:${ref.id}` },
+              'moving a message to a hot table of its own failed; it is tried again later',
+            ),
         }),
       );
     },

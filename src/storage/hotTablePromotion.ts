@@ -38,18 +38,32 @@ export async function promoteSegment(db: Db, ref: MessageRef, opts: PromotionOpt
   const message = { message_kind: ref.kind, message_id: ref.id };
   return retryOnDeadlock(() =>
     db.transaction(async (trx): Promise<PromotionOutcome> => {
-      if (await trx('move_fences').where(message).first('generation')) await trx('move_fences').where(message).forUpdate().first('generation');
+      if (await trx('move_fences').where(message).first('generation'))
+        await trx('move_fences').where(message).forUpdate().first('generation');
       if (!opts.duringRestore) {
-        const restoring = await trx('archive_manifests').where(message).andWhere({ status: 'restoring' }).forShare().first('generation');
+        const restoring = await trx('archive_manifests')
+          .where(message)
+          .andWhere({ status: 'restoring' })
+          .forShare()
+          .first<{ generation: number } | undefined>('generation');
         if (restoring) return 'busy';
       }
-      const erasing = await trx('erasure_messages').where(message).andWhere({ status: 'pending' }).forShare().first('request_id');
+      const erasing = await trx('erasure_messages')
+        .where(message)
+        .andWhere({ status: 'pending' })
+        .forShare()
+        .first<{ request_id: string } | undefined>('request_id');
       if (erasing) return 'busy';
       const current = await findRole(trx, ref, 'current', 'update');
       if (!current?.shared) return 'not-shared';
       // Every column, in the template's order, which both tables share (src/storage/hotTableSchema.ts
       // changes the shared tables too): a column one of them lacked would fail this, not lose data.
-      await trx.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ?', [own.name, current.name, ref.kind, ref.id]);
+      await trx.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ?', [
+        own.name,
+        current.name,
+        ref.kind,
+        ref.id,
+      ]);
       await trx.raw('DELETE FROM ?? WHERE message_kind = ? AND message_id = ?', [current.name, ref.kind, ref.id]);
       // A user whose erasure failed in this message stays erased wherever the rows go.
       for (const u of await unfinishedErasuresOf(trx, ref)) {

@@ -102,7 +102,9 @@ async function promoteGrown(db: Db, writes: readonly SegmentWrites[], opts: Inge
 export class PromotionAfterCommitError extends Error {
   override name = 'PromotionAfterCommitError';
   constructor(override readonly cause: unknown) {
-    super(`the batch is stored, but moving a message to a hot table of its own failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(
+      `the batch is stored, but moving a message to a hot table of its own failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
   }
 }
 
