@@ -1,11 +1,13 @@
 /**
- * The hot store's fixed cost per message table (issue 29, point 3): for each size in
- * BENCH_TABLE_COUNTS (default 1000,10000,100000), that many small messages (BENCH_TABLE_ROWS rows each,
- * default 3) each get their table as ingestion makes it (src/storage/hotTables.ts ensureHotTable), and
- * the benchmark reports per table: disk (the .ibd files in the data directory, and what
- * information_schema counts), the server's resident memory, the time to make a table and write its rows,
- * a schema change of every table as a migration runs it (src/storage/hotTableSchema.ts), and the time to drop one (what the archive pays).
- * Beside it, the same rows in one shared table, as the data alone would take.
+ * The hot store's fixed cost per message: for each size in BENCH_TABLE_COUNTS (default
+ * 1000,10000,100000), that many small messages (BENCH_TABLE_ROWS rows each, default 3) get their place
+ * as ingestion makes it (src/storage/hotTables.ts ensureHotTable), in both layouts: a table of their own
+ * each (HOT_TABLE_OWN_FROM_ROWS=0), and segments of the shared tables (the default for small
+ * messages). Reported per message: disk (the files in the data directory, and what information_schema
+ * counts), the server's resident memory, the time to make its place and write its rows, a schema change
+ * of every hot table as a migration runs it (src/storage/hotTableSchema.ts), and what the archive pays
+ * at the end (a DROP TABLE, or the segment's DELETE). Beside the own tables, the same rows in one plain
+ * table, as the data alone would take.
  *
  *   npm run bench:hot-tables
  *   BENCH_TABLE_COUNTS=1000,10000 npm run bench:hot-tables      quicker
@@ -27,7 +29,11 @@ const CONCURRENCY = 8;
 
 const fmtKB = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
 
+type Layout = 'own' | 'segments';
+
 interface SizeFigures {
+  layout: Layout;
+  /** Messages. */
   tables: number;
   rowsEach: number;
   diskBytesPerTable: number;
@@ -36,7 +42,10 @@ interface SizeFigures {
   createMsPerTable: number;
   alterMsPerTable: number;
   dropMsPerTable: number;
-  sharedBytesPerMessage: number;
+  /** The same rows in one plain table, per message (own layout only). */
+  sharedBytesPerMessage: number | null;
+  /** Tables the schema change altered, the template aside. */
+  tablesAltered: number;
 }
 
 function dirBytes(dir: string): number {
@@ -48,70 +57,88 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-async function oneSize(server: BenchServer, tables: number, rowsEach: number): Promise<SizeFigures> {
+async function oneSize(server: BenchServer, tables: number, rowsEach: number, layout: Layout): Promise<SizeFigures> {
   const bench = await createBenchDatabase(server.url, `bench_tables_${randomBytes(3).toString('hex')}`);
   try {
     const dataDir = process.env.BENCH_MYSQL_URL ? null : path.join(REPO_ROOT, '.data', 'bench', 'mysql', bench.name);
     const rssBefore = server.pid ? (readMemory(server.pid)?.rss ?? 0) : 0;
     const diskBefore = dataDir ? dirBytes(dataDir) : 0;
     const refs: MessageRef[] = Array.from({ length: tables }, (_, i) => ({ kind: 'campaign', id: `small-${i}` }));
-    const names: string[] = [];
+    // names[i]: where refs[i]'s rows are.
+    const names = new Array<string>(tables);
     const createStarted = performance.now();
     let made = 0;
-    await forEachLimited(refs, CONCURRENCY, async (ref) => {
-      const t = await ensureHotTable(bench.db, ref);
-      names.push(t.name);
-      await bench.db(t.name).insert(
-        Array.from({ length: rowsEach }, (_, r) => ({
-          event_id: `${ref.id}-${r}`,
-          message_kind: ref.kind,
-          message_id: ref.id,
-          user_id: `user-${r}`,
-          event_type: 'opened',
-          channel: 'email',
-          occurred_at: '2026-01-01 00:00:00.000',
-        })),
-      );
-      made += 1;
-      if (made % 10_000 === 0) log(`  ${fmtInt(made)} / ${fmtInt(tables)} tables`);
-    });
+    await forEachLimited(
+      refs.map((ref, i) => ({ ref, i })),
+      CONCURRENCY,
+      async ({ ref, i }) => {
+        const t = await ensureHotTable(bench.db, ref, layout === 'own' ? { ownFromRows: 0 } : {});
+        names[i] = t.name;
+        await bench.db(t.name).insert(
+          Array.from({ length: rowsEach }, (_, r) => ({
+            event_id: `${ref.id}-${r}`,
+            message_kind: ref.kind,
+            message_id: ref.id,
+            user_id: `user-${r}`,
+            event_type: 'opened',
+            channel: 'email',
+            occurred_at: '2026-01-01 00:00:00.000',
+          })),
+        );
+        made += 1;
+        if (made % 10_000 === 0) log(`  ${fmtInt(made)} / ${fmtInt(tables)} messages`);
+      },
+    );
     const createMs = performance.now() - createStarted;
     await bench.db.raw('FLUSH TABLES');
     const diskAfter = dataDir ? dirBytes(dataDir) : 0;
     const rssAfter = server.pid ? (readMemory(server.pid)?.rss ?? 0) : 0;
+    const physical = [...new Set(names)];
+    for (const n of layout === 'segments' ? physical : []) await bench.db.raw('ANALYZE TABLE ??', [n]);
     const [schemaRows] = (await bench.db.raw(
       `SELECT SUM(DATA_LENGTH + INDEX_LENGTH + DATA_FREE) AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'interactions\\_%'`,
     )) as [{ b: string | number | null }[]];
 
-    // The same rows in one shared table: what the data alone takes.
-    await bench.db.raw('CREATE TABLE bench_shared LIKE ??', [HOT_TABLE_TEMPLATE]);
-    for (let i = 0; i < names.length; i += 500) {
-      await bench.db.raw(
-        `INSERT INTO bench_shared (event_id, message_kind, message_id, user_id, event_type, channel, occurred_at) ${names
-          .slice(i, i + 500)
-          .map((n) => `SELECT event_id, message_kind, message_id, user_id, event_type, channel, occurred_at FROM \`${n}\``)
-          .join(' UNION ALL ')}`,
-      );
+    // The same rows in one plain table: what the data alone takes.
+    let sharedBytes: number | null = null;
+    if (layout === 'own') {
+      await bench.db.raw('CREATE TABLE bench_shared LIKE ??', [HOT_TABLE_TEMPLATE]);
+      for (let i = 0; i < names.length; i += 500) {
+        await bench.db.raw(
+          `INSERT INTO bench_shared (event_id, message_kind, message_id, user_id, event_type, channel, occurred_at) ${names
+            .slice(i, i + 500)
+            .map((n) => `SELECT event_id, message_kind, message_id, user_id, event_type, channel, occurred_at FROM \`${n}\``)
+            .join(' UNION ALL ')}`,
+        );
+      }
+      await bench.db.raw('ANALYZE TABLE bench_shared');
+      const [sharedRows] = (await bench.db.raw(
+        `SELECT DATA_LENGTH + INDEX_LENGTH AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'bench_shared'`,
+      )) as [{ b: string | number }[]];
+      sharedBytes = Number(sharedRows[0].b);
     }
-    await bench.db.raw('ANALYZE TABLE bench_shared');
-    const [sharedRows] = (await bench.db.raw(
-      `SELECT DATA_LENGTH + INDEX_LENGTH AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'bench_shared'`,
-    )) as [{ b: string | number }[]];
 
     // A schema change as a migration runs it: the template, then one ALTER per table in order, with its
     // progress recorded after each (an added nullable column is instant in both MariaDB and MySQL 8).
     const alterStarted = performance.now();
     const altered = await changeEveryHotTable(bench.db, addHotColumn(`bench-extra-${tables}`, 'bench_extra', 'VARCHAR(8) NULL'));
-    if (altered.changed !== tables) throw new Error(`the schema change altered ${altered.changed} of ${tables} tables`);
+    if (altered.changed !== physical.length) throw new Error(`the schema change altered ${altered.changed} of ${physical.length} tables`);
     const alterMs = performance.now() - alterStarted;
 
+    // What the archive does once a message's rows are in chunks.
     const dropStarted = performance.now();
-    await forEachLimited(names, CONCURRENCY, async (n) => {
-      await bench.db.raw(`DROP TABLE \`${n}\``);
-    });
+    await forEachLimited(
+      refs.map((ref, i) => ({ ref, i })),
+      CONCURRENCY,
+      async ({ ref, i }) => {
+        if (layout === 'own') await bench.db.raw(`DROP TABLE \`${names[i]}\``);
+        else await bench.db.raw('DELETE FROM ?? WHERE message_kind = ? AND message_id = ?', [names[i], ref.kind, ref.id]);
+      },
+    );
     const dropMs = performance.now() - dropStarted;
 
     const figures: SizeFigures = {
+      layout,
       tables,
       rowsEach,
       diskBytesPerTable: dataDir ? (diskAfter - diskBefore) / tables : NaN,
@@ -120,12 +147,14 @@ async function oneSize(server: BenchServer, tables: number, rowsEach: number): P
       createMsPerTable: createMs / tables,
       alterMsPerTable: alterMs / tables,
       dropMsPerTable: dropMs / tables,
-      sharedBytesPerMessage: Number(sharedRows[0].b) / tables,
+      sharedBytesPerMessage: sharedBytes === null ? null : sharedBytes / tables,
+      tablesAltered: altered.changed,
     };
     log(
-      `${fmtInt(tables)} tables: ${fmtInt(figures.diskBytesPerTable)} B disk, ${fmtInt(figures.serverRssBytesPerTable ?? 0)} B server memory, ` +
-        `create ${figures.createMsPerTable.toFixed(2)} ms, alter ${figures.alterMsPerTable.toFixed(2)} ms, drop ${figures.dropMsPerTable.toFixed(2)} ms per table; ` +
-        `shared table ${fmtInt(figures.sharedBytesPerMessage)} B per message`,
+      `${fmtInt(tables)} messages, ${layout}: ${fmtInt(figures.diskBytesPerTable)} B disk, ${fmtInt(figures.serverRssBytesPerTable ?? 0)} B server memory, ` +
+        `make ${figures.createMsPerTable.toFixed(2)} ms, alter ${figures.alterMsPerTable.toFixed(3)} ms (${altered.changed} tables), ` +
+        `archive's end ${figures.dropMsPerTable.toFixed(2)} ms per message` +
+        (sharedBytes === null ? '' : `; plain table ${fmtInt(sharedBytes / tables)} B per message`),
     );
     return figures;
   } finally {
@@ -136,29 +165,32 @@ async function oneSize(server: BenchServer, tables: number, rowsEach: number): P
 export async function hotTablesBench(server: BenchServer): Promise<{ sizes: SizeFigures[]; markdown: string }> {
   const counts = (process.env.BENCH_TABLE_COUNTS || '1000,10000,100000').split(',').map((s) => Number(s.trim()));
   const rowsEach = Number(process.env.BENCH_TABLE_ROWS || 3);
+  const layouts = (process.env.BENCH_TABLE_LAYOUTS || 'own,segments').split(',').map((s) => s.trim()) as Layout[];
   const sizes: SizeFigures[] = [];
-  for (const n of counts) sizes.push(await oneSize(server, n, rowsEach));
+  for (const n of counts) for (const layout of layouts) sizes.push(await oneSize(server, n, rowsEach, layout));
   const markdown = [
-    `Server: ${server.description}. Messages of ${rowsEach} rows, each in its own table made by ensureHotTable.`,
+    `Server: ${server.description}. Messages of ${rowsEach} rows, each given its place by ensureHotTable: a table of its own, or a segment of a shared table. Figures per message.`,
     '',
     table(
       [
-        'tables',
-        'disk per table',
-        'server memory per table',
+        'messages',
+        'layout',
+        'disk',
+        'server memory',
         'make + write (ms)',
-        'ALTER (ms)',
-        'DROP (ms)',
-        'same rows, shared table (per message)',
+        'schema change (ms)',
+        "archive's DROP / DELETE (ms)",
+        'same rows, one plain table',
       ],
       sizes.map((s) => [
         fmtInt(s.tables),
+        s.layout === 'own' ? 'own tables' : `segments (${s.tablesAltered} tables)`,
         fmtKB(s.diskBytesPerTable),
         s.serverRssBytesPerTable === null ? '?' : fmtKB(s.serverRssBytesPerTable),
         s.createMsPerTable.toFixed(2),
-        s.alterMsPerTable.toFixed(2),
+        s.alterMsPerTable.toFixed(3),
         s.dropMsPerTable.toFixed(2),
-        `${fmtInt(s.sharedBytesPerMessage)} B`,
+        s.sharedBytesPerMessage === null ? '' : `${fmtInt(s.sharedBytesPerMessage)} B`,
       ]),
     ),
   ].join('\n');

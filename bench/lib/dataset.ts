@@ -255,7 +255,7 @@ export async function distributeIntoHotTables(db: Db, source: string, log: (msg:
  * ensureHotTable if it has none, with their ids, in id order.
  */
 export async function copyIntoHotTable(db: Db, source: string, ref: MessageRef, rows: number): Promise<HotTable> {
-  const t = await ensureHotTable(db, ref);
+  const t = await ensureHotTable(db, ref, { rows });
   const copy = async () => {
     await db.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ? ORDER BY id', [
       t.name,
@@ -264,7 +264,10 @@ export async function copyIntoHotTable(db: Db, source: string, ref: MessageRef, 
       ref.id,
     ]);
   };
-  if (rows >= SORTED_INDEX_ROWS) {
+  if (t.shared) {
+    // A segment of a shared table, whose statistics other messages' rows keep current.
+    await copy();
+  } else if (rows >= SORTED_INDEX_ROWS) {
     await withIndexesRebuilt(db, t.name, copy);
   } else {
     await copy();
@@ -293,12 +296,16 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, fn: 
   if (failures.length > 0) throw failures[0];
 }
 
-/** Names of the hot tables in use (current or draining), of every message or of those whose id is LIKE `idLike`. */
+/**
+ * Names of the hot tables in use (current or draining), of every message or of those whose id is LIKE
+ * `idLike`: a shared table once, however many of the messages have a segment in it (a benchmark's
+ * shared tables hold its own messages only).
+ */
 export async function hotTablesOf(db: Db, idLike?: string): Promise<string[]> {
   let q = db('hot_tables').whereIn('role', ['current', 'draining']);
   if (idLike !== undefined) q = q.where('message_id', 'like', idLike);
-  const rows = await q.orderBy('table_no').select<{ table_no: string }[]>('table_no');
-  return rows.map((r) => hotTableName(r.table_no));
+  const rows = await q.distinct<{ no: string }[]>(db.raw('COALESCE(shared_in, table_no) AS no')).orderBy('no');
+  return rows.map((r) => hotTableName(r.no));
 }
 
 /**
@@ -391,10 +398,8 @@ export async function tablesFingerprint(db: Db, tables: readonly string[]): Prom
 
 /** The fingerprint of a message's hot rows, wherever the service keeps them (its current table, and a draining one). */
 export async function hotFingerprint(db: Db, ref: MessageRef): Promise<string> {
-  return tablesFingerprint(
-    db,
-    (await messageHotTables(db, ref)).map((t) => t.name),
-  );
+  const tables = (await messageHotTables(db, ref)).map((t) => t.name);
+  return formatFingerprint(await fingerprintParts(db, tables, ref));
 }
 
 /** data_length + index_length of a table, after ANALYZE so that the figures are current. */
@@ -430,8 +435,7 @@ export async function countTableRows(db: Db, tables: readonly string[]): Promise
 
 /** A message's hot rows, in whichever of its tables they are. */
 export async function countHotRows(db: Db, ref: MessageRef): Promise<number> {
-  return countTableRows(
-    db,
-    (await messageHotTables(db, ref)).map((t) => t.name),
-  );
+  let n = 0;
+  for (const t of await messageHotTables(db, ref)) n += await countRows(db, t.name, ref);
+  return n;
 }
