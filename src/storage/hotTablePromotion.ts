@@ -36,43 +36,48 @@ export async function promoteSegment(db: Db, ref: MessageRef, opts: PromotionOpt
   const own = await retryOnDeadlock(() => preparePending(db, ref));
   if (!own) return 'not-shared';
   const message = { message_kind: ref.kind, message_id: ref.id };
+  // READ COMMITTED: the copy and the delete lock the segment's rows, not the gaps beside them where
+  // ingestion inserts other messages' rows. Nothing else writes the segment while its entry is locked.
   return retryOnDeadlock(() =>
-    db.transaction(async (trx): Promise<PromotionOutcome> => {
-      if (await trx('move_fences').where(message).first('generation'))
-        await trx('move_fences').where(message).forUpdate().first('generation');
-      if (!opts.duringRestore) {
-        const restoring = await trx('archive_manifests')
+    db.transaction(
+      async (trx): Promise<PromotionOutcome> => {
+        if (await trx('move_fences').where(message).first('generation'))
+          await trx('move_fences').where(message).forUpdate().first('generation');
+        if (!opts.duringRestore) {
+          const restoring = await trx('archive_manifests')
+            .where(message)
+            .andWhere({ status: 'restoring' })
+            .forShare()
+            .first<{ generation: number } | undefined>('generation');
+          if (restoring) return 'busy';
+        }
+        const erasing = await trx('erasure_messages')
           .where(message)
-          .andWhere({ status: 'restoring' })
+          .andWhere({ status: 'pending' })
           .forShare()
-          .first<{ generation: number } | undefined>('generation');
-        if (restoring) return 'busy';
-      }
-      const erasing = await trx('erasure_messages')
-        .where(message)
-        .andWhere({ status: 'pending' })
-        .forShare()
-        .first<{ request_id: string } | undefined>('request_id');
-      if (erasing) return 'busy';
-      const current = await findRole(trx, ref, 'current', 'update');
-      if (!current?.shared) return 'not-shared';
-      // Every column, in the template's order, which both tables share (src/storage/hotTableSchema.ts
-      // changes the shared tables too): a column one of them lacked would fail this, not lose data.
-      await trx.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ?', [
-        own.name,
-        current.name,
-        ref.kind,
-        ref.id,
-      ]);
-      await trx.raw('DELETE FROM ?? WHERE message_kind = ? AND message_id = ?', [current.name, ref.kind, ref.id]);
-      // A user whose erasure failed in this message stays erased wherever the rows go.
-      for (const u of await unfinishedErasuresOf(trx, ref)) {
-        await trx(own.name).where({ user_id: u.userId }).andWhere('occurred_at', '<=', u.erasedThrough).delete();
-      }
-      await trx('hot_tables').where({ table_no: current.entryNo }).delete();
-      await trx('hot_tables').where({ table_no: own.entryNo, role: 'pending' }).update({ role: 'current' });
-      return 'promoted';
-    }),
+          .first<{ request_id: string } | undefined>('request_id');
+        if (erasing) return 'busy';
+        const current = await findRole(trx, ref, 'current', 'update');
+        if (!current?.shared) return 'not-shared';
+        // Every column, in the template's order, which both tables share (src/storage/hotTableSchema.ts
+        // changes the shared tables too): a column one of them lacked would fail this, not lose data.
+        await trx.raw('INSERT INTO ?? SELECT * FROM ?? WHERE message_kind = ? AND message_id = ?', [
+          own.name,
+          current.name,
+          ref.kind,
+          ref.id,
+        ]);
+        await trx.raw('DELETE FROM ?? WHERE message_kind = ? AND message_id = ?', [current.name, ref.kind, ref.id]);
+        // A user whose erasure failed in this message stays erased wherever the rows go.
+        for (const u of await unfinishedErasuresOf(trx, ref)) {
+          await trx(own.name).where({ user_id: u.userId }).andWhere('occurred_at', '<=', u.erasedThrough).delete();
+        }
+        await trx('hot_tables').where({ table_no: current.entryNo }).delete();
+        await trx('hot_tables').where({ table_no: own.entryNo, role: 'pending' }).update({ role: 'current' });
+        return 'promoted';
+      },
+      { isolationLevel: 'read committed' },
+    ),
   );
 }
 

@@ -392,7 +392,7 @@ async function dropWithin(db: Db, ref: MessageRef, t: HotTable, lockWaitMs: numb
     await on('SET SESSION lock_wait_timeout = ?', [seconds]);
     const release = await guard?.(on, conn);
     try {
-      if (t.shared) await on(`DELETE FROM \`${t.name}\` WHERE message_kind = ? AND message_id = ?`, [ref.kind, ref.id]);
+      if (t.shared) await deleteSegment(on, ref, t);
       else await on(`DROP TABLE IF EXISTS \`${t.name}\``);
     } catch (err) {
       if (sqlErrno(err) !== ER_LOCK_WAIT_TIMEOUT) throw err;
@@ -409,6 +409,23 @@ async function dropWithin(db: Db, ref: MessageRef, t: HotTable, lockWaitMs: numb
     }
     await connectionPool(db).releaseConnection(conn);
   }
+}
+
+/**
+ * A drained segment's rows, in one statement (all or none of them, so a retry after a crash finds the
+ * segment whole or gone). READ COMMITTED (for this statement's transaction only) locks the rows it
+ * deletes and no gaps, so ingestion's inserts of other messages beside the range do not wait for it;
+ * a deadlock with them is retried.
+ */
+async function deleteSegment(
+  on: (sql: string, values?: readonly (string | number)[]) => Promise<unknown>,
+  ref: MessageRef,
+  t: HotTable,
+): Promise<void> {
+  await retryOnDeadlock(async () => {
+    await on('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    await on(`DELETE FROM \`${t.name}\` WHERE message_kind = ? AND message_id = ?`, [ref.kind, ref.id]);
+  });
 }
 
 /** Whether the table exists (a draining table whose DROP ran before its registry row was removed does not). */
