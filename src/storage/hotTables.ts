@@ -33,6 +33,7 @@
  * segment's move take it exclusively. Once either has committed, no transaction is still writing the
  * table or segment it took out of service, and none ever will.
  */
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { connectionPool, type Db } from '../db/knex';
 import type { MessageRef } from '../shared/types';
@@ -254,14 +255,24 @@ export async function ensureHotTable(db: Db, ref: MessageRef, opts: EnsureHotTab
     if (existing) return existing;
     if (segment) {
       const shared = await sharedHotTables(db);
-      // Not the shared table its draining segment is in: that one's rows are deleted once drained.
-      const draining = await findRole(db, ref, 'draining');
-      const into = shared.find((s) => s.tableNo !== draining?.tableNo) ?? shared[0];
-      await retryOnDeadlock(() =>
-        db('hot_tables')
-          .insert({ message_kind: ref.kind, message_id: ref.id, role: 'current', shared_in: into.tableNo })
-          .onConflict(['message_kind', 'message_id', 'role'])
-          .ignore(),
+      await underSegmentLock(db, ref, (conn) =>
+        retryOnDeadlock(() =>
+          db.transaction(
+            async (trx) => {
+              // Read again under the lock, which beginDrain holds while it takes a segment out of service:
+              // a segment made and drained since the look above is seen here.
+              if (await currentHotTable(trx, ref)) return;
+              // Not the shared table its draining segment is in: that one's rows are deleted once drained.
+              const draining = await findRole(trx, ref, 'draining');
+              const into = shared.find((t) => t.tableNo !== draining?.tableNo) ?? shared[0];
+              await trx('hot_tables')
+                .insert({ message_kind: ref.kind, message_id: ref.id, role: 'current', shared_in: into.tableNo })
+                .onConflict(['message_kind', 'message_id', 'role'])
+                .ignore();
+            },
+            { connection: conn },
+          ),
+        ),
       );
       if (attempt >= 5) throw new Error(`${ref.kind}:${ref.id} has no current hot table after ${attempt} attempts to make one`);
       continue;
@@ -313,24 +324,64 @@ export async function beginDrain(
   // Asked without a lock first: a locking read that finds no row locks the gap where ingestion's first
   // table for the message would go.
   if (!(await currentHotTable(db, ref))) return null;
-  return db.transaction(async (trx) => {
-    // The caller's fence (src/storage/fence.ts), held until this commits: a stale archive attempt must
-    // not take a table out of service, which may by now hold a restore's rows.
-    await guard?.(trx);
-    // Waits for every ingestion transaction still writing the current table to commit.
-    const locked = await findRole(trx, ref, 'current', 'update');
-    if (!locked) return null;
-    let drainFromSeq: number | null = null;
-    if (generation !== undefined) {
-      const last = await trx('archive_chunks')
-        .where({ message_kind: ref.kind, message_id: ref.id, generation })
-        .max<{ m: number | string | null }>('seq as m')
-        .first();
-      drainFromSeq = Number(last?.m ?? 0) + 1;
+  // Under the message's segment lock until committed: a segment being made for the message meanwhile
+  // then sees this one draining and goes to the other shared table (ensureHotTable).
+  return underSegmentLock(db, ref, (conn) =>
+    retryOnDeadlock(() =>
+      db.transaction(
+        async (trx) => {
+          // The caller's fence (src/storage/fence.ts), held until this commits: a stale archive attempt must
+          // not take a table out of service, which may by now hold a restore's rows.
+          await guard?.(trx);
+          // Waits for every ingestion transaction still writing the current table to commit.
+          const locked = await findRole(trx, ref, 'current', 'update');
+          if (!locked) return null;
+          let drainFromSeq: number | null = null;
+          if (generation !== undefined) {
+            const last = await trx('archive_chunks')
+              .where({ message_kind: ref.kind, message_id: ref.id, generation })
+              .max<{ m: number | string | null }>('seq as m')
+              .first();
+            drainFromSeq = Number(last?.m ?? 0) + 1;
+          }
+          await trx('hot_tables').where({ table_no: locked.entryNo }).update({ role: 'draining', drain_from_seq: drainFromSeq });
+          return { ...locked, drainFromSeq };
+        },
+        { connection: conn },
+      ),
+    ),
+  );
+}
+
+/** How long making a segment, or taking one out of service, waits for the other. */
+const SEGMENT_LOCK_WAIT_SECONDS = 30;
+
+/** The named lock serializing, per message, the making of a segment and taking a current entry out of service. */
+export function segmentLockName(ref: MessageRef): string {
+  return `interaction-data:segment:${createHash('sha256').update(`${ref.kind}\u0000${ref.id}`).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * Runs `fn` holding the message's segment lock, on the lock's own connection (so that a pool of one
+ * connection is enough): a MySQL named lock, which no row lock can deadlock with, and which ends with
+ * its session if the process dies.
+ */
+async function underSegmentLock<T>(db: Db, ref: MessageRef, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  const conn = (await connectionPool(db).acquireConnection());
+  const on = (sql: string, values: readonly (string | number)[]) => db.raw(sql, [...values]).connection(conn);
+  const name = segmentLockName(ref);
+  try {
+    const [[row]] = (await on('SELECT GET_LOCK(?, ?) AS got', [name, SEGMENT_LOCK_WAIT_SECONDS])) as [{ got: number | string | null }[]];
+    if (Number(row.got) !== 1) throw new Error(`the segment lock of ${ref.kind}:${ref.id} stayed taken for ${SEGMENT_LOCK_WAIT_SECONDS} s`);
+    try {
+      return await fn(conn);
+    } finally {
+      // A session that cannot release it is ended, which does; the pool drops the connection.
+      await on('SELECT RELEASE_LOCK(?)', [name]).catch(() => conn.destroy());
     }
-    await trx('hot_tables').where({ table_no: locked.entryNo }).update({ role: 'draining', drain_from_seq: drainFromSeq });
-    return { ...locked, drainFromSeq };
-  });
+  } finally {
+    await connectionPool(db).releaseConnection(conn);
+  }
 }
 
 /**
