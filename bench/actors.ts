@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  countTableRows,
+  hotRowsLike,
   createBenchDatabase,
   forEachLimited,
   hotTablesOf,
@@ -224,7 +224,7 @@ export async function actorsBench(server: BenchServer): Promise<ActorsResult> {
       () => countWhere(bench, "SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE 'actor-%' AND state = 'expired'"),
       timeoutMs,
     );
-    const hotLeft = await countTableRows(bench.db, await hotTablesOf(bench.db, 'actor-%'));
+    const hotLeft = await hotRowsLike(bench.db, 'actor-%');
     const archived = await countWhere(
       bench,
       "SELECT COALESCE(SUM(row_count), 0) AS n FROM archive_manifests WHERE message_id LIKE 'actor-%' AND status = 'archived'",

@@ -22,7 +22,7 @@ import { stopSignal } from '../workflows/definitions';
 import { MessageKindAttr } from '../src/shared/searchAttributes';
 import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
 import type { MessageRef } from '../src/shared/types';
-import { countTableRows, createBenchDatabase, forEachLimited, hotTablesOf, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
+import { createBenchDatabase, forEachLimited, hotRowsLike, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
@@ -237,7 +237,7 @@ export async function backlogBench(server: BenchServer) {
       bench,
       `SELECT SUM(row_count) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%' AND status = 'archived'`,
     );
-    const hotLeft = await countTableRows(bench.db, await hotTablesOf(bench.db, `${PREFIX}%`));
+    const hotLeft = await hotRowsLike(bench.db, `${PREFIX}%`);
     const exactlyOnce = generations === messages && second === 0 && archived === messages * rowsEach && hotLeft === 0;
 
     // What an expired actor costs while nothing arrives: a pending timer wakes it every cleanup interval.

@@ -433,6 +433,16 @@ export async function countTableRows(db: Db, tables: readonly string[]): Promise
   return n;
 }
 
+/** Hot rows of the messages whose id is LIKE `idLike`, in every table that holds some (shared tables hold others' too). */
+export async function hotRowsLike(db: Db, idLike: string): Promise<number> {
+  let n = 0;
+  for (const t of await hotTablesOf(db, idLike)) {
+    const [rows] = (await db.raw('SELECT COUNT(*) AS n FROM ?? WHERE message_id LIKE ?', [t, idLike])) as [{ n: string | number }[]];
+    n += Number(rows[0].n);
+  }
+  return n;
+}
+
 /** A message's hot rows, in whichever of its tables they are. */
 export async function countHotRows(db: Db, ref: MessageRef): Promise<number> {
   let n = 0;
