@@ -367,7 +367,7 @@ export function segmentLockName(ref: MessageRef): string {
  * its session if the process dies.
  */
 async function underSegmentLock<T>(db: Db, ref: MessageRef, fn: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = (await connectionPool(db).acquireConnection());
+  const conn = await connectionPool(db).acquireConnection();
   const on = (sql: string, values: readonly (string | number)[]) => db.raw(sql, [...values]).connection(conn);
   const name = segmentLockName(ref);
   try {
