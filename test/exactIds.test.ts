@@ -22,7 +22,7 @@ import * as exactIds from '../src/db/migrations/007_exact_ids';
 import type { MessageRef } from '../src/shared/types';
 import { archiveMessage } from '../src/storage/archiver';
 import { CHUNK_CODEC, encodeChunk, manifestChecksum, type InteractionRow } from '../src/storage/chunkCodec';
-import { currentHotTables, ensureHotTable } from '../src/storage/hotTables';
+import { currentHotTables, HOT_TABLE_TEMPLATE, hotTableName } from '../src/storage/hotTables';
 import { restoreMessage } from '../src/storage/restorer';
 import { hotRows, uniqueName, useThrowawayDatabase } from './support/stack';
 
@@ -98,7 +98,7 @@ describe('ids are exact', () => {
 
     const tables = await currentHotTables(db, [upper, lower]);
     assert.ok(tables.get(upper) && tables.get(lower), 'each has a table');
-    assert.notEqual(tables.get(upper)?.name, tables.get(lower)?.name, 'never the same table');
+    assert.notEqual(tables.get(upper)?.entryNo, tables.get(lower)?.entryNo, 'never the same entry');
     const upperRows = await hotRows(db, upper);
     assert.deepEqual(
       upperRows.map((r) => r.message_id),
@@ -307,10 +307,12 @@ async function archivedBefore007(
   key: { message_kind: string; message_id: string },
   messageIds: readonly string[],
   chunkRows: number,
+  /** Ids were unique across every message then as now (one table's AUTO_INCREMENT, or a block per table). */
+  firstId: number,
 ): Promise<void> {
   const rows: InteractionRow[] = messageIds.map((messageId, i) => {
     const r = hotRow({ kind: 'campaign', id: key.message_id }, messageId, i + 1);
-    return { ...r, id: String(i + 1) };
+    return { ...r, id: String(firstId + i) };
   });
   const checksums: string[] = [];
   for (let i = 0; i < rows.length; i += chunkRows) {
@@ -339,6 +341,19 @@ async function archivedBefore007(
     archived_at: db.raw('CURRENT_TIMESTAMP(3)'),
     user_messages_kept: true,
   });
+}
+
+/**
+ * A message's table as the code of that time made it (its registry row, then a table like the template):
+ * the service's own ensureHotTable reads columns later migrations add.
+ */
+async function tableBefore007(db: Db, ref: MessageRef): Promise<string> {
+  const entry = { message_kind: ref.kind, message_id: ref.id, role: 'current' };
+  await db('hot_tables').insert(entry);
+  const row = await db('hot_tables').where(entry).first<{ table_no: string | number }>('table_no');
+  const name = hotTableName(row.table_no);
+  await db.raw('CREATE TABLE ?? LIKE ??', [name, HOT_TABLE_TEMPLATE]);
+  return name;
 }
 
 describe('migration 007 (exact ids)', () => {
@@ -386,10 +401,10 @@ describe('migration 007 (exact ids)', () => {
       { kind: 'campaign', message_id: 'cs1', state: 'active', available: true, revision: 1 },
       { kind: 'campaign', message_id: 'NODEF', state: 'active', available: true, revision: 1 },
     ]);
-    const cs1Table = await ensureHotTable(db, { kind: 'campaign', id: 'cs1' });
-    await db(cs1Table.name).insert([hotRow(cs1, 'CS1', 1, 'Bob'), hotRow(cs1, 'cs1', 2, 'bob'), hotRow(cs1, 'Cs1', 3)]);
-    const noDefTable = await ensureHotTable(db, noDef);
-    await db(noDefTable.name).insert([hotRow(noDef, 'nodef', 1), hotRow(noDef, 'NoDef', 2)]);
+    const cs1Table = await tableBefore007(db, { kind: 'campaign', id: 'cs1' });
+    await db(cs1Table).insert([hotRow(cs1, 'CS1', 1, 'Bob'), hotRow(cs1, 'cs1', 2, 'bob'), hotRow(cs1, 'Cs1', 3)]);
+    const noDefTable = await tableBefore007(db, noDef);
+    await db(noDefTable).insert([hotRow(noDef, 'nodef', 1), hotRow(noDef, 'NoDef', 2)]);
     await db('user_messages').insert({ user_id: 'Bob', message_kind: 'campaign', message_id: 'cs1' });
     await db('user_message_receipts').insert({
       message_kind: 'campaign',
@@ -421,15 +436,15 @@ describe('migration 007 (exact ids)', () => {
     await db('bulk_restore_items').insert({ execution_key: 'br-1/run', kind: 'campaign', message_id: 'cs1', outcome: 'pending' });
     // Archived generations holding rows spelled otherwise (the archive copied the message's table as it
     // was); ARC2's archive was even asked for as arc2.
-    await archivedBefore007(db, { message_kind: 'campaign', message_id: 'ARC1' }, ['ARC1', 'arc1', 'ARC1', 'Arc1', 'ARC1'], 2);
-    await archivedBefore007(db, { message_kind: 'campaign', message_id: 'arc2' }, ['arc2', 'ARC2'], 3);
+    await archivedBefore007(db, { message_kind: 'campaign', message_id: 'ARC1' }, ['ARC1', 'arc1', 'ARC1', 'Arc1', 'ARC1'], 2, 1);
+    await archivedBefore007(db, { message_kind: 'campaign', message_id: 'arc2' }, ['arc2', 'ARC2'], 3, 101);
     const shapesBefore = await columnShapes(db);
 
     const [, ran] = (await db.migrate.up({ migrationSource })) as [number, string[]];
     assert.deepEqual(ran, ['007_exact_ids']);
 
     const shapes = await columnShapes(db);
-    assert.ok([...shapes.keys()].includes(`${cs1Table.name}.message_id`), 'the hot tables are covered');
+    assert.ok([...shapes.keys()].includes(`${cs1Table}.message_id`), 'the hot tables are covered');
     for (const [column, shape] of shapes) {
       const [table, col] = column.split('.');
       const was = shapesBefore.get(column) as ColumnShape;
@@ -447,9 +462,11 @@ describe('migration 007 (exact ids)', () => {
       'the foreign keys are back as they were',
     );
 
+    // Read by the service's code from here on, which knows the columns later migrations add.
+    await migrateToLatest(db);
     // One message stays one message, in its definition's spelling (else its registry row's).
     const tables = await currentHotTables(db, [cs1, { kind: 'campaign', id: 'cs1' }, noDef]);
-    assert.equal(tables.get(cs1)?.name, cs1Table.name);
+    assert.equal(tables.get(cs1)?.name, cs1Table);
     assert.equal(tables.size, 2, 'cs1 is no longer a name of CS1');
     assert.deepEqual(
       (await hotRows(db, cs1)).map((r) => [r.message_id, r.user_id]),
@@ -487,7 +504,6 @@ describe('migration 007 (exact ids)', () => {
 
     // Chunks keep the bytes their checksums cover; the restore (after the migrations that follow, as a
     // deploy runs them all) puts the rows back in the message's spelling.
-    await migrateToLatest(db);
     assert.equal((await restoreMessage(db, arc1, 1)).rowCount, 5);
     assert.deepEqual(
       (await hotRows(db, arc1)).map((r) => r.message_id),

@@ -15,6 +15,8 @@ import { archiveMessage } from '../src/storage/archiver';
 import { beginDrain, currentHotTable, ensureHotTable, sharedHotTables } from '../src/storage/hotTables';
 import { promoteSegment } from '../src/storage/hotTablePromotion';
 import { restoreMessage } from '../src/storage/restorer';
+import { addHotColumn } from '../src/storage/hotTableChanges';
+import { changeEveryHotTable } from '../src/storage/hotTableSchema';
 import { eraseUserFromMessage } from '../src/privacy/eraseMessage';
 import { mysqlOnly } from '../src/archive/mysqlStore';
 import { archivedRowCount, hotRows, useThrowawayDatabase } from './support/stack';
@@ -48,6 +50,7 @@ describe('shared hot tables', () => {
     'ingested_events',
     'erasure_messages',
     'user_messages',
+    'hot_table_changes',
   ]);
   let db: Db;
   before(() => {
@@ -240,6 +243,20 @@ describe('shared hot tables', () => {
       ['bob', 'bob', 'bob'],
     );
     assert.equal((await hotRows(db, kept)).length, 4);
+  });
+
+  it('takes the shared tables into a schema change of every hot table, and moves a segment with the new column after it', async () => {
+    const ref: MessageRef = { kind: 'campaign', id: 'changed-schema' };
+    await ingestEvents(db, events(ref, 3));
+    const change = addHotColumn('test-shared-note', 'shared_note', 'VARCHAR(16) NULL');
+    const run = await changeEveryHotTable(db, change);
+    assert.ok(run.finished);
+    for (const t of await sharedHotTables(db)) assert.ok(await change.applied(db, t.name), `${t.name} has the column`);
+    const { name } = (await currentHotTable(db, ref))!;
+    await db(name).where({ message_kind: ref.kind, message_id: ref.id }).update({ shared_note: 'kept' });
+    assert.equal(await promoteSegment(db, ref), 'promoted');
+    const moved = (await currentHotTable(db, ref))!;
+    assert.deepEqual(await db(moved.name).distinct().pluck('shared_note'), ['kept'], 'the new column moved with the rows');
   });
 
   it('gives every message a table of its own when HOT_TABLE_OWN_FROM_ROWS is 0', async () => {

@@ -207,19 +207,29 @@ async function createLikeTemplate(db: Db, t: HotTable, layout: 'own' | 'shared' 
 /** Names the two shared tables' entries; no message kind is empty. */
 const SHARED_ENTRY_KIND = '';
 const SHARED_ENTRY_IDS = ['shared-1', 'shared-2'] as const;
-const sharedTablesOf = new WeakMap<Db, Promise<HotTable[]>>();
-
-/** The two shared tables, registered and made on first use in this process. */
-export function sharedHotTables(db: Db): Promise<HotTable[]> {
-  let tables = sharedTablesOf.get(db);
-  if (!tables) {
-    tables = makeSharedTables(db);
-    sharedTablesOf.set(db, tables);
-    tables.catch(() => sharedTablesOf.delete(db));
+/**
+ * The two shared tables, registered and made if they are not (on a new database, the first time a
+ * small message needs one). Asked each time a segment is made, once per message and archive: two
+ * short reads, where a process-wide memo would go on naming tables a restored backup lacks.
+ */
+export async function sharedHotTables(db: Db): Promise<HotTable[]> {
+  const rows = await db('hot_tables')
+    .where({ message_kind: SHARED_ENTRY_KIND, role: 'shared' })
+    .whereIn('message_id', SHARED_ENTRY_IDS)
+    .orderBy('message_id')
+    .select<{ table_no: string | number }[]>('table_no');
+  if (rows.length === SHARED_ENTRY_IDS.length) {
+    const tables = rows.map((r) => table(r.table_no));
+    const [found] = (await db.raw(
+      `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(() => '?').join(', ')})`,
+      tables.map((t) => t.name),
+    )) as [{ n: number | string }[]];
+    if (Number(found[0].n) === tables.length) return tables;
   }
-  return tables;
+  return makeSharedTables(db);
 }
 
+/** Idempotent: concurrent callers end up with the same two tables. */
 async function makeSharedTables(db: Db): Promise<HotTable[]> {
   const out: HotTable[] = [];
   for (const id of SHARED_ENTRY_IDS) {

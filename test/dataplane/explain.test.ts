@@ -49,7 +49,7 @@ describe('query plans', () => {
       { kind: 'canvas', id: 'm10' },
     ];
     for (const [k, ref] of refs.entries()) {
-      const t = { ref, table: await ensureHotTable(stack.db, ref) };
+      const t = { ref, table: await ensureHotTable(stack.db, ref, { rows: 12_000 }) };
       tables.set(ref.id, t);
       await stack.db.raw(
         `INSERT INTO ?? (event_id, message_kind, message_id, user_id, event_type, step_id, channel, occurred_at)

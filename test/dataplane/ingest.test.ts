@@ -11,9 +11,12 @@ import { ensureHotTable, hotTableName } from '../../src/storage/hotTables';
 import { createStack, hotRowCount, hotRows, waitForState, type TestStack } from '../support/stack';
 import { authFor, call, dataPlaneApi, ev, eventId } from './helpers';
 
-/** Hot rows of every message: each message's current table and any table an archive is draining. */
+/** Hot rows of every message: each message's current table or segment and any an archive is draining (a shared table once). */
 async function allHotRows(db: Db): Promise<number> {
-  const tables = (await db('hot_tables').whereIn('role', ['current', 'draining']).pluck('table_no')) as string[];
+  const [rows] = (await db.raw(
+    "SELECT DISTINCT COALESCE(shared_in, table_no) AS no FROM hot_tables WHERE role IN ('current', 'draining')",
+  )) as [{ no: string }[]];
+  const tables = rows.map((r) => r.no);
   let n = 0;
   for (const no of tables) n += Number((await db(hotTableName(no)).count<{ n: number }[]>('* as n'))[0].n);
   return n;
