@@ -29,7 +29,7 @@ export async function seedDemo(db: Db, runId: string): Promise<{ messages: DemoM
     await db('message_tags').insert(m.tags.map((tag) => ({ kind: m.kind, message_id: m.id, tag })));
     // Made outside the transactions below, as DDL would commit them. Nothing archives the message before
     // it is stopped, after seeding, so its table stays current while the rows go in.
-    const table = await ensureHotTable(db, m);
+    const table = await ensureHotTable(db, m, { rows: m.rows });
     for (let offset = 0; offset < m.rows; offset += 2_000) {
       const rows = Array.from({ length: Math.min(2_000, m.rows - offset) }, (_, j) => {
         const i = offset + j;
