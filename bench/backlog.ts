@@ -152,7 +152,7 @@ export async function backlogBench(server: BenchServer) {
       log,
     );
     log(
-      `seeded ${fmtInt(messages * rowsEach)} rows in ${fmtInt(messages)} tables in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`,
+      `seeded ${fmtInt(messages * rowsEach)} rows of ${fmtInt(messages)} messages in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`,
     );
 
     // Every actor started by its stop signal, dated a year back, before any worker runs: all are due at once.

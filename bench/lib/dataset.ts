@@ -244,9 +244,10 @@ export async function distributeIntoHotTables(db: Db, source: string, log: (msg:
   await forEachLimited(groups, TABLES_IN_FLIGHT, async (g) => {
     await copyIntoHotTable(db, source, { kind: messageKind(g.kind), id: g.id }, Number(g.n));
     done += 1;
-    if (done % 1000 === 0) log(`  ${done.toLocaleString('en-US')} / ${groups.length.toLocaleString('en-US')} messages in their own tables`);
+    if (done % 1000 === 0)
+      log(`  ${done.toLocaleString('en-US')} / ${groups.length.toLocaleString('en-US')} messages in their hot tables or segments`);
   });
-  log(`  ${groups.length.toLocaleString('en-US')} messages in their own tables`);
+  log(`  ${groups.length.toLocaleString('en-US')} messages in their hot tables or segments`);
   return groups.length;
 }
 
