@@ -10,8 +10,9 @@
  * The rollout: PLAN_BACKLOG_FRACTION of PLAN_MESSAGES are past their TTL when the service starts, the
  * rest stop and expire evenly over PLAN_TTL_DAYS. Each hour the actors that can archive are the
  * smallest capacity of the workers', Temporal's and MySQL's cores (what ingestion leaves of MySQL's).
- * Reported: cores of each for the backlog to drain within PLAN_DRAIN_DAYS, the hours it then takes, the
- * steady state after it, and history events per second.
+ * Reported: cores of each for the backlog to drain within PLAN_DRAIN_DAYS with none of them more than
+ * PLAN_TARGET_USE busy (0.7), the hours it then takes, the steady state after it, and history events per
+ * second.
  *
  *   npm run plan:capacity
  *   PLAN_MESSAGES=1000000 PLAN_EVENTS_PER_SECOND=5000 npm run plan:capacity
@@ -59,6 +60,8 @@ export interface Platform {
   ttlDays: number;
   backlogFraction: number;
   drainDays: number;
+  /** The share of each kind of core the load may use at its peak (headroom for spikes and failover). */
+  targetUse: number;
 }
 
 export interface Costs {
@@ -92,9 +95,9 @@ export function sizeFor(p: Platform, c: Costs): Sizing {
   const rate = (p.messages * p.backlogFraction) / (p.drainDays * 86_400) + steady;
   const ingestionMysqlCores = p.eventsPerSecond / c.eventsPerMysqlCore;
   return {
-    workerCores: Math.ceil(rate * c.worker),
-    temporalCores: Math.ceil(rate * c.temporal),
-    mysqlCores: Math.ceil(ingestionMysqlCores + rate * c.mysql),
+    workerCores: Math.ceil((rate * c.worker) / p.targetUse),
+    temporalCores: Math.ceil((rate * c.temporal) / p.targetUse),
+    mysqlCores: Math.ceil((ingestionMysqlCores + rate * c.mysql) / p.targetUse),
     ingestionMysqlCores,
   };
 }
@@ -140,6 +143,7 @@ function main(): void {
     ttlDays: envNumber('PLAN_TTL_DAYS', 90),
     backlogFraction: envNumber('PLAN_BACKLOG_FRACTION', 0.8),
     drainDays: envNumber('PLAN_DRAIN_DAYS', 7),
+    targetUse: envNumber('PLAN_TARGET_USE', 0.7),
   };
   const ingestRate = Math.min(...ingest.eventsPerSecond);
   const costs: Costs = {
@@ -156,7 +160,8 @@ function main(): void {
   say(`measured: bench:backlog ${backlog.date} (${backlog.commit}, ${backlog.command}); bench:ingest ${ingest.date} (${ingest.commit})`);
   say(
     `platform: ${platform.messages.toLocaleString('en-US')} messages, ${platform.eventsPerSecond.toLocaleString('en-US')} events/s, ` +
-      `TTL ${platform.ttlDays} days, ${pct(platform.backlogFraction)} due at rollout, to drain within ${platform.drainDays} days`,
+      `TTL ${platform.ttlDays} days, ${pct(platform.backlogFraction)} due at rollout, to drain within ${platform.drainDays} days, ` +
+      `cores at most ${pct(platform.targetUse)} busy`,
   );
   const rollout = (platform.messages * platform.backlogFraction) / (platform.drainDays * 86_400) + outcome.steadyExpiriesPerSecond;
   say(
