@@ -172,4 +172,38 @@ describe('query plans', () => {
     assert.equal(csv[0].table, m7.table.name, JSON.stringify(csv));
     assert.ok(Number(csv[0].rows) <= ROWS_PER_MESSAGE * 1.5, `reads the message's rows only: ${JSON.stringify(csv)}`);
   });
+
+  it("reads a small message's segment as a range of the shared table: filters off ix_interactions_reads, the User Data export off the primary key", async () => {
+    const refs: MessageRef[] = ['s1', 's2', 's3'].map((id) => ({ kind: 'campaign', id }));
+    const segments = [];
+    for (const ref of refs) {
+      const segment = await ensureHotTable(stack.db, ref);
+      assert.ok(segment.shared);
+      segments.push({ ref, table: segment });
+      await stack.db(segment.name).insert(
+        Array.from({ length: 400 }, (_, n) => ({
+          event_id: `${ref.id}-${n}`,
+          message_kind: ref.kind,
+          message_id: ref.id,
+          user_id: `u${(n * 31) % 300}`,
+          event_type: ['received', 'opened', 'clicked'][n % 3],
+          channel: 'email',
+          occurred_at: '2026-01-01 00:00:00.000',
+        })),
+      );
+    }
+    const shared = segments[0].table.name;
+    await stack.db.raw('ANALYZE TABLE ??', [shared]);
+    const ofShared = (plan: PlanRow[]) => plan.filter((r) => r.table === 'i' || r.table === shared);
+
+    const filter = ofShared(await explain(stack.db, interactionUsersQuery(stack.db, [segments[1]], ['received'], {}, {}, null, 100)));
+    noFullScan(filter, 'ix_interactions_reads');
+    assert.match(String(filter[0].type), /^(ref|range)$/, JSON.stringify(filter));
+    assert.match(String(filter[0].Extra), /Using index/, 'covered by the index');
+
+    const csv = ofShared(await explain(stack.db, userDataRowsQuery(stack.db, segments[1].table, segments[1].ref)));
+    assert.equal(csv.length, 1, JSON.stringify(csv));
+    assert.match(String(csv[0].type), /^(ref|range)$/, `a range, not the shared table: ${JSON.stringify(csv)}`);
+    assert.ok(Number(csv[0].rows) <= 400 * 1.5, `reads the message's rows only: ${JSON.stringify(csv)}`);
+  });
 });
