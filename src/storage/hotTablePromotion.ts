@@ -7,7 +7,7 @@
  * with their ids, deleted from the shared table, and the pending table becomes current. A crash rolls
  * all of it back; the pending table stays for the next look.
  *
- * It does not move a message that another actor of its rows is working on:
+ * It does not move a message whose rows a restore or an erasure is working on:
  * - a restore under way (`restoring`) inserts into the segment it found when it began; it asks for its
  *   own move itself, before its first row (`duringRestore`);
  * - an erasure not yet done in the message has read where its rows are.
