@@ -30,7 +30,7 @@ import { canonicalChunkOfRowArrays, INTERACTION_COLUMNS, USER_ID_INDEX, type Row
 import { sumVerifiedChunks } from '../storage/archiver';
 import { claimFence, randomAttemptToken, type MovePhase } from '../storage/fence';
 import { messageHotTables } from '../storage/hotTables';
-import type { ErasureCounts } from './erasureRecords';
+import { deleteErasedHotRows, type ErasureCounts } from './erasureRecords';
 
 export interface EraseMessageInput {
   ref: MessageRef;
@@ -86,10 +86,7 @@ export async function eraseUserFromMessage(
 
   for (const table of await messageHotTables(db, ref)) {
     try {
-      counts.hotRows += await db(table.name)
-        .where({ ...where, user_id: userId })
-        .andWhere('occurred_at', '<=', through)
-        .delete();
+      counts.hotRows += await deleteErasedHotRows(db, table.name, ref, userId, through);
     } catch (err) {
       // A draining table dropped once its rows were all in chunks: they are erased below.
       if (sqlErrno(err) !== ER_NO_SUCH_TABLE) throw err;

@@ -224,6 +224,14 @@ export async function recordMessageErased(
 }
 
 /**
+ * Deletes the user's hot rows of the message in `table` that occurred up to `through` (later ones are
+ * a new life), naming the message, as a shared table holds other messages' rows. Returns how many.
+ */
+export async function deleteErasedHotRows(q: Q, table: string, ref: MessageRef, userId: string, through: string): Promise<number> {
+  return q(table).where({ message_kind: ref.kind, message_id: ref.id, user_id: userId }).andWhere('occurred_at', '<=', through).delete();
+}
+
+/**
  * The users whose erasure could not be done in this message (its part `failed`, the request keeping the
  * id until it is done), with the instant each is erased through: a restore of the message removes their
  * rows again as it brings the others back, so that an erasure that failed never turns into rows

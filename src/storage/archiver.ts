@@ -150,10 +150,11 @@ async function drainTable(
   // A segment shares its table with other messages' rows: its statements name the message, which is a
   // prefix of its table's primary key. A table of its own is read as it is, in primary-key order.
   const message = table.shared ? { message_kind: key.message_kind, message_id: key.message_id } : {};
-  const [[span]] = (await db.raw(
-    `SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM \`${table.name}\`${table.shared ? ' WHERE message_kind = ? AND message_id = ?' : ''}`,
-    table.shared ? [key.message_kind, key.message_id] : [],
-  )) as [{ lo: string | null; hi: string | null; n: number | string }[]];
+  const span = (await db(table.name).where(message).min('id as lo').max('id as hi').count('* as n').first()) as {
+    lo: string | null;
+    hi: string | null;
+    n: number | string;
+  };
   if (span.lo === null || span.hi === null) return;
   // The chunks this drain stored: from the sequence recorded when it began. A drain begun before
   // migration 016 recorded none; it drains a table of its own, whose ids are above every id of the

@@ -19,7 +19,7 @@ import type { MessageRef } from '../shared/types';
 import { hotTableOwnFromRows } from '../config';
 import { retryOnDeadlock } from './deadlock';
 import { findRole, preparePending, type HotTable } from './hotTables';
-import { unfinishedErasuresOf } from '../privacy/erasureRecords';
+import { deleteErasedHotRows, unfinishedErasuresOf } from '../privacy/erasureRecords';
 
 export type PromotionOutcome = 'promoted' | 'not-shared' | 'busy';
 
@@ -69,9 +69,7 @@ export async function promoteSegment(db: Db, ref: MessageRef, opts: PromotionOpt
         ]);
         await trx.raw('DELETE FROM ?? WHERE message_kind = ? AND message_id = ?', [current.name, ref.kind, ref.id]);
         // A user whose erasure failed in this message stays erased wherever the rows go.
-        for (const u of await unfinishedErasuresOf(trx, ref)) {
-          await trx(own.name).where({ user_id: u.userId }).andWhere('occurred_at', '<=', u.erasedThrough).delete();
-        }
+        for (const u of await unfinishedErasuresOf(trx, ref)) await deleteErasedHotRows(trx, own.name, ref, u.userId, u.erasedThrough);
         await trx('hot_tables').where({ table_no: current.entryNo }).delete();
         await trx('hot_tables').where({ table_no: own.entryNo, role: 'pending' }).update({ role: 'current' });
         return 'promoted';
@@ -104,24 +102,21 @@ export interface SegmentWrites {
 }
 
 /**
- * After ingestion committed rows into segments: each message that this process has written a quarter
- * of the threshold into since it last counted has its segment counted, and moved when it has reached
- * the threshold. Counting every batch would read up to the threshold's rows each time.
+ * After ingestion committed rows into a segment: once this process has written a quarter of the
+ * threshold into the message's segment since it last counted, the segment is counted, and moved when
+ * it has reached the threshold. Counting every batch would read up to the threshold's rows each time.
  */
-export async function promoteGrownSegments(db: Db, writes: readonly SegmentWrites[], ownFrom = hotTableOwnFromRows()): Promise<void> {
+export async function promoteIfGrown(db: Db, { ref, segment, rows }: SegmentWrites, ownFrom = hotTableOwnFromRows()): Promise<void> {
   if (ownFrom === 0) return;
   const step = Math.max(1, Math.floor(ownFrom / 4));
-  for (const { ref, segment, rows } of writes) {
-    const key = `${ref.kind}\u0000${ref.id}`;
-    const since = (writtenSinceCount.get(key) ?? 0) + rows;
-    writtenSinceCount.delete(key);
-    if (since < step) {
-      if (writtenSinceCount.size >= MAX_COUNTED_MESSAGES) writtenSinceCount.clear();
-      writtenSinceCount.set(key, since);
-      continue;
-    }
-    if (!(await segmentHolds(db, ref, segment, ownFrom))) continue;
-    // Busy (a restore or an erasure): counted again after the next quarter of the threshold.
-    await promoteSegment(db, ref);
+  const key = `${ref.kind}\u0000${ref.id}`;
+  const since = (writtenSinceCount.get(key) ?? 0) + rows;
+  writtenSinceCount.delete(key);
+  if (since < step) {
+    if (writtenSinceCount.size >= MAX_COUNTED_MESSAGES) writtenSinceCount.clear();
+    writtenSinceCount.set(key, since);
+    return;
   }
+  // Busy (a restore or an erasure): counted again after the next quarter of the threshold.
+  if (await segmentHolds(db, ref, segment, ownFrom)) await promoteSegment(db, ref);
 }

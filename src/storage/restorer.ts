@@ -53,7 +53,7 @@ import {
 import { ensureHotTable, messageHotTables } from './hotTables';
 import { promoteSegment } from './hotTablePromotion';
 import { hotTableOwnFromRows } from '../config';
-import { unfinishedErasuresOf } from '../privacy/erasureRecords';
+import { deleteErasedHotRows, unfinishedErasuresOf } from '../privacy/erasureRecords';
 import { supportsReturning } from './returning';
 
 export interface RestoreCursor {
@@ -225,12 +225,7 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
   if (unfinished.length > 0) {
     await fenced(db, ref, attempt, async (trx) => {
       for (const t of await messageHotTables(trx, ref)) {
-        for (const u of unfinished) {
-          await trx(t.name)
-            .where({ message_kind: ref.kind, message_id: ref.id, user_id: u.userId })
-            .andWhere('occurred_at', '<=', u.erasedThrough)
-            .delete();
-        }
+        for (const u of unfinished) await deleteErasedHotRows(trx, t.name, ref, u.userId, u.erasedThrough);
       }
     });
   }

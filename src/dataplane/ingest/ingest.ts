@@ -21,7 +21,7 @@ import { inTransaction, type SqlSession, type SqlValue } from './session';
 import { batchDeltas, USER_TIME_COLUMNS, type BatchDeltas } from './summaries';
 import { erasedThroughOf } from '../../privacy/erasureRecords';
 import { noteLateEvents } from '../../storage/lateWakeups';
-import { promoteGrownSegments, type SegmentWrites } from '../../storage/hotTablePromotion';
+import { promoteIfGrown, type SegmentWrites } from '../../storage/hotTablePromotion';
 
 export interface IngestResult {
   received: number;
@@ -90,7 +90,7 @@ export async function ingestEvents(db: Db, events: readonly InteractionEvent[], 
 async function promoteGrown(db: Db, writes: readonly SegmentWrites[], opts: IngestOptions): Promise<void> {
   for (const w of writes) {
     try {
-      await promoteGrownSegments(db, [w]);
+      await promoteIfGrown(db, w);
     } catch (err) {
       if (!opts.onPromotionError) throw new PromotionAfterCommitError(err);
       opts.onPromotionError(err, w.ref);
@@ -145,9 +145,11 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[], s
   // Each message's rows go to its own table, locked in share mode so the archive cannot take it out of
   // service before this commits (src/storage/hotTables.ts).
   const refs = new Map<string, MessageRef>();
+  const written = new Map<string, number>();
   for (const e of fresh) {
     const k = `${e.messageKind}\u0000${e.messageId}`;
     if (!refs.has(k)) refs.set(k, { kind: e.messageKind, id: e.messageId });
+    written.set(k, (written.get(k) ?? 0) + 1);
   }
   const tables = await lockCurrentTables(trx.query, [...refs.values()]);
   const missing = [...refs.values()].filter((r) => !tables.has(r));
@@ -161,11 +163,6 @@ async function storeOnce(trx: SqlSession, events: readonly InteractionEvent[], s
     else byTable.set(name, [e]);
   }
   for (const [name, events] of byTable) await insertRows(trx, name, events);
-  const written = new Map<string, number>();
-  for (const e of fresh) {
-    const k = `${e.messageKind}\u0000${e.messageId}`;
-    written.set(k, (written.get(k) ?? 0) + 1);
-  }
   for (const [k, ref] of refs) {
     const segment = tables.get(ref) as HotTable;
     if (segment.shared) segmentWrites.push({ ref, segment, rows: written.get(k) ?? 0 });
