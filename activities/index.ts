@@ -69,7 +69,8 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     // Read after the move: a table made current since it began holds late rows the actor must come
     // back for. One still being made is not counted: whatever writes it will find the data unavailable
     // and note a wake-up (src/storage/lateWakeups.ts).
-    return { ...manifest, hotTableLeft: (await messageHotTables(db, { kind, id })).length > 0 };
+    const hotTableLeft = (await messageHotTables(db, { kind, id })).length > 0;
+    return { ...manifest, hotTableLeft, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
   }
 
   return {
@@ -80,7 +81,17 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
 
     loadMessageDetails: (ref) => loadMessageDetails(db, ref),
     recordAvailability: (record) => recordAvailability(db, record),
+    async recordStop({ kind, id, stoppedAt, generation, revision }) {
+      const expiresAt = deadline(stoppedAt, 'expiry');
+      await recordAvailability(db, { kind, id, state: 'stopped', available: true, stoppedAt, expiresAt, generation, revision });
+      return { expiresAt };
+    },
     countActiveReferences: (ref) => countActiveReferences(db, ref),
+    async countReferences(ref) {
+      const count = await countActiveReferences(db, ref);
+      const checkedAt = new Date().toISOString();
+      return { count, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
+    },
 
     archiveInteractions,
 
@@ -98,7 +109,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       const { kind, id, generation } = input;
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as RestoreCursor | undefined;
-      return move(ctx, 'restore', input, (token) =>
+      const summary = await move(ctx, 'restore', input, (token) =>
         heartbeatWhile(ctx, resumeFrom, (report) =>
           restoreMessage(db, { kind, id }, generation, {
             parallelInserts: config.restoreParallelChunks,
@@ -114,6 +125,9 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
           }),
         ),
       );
+      // Restored data is like data of a message that has just stopped: another full TTL before it expires.
+      const completedAt = new Date().toISOString();
+      return { ...summary, completedAt, expiresAt: deadline(completedAt, 'expiry') };
     },
 
     sendRestoreEmail: (email) => notifier.send(email),

@@ -66,20 +66,47 @@ export type DeadlinePurpose = 'expiry' | 'cleanup';
 export interface ArchiveOutcome extends ArchiveManifest {
   /** Absent in results recorded before it. */
   hotTableLeft?: boolean;
+  /** One cleanup interval after the move: the earliest next sweep. Absent in results recorded before it. */
+  nextSweepAt?: string;
+}
+
+/** A restore's summary with the instant it ended and its new deadline, a TTL later. */
+export interface RestoreOutcome extends RestoreSummary {
+  /** Absent in results recorded before it. */
+  completedAt?: string;
+  expiresAt?: string;
+}
+
+/** A stop's availability record, its deadline planned by the worker's TTL. */
+export interface StopRecord extends MessageRef {
+  stoppedAt: string;
+  generation: number;
+  revision: number;
+}
+
+/** How many active audiences filter on the message, when that was counted and when to count again. */
+export interface ReferenceCount {
+  count: number;
+  checkedAt: string;
+  /** One cleanup interval after `checkedAt`. */
+  nextCheckAt: string;
 }
 
 /** The activity interface the workflow proxies; implemented in activities/index.ts. */
 export interface LifecycleActivities {
   loadMessageDetails(ref: MessageRef): Promise<MessageDetails>;
   recordAvailability(record: AvailabilityRecord): Promise<void>;
+  /** Records the message `stopped` with its deadline, a TTL after `stoppedAt`; returns the deadline. */
+  recordStop(record: StopRecord): Promise<{ expiresAt: string }>;
   countActiveReferences(ref: MessageRef): Promise<number>;
+  countReferences(ref: MessageRef): Promise<ReferenceCount>;
   archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome>;
   /**
    * An expiry in one step: records the message unavailable (`archiving`, at `revision`), archives it, and
    * records it `expired` (at `revision + 1`), so the actor schedules one activity instead of three.
    */
   expireMessage(input: ExpireInput): Promise<ExpireOutcome>;
-  restoreInteractions(input: ArchiveInput): Promise<RestoreSummary>;
+  restoreInteractions(input: ArchiveInput): Promise<RestoreOutcome>;
   sendRestoreEmail(email: RestoreEmail): Promise<void>;
   /** Rule 9 for the message's own audiences: the refusal's words, or null when it may resume. */
   checkResumeGuards(ref: MessageRef): Promise<string | null>;
@@ -94,7 +121,10 @@ export interface LifecycleActivities {
   eraseUserInMessage(input: MessageRef & { requestId: string; userId: string; erasedThrough: string }): Promise<{ ok: boolean }>;
 }
 
-/** Local activities: read the worker's configuration, recorded in history so replay stays deterministic. */
+/**
+ * Local activities: read the worker's configuration, recorded in history so replay stays deterministic.
+ * Only histories recorded before deadlines came back with the activities that need them call it.
+ */
 export interface PolicyActivities {
   planDeadline(input: { from: string; purpose: DeadlinePurpose }): Promise<string>;
 }

@@ -18,6 +18,20 @@ import {
   type TestStack,
 } from './support/stack';
 
+/** Local activities' markers in every run of the message's actor, as `event id: activity type`. */
+async function localActivityMarkers(stack: TestStack, ref: MessageRef): Promise<string[]> {
+  const markers: string[] = [];
+  const workflowId = lifecycleWorkflowId(ref);
+  for await (const run of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const history = await stack.client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+    for (const event of history.events ?? []) {
+      if (event.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+        markers.push(`${run.runId}: event ${String(event.eventId)}`);
+    }
+  }
+  return markers;
+}
+
 describe('lifecycle actor', () => {
   let stack: TestStack;
 
@@ -164,6 +178,9 @@ describe('lifecycle actor', () => {
     await stack.lifecycle.restore(ref.kind, ref.id, { requestedBy: 'late@example.com' });
     await waitForState(stack, ref, 'stopped', 30_000);
     assert.equal((await hotRows(stack.db, ref)).length, 237);
+    // Stop, sweep and restore each plan a deadline; none by a local activity, whose markers beside
+    // Updates and continue-as-new made histories that did not replay.
+    assert.deepEqual(await localActivityMarkers(stack, ref), []);
   });
 
   it('a restore that arrives while archiving is honoured once the archive has finished', async () => {

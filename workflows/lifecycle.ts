@@ -87,6 +87,7 @@ const PATCH_RESUME_WINS = 'queued-resume-wins-over-expiry';
 const PATCH_SLEEP_WHEN_EXPIRED = 'expired-actor-sleeps';
 const PATCH_EXPIRE_IN_ONE_ACTIVITY = 'expiry-in-one-activity';
 const PATCH_FIRST_STOP_PUBLISHES = 'first-stop-publishes';
+const PATCH_DEADLINES_FROM_ACTIVITIES = 'deadlines-from-activities';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -104,6 +105,8 @@ const mailer = proxyActivities<LifecycleActivities>({
 });
 // A user's erasure reads and rewrites chunks like a move, and heartbeats like one.
 const eraser = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '12h', heartbeatTimeout: '15s', retry: retryForever });
+// Only for histories recorded before deadlines came back with the activities that need them: local
+// activities beside Updates and continue-as-new made histories that did not replay (docs/WORKFLOWS.md).
 const policy = proxyLocalActivities<PolicyActivities>({ startToCloseTimeout: '10s' });
 
 export interface LifecycleInput {
@@ -388,9 +391,17 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       case 'stop': {
         if (m.stopApplies(e.stoppedAt)) {
           // Planned before any field changes, so a status query never sees a half-made transition.
-          const dueAt = await policy.planDeadline({ from: e.stoppedAt, purpose: 'expiry' });
-          m.stop(e.stoppedAt, dueAt);
-          await publish();
+          if (patched(PATCH_DEADLINES_FROM_ACTIVITIES)) {
+            s.revision += 1;
+            const record = { kind: s.kind, id: s.id, stoppedAt: e.stoppedAt, generation: s.generation, revision: s.revision };
+            const { expiresAt } = await db.recordStop(record);
+            m.stop(e.stoppedAt, expiresAt);
+            showState(s.state);
+          } else {
+            const dueAt = await policy.planDeadline({ from: e.stoppedAt, purpose: 'expiry' });
+            m.stop(e.stoppedAt, dueAt);
+            await publish();
+          }
           answer(e, {
             ok: true,
             value: { changed: true, state: s.state, stoppedAt: s.stoppedAt, expiresAt: s.dueAt } satisfies StopOutcome,
@@ -457,9 +468,13 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   async function checkReferencesAndMaybeArchive(): Promise<void> {
-    const count = await db.countActiveReferences({ kind: s.kind, id: s.id });
-    const checkedAt = nowIso();
-    const nextCheck = count > 0 ? await policy.planDeadline({ from: checkedAt, purpose: 'cleanup' }) : '';
+    const {
+      count,
+      checkedAt,
+      nextCheckAt: nextCheck,
+    } = patched(PATCH_DEADLINES_FROM_ACTIVITIES)
+      ? await db.countReferences({ kind: s.kind, id: s.id })
+      : await countReferencesWithLocalDeadline();
     // A resume that arrived while the references were counted is decided now, before anything moves.
     const resumeQueued = m.hasQueuedResume() && patched(PATCH_RESUME_WINS);
     const decision = m.referencesCounted(count, checkedAt, nextCheck, resumeQueued);
@@ -467,6 +482,14 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     if (decision === 'archiving' && patched(PATCH_EXPIRE_IN_ONE_ACTIVITY)) return expireInOneActivity();
     await publish(); // retained, or unavailable before a single row moves
     if (decision === 'archiving') await finishArchive();
+  }
+
+  /** How histories recorded before PATCH_DEADLINES_FROM_ACTIVITIES counted: the next check from a local activity. */
+  async function countReferencesWithLocalDeadline(): Promise<{ count: number; checkedAt: string; nextCheckAt: string }> {
+    const count = await db.countActiveReferences({ kind: s.kind, id: s.id });
+    const checkedAt = nowIso();
+    const nextCheckAt = count > 0 ? await policy.planDeadline({ from: checkedAt, purpose: 'cleanup' }) : '';
+    return { count, checkedAt, nextCheckAt };
   }
 
   /**
@@ -510,8 +533,10 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
     );
     if (!result) return false;
-    const { hotTableLeft, ...manifest } = result;
-    const nextSweep = await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' });
+    // Results recorded before the activity planned the next sweep lack it; their histories hold the local
+    // activity that planned it instead, so the choice follows the history and replays.
+    const { hotTableLeft, nextSweepAt, ...manifest } = result;
+    const nextSweep = nextSweepAt ?? (await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' }));
     m.archived(manifest, nextSweep, sleeps(hotTableLeft));
     return true;
   }
@@ -523,9 +548,10 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       mover.restoreInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
     );
     if (!summary) return;
-    const completedAt = nowIso();
-    // Restored data is like data of a message that has just stopped: another full TTL before it expires.
-    const dueAt = await policy.planDeadline({ from: completedAt, purpose: 'expiry' });
+    // The deadline, another full TTL, comes with the result; one recorded before it did not (as in moveHotRows).
+    const { completedAt: restoredAt, expiresAt, ...restored } = summary;
+    const completedAt = restoredAt ?? nowIso();
+    const dueAt = expiresAt ?? (await policy.planDeadline({ from: completedAt, purpose: 'expiry' }));
     s.stoppedAt = completedAt;
     s.dueAt = dueAt;
     s.archive = null;
@@ -533,9 +559,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     // that saw `stopped` never finds the data still unavailable.
     await publish('stopped');
     // Requests that came in until now, while the row was being written too, are answered by this restore.
-    const { served, emails } = m.restored(summary, completedAt, dueAt);
+    const { served, emails } = m.restored(restored, completedAt, dueAt);
     queueEmails(emails);
-    notify(served, { outcome: 'restored', rowCount: summary.rowCount, reason: null });
+    notify(served, { outcome: 'restored', rowCount: restored.rowCount, reason: null });
     // Every served id, kept or not yet: a keep still under way then finds its request settled.
     if (served.length > 0 && patched(PATCH_KEEP_RESTORES)) {
       const ids = served.map((r) => r.requestId);
