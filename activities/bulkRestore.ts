@@ -17,20 +17,12 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/knex';
 import type { Logger } from '../src/logger';
-import { MessageKindAttr } from '../src/shared/searchAttributes';
-import type {
-  CompletedRestore,
-  LifecycleState,
-  LifecycleStatus,
-  MessageKind,
-  MessageRef,
-  RestoreOutcome,
-  RestoreSignal,
-} from '../src/shared/types';
-import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
+import type { CompletedRestore, LifecycleState, LifecycleStatus, MessageRef, RestoreOutcome, RestoreSignal } from '../src/shared/types';
+import { actorStartOptions } from '../src/client/actorStart';
+import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId } from '../src/shared/workflowId';
 import {
   availabilityRevision,
   itemCounts,
@@ -167,10 +159,7 @@ function errorText(err: unknown): string {
 /** Starts the message's actor for an Update with start, or uses the one running (what LifecycleClient's Updates do too). */
 export function startActorOperation(ref: MessageRef): WithStartWorkflowOperation<typeof interactionDataLifecycle> {
   return new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
-    workflowId: lifecycleWorkflowId(ref),
-    taskQueue: TASK_QUEUE,
-    args: [{ kind: ref.kind, id: ref.id }],
-    typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
+    ...actorStartOptions(ref),
     workflowIdConflictPolicy: 'USE_EXISTING',
   });
 }
@@ -226,10 +215,7 @@ export function createBulkRestoreActivities(deps: BulkRestoreActivityDeps): Bulk
   /** Signal-with-start: an actor that was terminated (or never ran) starts from the recorded availability. */
   async function signalRestore(ref: MessageRef, requestId: string): Promise<void> {
     await temporal.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-      workflowId: lifecycleWorkflowId(ref),
-      taskQueue: TASK_QUEUE,
-      args: [{ kind: ref.kind, id: ref.id }] as [{ kind: MessageKind; id: string }],
-      typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
+      ...actorStartOptions(ref),
       signal: restoreSignal,
       // No requester: the bulk workflow sends one summary instead of one e-mail per message.
       signalArgs: [{ requestedBy: '', requestId }],

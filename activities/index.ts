@@ -17,7 +17,7 @@ import { ChunkIntegrityError } from '../src/storage/chunkCodec';
 import { activityAttemptToken, StaleAttemptError } from '../src/storage/fence';
 import { restoreMessage, type RestoreCursor } from '../src/storage/restorer';
 import { messageHotTables } from '../src/storage/hotTables';
-import { countActiveReferences } from '../src/storage/references';
+import { countActiveReferences, findActiveReferences } from '../src/storage/references';
 import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
 import type { ArchiveInput, ArchiveOutcome, DeadlinePurpose, LifecycleActivities, PolicyActivities } from './types';
@@ -88,9 +88,9 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     },
     countActiveReferences: (ref) => countActiveReferences(db, ref),
     async countReferences(ref) {
-      const count = await countActiveReferences(db, ref);
+      const { count, audiences } = await findActiveReferences(db, ref);
       const checkedAt = new Date().toISOString();
-      return { count, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
+      return { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
     },
 
     archiveInteractions,

@@ -1,4 +1,12 @@
-import type { ArchiveManifest, LifecycleState, MessageKind, MessageRef, PendingRestore, RestoreSummary } from '../src/shared/types';
+import type {
+  ArchiveManifest,
+  LifecycleState,
+  MessageKind,
+  MessageRef,
+  PendingRestore,
+  ReferencingAudience,
+  RestoreSummary,
+} from '../src/shared/types';
 
 export interface PersistedAvailability {
   state: LifecycleState;
@@ -90,6 +98,8 @@ export interface ReferenceCount {
   checkedAt: string;
   /** One cleanup interval after `checkedAt`. */
   nextCheckAt: string;
+  /** The first of them by id, with their type and name. */
+  audiences: ReferencingAudience[];
 }
 
 /** The activity interface the workflow proxies; implemented in activities/index.ts. */

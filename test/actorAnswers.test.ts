@@ -50,7 +50,7 @@ describe('the actor answers requests itself', () => {
       const stopped = await stack.lifecycle.stop(ref.kind, ref.id);
       assert.equal(stopped.changed, true);
       assert.equal(stopped.state, 'stopped');
-      await waitFor('the deadline step to start', () => pendingActivity(ref, 'countActiveReferences'), 30_000);
+      await waitFor('the deadline step to start', () => pendingActivity(ref, 'countReferences'), 30_000);
       const accepted = async () =>
         ((await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).fetchHistory()).events ?? []).filter(
           (e) => e.workflowExecutionUpdateAcceptedEventAttributes,

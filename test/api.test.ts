@@ -247,6 +247,7 @@ describe('HTTP API on a real Temporal server', () => {
       expiresAt: null,
       stoppedAt: '2026-01-01T00:00:00.000Z',
       activeReferences: 0,
+      referencingAudiences: [],
       lastCheckedAt: '2026-04-01T00:00:00.000Z',
       archive: { kind: 'canvas', id: 'welcome', generation: 1, rowCount: 10, chunkCount: 1, compressedBytes: 99, checksum: 'abc' },
       pendingRestores: [],

@@ -20,13 +20,14 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { LifecycleActivities, PolicyActivities, RestoreEmail } from '../activities/types';
+import type { LifecycleActivities, PolicyActivities, ReferenceCount, RestoreEmail } from '../activities/types';
 import {
   InteractionDataExpiresAt,
   InteractionDataProblem,
@@ -64,6 +65,7 @@ import {
   stopSignal,
   stopUpdate,
 } from './definitions';
+import { actorDetails, moveSummary, timerSummary } from './actorDetails';
 import {
   initialState,
   isAvailable,
@@ -145,6 +147,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   let unknownMessage = false;
   let problemShown = Boolean(s.problem);
 
+  /** The Web UI's "Current details": no command, so it is set as often as anything changes. */
+  function refreshDetails(): void {
+    setCurrentDetails(actorDetails(s));
+  }
+
   async function awaitReply(event: InboxEvent & { replyTo?: string }): Promise<unknown> {
     const key = uuid4();
     event.replyTo = key;
@@ -222,6 +229,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       if (notice) queueEmails([notice]);
       notify([request], { outcome: 'failed', rowCount: 0, reason: `${s.problem.type}: ${s.problem.error}` });
     }
+    refreshDetails();
     if (taken === 'accepted') await keep(request);
     if (taken === 'already_available') s.inbox.push({ type: 'restore', request }); // refused in order, as a signal
     const pending = s.pendingRestores.some((r) => r.requestId === request.requestId);
@@ -285,6 +293,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     eraseUserUpdate,
     (request: EraseUserRequest): EraseUserAccepted => {
       m.requestErasure(request);
+      refreshDetails();
       return { requestId: request.requestId, state: s.state };
     },
     {
@@ -472,12 +481,13 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       count,
       checkedAt,
       nextCheckAt: nextCheck,
+      audiences,
     } = patched(PATCH_DEADLINES_FROM_ACTIVITIES)
       ? await db.countReferences({ kind: s.kind, id: s.id })
       : await countReferencesWithLocalDeadline();
     // A resume that arrived while the references were counted is decided now, before anything moves.
     const resumeQueued = m.hasQueuedResume() && patched(PATCH_RESUME_WINS);
-    const decision = m.referencesCounted(count, checkedAt, nextCheck, resumeQueued);
+    const decision = m.referencesCounted(count, checkedAt, nextCheck, resumeQueued, audiences);
     if (decision === 'resume-first') return;
     if (decision === 'archiving' && patched(PATCH_EXPIRE_IN_ONE_ACTIVITY)) return expireInOneActivity();
     await publish(); // retained, or unavailable before a single row moves
@@ -485,11 +495,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   /** How histories recorded before PATCH_DEADLINES_FROM_ACTIVITIES counted: the next check from a local activity. */
-  async function countReferencesWithLocalDeadline(): Promise<{ count: number; checkedAt: string; nextCheckAt: string }> {
+  async function countReferencesWithLocalDeadline(): Promise<ReferenceCount> {
     const count = await db.countActiveReferences({ kind: s.kind, id: s.id });
     const checkedAt = nowIso();
     const nextCheckAt = count > 0 ? await policy.planDeadline({ from: checkedAt, purpose: 'cleanup' }) : '';
-    return { count, checkedAt, nextCheckAt };
+    return { count, checkedAt, nextCheckAt, audiences: [] };
   }
 
   /**
@@ -500,13 +510,14 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   async function expireInOneActivity(): Promise<void> {
     s.revision += 1;
     showState('archiving');
+    const input = { kind: s.kind, id: s.id, generation: s.generation, stoppedAt: s.stoppedAt, revision: s.revision };
     const result = await guarded('archiveInteractions', () =>
-      mover.expireMessage({ kind: s.kind, id: s.id, generation: s.generation, stoppedAt: s.stoppedAt, revision: s.revision }),
+      mover.expireMessage.executeWithOptions({ summary: moveSummary('archive', s.generation) }, [input]),
     );
     if (!result) return;
     s.revision += 1;
     const { hotTableLeft, nextSweepAt, ...manifest } = result;
-    m.archived(manifest, nextSweepAt, sleeps(hotTableLeft));
+    m.archived(manifest, nextSweepAt, sleeps(hotTableLeft), nowIso());
     showState('expired');
     s.state = 'expired';
   }
@@ -529,15 +540,16 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
    * hot table left, one cleanup interval later. False when the move became the actor's problem.
    */
   async function moveHotRows(): Promise<boolean> {
+    const summary = moveSummary(s.state === 'expired' ? 'sweep' : 'archive', s.generation);
     const result = await guarded('archiveInteractions', () =>
-      mover.archiveInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
+      mover.archiveInteractions.executeWithOptions({ summary }, [{ kind: s.kind, id: s.id, generation: s.generation }]),
     );
     if (!result) return false;
     // Results recorded before the activity planned the next sweep lack it; their histories hold the local
     // activity that planned it instead, so the choice follows the history and replays.
     const { hotTableLeft, nextSweepAt, ...manifest } = result;
     const nextSweep = nextSweepAt ?? (await policy.planDeadline({ from: nowIso(), purpose: 'cleanup' }));
-    m.archived(manifest, nextSweep, sleeps(hotTableLeft));
+    m.archived(manifest, nextSweep, sleeps(hotTableLeft), nowIso());
     return true;
   }
 
@@ -545,7 +557,9 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     s.state = 'restoring';
     await publish();
     const summary = await guarded('restoreInteractions', () =>
-      mover.restoreInteractions({ kind: s.kind, id: s.id, generation: s.generation }),
+      mover.restoreInteractions.executeWithOptions({ summary: moveSummary('restore', s.generation) }, [
+        { kind: s.kind, id: s.id, generation: s.generation },
+      ]),
     );
     if (!summary) return;
     // The deadline, another full TTL, comes with the result; one recorded before it did not (as in moveHotRows).
@@ -604,6 +618,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   for (;;) {
+    refreshDetails();
     if (workflowInfo().continueAsNewSuggested && s.inbox.length === 0) {
       // E-mails still being sent are carried as unsent and handed to the next run, which sends them
       // again under the same idempotency key: waiting here would leave signals unanswered while a
@@ -622,7 +637,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
         if (step.until === null) {
           await condition(() => m.wakes() || (s.state === 'active' && workflowInfo().continueAsNewSuggested));
         } else {
-          await condition(() => m.wakes(), Date.parse(step.until) - Date.now());
+          await condition(() => m.wakes(), Date.parse(step.until) - Date.now(), { summary: timerSummary(s) });
         }
         break;
       case 'checkReferences':

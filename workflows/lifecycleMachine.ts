@@ -41,6 +41,7 @@ import {
   type LifecycleStatus,
   type MessageKind,
   type PendingRestore,
+  type ReferencingAudience,
   type RestoreSummary,
 } from '../src/shared/types';
 import type { RestoreEmail } from '../activities/types';
@@ -74,6 +75,8 @@ export interface ActorState {
   generation: number;
   archive: ArchiveManifest | null;
   activeReferences: number;
+  /** While retained: the audiences found at the last check (the first of them). Absent in runs before it. */
+  referencingAudiences?: ReferencingAudience[];
   lastCheckedAt: string | null;
   referencesChanged: boolean;
   pendingRestores: PendingRestore[];
@@ -92,6 +95,8 @@ export interface ActorState {
   asleep?: boolean;
   /** While expired: the earliest next sweep, one cleanup interval after the last one. */
   sweepNotBefore?: string | null;
+  /** When the last archive or sweep ended. Absent in runs before it. */
+  archivedAt?: string | null;
 }
 
 export type Step =
@@ -162,6 +167,7 @@ export function statusOf(s: ActorState): LifecycleStatus {
     expiresAt: s.state === 'stopped' || s.state === 'retained' ? s.dueAt : null,
     stoppedAt: s.stoppedAt,
     activeReferences: s.activeReferences,
+    referencingAudiences: s.state === 'retained' ? (s.referencingAudiences ?? []) : [],
     lastCheckedAt: s.lastCheckedAt,
     archive: s.archive,
     pendingRestores: s.pendingRestores,
@@ -300,9 +306,16 @@ export class LifecycleMachine {
    * The deadline's reference count is back. Referenced: retained until the next check. Unreferenced:
    * archive, unless a resume is already queued, which then wins.
    */
-  referencesCounted(count: number, checkedAt: string, nextCheck: string, resumeQueued: boolean): 'retained' | 'archiving' | 'resume-first' {
+  referencesCounted(
+    count: number,
+    checkedAt: string,
+    nextCheck: string,
+    resumeQueued: boolean,
+    audiences: ReferencingAudience[] = [],
+  ): 'retained' | 'archiving' | 'resume-first' {
     this.s.referencesChanged = false;
     this.s.activeReferences = count;
+    this.s.referencingAudiences = count > 0 ? audiences : [];
     this.s.lastCheckedAt = checkedAt;
     if (count > 0) {
       this.s.state = 'retained';
@@ -320,8 +333,9 @@ export class LifecycleMachine {
    * An archive or sweep is done. With `sleep` (no hot table left), no sweep is due until late
    * interactions wake the actor; `nextSweep` is then the earliest it may sweep again.
    */
-  archived(manifest: ArchiveManifest, nextSweep: string, sleep = false): void {
+  archived(manifest: ArchiveManifest, nextSweep: string, sleep = false, at: string | null = null): void {
     this.s.archive = manifest;
+    this.s.archivedAt = at;
     this.s.asleep = sleep;
     this.s.dueAt = sleep ? null : nextSweep;
     this.s.sweepNotBefore = nextSweep;

@@ -130,6 +130,11 @@ export const LifecycleStatusSchema = Type.Object(
     expiresAt: { ...NullableString, description: 'Expiry (stopped) or next cleanup check (retained); null otherwise.' },
     stoppedAt: NullableString,
     activeReferences: Type.Integer(),
+    referencingAudiences: Type.Optional(
+      Type.Array(Type.Object({ id: Type.String(), type: Type.String(), name: NullableString }), {
+        description: 'While retained: the active audiences (the first 20 by id) whose retargeting filter on the message keeps its data.',
+      }),
+    ),
     lastCheckedAt: NullableString,
     archive: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
     pendingRestores: Type.Array(Type.Object({}, { additionalProperties: true })),

@@ -13,7 +13,7 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import {
   lateInteractionsSignal,
   messageDetailsSignal,
@@ -25,7 +25,7 @@ import {
   stopUpdate,
 } from '../../workflows/definitions';
 import type { interactionDataLifecycle } from '../../workflows/lifecycle';
-import { InteractionDataExpiresAt, InteractionDataState, MessageKindAttr, MessageTags } from '../shared/searchAttributes';
+import { InteractionDataExpiresAt, InteractionDataState, MessageTags } from '../shared/searchAttributes';
 import {
   LIFECYCLE_STATES,
   type LifecycleState,
@@ -37,7 +37,8 @@ import {
   type StopOutcome,
 } from '../shared/types';
 import { assertEmail, assertInstant, assertRequestId, assertTag, InvalidInputError } from '../shared/validation';
-import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, messageRef, TASK_QUEUE } from '../shared/workflowId';
+import { actorStartOptions } from './actorStart';
+import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, messageRef } from '../shared/workflowId';
 
 export class ResumeRefusedError extends Error {
   override name = 'ResumeRefusedError';
@@ -97,15 +98,6 @@ export class LifecycleClient {
     return this.client.workflow.getHandle<typeof interactionDataLifecycle>(lifecycleWorkflowId(ref));
   }
 
-  private startOptions(ref: MessageRef) {
-    return {
-      workflowId: lifecycleWorkflowId(ref),
-      taskQueue: TASK_QUEUE,
-      args: [{ kind: ref.kind, id: ref.id }] as [{ kind: MessageKind; id: string }],
-      typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
-    };
-  }
-
   /**
    * An Update with start: the actor exists once this returns, whether or not it existed before.
    *
@@ -123,7 +115,7 @@ export class LifecycleClient {
     const updateId = randomUUID();
     for (let attempt = 1; ; attempt++) {
       const startWorkflowOperation = new WithStartWorkflowOperation<typeof interactionDataLifecycle>(LIFECYCLE_WORKFLOW_TYPE, {
-        ...this.startOptions(ref),
+        ...actorStartOptions(ref),
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
       try {
@@ -187,7 +179,7 @@ export class LifecycleClient {
   async referencesChanged(kind: unknown, id: unknown): Promise<void> {
     const ref = messageRef(kind, id);
     await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-      ...this.startOptions(ref),
+      ...actorStartOptions(ref),
       signal: referencesChangedSignal,
       signalArgs: [{}],
     });
@@ -197,7 +189,7 @@ export class LifecycleClient {
   async lateInteractions(kind: unknown, id: unknown): Promise<void> {
     const ref = messageRef(kind, id);
     await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-      ...this.startOptions(ref),
+      ...actorStartOptions(ref),
       signal: lateInteractionsSignal,
       signalArgs: [{}],
     });
@@ -207,7 +199,7 @@ export class LifecycleClient {
     const ref = messageRef(kind, id);
     const tags = details.tags?.map(assertTag);
     await this.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-      ...this.startOptions(ref),
+      ...actorStartOptions(ref),
       signal: messageDetailsSignal,
       signalArgs: [{ name: details.name, tags }],
     });

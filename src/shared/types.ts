@@ -108,6 +108,16 @@ export interface ArchiveManifest {
   compressedBytes: number;
   /** sha256 over the chunk checksums in sequence order. */
   checksum: string;
+  /** The archive store the generation is in (`mysql` or `s3`). Absent in manifests from before it. */
+  store?: string;
+}
+
+/** An active audience whose retargeting filter on the message keeps its data (rule 3). */
+export interface ReferencingAudience {
+  id: string;
+  /** campaign, canvas, segment or content_card. */
+  type: string;
+  name: string | null;
 }
 
 export interface RestoreSummary {
@@ -140,6 +150,8 @@ export interface LifecycleStatus {
   stoppedAt: string | null;
   /** Active audiences found referencing the message at the last check. */
   activeReferences: number;
+  /** Which they are (the first REFERENCING_AUDIENCES_LISTED of them, by id), while retained. */
+  referencingAudiences: ReferencingAudience[];
   lastCheckedAt: string | null;
   archive: ArchiveManifest | null;
   pendingRestores: PendingRestore[];
@@ -156,6 +168,9 @@ export const RESUME_REFUSED_MESSAGE: Record<MessageKind, string> = {
   canvas: 'Resume is only available for stopped Canvases with available interaction data',
   campaign: 'Resume is only available for stopped Campaigns with available interaction data',
 };
+
+/** How many referencing audiences an actor lists by name; `activeReferences` counts them all. */
+export const REFERENCING_AUDIENCES_LISTED = 20;
 
 /** The 14 retargeting filters on one specific message: the only ones that retain data (rule 3). */
 export const SPECIFIC_MESSAGE_FILTERS = [

@@ -116,7 +116,7 @@ async function archiveClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
     // A DROP commits by itself: the fence is held for it by the message's named lock instead.
     await endDrain(db, ref, table, { guard: (on, conn) => holdFenceForDdl(on, conn, ref, attempt) });
   }
-  const manifest = await finalizeManifest(db, ref, generation, guard);
+  const manifest: ArchiveManifest = { ...(await finalizeManifest(db, ref, generation, guard)), store: opened.store };
   // Every cleanup interval sweeps an expired message, mostly finding nothing: no request to the store then.
   if (opened.describedChecksum === manifest.checksum) return manifest;
   // The bucket describes the generation too; written after the catalog, so it never lists a chunk the catalog lacks.

@@ -1,0 +1,144 @@
+/**
+ * What an actor tells an operator in the Temporal Web UI: its current details (Markdown, kept up to
+ * date by the loop through `setCurrentDetails`) and the one-line summaries of its timers and moves.
+ *
+ * Pure and deterministic (no clock, no I/O): the workflow calls it on every pass of its loop, and
+ * test/unit/actorDetails.test.ts checks each state's text without Temporal.
+ */
+import { RESTORE_REQUESTER_PLACEHOLDER, messageLabel } from '../src/shared/actorText';
+import type { ArchiveManifest, ReferencingAudience } from '../src/shared/types';
+import { isAvailable, type ActorState } from './lifecycleMachine';
+
+/** The Markdown the Web UI shows under "Current details". */
+export function actorDetails(s: ActorState): string {
+  const ref = `${s.kind}:${s.id}`;
+  const lines: string[] = [];
+  lines.push(`### ${messageLabel(s.kind, s.id)}${s.name ? ` · ${escape(s.name)}` : ''}`);
+  if (s.tags.length > 0) lines.push(`Tags: ${s.tags.map(escape).join(', ')}`);
+  lines.push('');
+  lines.push(`**${capitalised(s.state)}** — interaction data ${isAvailable(s.state) ? 'available' : 'not available'}.`);
+  lines.push(...why(s));
+  lines.push('');
+  if (s.archive) lines.push(`**Last archive:** ${archiveLine(s.archive, s.archivedAt ?? null)}`);
+  if (s.lastRestore) {
+    const by = s.lastRestore.requestedBy || 'no one named';
+    lines.push(
+      `**Last restore:** requested by ${escape(by)} at ${instant(s.lastRestore.requestedAt)}, done at ${instant(s.lastRestore.completedAt)}: ${count(s.lastRestore.rowCount, 'row')}`,
+    );
+  }
+  const pending = pendingRequests(s);
+  if (pending) lines.push(`**Pending:** ${pending}`);
+  if (s.problem) {
+    lines.push(
+      `**Problem:** \`${s.problem.type}\` in ${s.problem.activity} since ${instant(s.problem.since)}: ${escape(s.problem.error)}. ` +
+        `Fix the cause, then \`interaction-data retry ${ref}\`.`,
+    );
+  }
+  if (!isAvailable(s.state) && s.state !== 'restoring') {
+    lines.push(`**Restore:** \`interaction-data restore ${ref} --requested-by ${RESTORE_REQUESTER_PLACEHOLDER}\``);
+  }
+  return lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd();
+}
+
+/** The summary of the loop's timer: what happens when it fires. */
+export function timerSummary(s: ActorState): string {
+  const at = instant(s.dueAt);
+  switch (s.state) {
+    case 'stopped':
+      return `expires ${at}`;
+    case 'retained':
+      return `references counted again ${at}`;
+    case 'expired':
+      return `sweeps late interactions ${at}`;
+    default:
+      return `next step ${at}`;
+  }
+}
+
+/** The summary of a move: which generation, and whether it archives or restores it. */
+export function moveSummary(what: 'archive' | 'sweep' | 'restore', generation: number): string {
+  return what === 'sweep' ? `sweep late interactions into generation ${generation}` : `${what} generation ${generation}`;
+}
+
+function why(s: ActorState): string[] {
+  switch (s.state) {
+    case 'active':
+      return ['Nothing is scheduled: the message has not stopped.'];
+    case 'stopped':
+      return [
+        `Stopped at ${instant(s.stoppedAt)}. Expires at ${instant(s.dueAt)}: its references are counted then, and with none it moves to long-term storage.`,
+      ];
+    case 'retained':
+      return [
+        `Retained past its expiry: ${count(s.activeReferences, 'active audience')} ${s.activeReferences === 1 ? 'filters' : 'filter'} on this message (counted at ${instant(s.lastCheckedAt)}).`,
+        ...audienceLines(s.referencingAudiences ?? [], s.activeReferences),
+        `Counted again at ${instant(s.dueAt)}; with none left it moves to long-term storage then.`,
+      ];
+    case 'archiving':
+      return [`Moving to long-term storage as generation ${s.generation}.`];
+    case 'expired':
+      return [
+        s.asleep
+          ? 'In long-term storage. Asleep: late interactions wake it to sweep them in.'
+          : `In long-term storage. Late interactions are swept in at ${instant(s.dueAt)}.`,
+      ];
+    case 'restoring':
+      return [`Being restored from generation ${s.generation}.`];
+  }
+}
+
+function audienceLines(audiences: ReferencingAudience[], total: number): string[] {
+  const lines = audiences.map((a) => `- ${a.type.replace(/_/g, ' ')} **${escape(a.name ?? '(unnamed)')}** (\`${escape(a.id)}\`)`);
+  if (total > audiences.length) lines.push(`- and ${count(total - audiences.length, 'more')}`);
+  return lines;
+}
+
+function archiveLine(a: ArchiveManifest, at: string | null): string {
+  const where = a.store ? `, store ${a.store}` : '';
+  const when = at ? `, done at ${instant(at)}` : '';
+  return `generation ${a.generation}: ${count(a.rowCount, 'row')} in ${count(a.chunkCount, 'chunk')}, ${bytes(a.compressedBytes)}${where}${when}`;
+}
+
+function pendingRequests(s: ActorState): string {
+  const parts: string[] = [];
+  if (s.pendingRestores.length > 0) {
+    const who = s.pendingRestores.map((r) => r.requestedBy || r.requestId).map(escape);
+    parts.push(`${count(s.pendingRestores.length, 'restore request')} (${who.join(', ')})`);
+  }
+  const erasures = s.inbox.filter((e) => e.type === 'erase').length;
+  if (erasures > 0) parts.push(count(erasures, 'user erasure'));
+  return parts.join('; ');
+}
+
+function count(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 || noun === 'more' ? noun : `${noun}s`}`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** An instant as operators read it: `2027-03-06 14:00:05 UTC`. */
+function instant(iso: string | null | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : '(not known)';
+}
+
+function capitalised(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+/** Keeps names from turning into Markdown: a campaign called `*x*` is shown as written. */
+function escape(text: string): string {
+  return text.replace(/([\\`*_[\]<>#|])/g, '\\$1');
+}
