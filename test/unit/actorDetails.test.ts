@@ -80,7 +80,10 @@ describe('actor details', () => {
     assert.match(text, /Being restored from generation 3\./);
     assert.match(text, /\*\*Pending:\*\* 1 restore request \(ops@example\.com\); 1 user erasure/);
     assert.match(text, /\*\*Last restore:\*\* requested by no one named at .*, done at 2027-03-06 14:01:05 UTC: 1 row/);
-    assert.match(text, /\*\*Problem:\*\* `ChunkIntegrityError` in restoreInteractions since .*: checksum of chunk 3\. .*`interaction-data retry campaign:spring-sale`/);
+    assert.match(
+      text,
+      /\*\*Problem:\*\* `ChunkIntegrityError` in restoreInteractions since .*: checksum of chunk 3\. .*`interaction-data retry campaign:spring-sale`/,
+    );
     assert.doesNotMatch(text, /\*\*Restore:\*\*/, 'no restore command while one runs');
   });
 
