@@ -66,8 +66,9 @@ describe('the actor in the Web UI', () => {
       const text = await currentDetails(ref);
       return text.includes('Retained') ? text : null;
     });
-    assert.match(why, /^### Campaign `told` · Spring sale\nTags: promo/);
-    assert.match(why, /1 active audience filters on this message/);
+    assert.match(why, /^\*\*Retained\*\* · Campaign `told` · Spring sale — interaction data available\./);
+    assert.match(why, /Kept past its expiry by 1 active audience filtering on it/);
+    assert.match(why, /\n\nTags: promo$/);
     assert.match(why, /- segment \*\*Openers of Spring sale\*\* \(`aud-openers`\)/);
     assert.match(why, new RegExp(`Counted again at ${retained.expiresAt!.slice(0, 10)} `));
 
@@ -78,7 +79,7 @@ describe('the actor in the Web UI', () => {
       const text = await currentDetails(ref);
       return text.includes('Last archive') ? text : null;
     });
-    assert.match(archived, /\*\*Expired\*\* — interaction data not available\./);
+    assert.match(archived, /^\*\*Expired\*\* · Campaign `told` · Spring sale — interaction data not available\./);
     assert.match(
       archived,
       new RegExp(

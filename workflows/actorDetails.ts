@@ -9,38 +9,35 @@ import { RESTORE_REQUESTER_PLACEHOLDER, messageLabel } from '../src/shared/actor
 import type { ArchiveManifest, ReferencingAudience } from '../src/shared/types';
 import { isAvailable, type ActorState } from './lifecycleMachine';
 
-/** The Markdown the Web UI shows under "Current details". */
+/** The Markdown the Web UI shows under "Current details": one paragraph (or list) per fact. */
 export function actorDetails(s: ActorState): string {
   const ref = `${s.kind}:${s.id}`;
-  const lines: string[] = [];
-  lines.push(`### ${messageLabel(s.kind, s.id)}${s.name ? ` · ${escape(s.name)}` : ''}`);
-  if (s.tags.length > 0) lines.push(`Tags: ${s.tags.map(escape).join(', ')}`);
-  lines.push('');
-  lines.push(`**${capitalised(s.state)}** — interaction data ${isAvailable(s.state) ? 'available' : 'not available'}.`);
-  lines.push(...why(s));
-  lines.push('');
-  if (s.archive) lines.push(`**Last archive:** ${archiveLine(s.archive, s.archivedAt ?? null)}`);
+  // State and why first: the Web UI shows the first lines of the details without scrolling.
+  const title = `${messageLabel(s.kind, s.id)}${s.name ? ` · ${escape(s.name)}` : ''}`;
+  const blocks: string[] = [
+    `**${capitalised(s.state)}** · ${title} — interaction data ${isAvailable(s.state) ? 'available' : 'not available'}.`,
+  ];
+  blocks.push(...why(s));
+  if (s.archive) blocks.push(`**Last archive:** ${archiveLine(s.archive, s.archivedAt ?? null)}`);
   if (s.lastRestore) {
     const by = s.lastRestore.requestedBy || 'no one named';
-    lines.push(
+    blocks.push(
       `**Last restore:** requested by ${escape(by)} at ${instant(s.lastRestore.requestedAt)}, done at ${instant(s.lastRestore.completedAt)}: ${count(s.lastRestore.rowCount, 'row')}`,
     );
   }
   const pending = pendingRequests(s);
-  if (pending) lines.push(`**Pending:** ${pending}`);
+  if (pending) blocks.push(`**Pending:** ${pending}`);
   if (s.problem) {
-    lines.push(
+    blocks.push(
       `**Problem:** \`${s.problem.type}\` in ${s.problem.activity} since ${instant(s.problem.since)}: ${escape(s.problem.error)}. ` +
         `Fix the cause, then \`interaction-data retry ${ref}\`.`,
     );
   }
   if (!isAvailable(s.state) && s.state !== 'restoring') {
-    lines.push(`**Restore:** \`interaction-data restore ${ref} --requested-by ${RESTORE_REQUESTER_PLACEHOLDER}\``);
+    blocks.push(`**Restore:** \`interaction-data restore ${ref} --requested-by ${RESTORE_REQUESTER_PLACEHOLDER}\``);
   }
-  return lines
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trimEnd();
+  if (s.tags.length > 0) blocks.push(`Tags: ${s.tags.map(escape).join(', ')}`);
+  return blocks.join('\n\n');
 }
 
 /** The summary of the loop's timer: what happens when it fires. */
@@ -73,9 +70,9 @@ function why(s: ActorState): string[] {
       ];
     case 'retained':
       return [
-        `Retained past its expiry: ${count(s.activeReferences, 'active audience')} ${s.activeReferences === 1 ? 'filters' : 'filter'} on this message (counted at ${instant(s.lastCheckedAt)}).`,
-        ...audienceLines(s.referencingAudiences ?? [], s.activeReferences),
-        `Counted again at ${instant(s.dueAt)}; with none left it moves to long-term storage then.`,
+        `Kept past its expiry by ${count(s.activeReferences, 'active audience')} filtering on it (counted at ${instant(s.lastCheckedAt)}). ` +
+          `Counted again at ${instant(s.dueAt)}; with none left it moves to long-term storage then.`,
+        audienceList(s.referencingAudiences ?? [], s.activeReferences),
       ];
     case 'archiving':
       return [`Moving to long-term storage as generation ${s.generation}.`];
@@ -90,10 +87,10 @@ function why(s: ActorState): string[] {
   }
 }
 
-function audienceLines(audiences: ReferencingAudience[], total: number): string[] {
+function audienceList(audiences: ReferencingAudience[], total: number): string {
   const lines = audiences.map((a) => `- ${a.type.replace(/_/g, ' ')} **${escape(a.name ?? '(unnamed)')}** (\`${escape(a.id)}\`)`);
   if (total > audiences.length) lines.push(`- and ${count(total - audiences.length, 'more')}`);
-  return lines;
+  return lines.join('\n');
 }
 
 function archiveLine(a: ArchiveManifest, at: string | null): string {

@@ -21,7 +21,7 @@ import type { ArchiveStores } from '../../src/archive/store';
 import { createDb, ensureDatabase, migrateToLatest, type Db } from '../../src/db/knex';
 import { LifecycleClient } from '../../src/client/lifecycleClient';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
-import { startDevServer, startDevServerOnFreePort, type DevServerHandle } from '../../src/temporal/devServer';
+import { freePort, startDevServer, startDevServerOnFreePort, type DevServerHandle } from '../../src/temporal/devServer';
 import { ensureTemporalBinary } from '../../scripts/ensureTemporal';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { MessageRef } from '../../src/shared/types';
@@ -41,6 +41,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Start a private dev server on a SQLite file (tests that restart the server). */
   privateServer?: boolean;
+  /** With `privateServer`: the server's Web UI too, at `stack.server.uiUrl`. */
+  webUi?: boolean;
   /** Where archives go: an embedded S3 gateway of the file's own, or MySQL. TEST_ARCHIVE_STORE, else s3. */
   archiveStore?: ArchiveStoreName;
   /**
@@ -169,7 +171,7 @@ export async function createStack(opts: StackOptions = {}): Promise<TestStack> {
   // Continue-as-new is suggested after a few dozen events, so tests also cross it (as with `npm test`).
   const serverOptions = {
     binary,
-    uiPort: null,
+    uiPort: opts.webUi ? await freePort() : null,
     dbFile,
     logLevel: 'error',
     dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': opts.continueAsNewAfter ?? 60 },

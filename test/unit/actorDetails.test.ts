@@ -26,8 +26,8 @@ const manifest: ArchiveManifest = {
 describe('actor details', () => {
   it('names the message, its tags and state; an active one has nothing scheduled and no restore line', () => {
     const text = actorDetails(actor());
-    assert.match(text, /^### Campaign `spring-sale` · Spring sale\nTags: promo, spring\n/);
-    assert.match(text, /\*\*Active\*\* — interaction data available\./);
+    assert.match(text, /^\*\*Active\*\* · Campaign `spring-sale` · Spring sale — interaction data available\.\n\n/);
+    assert.match(text, /\n\nTags: promo, spring$/);
     assert.match(text, /Nothing is scheduled/);
     assert.doesNotMatch(text, /interaction-data restore/);
   });
@@ -45,8 +45,8 @@ describe('actor details', () => {
     ];
     assert.equal(m.referencesCounted(3, at(1000), at(2000), false, audiences), 'retained');
     const text = actorDetails(m.s);
-    assert.match(text, /\*\*Retained\*\* — interaction data available\./);
-    assert.match(text, /3 active audiences filter on this message \(counted at 2027-03-06 14:00:06 UTC\)/);
+    assert.match(text, /^\*\*Retained\*\* · Campaign `spring-sale` · Spring sale — interaction data available\./);
+    assert.match(text, /Kept past its expiry by 3 active audiences filtering on it \(counted at 2027-03-06 14:00:06 UTC\)/);
     assert.match(text, /- segment \*\*Openers of \\\*Spring\\\*\*\* \(`aud-1`\)/, 'a name is shown as written, not as Markdown');
     assert.match(text, /- content card \*\*\(unnamed\)\*\* \(`aud-2`\)/);
     assert.match(text, /- and 1 more/);
@@ -59,7 +59,7 @@ describe('actor details', () => {
     const m = new LifecycleMachine(actor({ state: 'expired', generation: 2 }));
     m.archived(manifest, at(1000), true, at(0));
     const text = actorDetails(m.s);
-    assert.match(text, /\*\*Expired\*\* — interaction data not available\./);
+    assert.match(text, /\*\*Expired\*\* · .* — interaction data not available\./);
     assert.match(text, /Asleep: late interactions wake it/);
     assert.match(text, /\*\*Last archive:\*\* generation 2: 12,345 rows in 4 chunks, 3\.2 MiB, store s3, done at 2027-03-06 14:00:05 UTC/);
     assert.match(text, /\*\*Restore:\*\* `interaction-data restore campaign:spring-sale --requested-by you@example\.com`/);
