@@ -7,6 +7,7 @@
  */
 import { RESTORE_REQUESTER_PLACEHOLDER, messageLabel } from '../src/shared/actorText';
 import type { ArchiveManifest, ReferencingAudience } from '../src/shared/types';
+import { formatBytes } from '../src/shared/units';
 import { isAvailable, type ActorState } from './lifecycleMachine';
 
 /** The Markdown the Web UI shows under "Current details": one paragraph (or list) per fact. */
@@ -96,7 +97,7 @@ function audienceList(audiences: ReferencingAudience[], total: number): string {
 function archiveLine(a: ArchiveManifest, at: string | null): string {
   const where = a.store ? `, store ${a.store}` : '';
   const when = at ? `, done at ${instant(at)}` : '';
-  return `generation ${a.generation}: ${count(a.rowCount, 'row')} in ${count(a.chunkCount, 'chunk')}, ${bytes(a.compressedBytes)}${where}${when}`;
+  return `generation ${a.generation}: ${count(a.rowCount, 'row')} in ${count(a.chunkCount, 'chunk')}, ${formatBytes(a.compressedBytes)}${where}${when}`;
 }
 
 function pendingRequests(s: ActorState): string {
@@ -112,18 +113,6 @@ function pendingRequests(s: ActorState): string {
 
 function count(n: number, noun: string): string {
   return `${n.toLocaleString('en-US')} ${n === 1 || noun === 'more' ? noun : `${noun}s`}`;
-}
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 /** An instant as operators read it: `2027-03-06 14:00:05 UTC`. */

@@ -14,6 +14,7 @@ import type { LifecycleClient } from '../client/lifecycleClient';
 import type { Logger } from '../logger';
 import { lifecycleWorkflowId } from '../shared/workflowId';
 import { registerBulkRoutes, type BulkRestoreApi } from './bulkRoutes';
+import { registerReportRoutes } from './reportRoutes';
 import { registerPrivacyRoutes, type ErasureApi } from './privacyRoutes';
 import { classifyFailure, errorMessage } from './errors';
 import { dataPlaneRoutes } from './dataPlaneRoutes';
@@ -510,6 +511,7 @@ export function buildApi(options: ApiOptions): ApiServer {
     );
 
     if (db) registerTokenRoutes(routes, db);
+    if (db) registerReportRoutes(routes, db);
     if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
     if (options.erasures) registerPrivacyRoutes(routes, { erasures: options.erasures, connection, temporalTimeoutMs });
 

@@ -26,6 +26,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
   'GET /v1/audiences/:id': ['messages'],
   'POST /v1/audiences/activate': ['messages'],
   'POST /v1/retargeting/evaluate': ['messages'],
+  'GET /v1/forecast': ['messages', 'restore'],
+  'GET /v1/storage': ['messages', 'restore'],
 
   'POST /v1/messages/:kind/:id/restore': ['restore'],
   'POST /v1/restores': ['restore'],

@@ -12,6 +12,7 @@ import { registerArchive } from './commands/archive';
 import { registerAudit } from './commands/audit';
 import { registerBulk } from './commands/bulk';
 import { registerList } from './commands/list';
+import { registerReports } from './commands/reports';
 import { registerRestore } from './commands/restore';
 import { registerResume } from './commands/resume';
 import { registerRetry } from './commands/retry';
@@ -59,6 +60,7 @@ function buildProgram(ctx: CliContext): Command {
   registerAudit(program, ctx);
   registerArchive(program, ctx);
   registerUsers(program, ctx);
+  registerReports(program, ctx);
   return program;
 }
 
