@@ -635,7 +635,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
         break;
       case 'wait':
         if (step.until === null) {
-          await condition(() => m.wakes() || (s.state === 'active' && workflowInfo().continueAsNewSuggested));
+          // Only what the history records wakes the loop. Not Temporal's continue-as-new suggestion alone:
+          // it also comes with the task of an Update its validator rejects, which the history does not keep,
+          // so a continue-as-new decided there cannot be replayed (test/continueAsNew.test.ts). The next
+          // event continues as new at the top of the loop instead; nothing else grows the history meanwhile.
+          await condition(() => m.wakes());
         } else {
           await condition(() => m.wakes(), Date.parse(step.until) - Date.now(), { summary: timerSummary(s) });
         }
