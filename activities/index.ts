@@ -3,6 +3,7 @@
  * may run any of them more than once. The long ones heartbeat their cursor (on progress, and on a timer
  * while a step is slow) and resume from it.
  */
+import { emails, rowsMoved, timedMove } from '../src/metrics/metrics';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
@@ -58,7 +59,8 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
           stores,
           resumeFrom,
           fence: { token },
-          onProgress: (cursor, moved) => {
+          onProgress: (cursor, moved, chunkRows) => {
+            rowsMoved.inc({ move: 'archive' }, chunkRows);
             report(cursor);
             ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
             stopIfCancelled(ctx);
@@ -117,7 +119,8 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
             stores,
             resumeFrom,
             fence: { token },
-            onProgress: (cursor, restored) => {
+            onProgress: (cursor, restored, chunkRows) => {
+              rowsMoved.inc({ move: 'restore' }, chunkRows);
               report(cursor);
               ctx.log.debug('restored chunk', { seq: cursor.seq, restored });
               stopIfCancelled(ctx);
@@ -130,7 +133,15 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       return { ...summary, completedAt, expiresAt: deadline(completedAt, 'expiry') };
     },
 
-    sendRestoreEmail: (email) => notifier.send(email),
+    async sendRestoreEmail(email) {
+      try {
+        await notifier.send(email);
+        emails.inc({ outcome: 'sent' });
+      } catch (err) {
+        emails.inc({ outcome: 'failed' });
+        throw err;
+      }
+    },
   };
 }
 
@@ -155,7 +166,7 @@ function stopIfCancelled(ctx: Context): void {
 async function move<T>(ctx: Context, kind: 'archive' | 'restore', input: ArchiveInput, run: (token: string) => Promise<T>): Promise<T> {
   const token = activityAttemptToken(ctx.info);
   try {
-    return await run(token);
+    return await timedMove(kind, () => run(token));
   } catch (err) {
     if (err instanceof CancelledFailure) {
       ctx.log.warn(`${kind} attempt cancelled between chunks`, { reason: err.message, token });

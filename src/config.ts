@@ -14,6 +14,10 @@ export interface Config {
   cleanupInterval: CalendarDuration;
   /** How often each worker reads ingestion's notes of late interactions to wake asleep actors (src/storage/lateWakeups.ts). */
   lateWakeupPoll: CalendarDuration;
+  /** Where the worker serves its Prometheus metrics (GET /metrics), or null for nowhere. */
+  workerMetricsPort: number | null;
+  /** host:port of the Temporal SDK's own Prometheus exporter in the worker, or null for none. */
+  temporalSdkMetricsAddress: string | null;
   /** The worker's Temporal sizing (docs/SCALING.md). */
   worker: WorkerSizing;
   resendApiKey: string | null;
@@ -225,6 +229,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         DEFAULT_WORKER_SIZING.localActivitySlots,
       ),
     },
+    workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInt('WORKER_METRICS_PORT', env.WORKER_METRICS_PORT, 0) : null,
+    temporalSdkMetricsAddress: env.TEMPORAL_SDK_METRICS_ADDRESS || null,
     resendApiKey: env.RESEND_API_KEY || null,
     resendBaseUrl: env.RESEND_BASE_URL || null,
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || null,

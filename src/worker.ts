@@ -4,6 +4,8 @@
  * (BULK_WATCH_TASK_QUEUE).
  * Stateless; run as many replicas as needed against the same Temporal namespace and MySQL.
  */
+import http from 'node:http';
+import { countStatesFrom, METRICS_CONTENT_TYPE, metricsText } from './metrics/metrics';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { workflowBundleFor } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
@@ -23,6 +25,23 @@ import { LateWakeupDispatcher } from './client/lateWakeupDispatcher';
 import { LifecycleClient } from './client/lifecycleClient';
 import { shortestMilliseconds } from './shared/duration';
 
+/** GET /metrics in Prometheus' text format, as the API serves it; anything else is 404. */
+async function serveMetrics(db: Db, host: string, port: number): Promise<http.Server> {
+  countStatesFrom(db);
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metricsText().then(
+      (text) => res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
+      (err: unknown) => res.writeHead(500).end(String(err)),
+    );
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+  return server;
+}
+
 export interface RunningWorker {
   worker: Worker;
   /** Polls BULK_WATCH_TASK_QUEUE for requestBulkItemRestore (and restoreBulkItem, of older runs) only, with slots of its own. */
@@ -35,7 +54,7 @@ export interface RunningWorker {
 
 export async function startWorker(config: Config = loadConfig(), overrides: Partial<WorkerOptions> = {}): Promise<RunningWorker> {
   const log = createLogger('worker', config.logLevel);
-  installRuntimeLogging(log, config.logLevel);
+  installRuntimeLogging(log, config.logLevel, config.temporalSdkMetricsAddress);
   const mysqlTls = mysqlTlsFromEnv();
   const db = await openDatabase(config.mysqlUrl, { tls: mysqlTls ?? null });
   // Bulk restores signal and query the actors from activities: they need a client of their own.
@@ -93,6 +112,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     intervalSeconds: Math.ceil(shortestMilliseconds(config.cleanupInterval) / 1000),
   });
   wakeups.start();
+  const metricsServer = config.workerMetricsPort === null ? null : await serveMetrics(db, config.host, config.workerMetricsPort);
   const stopBoth = () => {
     void wakeups.stop();
     for (const w of [worker, watchWorker]) if (w.getState() === 'RUNNING') w.shutdown();
@@ -102,6 +122,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   // Both have finished before the connections close; then the first failure, if any, is the outcome.
   const done = Promise.allSettled(runs).then(async (outcomes) => {
     await wakeups.stop();
+    await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
     await clientConnection.close();
     await connection.close();
     await archive.close();

@@ -14,6 +14,7 @@ import type { LifecycleClient } from '../client/lifecycleClient';
 import type { Logger } from '../logger';
 import { lifecycleWorkflowId } from '../shared/workflowId';
 import { registerBulkRoutes, type BulkRestoreApi } from './bulkRoutes';
+import { countStatesFrom, METRICS_CONTENT_TYPE, metricsText } from '../metrics/metrics';
 import { registerReportRoutes } from './reportRoutes';
 import { registerPrivacyRoutes, type ErasureApi } from './privacyRoutes';
 import { classifyFailure, errorMessage } from './errors';
@@ -512,6 +513,13 @@ export function buildApi(options: ApiOptions): ApiServer {
 
     if (db) registerTokenRoutes(routes, db);
     if (db) registerReportRoutes(routes, db);
+    if (db) countStatesFrom(db);
+    routes.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+      reply
+        .code(200)
+        .header('content-type', METRICS_CONTENT_TYPE)
+        .send(await metricsText()),
+    );
     if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
     if (options.erasures) registerPrivacyRoutes(routes, { erasures: options.erasures, connection, temporalTimeoutMs });
 

@@ -3,6 +3,7 @@
  * evaluation, user profiles and export, the User Data CSV and analytics. Registered by buildApi when
  * the API has a database.
  */
+import { eventsIngested } from '../metrics/metrics';
 import { requestPart } from './requestPart';
 import type { FastifyError, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify';
 import { TypeBoxValidatorCompiler, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -282,15 +283,17 @@ export const dataPlaneRoutes: FastifyPluginAsync<DataPlaneOptions> = async (app,
         });
       }
       const valid = await validateBatch(db, events);
-      return reply.code(200).send(
-        await ingestEvents(db, valid, {
-          onPromotionError: (err, ref) =>
-            request.log.warn(
-              { err, messageRef: `${ref.kind}:${ref.id}` },
-              'moving a message to a hot table of its own failed; it is tried again later',
-            ),
-        }),
-      );
+      const result = await ingestEvents(db, valid, {
+        onPromotionError: (err, ref) =>
+          request.log.warn(
+            { err, messageRef: `${ref.kind}:${ref.id}` },
+            'moving a message to a hot table of its own failed; it is tried again later',
+          ),
+      });
+      eventsIngested.inc({ outcome: 'stored' }, result.stored);
+      eventsIngested.inc({ outcome: 'duplicate' }, result.duplicates);
+      eventsIngested.inc({ outcome: 'erased' }, result.erased);
+      return reply.code(200).send(result);
     },
   );
 

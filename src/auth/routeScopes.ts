@@ -10,6 +10,8 @@ export type RouteAccess = 'public' | 'authenticated' | readonly Scope[];
 export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
   'GET /healthz': 'public',
   'GET /openapi.json': 'authenticated',
+  // Prometheus scrapes with a token of its own (any scope: the figures name no user or message).
+  'GET /metrics': 'authenticated',
 
   'POST /v1/interactions': ['ingest'],
 

@@ -39,7 +39,8 @@ export interface ArchiveOptions {
    */
   resumeFrom?: ArchiveCursor;
   /** Called after every chunk; the activity heartbeats the cursor from here. Awaited when it returns a promise. */
-  onProgress?: (cursor: ArchiveCursor, moved: number) => void | Promise<void>;
+  /** After each chunk: the cursor, the rows this drain has moved, and the chunk's own rows. */
+  onProgress?: (cursor: ArchiveCursor, moved: number, chunkRows: number) => void | Promise<void>;
   /**
    * The attempt's token (activities derive it from Temporal's attempt: fence.ts activityAttemptToken).
    * Without one the call claims with a fresh token, taking over from any attempt of the same generation.
@@ -190,8 +191,9 @@ async function drainTable(
   const settleOldest = async () => {
     const oldest = storing.shift();
     if (!oldest) return;
-    moved += await oldest.done;
-    await opts.onProgress?.({ lastId: oldest.lastId }, moved);
+    const chunkRows = await oldest.done;
+    moved += chunkRows;
+    await opts.onProgress?.({ lastId: oldest.lastId }, moved, chunkRows);
   };
   try {
     let next = read(after);

@@ -64,7 +64,8 @@ export interface RestoreCursor {
 export interface RestoreOptions {
   resumeFrom?: RestoreCursor;
   /** Called after every chunk; the activity heartbeats the cursor from here. Awaited when it returns a promise. */
-  onProgress?: (cursor: RestoreCursor, restoredRows: number) => void | Promise<void>;
+  /** After each chunk: the cursor, the rows restored so far (a resumed attempt's included), and the chunk's own rows. */
+  onProgress?: (cursor: RestoreCursor, restoredRows: number, chunkRows: number) => void | Promise<void>;
   /** Rows per INSERT statement. */
   insertBatch?: number;
   /**
@@ -193,7 +194,7 @@ async function restoreClaimed(db: Db, ref: MessageRef, attempt: MoveAttempt, opt
       if (!oldest) return;
       await oldest.done;
       restored += oldest.rows;
-      await opts.onProgress?.({ seq: oldest.seq }, restored);
+      await opts.onProgress?.({ seq: oldest.seq }, restored, oldest.rows);
     };
     try {
       for (const meta of todo) {

@@ -16,7 +16,7 @@ let installed = false;
  * Sends the SDK's own logs (worker state, workflow `log.*`, activity context logs) through our pino
  * logger so one process writes one structured stream. The SDK allows one runtime per process.
  */
-export function installRuntimeLogging(log: Logger, level: string): void {
+export function installRuntimeLogging(log: Logger, level: string, sdkMetricsAddress: string | null = null): void {
   if (installed) return;
   installed = true;
   const sdkLevel = SDK_LEVEL[level] ?? 'INFO';
@@ -24,5 +24,9 @@ export function installRuntimeLogging(log: Logger, level: string): void {
     logger: new DefaultLogger(sdkLevel, (entry) => {
       log[PINO_LEVEL[entry.level]]({ ...entry.meta }, entry.message);
     }),
+    // The SDK's own worker metrics (task slots, poll and schedule-to-start latencies, cache) on an exporter of its own.
+    ...(sdkMetricsAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress, countersTotalSuffix: true } } } }
+      : {}),
   });
 }
