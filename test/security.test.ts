@@ -213,8 +213,10 @@ describe('who may do what (HTTP API, real stack)', () => {
         }
       }
     }
-    // Every route of the scope table is in the document, and was walked.
-    const documented = Object.keys(ROUTE_SCOPES).filter((k) => ROUTE_SCOPES[k] !== 'public' && !k.endsWith('/openapi.json')).length;
+    // Every route of the scope table is in the document, and was walked; the document leaves out only
+    // itself and the Prometheus text (test/metrics.test.ts asks the latter for a token).
+    const undocumented = ['GET /openapi.json', 'GET /metrics'];
+    const documented = Object.keys(ROUTE_SCOPES).filter((k) => ROUTE_SCOPES[k] !== 'public' && !undocumented.includes(k)).length;
     assert.equal(walked, documented);
   });
 
