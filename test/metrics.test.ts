@@ -1,11 +1,10 @@
 /** Prometheus metrics of the API (GET /metrics) and the worker (WORKER_METRICS_PORT), after a real cycle. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { buildApi, type ApiServer } from '../src/api/app';
-import { LifecycleClient } from '../src/client/lifecycleClient';
+import type { ApiServer } from '../src/api/app';
 import type { MessageRef } from '../src/shared/types';
 import { freePort } from '../src/temporal/devServer';
+import { stackApi } from './support/api';
 import { bearer, testAuth, type TestAuth } from './support/auth';
 import { createStack, waitFor, waitForState, type TestStack } from './support/stack';
 
@@ -37,15 +36,7 @@ describe('metrics', () => {
     workerMetrics = `http://127.0.0.1:${port}/metrics`;
     await stack.startWorker();
     auth = await testAuth(stack.db);
-    app = buildApi({
-      auth: auth.auth,
-      db: stack.db,
-      lifecycle: new LifecycleClient(stack.client),
-      connection: stack.connection,
-      temporalTimeoutMs: 30_000,
-      logger: pino({ level: 'silent' }),
-    });
-    await app.ready();
+    app = await stackApi(stack, auth);
   });
   after(async () => {
     await app?.close();

@@ -1,15 +1,13 @@
 /** The forecast and the storage report (issue 30), read from MySQL as the actors and the archive left it. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { buildApi } from '../src/api/app';
-import { LifecycleClient } from '../src/client/lifecycleClient';
 import { forecast } from '../src/reports/forecast';
 import { storageReport } from '../src/reports/storageReport';
 import { windowEnd } from '../src/reports/window';
 import type { LifecycleState, MessageKind } from '../src/shared/types';
 import { InvalidInputError } from '../src/shared/validation';
 import type { Scope } from '../src/auth/scopes';
+import { stackApi } from './support/api';
 import { bearer, testAuth } from './support/auth';
 import { runCliCaptured } from './support/cli';
 import { createStack, seedInteractions, type TestStack } from './support/stack';
@@ -158,15 +156,7 @@ describe('forecast and storage report', () => {
 
   it('answers GET /v1/forecast and GET /v1/storage for the messages and restore scopes, and refuses a bad window', async () => {
     const auth = await testAuth(stack.db);
-    const app = buildApi({
-      auth: auth.auth,
-      db: stack.db,
-      lifecycle: new LifecycleClient(stack.client),
-      connection: stack.connection,
-      temporalTimeoutMs: 30_000,
-      logger: pino({ level: 'silent' }),
-    });
-    await app.ready();
+    const app = await stackApi(stack, auth);
     try {
       const get = async (url: string, scopes: Scope[]) => {
         const res = await app.inject({ method: 'GET', url, headers: bearer(await auth.token(scopes)) });
