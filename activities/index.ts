@@ -3,7 +3,7 @@
  * may run any of them more than once. The long ones heartbeat their cursor (on progress, and on a timer
  * while a step is slow) and resume from it.
  */
-import { emails, rowsMoved, timedMove } from '../src/metrics/metrics';
+import { emails, moveWaits, rowsMoved, timedMove } from '../src/metrics/metrics';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
@@ -19,6 +19,8 @@ import { activityAttemptToken, StaleAttemptError } from '../src/storage/fence';
 import { restoreMessage, type RestoreCursor } from '../src/storage/restorer';
 import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences, findActiveReferences } from '../src/storage/references';
+import { ArchivingPausedError, forgetHolds, holdIfPaused, readArchivingPause } from '../src/storage/archivingPause';
+import { MoveThrottle } from '../src/storage/moveThrottle';
 import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
 import type { ArchiveInput, ArchiveOutcome, DeadlinePurpose, LifecycleActivities, PolicyActivities } from './types';
@@ -31,7 +33,13 @@ export interface ActivityDeps {
   db: Db;
   config: Pick<
     Config,
-    'interactionDataTtl' | 'cleanupInterval' | 'archiveChunkRows' | 'restoreParallelChunks' | 'restoreInsertConnections'
+    | 'interactionDataTtl'
+    | 'cleanupInterval'
+    | 'archiveChunkRows'
+    | 'restoreParallelChunks'
+    | 'restoreInsertConnections'
+    | 'moveThrottle'
+    | 'archivingPauseRecheck'
   >;
   notifier: RestoreNotifier;
   /** The bulk-restore activities signal and query the actors through a client of the worker's namespace. */
@@ -48,31 +56,52 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
   const deadline = (from: string, purpose: DeadlinePurpose): string =>
     addDuration(new Date(from), purpose === 'expiry' ? config.interactionDataTtl : config.cleanupInterval).toISOString();
 
+  /** The throttle between a move's chunks, which keeps the activity's heartbeat going while it waits. */
+  const throttleFor = (ctx: Context, kind: 'archive' | 'restore', keepAlive: () => void) =>
+    new MoveThrottle(db, config.moveThrottle, kind, {
+      keepAlive,
+      signal: ctx.cancellationSignal,
+      onWait: (why, ms) => moveWaits.inc({ move: kind, why }, ms / 1000),
+    });
+
   async function archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome> {
     const { kind, id, generation } = input;
     const ctx = Context.current();
     const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
+    await failIfPaused();
     const manifest = await move(ctx, 'archive', input, (token) =>
-      heartbeatWhile(ctx, resumeFrom, (report) =>
-        archiveMessage(db, { kind, id }, generation, {
+      heartbeatWhile(ctx, resumeFrom, (report) => {
+        let latest = resumeFrom;
+        const throttle = throttleFor(ctx, 'archive', () => latest && report(latest));
+        return archiveMessage(db, { kind, id }, generation, {
           chunkRows: config.archiveChunkRows,
           stores,
           resumeFrom,
           fence: { token },
-          onProgress: (cursor, moved, chunkRows) => {
+          onProgress: async (cursor, moved, chunkRows) => {
             rowsMoved.inc({ move: 'archive' }, chunkRows);
+            latest = cursor;
             report(cursor);
             ctx.log.debug('archived chunk', { lastId: cursor.lastId, moved });
             stopIfCancelled(ctx);
+            await throttle.afterChunk();
+            stopIfCancelled(ctx);
           },
-        }),
-      ),
+        });
+      }),
     );
+    await forgetHolds(db, [{ kind, id }]);
     // Read after the move: a table made current since it began holds late rows the actor must come
     // back for. One still being made is not counted: whatever writes it will find the data unavailable
     // and note a wake-up (src/storage/lateWakeups.ts).
     const hotTableLeft = (await messageHotTables(db, { kind, id })).length > 0;
     return { ...manifest, hotTableLeft, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
+  }
+
+  /** Before an archive starts: a paused brake fails the attempt, to be retried once the recheck interval has passed. */
+  async function failIfPaused(): Promise<void> {
+    const pause = await readArchivingPause(db);
+    if (pause.paused) throw pausedFailure(new ArchivingPausedError(pause), config.archivingPauseRecheck.milliseconds);
   }
 
   return {
@@ -92,7 +121,11 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     async countReferences(ref) {
       const { count, audiences } = await findActiveReferences(db, ref);
       const checkedAt = new Date().toISOString();
-      return { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
+      const counted = { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
+      if (count > 0) return counted;
+      const recheckAt = addDuration(new Date(checkedAt), config.archivingPauseRecheck).toISOString();
+      const archivingHeld = await holdIfPaused(db, ref, recheckAt);
+      return archivingHeld ? { ...counted, archivingHeld } : counted;
     },
 
     archiveInteractions,
@@ -100,6 +133,8 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     async expireMessage(input) {
       const { kind, id, generation, stoppedAt, revision } = input;
       const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
+      // Paused since the actor counted its references: nothing is recorded or moved until it resumes.
+      await failIfPaused();
       // The row says unavailable before a single row moves, and expired once all have (as the actor's own records did).
       await recordAvailability(db, { ...record, state: 'archiving', revision });
       const outcome = await archiveInteractions(input);
@@ -112,21 +147,26 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       const ctx = Context.current();
       const resumeFrom = ctx.info.heartbeatDetails as RestoreCursor | undefined;
       const summary = await move(ctx, 'restore', input, (token) =>
-        heartbeatWhile(ctx, resumeFrom, (report) =>
-          restoreMessage(db, { kind, id }, generation, {
+        heartbeatWhile(ctx, resumeFrom, (report) => {
+          let latest = resumeFrom;
+          const throttle = throttleFor(ctx, 'restore', () => latest && report(latest));
+          return restoreMessage(db, { kind, id }, generation, {
             parallelInserts: config.restoreParallelChunks,
             insertConnections: config.restoreInsertConnections,
             stores,
             resumeFrom,
             fence: { token },
-            onProgress: (cursor, restored, chunkRows) => {
+            onProgress: async (cursor, restored, chunkRows) => {
               rowsMoved.inc({ move: 'restore' }, chunkRows);
+              latest = cursor;
               report(cursor);
               ctx.log.debug('restored chunk', { seq: cursor.seq, restored });
               stopIfCancelled(ctx);
+              await throttle.afterChunk();
+              stopIfCancelled(ctx);
             },
-          }),
-        ),
+          });
+        }),
       );
       // Restored data is like data of a message that has just stopped: another full TTL before it expires.
       const completedAt = new Date().toISOString();
@@ -172,10 +212,22 @@ async function move<T>(ctx: Context, kind: 'archive' | 'restore', input: Archive
       ctx.log.warn(`${kind} attempt cancelled between chunks`, { reason: err.message, token });
       throw err;
     }
+    if (err instanceof ArchivingPausedError) throw pausedFailure(err, PAUSED_RETRY_MS);
     const failure = problemFailure(err, kind, input, token, ctx.info.attempt);
     if (failure) throw failure;
     throw err;
   }
+}
+
+/** How soon an archive stopped mid-way by the pause looks again: its next attempt resumes from its cursor. */
+const PAUSED_RETRY_MS = 30_000;
+
+/**
+ * A retryable failure: Temporal keeps the attempt's heartbeated cursor for the next one, and the Web UI
+ * shows this message as the pending activity's last failure while archiving stays paused.
+ */
+function pausedFailure(err: ArchivingPausedError, retryMs: number): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'ArchivingPaused', message: err.message, nextRetryDelay: retryMs, cause: err });
 }
 
 /** What an operator reads in the actor's problem: what happened, what was kept, what to do. */

@@ -1,5 +1,6 @@
 import type {
   ArchiveManifest,
+  ArchivingHold,
   LifecycleState,
   MessageKind,
   MessageRef,
@@ -100,6 +101,11 @@ export interface ReferenceCount {
   nextCheckAt: string;
   /** The first of them by id, with their type and name. */
   audiences: ReferencingAudience[];
+  /**
+   * Set when nothing references the data but archiving is paused: the actor keeps it and looks again
+   * at `recheckAt`. Absent in results recorded before the brake, and whenever archiving is not paused.
+   */
+  archivingHeld?: ArchivingHold | null;
 }
 
 /** The activity interface the workflow proxies; implemented in activities/index.ts. */

@@ -1,5 +1,6 @@
 import { parseDuration, type CalendarDuration } from './shared/duration';
 import { temporalSettingsFromEnv, type TemporalTransport } from './temporal/envSettings';
+import { DEFAULT_MOVE_THROTTLE, type MoveThrottleSettings } from './storage/moveThrottle';
 
 /** Rows per archived chunk unless ARCHIVE_CHUNK_ROWS says otherwise. */
 export const DEFAULT_ARCHIVE_CHUNK_ROWS = 5000;
@@ -27,6 +28,10 @@ export interface Config {
   host: string;
   /** Rows per long-term storage chunk; larger chunks compress better and cost more memory. */
   archiveChunkRows: number;
+  /** How moves give way to the database between chunks (src/storage/moveThrottle.ts). */
+  moveThrottle: MoveThrottleSettings;
+  /** How long an actor held by the archiving pause waits before it looks again unless resuming wakes it. */
+  archivingPauseRecheck: CalendarDuration;
   /** Where new generations are archived (src/archive/): object storage, or the `archive_chunks` table of MySQL. */
   archiveStore: ArchiveStoreName;
   /** The object store; null when none is configured (every S3 setting unset and ARCHIVE_STORE=mysql). */
@@ -65,6 +70,8 @@ export interface WorkerSizing {
   activitySlots: number;
   /** Local activities (deadline planning) run at once. */
   localActivitySlots: number;
+  /** Archives, sweeps and restores run at once, on the moves task queue of their own. */
+  moveSlots: number;
 }
 
 /** Defaults: see docs/SCALING.md for how they were chosen. */
@@ -73,6 +80,7 @@ export const DEFAULT_WORKER_SIZING: WorkerSizing = {
   workflowTaskSlots: 40,
   activitySlots: 100,
   localActivitySlots: 100,
+  moveSlots: 2,
 };
 
 export interface S3Settings {
@@ -168,6 +176,13 @@ function nonNegativeInt(name: string, raw: string | undefined, fallback: number)
   return n;
 }
 
+function nonNegativeNumber(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new Error(`${name} must be a number from 0 to 100, got "${raw}"`);
+  return n;
+}
+
 function duration(name: string, raw: string | undefined, fallback: string): CalendarDuration {
   try {
     return parseDuration(raw && raw.trim() ? raw : fallback);
@@ -228,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         env.WORKER_LOCAL_ACTIVITY_SLOTS,
         DEFAULT_WORKER_SIZING.localActivitySlots,
       ),
+      moveSlots: positiveInt('WORKER_MOVE_SLOTS', env.WORKER_MOVE_SLOTS, DEFAULT_WORKER_SIZING.moveSlots),
     },
     workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInt('WORKER_METRICS_PORT', env.WORKER_METRICS_PORT, 0) : null,
     temporalSdkMetricsAddress: env.TEMPORAL_SDK_METRICS_ADDRESS || null,
@@ -239,6 +255,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Loopback unless told otherwise: a container, or a host behind a proxy, sets HOST=0.0.0.0 itself.
     host: env.HOST || '127.0.0.1',
     archiveChunkRows: positiveInt('ARCHIVE_CHUNK_ROWS', env.ARCHIVE_CHUNK_ROWS, DEFAULT_ARCHIVE_CHUNK_ROWS),
+    moveThrottle: {
+      maxThreadsRunning: nonNegativeInt('MOVE_MAX_THREADS_RUNNING', env.MOVE_MAX_THREADS_RUNNING, DEFAULT_MOVE_THROTTLE.maxThreadsRunning),
+      niceRatio: nonNegativeNumber('MOVE_NICE_RATIO', env.MOVE_NICE_RATIO, DEFAULT_MOVE_THROTTLE.niceRatio),
+      maxBackoffMs: DEFAULT_MOVE_THROTTLE.maxBackoffMs,
+    },
+    archivingPauseRecheck: fixedDuration('ARCHIVING_PAUSE_RECHECK', env.ARCHIVING_PAUSE_RECHECK, '5 minutes'),
     ...archiveStoreSettings(env),
     archiveCodecThreads: nonNegativeInt('ARCHIVE_CODEC_THREADS', env.ARCHIVE_CODEC_THREADS, 1),
     restoreParallelChunks: positiveInt('RESTORE_PARALLEL_CHUNKS', env.RESTORE_PARALLEL_CHUNKS, 1),

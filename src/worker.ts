@@ -1,6 +1,7 @@
 /**
  * The worker: runs lifecycle actors, bulk restores and their activities on the `interaction-data` task
- * queue, and the bulk restores' per-message requests to the actors on a queue of their own
+ * queue, their archives and restores on MOVES_TASK_QUEUE with WORKER_MOVE_SLOTS slots (the bound on
+ * moves at once), and the bulk restores' per-message requests to the actors on a queue of their own
  * (BULK_WATCH_TASK_QUEUE).
  * Stateless; run as many replicas as needed against the same Temporal namespace and MySQL.
  */
@@ -9,6 +10,7 @@ import { countStatesFrom, METRICS_CONTENT_TYPE, metricsText } from './metrics/me
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { workflowBundleFor } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
+import type { ArchiveInput, ExpireInput } from '../activities/types';
 import { configuredStores } from './archive/configuredStores';
 import { checkBucket } from './archive/s3Client';
 import { SummaryMailer } from './bulk/summaryEmail';
@@ -19,7 +21,7 @@ import { connectTemporal, temporalConnectionOptions } from './temporal/connectio
 import { describeTransport } from './temporal/envSettings';
 import { RestoreNotifier } from './email/restoreNotifier';
 import { createLogger } from './logger';
-import { BULK_WATCH_TASK_QUEUE, TASK_QUEUE } from './shared/workflowId';
+import { BULK_WATCH_TASK_QUEUE, MOVES_TASK_QUEUE, TASK_QUEUE } from './shared/workflowId';
 import { installRuntimeLogging } from './temporal/runtimeLogging';
 import { LateWakeupDispatcher } from './client/lateWakeupDispatcher';
 import { LifecycleClient } from './client/lifecycleClient';
@@ -46,6 +48,8 @@ export interface RunningWorker {
   worker: Worker;
   /** Polls BULK_WATCH_TASK_QUEUE for requestBulkItemRestore (and restoreBulkItem, of older runs) only, with slots of its own. */
   watchWorker: Worker;
+  /** Polls MOVES_TASK_QUEUE for archives, sweeps and restores, WORKER_MOVE_SLOTS at once. */
+  movesWorker: Worker;
   db: Db;
   /** Resolves when the worker has shut down. */
   done: Promise<void>;
@@ -92,6 +96,17 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     activities: { requestBulkItemRestore: activities.requestBulkItemRestore, restoreBulkItem: activities.restoreBulkItem },
     maxConcurrentActivityTaskExecutions: config.bulkWatchSlots,
   });
+  const movesWorker = await Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: MOVES_TASK_QUEUE,
+    activities: {
+      archiveInteractions: (input: ArchiveInput) => activities.archiveInteractions(input),
+      expireMessage: (input: ExpireInput) => activities.expireMessage(input),
+      restoreInteractions: (input: ArchiveInput) => activities.restoreInteractions(input),
+    },
+    maxConcurrentActivityTaskExecutions: config.worker.moveSlots,
+  });
   log.info(
     {
       temporal: config.temporalAddress,
@@ -100,6 +115,8 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
       mysqlTransport: describeMysqlTls(mysqlTls),
       taskQueue: TASK_QUEUE,
       bulkWatchQueue: BULK_WATCH_TASK_QUEUE,
+      movesQueue: MOVES_TASK_QUEUE,
+      moveSlots: config.worker.moveSlots,
       ttl: config.interactionDataTtl.text,
       cleanupInterval: config.cleanupInterval.text,
       email: config.resendApiKey ? 'resend' : 'outbox',
@@ -115,10 +132,10 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   const metricsServer = config.workerMetricsPort === null ? null : await serveMetrics(db, config.host, config.workerMetricsPort);
   const stopBoth = () => {
     void wakeups.stop();
-    for (const w of [worker, watchWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+    for (const w of [worker, watchWorker, movesWorker]) if (w.getState() === 'RUNNING') w.shutdown();
   };
   // One process, one fate: when either worker stops (shutdown or a fatal error), the other stops too.
-  const runs = [worker, watchWorker].map((w) => w.run().finally(stopBoth));
+  const runs = [worker, watchWorker, movesWorker].map((w) => w.run().finally(stopBoth));
   // Both have finished before the connections close; then the first failure, if any, is the outcome.
   const done = Promise.allSettled(runs).then(async (outcomes) => {
     await wakeups.stop();
@@ -133,6 +150,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
   return {
     worker,
     watchWorker,
+    movesWorker,
     db,
     done,
     async shutdown() {

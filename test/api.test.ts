@@ -254,6 +254,7 @@ describe('HTTP API on a real Temporal server', () => {
       lastRestore: null,
       lastRefusal: null,
       problem: null,
+      archivingHeld: null,
       revision: 7,
     };
     const unused = () => Promise.reject(new Error('not expected in this test'));

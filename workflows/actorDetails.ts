@@ -46,7 +46,7 @@ export function timerSummary(s: ActorState): string {
   const at = instant(s.dueAt);
   switch (s.state) {
     case 'stopped':
-      return `expires ${at}`;
+      return s.archivingHeld ? `archiving paused: looks again ${at}` : `expires ${at}`;
     case 'retained':
       return `references counted again ${at}`;
     case 'expired':
@@ -66,6 +66,14 @@ function why(s: ActorState): string[] {
     case 'active':
       return ['Nothing is scheduled: the message has not stopped.'];
     case 'stopped':
+      if (s.archivingHeld) {
+        const h = s.archivingHeld;
+        return [
+          `Due and referenced by no active audience, but **archiving is paused** (by ${escape(h.pausedBy)} at ${instant(h.pausedAt)}` +
+            `${h.reason ? `: ${escape(h.reason)}` : ''}). The data stays available; it moves to long-term storage once ` +
+            `\`interaction-data archiving resume\` is run, or is looked at again at ${instant(s.dueAt)}.`,
+        ];
+      }
       return [
         `Stopped at ${instant(s.stoppedAt)}. Expires at ${instant(s.dueAt)}: its references are counted then, and with none it moves to long-term storage.`,
       ];

@@ -65,6 +65,7 @@ import {
   stopSignal,
   stopUpdate,
 } from './definitions';
+import { MOVES_TASK_QUEUE } from '../src/shared/workflowId';
 import { actorDetails, moveSummary, timerSummary } from './actorDetails';
 import {
   initialState,
@@ -90,6 +91,7 @@ const PATCH_SLEEP_WHEN_EXPIRED = 'expired-actor-sleeps';
 const PATCH_EXPIRE_IN_ONE_ACTIVITY = 'expiry-in-one-activity';
 const PATCH_FIRST_STOP_PUBLISHES = 'first-stop-publishes';
 const PATCH_DEADLINES_FROM_ACTIVITIES = 'deadlines-from-activities';
+const PATCH_MOVES_QUEUE = 'moves-task-queue';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -482,13 +484,21 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       checkedAt,
       nextCheckAt: nextCheck,
       audiences,
+      archivingHeld,
     } = patched(PATCH_DEADLINES_FROM_ACTIVITIES)
       ? await db.countReferences({ kind: s.kind, id: s.id })
       : await countReferencesWithLocalDeadline();
     // A resume that arrived while the references were counted is decided now, before anything moves.
     const resumeQueued = m.hasQueuedResume() && patched(PATCH_RESUME_WINS);
-    const decision = m.referencesCounted(count, checkedAt, nextCheck, resumeQueued, audiences);
+    // Only a result that carries a hold holds: results recorded before the brake never do, so their
+    // histories take the same path as before and need no patch.
+    const decision = m.referencesCounted(count, checkedAt, nextCheck, resumeQueued, audiences, archivingHeld ?? null);
     if (decision === 'resume-first') return;
+    if (decision === 'held') {
+      log.info('due, but archiving is paused', { pausedBy: archivingHeld?.pausedBy, recheckAt: s.dueAt });
+      await publish();
+      return;
+    }
     if (decision === 'archiving' && patched(PATCH_EXPIRE_IN_ONE_ACTIVITY)) return expireInOneActivity();
     await publish(); // retained, or unavailable before a single row moves
     if (decision === 'archiving') await finishArchive();
@@ -502,6 +512,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     return { count, checkedAt, nextCheckAt, audiences: [] };
   }
 
+  /** A move's options: its summary, and the moves task queue, whose slots bound the moves a worker runs at once. */
+  function moveOptions(summary: string): { summary: string; taskQueue?: string } {
+    return patched(PATCH_MOVES_QUEUE) ? { summary, taskQueue: MOVES_TASK_QUEUE } : { summary };
+  }
+
   /**
    * Records, archives and records again in one activity (expireMessage): a third of the workflow tasks
    * and activities of the three it replaces, which is what an expiry costs Temporal (docs/SCALING.md).
@@ -512,7 +527,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     showState('archiving');
     const input = { kind: s.kind, id: s.id, generation: s.generation, stoppedAt: s.stoppedAt, revision: s.revision };
     const result = await guarded('archiveInteractions', () =>
-      mover.expireMessage.executeWithOptions({ summary: moveSummary('archive', s.generation) }, [input]),
+      mover.expireMessage.executeWithOptions(moveOptions(moveSummary('archive', s.generation)), [input]),
     );
     if (!result) return;
     s.revision += 1;
@@ -542,7 +557,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   async function moveHotRows(): Promise<boolean> {
     const summary = moveSummary(s.state === 'expired' ? 'sweep' : 'archive', s.generation);
     const result = await guarded('archiveInteractions', () =>
-      mover.archiveInteractions.executeWithOptions({ summary }, [{ kind: s.kind, id: s.id, generation: s.generation }]),
+      mover.archiveInteractions.executeWithOptions(moveOptions(summary), [{ kind: s.kind, id: s.id, generation: s.generation }]),
     );
     if (!result) return false;
     // Results recorded before the activity planned the next sweep lack it; their histories hold the local
@@ -557,7 +572,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     s.state = 'restoring';
     await publish();
     const summary = await guarded('restoreInteractions', () =>
-      mover.restoreInteractions.executeWithOptions({ summary: moveSummary('restore', s.generation) }, [
+      mover.restoreInteractions.executeWithOptions(moveOptions(moveSummary('restore', s.generation)), [
         { kind: s.kind, id: s.id, generation: s.generation },
       ]),
     );

@@ -11,7 +11,9 @@
  * | active                         | stop {stoppedAt}                         | not before the latest resume        | → stopped, deadline = stoppedAt + TTL    |
  * | stopped, retained, …           | stop                                     |                                     | answered: unchanged                      |
  * | stopped                        | deadline passed, references counted      | references > 0                      | → retained, next check = now + interval  |
+ * | stopped, retained              | deadline passed or references changed    | references = 0, archiving paused    | → stopped (held), next look = recheck    |
  * | stopped, retained              | deadline passed or references changed    | references = 0 and no resume queued | → archiving (generation + 1)             |
+ * | stopped (held)                 | archiving resumed (references changed)   |                                     | references counted again at once         |
  * | archiving                      | archive done                             | a hot table is left (late rows)     | → expired, next sweep = now + interval   |
  * | archiving                      | archive done                             | no hot table is left                | → expired, asleep (no timer)             |
  * | expired                        | sweep deadline passed                    |                                     | sweep late rows; next sweep or asleep    |
@@ -35,6 +37,7 @@ import {
   RESUME_REFUSED_MESSAGE,
   type EraseUserRequest,
   type ArchiveManifest,
+  type ArchivingHold,
   type CompletedRestore,
   type LifecycleProblem,
   type LifecycleState,
@@ -97,6 +100,8 @@ export interface ActorState {
   sweepNotBefore?: string | null;
   /** When the last archive or sweep ended. Absent in runs before it. */
   archivedAt?: string | null;
+  /** Due, unreferenced, and kept because archiving is paused. Absent in runs before the brake. */
+  archivingHeld?: ArchivingHold | null;
 }
 
 export type Step =
@@ -174,6 +179,7 @@ export function statusOf(s: ActorState): LifecycleStatus {
     lastRestore: s.lastRestore,
     lastRefusal: s.lastRefusal,
     problem: s.problem ?? null,
+    archivingHeld: s.state === 'stopped' ? (s.archivingHeld ?? null) : null,
     revision: s.revision,
   };
 }
@@ -215,6 +221,7 @@ export class LifecycleMachine {
     }
     if (this.s.state === 'active') return { ok: true, value: false };
     this.s.state = 'active';
+    if (this.s.archivingHeld) this.s.archivingHeld = null;
     this.s.stoppedAt = null;
     this.s.dueAt = null;
     this.s.lastResumedAt = receivedAt;
@@ -242,8 +249,9 @@ export class LifecycleMachine {
     }
   }
 
+  /** Also how resuming archiving wakes an actor the pause holds: it counts again at once. */
   referencesChanged(): void {
-    if (this.s.state === 'retained') this.s.referencesChanged = true;
+    if (this.s.state === 'retained' || (this.s.state === 'stopped' && this.s.archivingHeld)) this.s.referencesChanged = true;
   }
 
   details(name: string | undefined, tags: string[] | undefined): void {
@@ -304,7 +312,8 @@ export class LifecycleMachine {
 
   /**
    * The deadline's reference count is back. Referenced: retained until the next check. Unreferenced:
-   * archive, unless a resume is already queued, which then wins.
+   * archive, unless a resume is already queued, which then wins, or archiving is paused, which keeps
+   * the data available until the hold's recheck (or until resuming wakes the actor).
    */
   referencesCounted(
     count: number,
@@ -312,17 +321,25 @@ export class LifecycleMachine {
     nextCheck: string,
     resumeQueued: boolean,
     audiences: ReferencingAudience[] = [],
-  ): 'retained' | 'archiving' | 'resume-first' {
+    hold: ArchivingHold | null = null,
+  ): 'retained' | 'archiving' | 'resume-first' | 'held' {
     this.s.referencesChanged = false;
     this.s.activeReferences = count;
     this.s.referencingAudiences = count > 0 ? audiences : [];
     this.s.lastCheckedAt = checkedAt;
+    if (this.s.archivingHeld) this.s.archivingHeld = null;
     if (count > 0) {
       this.s.state = 'retained';
       this.s.dueAt = nextCheck;
       return 'retained';
     }
     if (resumeQueued) return 'resume-first';
+    if (hold) {
+      this.s.state = 'stopped';
+      this.s.dueAt = hold.recheckAt;
+      this.s.archivingHeld = hold;
+      return 'held';
+    }
     this.s.state = 'archiving';
     this.s.generation += 1;
     this.s.dueAt = null;

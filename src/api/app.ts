@@ -16,6 +16,7 @@ import { lifecycleWorkflowId } from '../shared/workflowId';
 import { registerBulkRoutes, type BulkRestoreApi } from './bulkRoutes';
 import { countStatesFrom, METRICS_CONTENT_TYPE, metricsText } from '../metrics/metrics';
 import { registerReportRoutes } from './reportRoutes';
+import { registerArchivingRoutes } from './archivingRoutes';
 import { registerPrivacyRoutes, type ErasureApi } from './privacyRoutes';
 import { classifyFailure, errorMessage } from './errors';
 import { dataPlaneRoutes } from './dataPlaneRoutes';
@@ -513,6 +514,11 @@ export function buildApi(options: ApiOptions): ApiServer {
 
     if (db) registerTokenRoutes(routes, db);
     if (db) registerReportRoutes(routes, db);
+    if (db) {
+      // Resuming wakes the held actors through the lifecycle client; a stand-in without it leaves them to their recheck.
+      const signals = isDataPlaneLifecycle(lifecycle) ? lifecycle : null;
+      registerArchivingRoutes(routes, db, signals ? (ref) => signals.referencesChanged(ref.kind, ref.id) : null);
+    }
     if (db) countStatesFrom(db);
     routes.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
       reply

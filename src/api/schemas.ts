@@ -41,7 +41,7 @@ const RequestId = Type.String({
   description: 'Caller-chosen idempotency key; a restore with an id the message has already seen is ignored.',
 });
 const Instant = Type.String({ pattern: INSTANT_PATTERN, description: 'ISO-8601 instant with a time zone.' });
-const NullableString = Type.Union([Type.String(), Type.Null()]);
+export const NullableString = Type.Union([Type.String(), Type.Null()]);
 
 export const MessageParams = Type.Object({ kind: Kind, id: MessageId }, { additionalProperties: false });
 export type MessageParams = Static<typeof MessageParams>;
@@ -145,6 +145,15 @@ export const LifecycleStatusSchema = Type.Object(
         Type.Object(
           {},
           { additionalProperties: true, description: 'A step that cannot proceed without an operator: {activity, type, error, since}.' },
+        ),
+        Type.Null(),
+      ]),
+    ),
+    archivingHeld: Type.Optional(
+      Type.Union([
+        Type.Object(
+          { pausedBy: Type.String(), pausedAt: Type.String(), reason: NullableString, recheckAt: Type.String() },
+          { description: 'Due and unreferenced, but kept available because archiving is paused; looked at again at recheckAt.' },
         ),
         Type.Null(),
       ]),

@@ -46,6 +46,10 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
 
   // Runs a failed archive or restore again: an operator's decision after fixing the cause.
   'POST /v1/messages/:kind/:id/retry': ['admin'],
+  // The brake stops every archive in the deployment: an operator's decision, like a retry.
+  'GET /v1/archiving': ['messages', 'restore'],
+  'POST /v1/archiving/pause': ['admin'],
+  'POST /v1/archiving/resume': ['admin'],
   'POST /v1/tokens': ['admin'],
   'GET /v1/tokens': ['admin'],
   'DELETE /v1/tokens/:id': ['admin'],

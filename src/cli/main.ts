@@ -9,6 +9,7 @@ import { version } from '../../package.json';
 import { describeFailure } from './batch';
 import { CliContext, CommandFailedError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from './context';
 import { registerArchive } from './commands/archive';
+import { registerArchiving } from './commands/archiving';
 import { registerAudit } from './commands/audit';
 import { registerBulk } from './commands/bulk';
 import { registerList } from './commands/list';
@@ -59,6 +60,7 @@ function buildProgram(ctx: CliContext): Command {
   registerTokens(program, ctx);
   registerAudit(program, ctx);
   registerArchive(program, ctx);
+  registerArchiving(program, ctx);
   registerUsers(program, ctx);
   registerReports(program, ctx);
   return program;

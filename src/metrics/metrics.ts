@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/knex';
 import { LIFECYCLE_STATES, type LifecycleState } from '../shared/types';
+import { countHeldMessages, readArchivingPause } from '../storage/archivingPause';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'interaction_data_' });
@@ -39,6 +40,13 @@ export const moveFailures = new Counter({
   registers: [registry],
 });
 
+export const moveWaits = new Counter({
+  name: 'interaction_data_move_throttle_seconds_total',
+  help: 'Seconds moves waited between chunks, by move and why: nice (MOVE_NICE_RATIO of the chunk time) or load (MySQL Threads_running above MOVE_MAX_THREADS_RUNNING).',
+  labelNames: ['move', 'why'] as const,
+  registers: [registry],
+});
+
 export const emails = new Counter({
   name: 'interaction_data_restore_emails_total',
   help: 'Restore e-mails handed to the mail provider (sent) or failed (an attempt Temporal will retry).',
@@ -50,6 +58,18 @@ const actors = new Gauge({
   name: 'interaction_data_messages',
   help: 'Messages by lifecycle state, as their actors last recorded it in message_availability (read when scraped).',
   labelNames: ['state'] as const,
+  registers: [registry],
+});
+
+const archivingPaused = new Gauge({
+  name: 'interaction_data_archiving_paused',
+  help: '1 while archiving is paused (`interaction-data archiving pause`), else 0 (read when scraped).',
+  registers: [registry],
+});
+
+const archivingHeld = new Gauge({
+  name: 'interaction_data_archiving_held_messages',
+  help: 'Messages due whose actors found archiving paused and keep their data until it resumes (read when scraped).',
   registers: [registry],
 });
 
@@ -68,6 +88,8 @@ export async function metricsText(): Promise<string> {
       .select<{ state: LifecycleState; n: number | string }[]>('state', stateSource.raw('COUNT(*) as n'));
     const counts = new Map(rows.map((r) => [r.state, Number(r.n)]));
     for (const state of LIFECYCLE_STATES) actors.set({ state }, counts.get(state) ?? 0);
+    archivingPaused.set((await readArchivingPause(stateSource)).paused ? 1 : 0);
+    archivingHeld.set(await countHeldMessages(stateSource));
   }
   return registry.metrics();
 }

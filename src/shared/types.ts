@@ -160,7 +160,18 @@ export interface LifecycleStatus {
   lastRefusal: { signal: string; reason: string; at: string } | null;
   /** Set while a step cannot proceed without an operator (fix, then the `retry` Update). */
   problem: LifecycleProblem | null;
+  /** Set while the data is due but kept available because archiving is paused (`interaction-data archiving`). */
+  archivingHeld: ArchivingHold | null;
   revision: number;
+}
+
+/** Why an actor whose data is due keeps it: archiving is paused. */
+export interface ArchivingHold {
+  pausedBy: string;
+  pausedAt: string;
+  reason: string | null;
+  /** When the actor looks again unless resuming wakes it first. */
+  recheckAt: string;
 }
 
 /** Rule 9: the words users know. */

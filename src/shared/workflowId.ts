@@ -6,6 +6,11 @@ const MESSAGE_ID_RE = new RegExp(MESSAGE_ID_PATTERN);
 
 export const TASK_QUEUE = 'interaction-data';
 /**
+ * Archives, sweeps and restores, polled by each worker with WORKER_MOVE_SLOTS slots of their own: the
+ * bound on moves running at once per worker, which leaves TASK_QUEUE's slots to the short activities.
+ */
+export const MOVES_TASK_QUEUE = 'interaction-data-moves';
+/**
  * Where a bulk restore's per-message watches run. A watch holds its activity slot until the actor has
  * restored the message, and the actor needs slots on TASK_QUEUE for that; on one queue, enough watches
  * (one request at concurrency 100, or several requests) would take every slot and wait for ever.

@@ -32,6 +32,16 @@ describe('actor details', () => {
     assert.doesNotMatch(text, /interaction-data restore/);
   });
 
+  it('held by the archiving pause: who paused it, why, that the data stays available, and when it looks again', () => {
+    const s = actor({ state: 'stopped', stoppedAt: at(0), dueAt: at(300_000) });
+    s.archivingHeld = { pausedBy: 'ops (token:7)', pausedAt: at(-60_000), reason: 'INC-42 *lag*', recheckAt: at(300_000) };
+    const text = actorDetails(s);
+    assert.match(text, /^\*\*Stopped\*\* · Campaign `spring-sale` · Spring sale — interaction data available\./);
+    assert.match(text, /\*\*archiving is paused\*\* \(by ops \(token:7\) at 2027-03-06 13:59:05 UTC: INC-42 \\\*lag\\\*\)/);
+    assert.match(text, /`interaction-data archiving resume`.*2027-03-06 14:05:05 UTC/);
+    assert.equal(timerSummary(s), 'archiving paused: looks again 2027-03-06 14:05:05 UTC');
+  });
+
   it('stopped: when it stopped, when it expires and what happens then', () => {
     const text = actorDetails(actor({ state: 'stopped', stoppedAt: at(0), dueAt: at(90 * 86_400_000) }));
     assert.match(text, /Stopped at 2027-03-06 14:00:05 UTC\. Expires at 2027-06-04 14:00:05 UTC: its references are counted then/);

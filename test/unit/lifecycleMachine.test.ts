@@ -62,6 +62,30 @@ describe('LifecycleMachine', () => {
     assert.deepEqual(m.nextStep(T0), { type: 'archive' });
   });
 
+  it('unreferenced while archiving is paused → held: data kept available until the recheck; resuming archiving wakes it', () => {
+    const m = machine({ state: 'retained', dueAt: at(1000), generation: 2 });
+    const hold = { pausedBy: 'ops', pausedAt: at(500), reason: 'INC-1', recheckAt: at(61_000) };
+    assert.equal(m.referencesCounted(0, at(1000), at(5000), false, [], hold), 'held');
+    assert.equal(m.s.state, 'stopped');
+    assert.equal(m.s.generation, 2, 'no generation begun');
+    assert.equal(m.s.dueAt, hold.recheckAt);
+    assert.deepEqual(statusOf(m.s).archivingHeld, hold);
+    assert.equal(statusOf(m.s).available, true);
+    assert.deepEqual(m.nextStep(T0 + 2000), { type: 'wait', until: hold.recheckAt });
+    m.referencesChanged();
+    assert.equal(m.wakes(), true, 'the resume wakes it before the recheck');
+    assert.deepEqual(m.nextStep(T0 + 2000), { type: 'checkReferences' });
+    assert.equal(m.referencesCounted(0, at(2000), at(6000), false, [], null), 'archiving');
+    assert.equal(m.s.archivingHeld, null);
+    assert.equal(statusOf(m.s).archivingHeld, null);
+  });
+
+  it('a plain stopped actor is not woken by a reference change (only a retained or held one is)', () => {
+    const m = machine({ state: 'stopped', dueAt: at(1000) });
+    m.referencesChanged();
+    assert.equal(m.wakes(), false);
+  });
+
   it('a resume queued when the count comes back wins over the expiry', () => {
     const m = machine({ state: 'stopped', dueAt: at(1000), generation: 1 });
     m.s.inbox.push({ type: 'resume', receivedAt: at(1001) });

@@ -160,4 +160,18 @@ describe('Temporal connection settings from the environment', () => {
       apiKey: 'k',
     });
   });
+  it('reads the brake settings: move slots, the nice ratio, the load limit and the pause recheck, refusing bad values', () => {
+    const config = loadConfig({
+      WORKER_MOVE_SLOTS: '3',
+      MOVE_NICE_RATIO: '0.25',
+      MOVE_MAX_THREADS_RUNNING: '0',
+      ARCHIVING_PAUSE_RECHECK: '2 minutes',
+    });
+    assert.equal(config.worker.moveSlots, 3);
+    assert.deepEqual(config.moveThrottle, { maxThreadsRunning: 0, niceRatio: 0.25, maxBackoffMs: 5_000 });
+    assert.equal(config.archivingPauseRecheck.milliseconds, 120_000);
+    assert.throws(() => loadConfig({ MOVE_NICE_RATIO: '-1' }), /MOVE_NICE_RATIO must be a number from 0 to 100/);
+    assert.throws(() => loadConfig({ WORKER_MOVE_SLOTS: '0' }), /WORKER_MOVE_SLOTS must be a positive integer/);
+    assert.throws(() => loadConfig({ ARCHIVING_PAUSE_RECHECK: '1 month' }), /ARCHIVING_PAUSE_RECHECK must be at most 1 day/);
+  });
 });

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Command } from 'commander';
+import type { Knex } from 'knex';
 import { ApiTokenStore, TokenError, tokenView, type ApiTokenRecord } from '../../auth/apiTokens';
 import { recordAudit } from '../../auth/auditLog';
 import { parseScopes, SCOPES } from '../../auth/scopes';
@@ -17,6 +18,24 @@ export function cliPrincipal(): string {
     // No passwd entry (some containers): keep $USER.
   }
   return `cli:${user}@${os.hostname()}`;
+}
+
+/** An admin's command in the audit trail, as the API's requests are. */
+export async function recordCliAudit(db: Knex, route: string, target: string, ok: boolean): Promise<void> {
+  const principal = cliPrincipal();
+  await recordAudit(db, {
+    at: new Date(),
+    principal,
+    principalName: principal,
+    scope: 'admin',
+    method: 'CLI',
+    route,
+    target,
+    status: ok ? 200 : 400,
+    outcome: ok ? 'ok' : 'refused',
+    requestId: '',
+    source: 'cli',
+  });
 }
 
 /** `--expires 90d` (from now) or `--expires 2027-03-01T00:00:00Z`. */
@@ -42,22 +61,7 @@ function status(r: ApiTokenRecord, now = new Date()): string {
 export function registerTokens(program: Command, ctx: CliContext): void {
   const tokens = program.command('tokens').description('API tokens for the HTTP API: create, list, revoke (kept hashed in MySQL)');
 
-  const audit = async (route: string, target: string, ok: boolean) => {
-    const principal = cliPrincipal();
-    await recordAudit(await ctx.db(), {
-      at: new Date(),
-      principal,
-      principalName: principal,
-      scope: 'admin',
-      method: 'CLI',
-      route,
-      target,
-      status: ok ? 200 : 400,
-      outcome: ok ? 'ok' : 'refused',
-      requestId: '',
-      source: 'cli',
-    });
-  };
+  const audit = async (route: string, target: string, ok: boolean) => recordCliAudit(await ctx.db(), route, target, ok);
 
   tokens
     .command('create')
