@@ -3,7 +3,8 @@
  * may run any of them more than once. The long ones heartbeat their cursor (on progress, and on a timer
  * while a step is slow) and resume from it.
  */
-import { emails, moveWaits, rowsMoved, timedMove } from '../src/metrics/metrics';
+import { callbacks, emails, moveWaits, rowsMoved, timedMove } from '../src/metrics/metrics';
+import { deliverCallback } from '../src/callbacks/deliver';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
@@ -40,6 +41,7 @@ export interface ActivityDeps {
     | 'restoreInsertConnections'
     | 'moveThrottle'
     | 'archivingPauseRecheck'
+    | 'callbackSigningSecret'
   >;
   notifier: RestoreNotifier;
   /** The bulk-restore activities signal and query the actors through a client of the worker's namespace. */
@@ -171,6 +173,16 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       // Restored data is like data of a message that has just stopped: another full TTL before it expires.
       const completedAt = new Date().toISOString();
       return { ...summary, completedAt, expiresAt: deadline(completedAt, 'expiry') };
+    },
+
+    async deliverCallback(delivery) {
+      if (!config.callbackSigningSecret) {
+        // Retried: a worker started without the secret is a deployment to fix, and the callback waits for it.
+        throw ApplicationFailure.create({ type: 'CallbackNotSigned', message: 'CALLBACK_SIGNING_SECRET is not set in this worker' });
+      }
+      const status = await deliverCallback(delivery, config.callbackSigningSecret);
+      callbacks.inc({ outcome: 'delivered' });
+      Context.current().log.info('callback delivered', { url: delivery.url, deliveryId: delivery.deliveryId, status });
     },
 
     async sendRestoreEmail(email) {

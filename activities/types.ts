@@ -1,6 +1,7 @@
 import type {
   ArchiveManifest,
   ArchivingHold,
+  CallbackDelivery,
   LifecycleState,
   MessageKind,
   MessageRef,
@@ -124,6 +125,8 @@ export interface LifecycleActivities {
   expireMessage(input: ExpireInput): Promise<ExpireOutcome>;
   restoreInteractions(input: ArchiveInput): Promise<RestoreOutcome>;
   sendRestoreEmail(email: RestoreEmail): Promise<void>;
+  /** One signed POST to a requester's callback URL; retried by Temporal until it is answered 2xx. */
+  deliverCallback(delivery: CallbackDelivery): Promise<void>;
   /** Rule 9 for the message's own audiences: the refusal's words, or null when it may resume. */
   checkResumeGuards(ref: MessageRef): Promise<string | null>;
   /** Keeps an accepted restore request in MySQL, where a new run after a terminate or reset finds it. */

@@ -1,6 +1,7 @@
 import { parseDuration, type CalendarDuration } from './shared/duration';
 import { temporalSettingsFromEnv, type TemporalTransport } from './temporal/envSettings';
 import { DEFAULT_MOVE_THROTTLE, type MoveThrottleSettings } from './storage/moveThrottle';
+import type { CallbackPolicy } from './callbacks/callbackUrl';
 
 /** Rows per archived chunk unless ARCHIVE_CHUNK_ROWS says otherwise. */
 export const DEFAULT_ARCHIVE_CHUNK_ROWS = 5000;
@@ -22,6 +23,10 @@ export interface Config {
   /** The worker's Temporal sizing (docs/SCALING.md). */
   worker: WorkerSizing;
   resendApiKey: string | null;
+  /** The HMAC key callbacks are signed with (CALLBACK_SIGNING_SECRET); null: no callback is accepted. */
+  callbackSigningSecret: string | null;
+  /** Which callback URLs a restore may name (src/callbacks/callbackUrl.ts). */
+  callbacks: CallbackPolicy;
   resendBaseUrl: string | null;
   emailFrom: string;
   port: number;
@@ -72,6 +77,11 @@ export interface WorkerSizing {
   localActivitySlots: number;
   /** Archives, sweeps and restores run at once, on the moves task queue of their own. */
   moveSlots: number;
+  /**
+   * Moves Temporal hands out per second on the moves task queue, to all workers together (the SDK's
+   * maxTaskQueueActivitiesPerSecond); null for no limit.
+   */
+  movesPerSecond: number | null;
 }
 
 /** Defaults: see docs/SCALING.md for how they were chosen. */
@@ -81,6 +91,7 @@ export const DEFAULT_WORKER_SIZING: WorkerSizing = {
   activitySlots: 100,
   localActivitySlots: 100,
   moveSlots: 2,
+  movesPerSecond: null,
 };
 
 export interface S3Settings {
@@ -217,6 +228,26 @@ function fixedDuration(name: string, raw: string | undefined, fallback: string):
   return d;
 }
 
+/** CALLBACK_ALLOWED_HOSTS, CALLBACK_ALLOW_HTTP and whether CALLBACK_SIGNING_SECRET is set: what the API accepts. */
+export function callbackPolicy(env: NodeJS.ProcessEnv = process.env): CallbackPolicy {
+  return {
+    allowedHosts: (env.CALLBACK_ALLOWED_HOSTS ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+    allowHttp: flag('CALLBACK_ALLOW_HTTP', env.CALLBACK_ALLOW_HTTP, false),
+    signing: Boolean(callbackSecret(env)),
+  };
+}
+
+/** CALLBACK_SIGNING_SECRET: long enough to be a key, not a password. */
+function callbackSecret(env: NodeJS.ProcessEnv): string | null {
+  const secret = env.CALLBACK_SIGNING_SECRET;
+  if (!secret) return null;
+  if (secret.length < 32) throw new Error('CALLBACK_SIGNING_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)');
+  return secret;
+}
+
 /** Reads and validates the environment once; a bad value stops the process with the variable's name. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = positiveInt('PORT', env.PORT, 3000);
@@ -244,10 +275,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         DEFAULT_WORKER_SIZING.localActivitySlots,
       ),
       moveSlots: positiveInt('WORKER_MOVE_SLOTS', env.WORKER_MOVE_SLOTS, DEFAULT_WORKER_SIZING.moveSlots),
+      movesPerSecond: nonNegativeNumber('MOVES_PER_SECOND', env.MOVES_PER_SECOND, 0) || null,
     },
     workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInt('WORKER_METRICS_PORT', env.WORKER_METRICS_PORT, 0) : null,
     temporalSdkMetricsAddress: env.TEMPORAL_SDK_METRICS_ADDRESS || null,
     resendApiKey: env.RESEND_API_KEY || null,
+    callbackSigningSecret: callbackSecret(env),
+    callbacks: callbackPolicy(env),
     resendBaseUrl: env.RESEND_BASE_URL || null,
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || null,
     emailFrom: env.EMAIL_FROM || 'Interaction data <interaction-data@localhost>',

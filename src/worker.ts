@@ -11,6 +11,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { workflowBundleFor } from './temporal/workflowBundle';
 import { createActivities } from '../activities';
 import type { ArchiveInput, ExpireInput } from '../activities/types';
+import type { MessageRef } from './shared/types';
 import { configuredStores } from './archive/configuredStores';
 import { checkBucket } from './archive/s3Client';
 import { SummaryMailer } from './bulk/summaryEmail';
@@ -104,8 +105,10 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
       archiveInteractions: (input: ArchiveInput) => activities.archiveInteractions(input),
       expireMessage: (input: ExpireInput) => activities.expireMessage(input),
       restoreInteractions: (input: ArchiveInput) => activities.restoreInteractions(input),
+      countReferences: (ref: MessageRef) => activities.countReferences(ref),
     },
     maxConcurrentActivityTaskExecutions: config.worker.moveSlots,
+    ...(config.worker.movesPerSecond ? { maxTaskQueueActivitiesPerSecond: config.worker.movesPerSecond } : {}),
   });
   log.info(
     {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ApiServer } from '../src/api/app';
-import { archivingPause, archivingResume, archivingStatusOf, type ResumeReport } from '../src/client/archivingControl';
+import { archivingStatusOf, type ResumeReport } from '../src/client/archivingControl';
+import { runCliCaptured } from './support/cli';
 import type { MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId, MOVES_TASK_QUEUE } from '../src/shared/workflowId';
 import { stackApi } from './support/api';
@@ -17,7 +18,6 @@ describe('the archiving brake', () => {
   let stack: TestStack;
   let app: ApiServer;
   let auth: TestAuth;
-  const wake = (ref: MessageRef) => stack.lifecycle.referencesChanged(ref.kind, ref.id);
 
   before(async () => {
     // A recheck far away: a held actor that moves soon after the resume was woken by it.
@@ -47,8 +47,10 @@ describe('the archiving brake', () => {
         if (!e.activityTaskCompletedEventAttributes) continue;
         const started = events.find((x) => Number(x.eventId) === Number(e.activityTaskCompletedEventAttributes?.startedEventId));
         const scheduled = events.find((x) => Number(x.eventId) === Number(e.activityTaskCompletedEventAttributes?.scheduledEventId));
-        if (started && scheduled?.activityTaskScheduledEventAttributes?.taskQueue?.name === MOVES_TASK_QUEUE)
+        const scheduledOn = scheduled?.activityTaskScheduledEventAttributes;
+        if (started && scheduledOn?.taskQueue?.name === MOVES_TASK_QUEUE && scheduledOn.activityType?.name === 'expireMessage') {
           spans.push([at(started), at(e)]);
+        }
       }
     }
     return spans;
@@ -146,7 +148,10 @@ describe('the archiving brake', () => {
       30_000,
       5,
     );
-    await archivingPause(stack.db, 'test-operator', 'halt the move');
+    const env = { ...process.env, ...stack.env };
+    const paused = await runCliCaptured(['archiving', 'pause', '--reason', 'halt the move'], env);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /archiving is PAUSED by cli:.* \(halt the move\)/);
     stack.config.moveThrottle.niceRatio = 0;
     const stalled = await waitFor('the archive to stop', async () => {
       const description = await stack.client.workflow.getHandle(lifecycleWorkflowId(ref)).describe();
@@ -167,8 +172,11 @@ describe('the archiving brake', () => {
     assert.equal(status.state, 'archiving');
     assert.equal(status.available, false);
 
-    const report = await archivingResume(stack.db, 'test-operator', wake);
-    assert.equal(report.paused, false);
+    const resumed = await runCliCaptured(['archiving', 'resume'], env);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /archiving runs \(resumed by cli:/);
+    const audited = await stack.db('audit_log').whereIn('route', ['archiving pause', 'archiving resume']).select('route');
+    assert.deepEqual(audited.map((r: { route: string }) => r.route).sort(), ['archiving pause', 'archiving resume']);
     await waitForState(stack, ref, 'expired', 90_000);
     assert.equal(await archivedRowCount(stack.db, ref), 3000, 'every row archived once, from the cursor on');
     assert.equal(await hotRowCount(stack.db, ref), 0);

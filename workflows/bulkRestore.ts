@@ -47,7 +47,8 @@ import {
 import type { MessageRef, RestoreDoneSignal } from '../src/shared/types';
 import { BULK_WATCH_TASK_QUEUE } from '../src/shared/workflowId';
 import { bulkRestoreProgressQuery } from './bulkDefinitions';
-import { restoreDoneSignal } from './definitions';
+import { CALLBACK_ACTIVITY_OPTIONS, restoreDoneSignal } from './definitions';
+import type { LifecycleActivities } from '../activities/types';
 
 /**
  * Patch id (docs/WORKFLOWS.md): a message is requested by requestBulkItemRestore and followed by the
@@ -64,6 +65,7 @@ const mailer = proxyActivities<BulkRestoreActivities>({
   startToCloseTimeout: '1m',
   retry: { ...retryForever, maximumInterval: '10m' },
 });
+const caller = proxyActivities<Pick<LifecycleActivities, 'deliverCallback'>>(CALLBACK_ACTIVITY_OPTIONS);
 const previewer = proxyActivities<BulkRestoreActivities>({
   startToCloseTimeout: '5m',
   retry: { initialInterval: '1s', maximumAttempts: 3 },
@@ -322,6 +324,7 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
         selection: slim(input.selection),
         requestedBy: input.requestedBy,
         tuning: input.tuning,
+        ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
         carried: { ...s, runs: s.runs + 1 },
       });
     }
@@ -339,6 +342,18 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
       startedAt: s.startedAt,
       finishedAt: s.finishedAt ?? nowIso(),
     });
+    // Only requests that named a callback schedule it: histories recorded before callbacks never do.
+    if (input.callbackUrl) {
+      const event = 'bulk_restore.completed';
+      await caller
+        .deliverCallback({
+          url: input.callbackUrl,
+          deliveryId: `${input.requestId}/${event}`,
+          event,
+          body: { ...progress(), finishedAt: s.finishedAt ?? nowIso() },
+        })
+        .catch((err: unknown) => log.error('bulk restore callback given up', { url: input.callbackUrl, error: String(err) }));
+    }
     s.phase = 'completed';
   }
 

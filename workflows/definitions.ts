@@ -39,6 +39,17 @@ export const stopUpdate = defineUpdate<StopOutcome, [StopSignal]>('stop');
 /** An Update because a refusal (rule 9) must reach the caller before it marks anything active. */
 export const resumeUpdate = defineUpdate<ResumeOutcome, [ResumeSignal]>('resume');
 /** An Update because the caller is told at once whether the restore was accepted, and under which id. */
+/**
+ * How a callback activity runs, for the actor and the bulk restore alike: retried for three days, then
+ * given up (and logged): a receiver down longer than that is told by nothing else either, and no
+ * workflow waits on it forever.
+ */
+export const CALLBACK_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '3 days',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '10m' },
+} as const;
+
 export const restoreUpdate = defineUpdate<RestoreOutcome, [RestoreSignal]>('restore');
 /** An Update because the operator who fixed a problem wants to know the step was started again. */
 export const retryUpdate = defineUpdate<{ retried: string }, []>('retry');

@@ -42,6 +42,7 @@ import type {
   LifecycleState,
   MessageKind,
   PendingRestore,
+  CallbackDelivery,
   RestoreDoneSignal,
   RestoreOutcome,
   RestoreSignal,
@@ -64,6 +65,7 @@ import {
   statusQuery,
   stopSignal,
   stopUpdate,
+  CALLBACK_ACTIVITY_OPTIONS,
 } from './definitions';
 import { MOVES_TASK_QUEUE } from '../src/shared/workflowId';
 import { actorDetails, moveSummary, timerSummary } from './actorDetails';
@@ -107,6 +109,7 @@ const mailer = proxyActivities<LifecycleActivities>({
   startToCloseTimeout: '1m',
   retry: { ...retryForever, maximumInterval: '10m' },
 });
+const caller = proxyActivities<LifecycleActivities>(CALLBACK_ACTIVITY_OPTIONS);
 // A user's erasure reads and rewrites chunks like a move, and heartbeats like one.
 const eraser = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '12h', heartbeatTimeout: '15s', retry: retryForever });
 // Only for histories recorded before deadlines came back with the activities that need them: local
@@ -213,6 +216,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       requestedBy: payload?.requestedBy ?? '',
       requestedAt: nowIso(),
       ...(payload?.notifyWorkflowId ? { notifyWorkflowId: payload.notifyWorkflowId } : {}),
+      ...(payload?.callbackUrl ? { callbackUrl: payload.callbackUrl } : {}),
     };
   }
 
@@ -265,6 +269,12 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
           throw new Error('requestedBy must be a string (an e-mail address, or empty for none)');
         if (payload.requestId !== undefined && (typeof payload.requestId !== 'string' || payload.requestId.length > 128)) {
           throw new Error('requestId must be a string of at most 128 characters');
+        }
+        if (
+          payload.callbackUrl !== undefined &&
+          (typeof payload.callbackUrl !== 'string' || !/^https?:\/\/.{1,1990}$/.test(payload.callbackUrl))
+        ) {
+          throw new Error('callbackUrl must be an http(s) URL of at most 2000 characters');
         }
       },
     },
@@ -366,9 +376,36 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     }
   }
 
-  /** Tells the workflows that asked to hear about these requests; one gone away is only logged. */
+  /**
+   * Calls a requester's callback beside the loop, as e-mails are sent: carried as unsent through
+   * continue-as-new and sent again by the next run under the same delivery id.
+   */
+  function sendCallback(delivery: CallbackDelivery): void {
+    void caller.deliverCallback(delivery).then(
+      () => {
+        s.unsentCallbacks = (s.unsentCallbacks ?? []).filter((c) => c.deliveryId !== delivery.deliveryId);
+      },
+      (err: unknown) => {
+        s.unsentCallbacks = (s.unsentCallbacks ?? []).filter((c) => c.deliveryId !== delivery.deliveryId);
+        log.error('restore callback given up', { url: delivery.url, deliveryId: delivery.deliveryId, error: String(err) });
+      },
+    );
+  }
+
+  /** Tells the workflows that asked to hear about these requests (one gone away is only logged), and calls their callbacks. */
   function notify(requests: readonly PendingRestore[], done: Omit<RestoreDoneSignal, 'requestId' | 'kind' | 'id'>): void {
     for (const r of requests) {
+      if (r.callbackUrl) {
+        const event = done.outcome === 'restored' ? 'restore.completed' : 'restore.failed';
+        const delivery: CallbackDelivery = {
+          url: r.callbackUrl,
+          deliveryId: `${r.requestId}/${s.kind}:${s.id}/${event}`,
+          event,
+          body: { requestId: r.requestId, kind: s.kind, id: s.id, name: s.name, requestedBy: r.requestedBy || null, at: nowIso(), ...done },
+        };
+        s.unsentCallbacks = [...(s.unsentCallbacks ?? []), delivery];
+        sendCallback(delivery);
+      }
       if (!r.notifyWorkflowId) continue;
       const payload: RestoreDoneSignal = { kind: s.kind, id: s.id, requestId: r.requestId, ...done };
       void getExternalWorkflowHandle(r.notifyWorkflowId)
@@ -486,7 +523,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
       audiences,
       archivingHeld,
     } = patched(PATCH_DEADLINES_FROM_ACTIVITIES)
-      ? await db.countReferences({ kind: s.kind, id: s.id })
+      ? await db.countReferences.executeWithOptions(moveOptions('count references before expiry'), [{ kind: s.kind, id: s.id }])
       : await countReferencesWithLocalDeadline();
     // A resume that arrived while the references were counted is decided now, before anything moves.
     const resumeQueued = m.hasQueuedResume() && patched(PATCH_RESUME_WINS);
@@ -512,7 +549,11 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     return { count, checkedAt, nextCheckAt, audiences: [] };
   }
 
-  /** A move's options: its summary, and the moves task queue, whose slots bound the moves a worker runs at once. */
+  /**
+   * A move's options, and the reference count's that decides one: its summary, and the moves task queue,
+   * whose slots bound what a worker runs at once and whose rate (MOVES_PER_SECOND) paces an expiry from
+   * its first step, not only its rows.
+   */
   function moveOptions(summary: string): { summary: string; taskQueue?: string } {
     return patched(PATCH_MOVES_QUEUE) ? { summary, taskQueue: MOVES_TASK_QUEUE } : { summary };
   }
@@ -600,6 +641,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
 
   if (input.carried) {
     for (const email of s.unsentEmails) sendEmail(email);
+    for (const delivery of s.unsentCallbacks ?? []) sendCallback(delivery);
   } else {
     const details = await db.loadMessageDetails({ kind: s.kind, id: s.id });
     s.name = details.name;

@@ -38,6 +38,7 @@ import {
   type EraseUserRequest,
   type ArchiveManifest,
   type ArchivingHold,
+  type CallbackDelivery,
   type CompletedRestore,
   type LifecycleProblem,
   type LifecycleState,
@@ -100,6 +101,8 @@ export interface ActorState {
   sweepNotBefore?: string | null;
   /** When the last archive or sweep ended. Absent in runs before it. */
   archivedAt?: string | null;
+  /** Callbacks being delivered, sent again by the next run. Absent in runs before callbacks. */
+  unsentCallbacks?: CallbackDelivery[];
   /** Due, unreferenced, and kept because archiving is paused. Absent in runs before the brake. */
   archivingHeld?: ArchivingHold | null;
 }

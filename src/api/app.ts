@@ -17,6 +17,7 @@ import { registerBulkRoutes, type BulkRestoreApi } from './bulkRoutes';
 import { countStatesFrom, METRICS_CONTENT_TYPE, metricsText } from '../metrics/metrics';
 import { registerReportRoutes } from './reportRoutes';
 import { registerArchivingRoutes } from './archivingRoutes';
+import { assertCallbackUrl, type CallbackPolicy } from '../callbacks/callbackUrl';
 import { registerPrivacyRoutes, type ErasureApi } from './privacyRoutes';
 import { classifyFailure, errorMessage } from './errors';
 import { dataPlaneRoutes } from './dataPlaneRoutes';
@@ -59,6 +60,8 @@ export interface ApiOptions {
   auth: Authenticator;
   /** Domains whose addresses a restore may name as its requester besides the caller's own (`EMAIL_ALLOWED_DOMAINS`). */
   allowedEmailDomains?: readonly string[];
+  /** Which callback URLs a restore may name; none when not given (CALLBACK_ALLOWED_HOSTS, CALLBACK_SIGNING_SECRET). */
+  callbacks?: CallbackPolicy;
   /** Rate limit, timeouts and caps; DEFAULT_API_LIMITS when not given. */
   limits?: Partial<ApiLimits>;
   /** Serves POST /v1/restores and GET /v1/restores/{request} when given. */
@@ -173,6 +176,9 @@ export function buildApi(options: ApiOptions): ApiServer {
   const temporalTimeoutMs = options.temporalTimeoutMs ?? 10_000;
   const limits: ApiLimits = { ...DEFAULT_API_LIMITS, ...options.limits };
   const allowedDomains = options.allowedEmailDomains ?? [];
+  const callbackRules: CallbackPolicy = options.callbacks ?? { allowedHosts: [], allowHttp: false, signing: false };
+  /** A request's callback URL, checked before anything is sent to Temporal; undefined when it names none. */
+  const callbackOf = (url: string | undefined) => (url === undefined ? {} : { callbackUrl: assertCallbackUrl(url, callbackRules) });
 
   // Typed as fastify's own logger, so the instance's type is fastify's default one.
   const loggerInstance: FastifyBaseLogger = logger;
@@ -412,6 +418,7 @@ export function buildApi(options: ApiOptions): ApiServer {
         const { kind, id } = request.params;
         const { requestId } = request.body;
         const requestedBy = restoreRecipient(request.principal as Principal, request.body.requestedBy, allowedDomains);
+        const callback = callbackOf(request.body.callbackUrl);
         // An id no one ever defined, stopped or sent events for gets no actor at all.
         if (db && !(await isKnownMessage(db, { kind, id }))) {
           return reply
@@ -419,7 +426,7 @@ export function buildApi(options: ApiOptions): ApiServer {
             .send({ error: 'not_found', message: `no ${kind} ${JSON.stringify(id)}: it was never defined, stopped or sent events for` });
         }
         const result = await withTemporal(() =>
-          lifecycle.restore(kind, id, requestId === undefined ? { requestedBy } : { requestedBy, requestId }),
+          lifecycle.restore(kind, id, requestId === undefined ? { requestedBy, ...callback } : { requestedBy, requestId, ...callback }),
         );
         const workflowId = lifecycleWorkflowId({ kind, id });
         if (!result.accepted) {
@@ -526,7 +533,16 @@ export function buildApi(options: ApiOptions): ApiServer {
         .header('content-type', METRICS_CONTENT_TYPE)
         .send(await metricsText()),
     );
-    if (options.bulk) registerBulkRoutes(routes, { bulk: options.bulk, connection, temporalTimeoutMs, db, allowedDomains, limits });
+    if (options.bulk)
+      registerBulkRoutes(routes, {
+        bulk: options.bulk,
+        connection,
+        temporalTimeoutMs,
+        db,
+        allowedDomains,
+        callbacks: callbackRules,
+        limits,
+      });
     if (options.erasures) registerPrivacyRoutes(routes, { erasures: options.erasures, connection, temporalTimeoutMs });
 
     if (options.openapi !== false) {

@@ -22,7 +22,8 @@ import { MESSAGE_KINDS, type MessageRef } from '../shared/types';
 import { EMAIL_PATTERN, InvalidInputError, REQUEST_ID_PATTERN, TAG_PATTERN } from '../shared/validation';
 import { InvalidMessageRefError, parseMessageRef } from '../shared/workflowId';
 import type { ApiServer } from './app';
-import { ErrorBody } from './schemas';
+import { CallbackUrl, ErrorBody } from './schemas';
+import { assertCallbackUrl, type CallbackPolicy } from '../callbacks/callbackUrl';
 
 /** The part of BulkRestoreClient the API uses; tests may pass a stand-in with the same shape. */
 export type BulkRestoreApi = Pick<BulkRestoreClient, 'start' | 'get' | 'preview'>;
@@ -34,6 +35,7 @@ export interface BulkRoutesOptions {
   /** Counts a tag's messages before a request starts (the cap on messages per request). */
   db?: Knex;
   allowedDomains: readonly string[];
+  callbacks: CallbackPolicy;
   limits: Pick<ApiLimits, 'maxRunningBulkRestores' | 'maxBulkMessages' | 'bulkRetryAfterSeconds'>;
 }
 
@@ -57,6 +59,7 @@ export const BulkRestoreBody = Type.Object(
         description: 'Messages as `<kind>:<id>`, e.g. `campaign:6f1c2b`; instead of tag.',
       }),
     ),
+    callbackUrl: Type.Optional(CallbackUrl),
     requestId: Type.Optional(
       Type.String({
         pattern: REQUEST_ID_PATTERN,
@@ -157,7 +160,7 @@ function parseIds(ids: readonly string[]): MessageRef[] {
 }
 
 export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions): void {
-  const { bulk, connection, temporalTimeoutMs, db, allowedDomains, limits } = options;
+  const { bulk, connection, temporalTimeoutMs, db, allowedDomains, callbacks, limits } = options;
   const withTemporal = <T>(fn: () => Promise<T>, ms = temporalTimeoutMs): Promise<T> => connection.withDeadline(Date.now() + ms, fn);
 
   routes.post(
@@ -213,6 +216,7 @@ export function registerBulkRoutes(routes: ApiServer, options: BulkRoutesOptions
               ...selection,
               ...(body.requestId !== undefined ? { requestId: body.requestId } : {}),
               ...(body.concurrency !== undefined ? { tuning: { concurrency: body.concurrency } } : {}),
+              ...(body.callbackUrl !== undefined ? { callbackUrl: assertCallbackUrl(body.callbackUrl, callbacks) } : {}),
             },
             { maxRunning: limits.maxRunningBulkRestores },
           ),

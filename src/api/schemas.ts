@@ -54,6 +54,12 @@ export type StopBody = Static<typeof StopBody>;
 
 export const ResumeBody = Type.Object({}, { additionalProperties: false });
 
+export const CallbackUrl = Type.String({
+  maxLength: 2000,
+  description:
+    'Called with a signed POST (Interaction-Data-Signature: t=…,v1=HMAC-SHA256) when the restore completes or fails, retried for up to 3 days; its host must be in CALLBACK_ALLOWED_HOSTS.',
+});
+
 export const RestoreBody = Type.Object(
   {
     requestedBy: Type.Optional({
@@ -62,6 +68,7 @@ export const RestoreBody = Type.Object(
         "Who is e-mailed when the data is back: by default the caller's own address (its token's e-mail); another address only in EMAIL_ALLOWED_DOMAINS.",
     }),
     requestId: Type.Optional(RequestId),
+    callbackUrl: Type.Optional(CallbackUrl),
   },
   { additionalProperties: false },
 );

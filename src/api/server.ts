@@ -14,6 +14,7 @@ import { connectTemporal, type TemporalHandles } from '../temporal/connection';
 import { authenticatorFor } from '../auth/authenticator';
 import { ensureBootstrapToken } from '../auth/bootstrap';
 import { allowedEmailDomains } from '../auth/policy';
+import { callbackPolicy } from '../config';
 import { buildApi, type ApiServer } from './app';
 import { apiLimitsFromEnv } from './limits';
 
@@ -45,6 +46,7 @@ export async function startApi(
   const env = options.env ?? process.env;
   // Bad security settings stop the start before anything is opened.
   const allowedDomains = allowedEmailDomains(env);
+  const callbacks = callbackPolicy(env);
   const limits = apiLimitsFromEnv(env);
   const ownsConnection = options.temporal === undefined;
   const temporal = options.temporal ?? (await connectTemporal(config, { waitMs: options.connectWaitMs ?? 30_000, log: logger }));
@@ -78,6 +80,7 @@ export async function startApi(
     archiveStores: archive.stores,
     auth,
     allowedEmailDomains: allowedDomains,
+    callbacks,
     limits,
     lifecycle: new LifecycleClient(temporal.client),
     bulk: new BulkRestoreClient(temporal.client),

@@ -29,6 +29,8 @@ export interface BulkRestoreRequest {
   /** Names the request explicitly instead of deriving its id from the content. */
   requestId?: string;
   tuning?: Partial<BulkRestoreTuning>;
+  /** Called with a signed POST when the request completes; already checked against the callback policy. */
+  callbackUrl?: string;
 }
 
 export interface NormalisedBulkRequest {
@@ -38,6 +40,7 @@ export interface NormalisedBulkRequest {
   /** Hash of the normalised selection and requester: tells whether an existing request is this one. */
   fingerprint: string;
   tuning: BulkRestoreTuning;
+  callbackUrl?: string;
 }
 
 function positiveInt(value: unknown, field: string, max: number): number {
@@ -119,7 +122,14 @@ export function normaliseBulkRequest(request: BulkRestoreRequest): NormalisedBul
   const selection = normaliseSelection(request);
   const fingerprint = requestFingerprint(selection, requestedBy);
   const requestId = request.requestId === undefined ? derivedRequestId(fingerprint) : assertRequestId(request.requestId);
-  return { selection, requestedBy, requestId, fingerprint, tuning: normaliseTuning(request.tuning) };
+  return {
+    selection,
+    requestedBy,
+    requestId,
+    fingerprint,
+    tuning: normaliseTuning(request.tuning),
+    ...(request.callbackUrl ? { callbackUrl: request.callbackUrl } : {}),
+  };
 }
 
 /** Accepts a request id or the whole workflow ID, as an operator may copy either from the Web UI. */

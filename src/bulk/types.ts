@@ -93,6 +93,8 @@ export interface BulkRestoreInput {
   selection: BulkSelection;
   requestedBy: string;
   tuning: BulkRestoreTuning;
+  /** Called with a signed POST (bulk_restore.completed) once the request is done. Absent in requests before callbacks. */
+  callbackUrl?: string;
   /** Set only by continue-as-new. */
   carried?: BulkRestoreState;
 }

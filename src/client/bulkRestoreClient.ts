@@ -109,7 +109,13 @@ export class BulkRestoreClient {
     }
     const selection = summariseSelection(n.selection);
     const memo: RequestMemo = { fingerprint: n.fingerprint, selection, requestedBy: n.requestedBy };
-    const input: BulkRestoreInput = { requestId: n.requestId, selection: n.selection, requestedBy: n.requestedBy, tuning: n.tuning };
+    const input: BulkRestoreInput = {
+      requestId: n.requestId,
+      selection: n.selection,
+      requestedBy: n.requestedBy,
+      tuning: n.tuning,
+      ...(n.callbackUrl ? { callbackUrl: n.callbackUrl } : {}),
+    };
     try {
       await this.client.workflow.start<typeof interactionDataBulkRestore>(BULK_RESTORE_WORKFLOW_TYPE, {
         workflowId,

@@ -59,6 +59,8 @@ export interface RestoreRequest {
   requestId?: string;
   /** Workflow ID the actor signals (`restoreDone`) when the request is served or cannot be. */
   notifyWorkflowId?: string;
+  /** Called when the request is served or cannot be; checked against the callback policy by the caller (src/callbacks/callbackUrl.ts). */
+  callbackUrl?: string;
 }
 
 export interface RestoreAccepted {
@@ -152,7 +154,12 @@ export class LifecycleClient {
     const ref = messageRef(kind, id);
     const requestedBy = request.requestedBy === '' && request.notifyWorkflowId ? '' : assertEmail(request.requestedBy);
     const requestId = request.requestId === undefined ? randomUUID() : assertRequestId(request.requestId);
-    const payload = { requestedBy, requestId, ...(request.notifyWorkflowId ? { notifyWorkflowId: request.notifyWorkflowId } : {}) };
+    const payload = {
+      requestedBy,
+      requestId,
+      ...(request.notifyWorkflowId ? { notifyWorkflowId: request.notifyWorkflowId } : {}),
+      ...(request.callbackUrl ? { callbackUrl: request.callbackUrl } : {}),
+    };
     try {
       const outcome = await this.updateWithStart<RestoreOutcome, [typeof payload]>(ref, restoreUpdate, [payload]);
       return { requestId: outcome.requestId, accepted: outcome.outcome === 'accepted', state: outcome.state };

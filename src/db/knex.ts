@@ -18,7 +18,7 @@ import * as migration013 from './migrations/013_erasure';
 import * as migration014 from './migrations/014_late_wakeups';
 import * as migration015 from './migrations/015_hot_table_changes';
 import * as migration016 from './migrations/016_shared_hot_tables';
-import * as migration017 from './migrations/017_archiving_brake';
+import * as migration017 from './migrations/017_brake_and_callbacks';
 
 export type Db = Knex;
 
@@ -133,7 +133,7 @@ const migrations: Record<string, Knex.Migration> = {
   '014_late_wakeups': migration014,
   '015_hot_table_changes': migration015,
   '016_shared_hot_tables': migration016,
-  '017_archiving_brake': migration017,
+  '017_brake_and_callbacks': migration017,
 };
 
 /** Migrations are compiled in, so they run the same from source, from a build or in a container. */

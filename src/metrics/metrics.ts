@@ -61,6 +61,13 @@ const actors = new Gauge({
   registers: [registry],
 });
 
+export const callbacks = new Counter({
+  name: 'interaction_data_callbacks_total',
+  help: 'Restore callbacks delivered (answered 2xx); failed attempts are retried by Temporal and show in its activity metrics.',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 const archivingPaused = new Gauge({
   name: 'interaction_data_archiving_paused',
   help: '1 while archiving is paused (`interaction-data archiving pause`), else 0 (read when scraped).',

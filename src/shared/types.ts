@@ -21,6 +21,8 @@ export type ResumeSignal = Record<string, never>;
 export interface RestoreSignal {
   /** E-mail address that receives the "restore complete" notification; empty for none. */
   requestedBy: string;
+  /** URL called (a signed POST) when the request is served or cannot be; checked by the client against the allowed hosts. */
+  callbackUrl?: string;
   /** Caller-chosen id; a restore with an id the actor has already seen is ignored. */
   requestId?: string;
   /** Workflow ID that gets a `restoreDone` signal when this request is served or cannot be. */
@@ -131,6 +133,17 @@ export interface PendingRestore {
   requestedBy: string;
   requestedAt: string;
   notifyWorkflowId?: string;
+  callbackUrl?: string;
+}
+
+/** A signed POST to a requester's callback URL (src/callbacks/deliver.ts). */
+export interface CallbackDelivery {
+  url: string;
+  /** The same on every attempt and every run that sends it: receivers deduplicate by it. */
+  deliveryId: string;
+  /** `restore.completed`, `restore.failed` or `bulk_restore.completed`; also the body's `event`. */
+  event: string;
+  body: Record<string, unknown>;
 }
 
 export interface CompletedRestore extends PendingRestore {

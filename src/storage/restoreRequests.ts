@@ -13,6 +13,7 @@ export async function keepRestoreRequest(db: Db, ref: MessageRef, request: Pendi
       requested_by: request.requestedBy,
       requested_at: toSqlDatetime(request.requestedAt),
       notify_workflow_id: request.notifyWorkflowId ?? null,
+      callback_url: request.callbackUrl ?? null,
     })
     .onConflict(['kind', 'message_id', 'request_id'])
     .ignore();
@@ -40,16 +41,14 @@ export async function pendingRestoreRequests(db: Db, ref: MessageRef): Promise<P
     .where({ kind: ref.kind, message_id: ref.id })
     .whereNull('settled_at')
     .orderBy('requested_at')
-    .select<{ request_id: string; requested_by: string; requested_at: string; notify_workflow_id: string | null }[]>(
-      'request_id',
-      'requested_by',
-      'requested_at',
-      'notify_workflow_id',
-    );
+    .select<
+      { request_id: string; requested_by: string; requested_at: string; notify_workflow_id: string | null; callback_url: string | null }[]
+    >('request_id', 'requested_by', 'requested_at', 'notify_workflow_id', 'callback_url');
   return rows.map((r) => ({
     requestId: r.request_id,
     requestedBy: r.requested_by,
     requestedAt: fromSqlDatetime(r.requested_at) as string,
     ...(r.notify_workflow_id ? { notifyWorkflowId: r.notify_workflow_id } : {}),
+    ...(r.callback_url ? { callbackUrl: r.callback_url } : {}),
   }));
 }

@@ -2,6 +2,7 @@
 import pino from 'pino';
 import { buildApi, type ApiServer } from '../../src/api/app';
 import { LifecycleClient } from '../../src/client/lifecycleClient';
+import { BulkRestoreClient } from '../../src/client/bulkRestoreClient';
 import type { TestAuth } from './auth';
 import type { TestStack } from './stack';
 
@@ -10,8 +11,10 @@ export async function stackApi(stack: TestStack, auth: TestAuth): Promise<ApiSer
     auth: auth.auth,
     db: stack.db,
     lifecycle: new LifecycleClient(stack.client),
+    bulk: new BulkRestoreClient(stack.client),
     connection: stack.connection,
     temporalTimeoutMs: 30_000,
+    callbacks: stack.config.callbacks,
     logger: pino({ level: 'silent' }),
   });
   await app.ready();

@@ -28,6 +28,8 @@ import {
 import { describeFailure, failOnErrors, forEachRef } from '../batch';
 import { classifyFailure } from '../../api/errors';
 import { CommandFailedError, UsageError, type CliContext } from '../context';
+import { assertCallbackUrl } from '../../callbacks/callbackUrl';
+import { callbackPolicy } from '../../config';
 import { json, table } from '../format';
 import { mapLimit, startProgress } from '../progress';
 import { bulkClient, followBulkRestore } from './bulk';
@@ -44,6 +46,17 @@ interface RestoreOptions {
   wait?: boolean;
   timeout?: string;
   pollInterval?: string;
+  callbackUrl?: string;
+}
+
+/** `--callback-url`, checked against the service's callback policy (CALLBACK_ALLOWED_HOSTS, CALLBACK_SIGNING_SECRET). */
+function parseCallbackOption(ctx: CliContext, text: string | undefined): { callbackUrl?: string } {
+  if (text === undefined) return {};
+  try {
+    return { callbackUrl: assertCallbackUrl(text, callbackPolicy(ctx.io.env ?? process.env)) };
+  } catch (err) {
+    throw new UsageError(`--callback-url: ${(err as Error).message}`);
+  }
 }
 
 export function registerRestore(program: Command, ctx: CliContext): void {
@@ -59,6 +72,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'list what would be restored; nothing is sent')
     .option('--json', 'bulk: print the final progress (with --dry-run: the preview; with --detach: the request) as JSON')
     .option('--concurrency <n>', `bulk: messages restored at the same time (default 20, at most ${MAX_BULK_CONCURRENCY})`)
+    .option('--callback-url <url>', 'also POST a signed notice to this URL when the restore completes or fails (bulk: when it is done)')
     .option('--wait', 'one message: wait until it is available again (a bulk restore is always followed unless --detach)')
     .option('--timeout <seconds>', 'stop waiting after this many seconds (the restore goes on)')
     .addOption(new Option('--poll-interval <ms>', 'how often to ask for status').default('1000').hideHelp())
@@ -87,7 +101,8 @@ export function registerRestore(program: Command, ctx: CliContext): void {
       if (refs && refs.length === 1 && !bulkOnly) {
         const requestedBy = parseEmailOption('--requested-by', options.requestedBy);
         if (!options.wait && options.timeout !== undefined) throw new UsageError('--timeout only applies with --wait');
-        await restoreOne(ctx, refs[0], { requestedBy, requestId, wait: Boolean(options.wait), timeoutMs, pollMs });
+        const callback = parseCallbackOption(ctx, options.callbackUrl);
+        await restoreOne(ctx, refs[0], { requestedBy, requestId, callback, wait: Boolean(options.wait), timeoutMs, pollMs });
         return;
       }
 
@@ -111,6 +126,7 @@ export function registerRestore(program: Command, ctx: CliContext): void {
         ...(tag !== undefined ? { tag, ...(kind ? { kind } : {}) } : { refs }),
         ...(requestId !== undefined ? { requestId } : {}),
         ...(concurrency !== undefined ? { tuning: { concurrency } } : {}),
+        ...parseCallbackOption(ctx, options.callbackUrl),
       };
       const client = await bulkClient(ctx);
       let started;
@@ -166,11 +182,18 @@ function printPreview(ctx: CliContext, p: BulkRestorePreview, asJson: boolean): 
 async function restoreOne(
   ctx: CliContext,
   ref: MessageRef,
-  opts: { requestedBy: string; requestId: string | undefined; wait: boolean; timeoutMs: number | null; pollMs: number },
+  opts: {
+    requestedBy: string;
+    requestId: string | undefined;
+    callback: { callbackUrl?: string };
+    wait: boolean;
+    timeoutMs: number | null;
+    pollMs: number;
+  },
 ): Promise<void> {
-  const { requestedBy, requestId } = opts;
+  const { requestedBy, requestId, callback } = opts;
   const outcomes = await forEachRef(ctx, [ref], 'requesting restore', (lifecycle, r) =>
-    lifecycle.restore(r.kind, r.id, requestId === undefined ? { requestedBy } : { requestedBy, requestId }),
+    lifecycle.restore(r.kind, r.id, requestId === undefined ? { requestedBy, ...callback } : { requestedBy, requestId, ...callback }),
   );
   for (const o of outcomes) {
     if (!o.ok) continue;

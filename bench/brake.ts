@@ -1,0 +1,308 @@
+/**
+ * The brake: does a backlog of due messages draining leave ingestion its throughput? Ingestion runs
+ * flat out (BENCH_BRAKE_WRITERS concurrent writers of BENCH_BRAKE_BATCH events each) alone, then while
+ * BENCH_BRAKE_MESSAGES (default 1,000) due messages of BENCH_BRAKE_ROWS rows each (default 500) drain,
+ * once with the worker's defaults (the brake: WORKER_MOVE_SLOTS, MOVE_NICE_RATIO,
+ * MOVE_MAX_THREADS_RUNNING) and once without it (64 move slots, no nice ratio, no load limit).
+ * Ingestion alone is measured before each drain, so a drift of the machine shows.
+ *
+ *   npm run bench:brake
+ *   BENCH_BRAKE_MESSAGES=200 npm run bench:brake        a quick look
+ *
+ * Reported: events/s alone and beside each drain, their ratio (the target: at least 0.8 with the
+ * brake), how long each drain took, and that every message archived exactly once.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { ingestEvents } from '../src/dataplane/ingest/ingest';
+import type { InteractionEvent } from '../src/dataplane/ingest/events';
+import { stopSignal } from '../workflows/definitions';
+import { MessageKindAttr } from '../src/shared/searchAttributes';
+import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
+import { loadConfig } from '../src/config';
+import type { MessageRef } from '../src/shared/types';
+import { createBenchDatabase, forEachLimited, hotRowsLike, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
+import { cpuSeconds, fmtInt, uptimeLine } from './lib/proc';
+import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
+import { runOnBenchServer, type BenchServer } from './lib/server';
+import { spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
+
+const SIGNALS_AT_ONCE = 32;
+
+interface Throughput {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+}
+
+/** Ingestion flat out: `writers` loops, each storing a batch as soon as its last one is in. */
+function ingestFlatOut(bench: BenchDatabase, writers: number, batch: number): { stop(): Promise<Throughput> } {
+  let stopped = false;
+  let events = 0;
+  let seq = 0;
+  const started = performance.now();
+  const loops = Array.from({ length: writers }, async () => {
+    while (!stopped) {
+      const list: InteractionEvent[] = Array.from({ length: batch }, () => {
+        const n = seq++;
+        return {
+          eventId: `live-${n}-${randomBytes(3).toString('hex')}`,
+          type: 'opened',
+          messageKind: 'campaign',
+          messageId: `live-${n % 50}`,
+          userId: `live-user-${n % 20_000}`,
+          occurredAt: new Date().toISOString(),
+          variantId: 'v1',
+        };
+      });
+      events += (await ingestEvents(bench.db, list)).stored;
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+      const seconds = (performance.now() - started) / 1000;
+      return { events, seconds, eventsPerSecond: events / seconds };
+    },
+  };
+}
+
+async function count(bench: BenchDatabase, sql: string): Promise<number> {
+  const [rows] = (await bench.db.raw(sql)) as [{ n: string | number | null }[]];
+  return Number(rows[0].n ?? 0);
+}
+
+/** Cores each process kept busy over a phase: where the machine's two cores went. */
+interface CoresBusy {
+  mysql: number | null;
+  temporal: number | null;
+  worker: number | null;
+  ingestion: number;
+}
+
+function cpuMeter(pids: { mysql: number | null; temporal: number | null; worker: number | null }): { stop(): CoresBusy } {
+  const read = (pid: number | null) => (pid ? cpuSeconds(pid) : NaN);
+  const own = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const t0 = performance.now();
+  const start = { mysql: read(pids.mysql), temporal: read(pids.temporal), worker: read(pids.worker), ingestion: own() };
+  return {
+    stop() {
+      const seconds = (performance.now() - t0) / 1000;
+      const busy = (now: number, then: number) => (Number.isNaN(now - then) ? null : (now - then) / seconds);
+      return {
+        mysql: busy(read(pids.mysql), start.mysql),
+        temporal: busy(read(pids.temporal), start.temporal),
+        worker: busy(read(pids.worker), start.worker),
+        ingestion: (own() - start.ingestion) / seconds,
+      };
+    },
+  };
+}
+
+const cores = (c: CoresBusy) => [c.mysql, c.temporal, c.worker, c.ingestion].map((x) => (x === null ? '–' : x.toFixed(2))).join(' / ');
+
+interface DrainFigures {
+  coresAlone: CoresBusy;
+  coresBeside: CoresBusy;
+  label: string;
+  env: Record<string, string>;
+  alone: Throughput;
+  beside: Throughput;
+  ratio: number;
+  drainSeconds: number;
+  exactlyOnce: boolean;
+}
+
+export async function brakeBench(server: BenchServer) {
+  const messages = envInt('BENCH_BRAKE_MESSAGES', 1000);
+  const rowsEach = envInt('BENCH_BRAKE_ROWS', 500);
+  const writers = envInt('BENCH_BRAKE_WRITERS', 4);
+  const batch = envInt('BENCH_BRAKE_BATCH', 200);
+  const aloneSeconds = envInt('BENCH_BRAKE_ALONE_SECONDS', 45);
+  const settleSeconds = envInt('BENCH_BRAKE_SETTLE_SECONDS', 30);
+  const timeoutMs = envInt('BENCH_BRAKE_TIMEOUT_MIN', 60) * 60_000;
+  // The brake as this environment configures it (the worker inherits it), the defaults where it says nothing.
+  const brake = loadConfig(process.env);
+  const uptimeBefore = uptimeLine();
+  log(`brake benchmark: ${fmtInt(messages)} due messages × ${rowsEach} rows, ingestion flat out (${writers} writers × ${batch})`);
+  log(`server: ${server.description}`);
+  const bench = await createBenchDatabase(server.url, `bench_brake_${randomBytes(3).toString('hex')}`);
+  const temporal = await startBenchTemporal();
+  const sets = [
+    {
+      prefix: 'braked-',
+      label: 'with the brake',
+      env: {} as Record<string, string>,
+    },
+    {
+      prefix: 'unbraked-',
+      label: 'without it',
+      env: { WORKER_MOVE_SLOTS: '64', MOVES_PER_SECOND: '0', MOVE_NICE_RATIO: '0', MOVE_MAX_THREADS_RUNNING: '0' },
+    },
+  ];
+  const refOf = (prefix: string, i: number): MessageRef => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `${prefix}${i}` });
+  try {
+    const seedStarted = performance.now();
+    await loadIntoHotTables(
+      bench.db,
+      async (staging) => {
+        for (const set of sets) {
+          for (let from = 0; from < messages; from += 1000) {
+            const to = Math.min(messages, from + 1000) - 1;
+            await bench.db.raw(`
+            INSERT INTO \`${staging}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, channel, occurred_at)
+            SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('${set.prefix}', a.seq),
+                   CONCAT('user-', (a.seq * 7919 + r.seq) % 50000), ELT(1 + r.seq % 3, 'received', 'opened', 'clicked'),
+                   IF(a.seq % 2 = 0, 'variant-1', NULL), IF(a.seq % 2 = 1, 'step-1', NULL), 'email',
+                   TIMESTAMPADD(SECOND, a.seq * 10 + r.seq, TIMESTAMP'2024-01-01 00:00:00')
+              FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
+          }
+        }
+      },
+      log,
+    );
+    log(`seeded ${fmtInt(2 * messages * rowsEach)} rows in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
+
+    const figures: DrainFigures[] = [];
+    for (const set of sets) {
+      // What the last drain left behind (InnoDB's purge of dropped rows, Temporal's own clean-up) settles first.
+      await sleep(settleSeconds * 1000);
+      const pids = { mysql: server.pid, temporal: temporal.server.pid ?? null, worker: null };
+      const aloneMeter = cpuMeter(pids);
+      const alone = ingestFlatOut(bench, writers, batch);
+      await sleep(aloneSeconds * 1000);
+      const aloneFigures = await alone.stop();
+      const coresAlone = aloneMeter.stop();
+      log(`ingestion alone: ${fmtInt(aloneFigures.eventsPerSecond)} events/s`);
+      await startDue(temporal, messages, (i) => refOf(set.prefix, i));
+
+      const worker = spawnBenchWorker({
+        temporalAddress: temporal.address,
+        mysqlUrl: bench.url,
+        ttl: '3 months',
+        cleanupInterval: '1 hour',
+        chunkRows: 5000,
+        extra: set.env,
+      });
+      const besideMeter = cpuMeter({ ...pids, worker: worker.child.pid ?? null });
+      const beside = ingestFlatOut(bench, writers, batch);
+      const started = performance.now();
+      const deadline = Date.now() + timeoutMs;
+      let besideFigures: Throughput;
+      let coresBeside: CoresBusy;
+      try {
+        for (let lastLog = Date.now(); ;) {
+          const done = await count(
+            bench,
+            `SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE '${set.prefix}%' AND state = 'expired'`,
+          );
+          if (done >= messages) break;
+          if (Date.now() > deadline) throw new Error(`${set.label}: only ${done} of ${messages} expired in ${timeoutMs / 60_000} min`);
+          if (Date.now() - lastLog > 30_000) {
+            log(`  ${set.label}: ${fmtInt(done)} / ${fmtInt(messages)} expired`);
+            lastLog = Date.now();
+          }
+          await sleep(500);
+        }
+      } finally {
+        besideFigures = await beside.stop();
+        coresBeside = besideMeter.stop();
+        await worker.stop();
+      }
+      const drainSeconds = (performance.now() - started) / 1000;
+      const generations = await count(bench, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${set.prefix}%'`);
+      const archived = await count(
+        bench,
+        `SELECT SUM(row_count) AS n FROM archive_manifests WHERE message_id LIKE '${set.prefix}%' AND status = 'archived'`,
+      );
+      const hotLeft = await hotRowsLike(bench.db, `${set.prefix}%`);
+      const exactlyOnce = generations === messages && archived === messages * rowsEach && hotLeft === 0;
+      const ratio = besideFigures.eventsPerSecond / aloneFigures.eventsPerSecond;
+      log(
+        `${set.label}: drained in ${drainSeconds.toFixed(0)} s; ingestion ${fmtInt(besideFigures.eventsPerSecond)} events/s beside it (${(ratio * 100).toFixed(0)} % of alone)`,
+      );
+      figures.push({
+        label: set.label,
+        env: set.env,
+        alone: aloneFigures,
+        beside: besideFigures,
+        ratio,
+        drainSeconds,
+        exactlyOnce,
+        coresAlone,
+        coresBeside,
+      });
+    }
+
+    const braked = figures[0];
+    const result = {
+      server: server.description,
+      messages,
+      rowsEach,
+      writers,
+      batch,
+      brake: { moveSlots: brake.worker.moveSlots, movesPerSecond: brake.worker.movesPerSecond, ...brake.moveThrottle },
+      drains: figures,
+      uptimeBefore,
+      uptimeAfter: uptimeLine(),
+    };
+    const markdown = [
+      `Server: ${server.description}. ${fmtInt(messages)} due messages × ${rowsEach} rows per drain; ingestion flat out, ${writers} writers × ${batch} events, in the benchmark's process; one worker; Temporal dev server (SQLite). The brake: ${brake.worker.moveSlots} move slots, ${brake.worker.movesPerSecond ?? 'no limit of'} moves per second, nice ratio ${brake.moveThrottle.niceRatio}, Threads_running limit ${brake.moveThrottle.maxThreadsRunning}.`,
+      '',
+      table(
+        [
+          'drain',
+          'ingestion alone (events/s)',
+          'beside the drain (events/s)',
+          'beside / alone',
+          'drain took',
+          'cores busy alone → beside (MariaDB / Temporal / worker / ingestion)',
+          'archived exactly once',
+        ],
+        figures.map((f) => [
+          f.label,
+          fmtInt(f.alone.eventsPerSecond),
+          fmtInt(f.beside.eventsPerSecond),
+          `${(f.ratio * 100).toFixed(0)} %`,
+          `${f.drainSeconds.toFixed(0)} s`,
+          `${cores(f.coresAlone)} → ${cores(f.coresBeside)}`,
+          verdict(f.exactlyOnce),
+        ]),
+      ),
+      '',
+      table(['check', 'result'], [['with the brake, ingestion keeps at least 80 % of its throughput', verdict(braked.ratio >= 0.8)]]),
+    ].join('\n');
+    log(`results: ${saveResults('brake', { ...result, markdown })}`);
+    if (!figures.every((f) => f.exactlyOnce)) throw new Error('a drain did not archive every message exactly once');
+    return { ...result, markdown };
+  } finally {
+    await temporal.close();
+    if (!process.env.BENCH_KEEP) await bench.drop();
+  }
+}
+
+/** Starts every actor of the set with a stop a year back: all due at once when a worker polls. */
+async function startDue(temporal: BenchTemporal, messages: number, refOf: (i: number) => MessageRef): Promise<void> {
+  const stoppedAt = new Date(Date.now() - 365 * 86_400_000).toISOString();
+  await forEachLimited(
+    Array.from({ length: messages }, (_, i) => refOf(i)),
+    SIGNALS_AT_ONCE,
+    async (ref) => {
+      await temporal.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
+        workflowId: lifecycleWorkflowId(ref),
+        taskQueue: TASK_QUEUE,
+        args: [{ kind: ref.kind, id: ref.id }],
+        typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
+        signal: stopSignal,
+        signalArgs: [{ stoppedAt }],
+      });
+    },
+  );
+}
+
+if (require.main === module) exitWhenSettled(runOnBenchServer(brakeBench), 'bench:brake');
