@@ -94,6 +94,7 @@ const PATCH_EXPIRE_IN_ONE_ACTIVITY = 'expiry-in-one-activity';
 const PATCH_FIRST_STOP_PUBLISHES = 'first-stop-publishes';
 const PATCH_DEADLINES_FROM_ACTIVITIES = 'deadlines-from-activities';
 const PATCH_MOVES_QUEUE = 'moves-task-queue';
+const PATCH_ERASE_ANSWERED_WHEN_TAKEN = 'erase-answered-when-taken';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -299,13 +300,19 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   });
 
   // ---- a user's erasure ----
-  // New in this version: histories recorded before hold no `eraseUser` Update, so nothing they replay
-  // reaches the commands below, and no patch is needed.
   setHandler(
     eraseUserUpdate,
-    (request: EraseUserRequest): EraseUserAccepted => {
+    async (request: EraseUserRequest): Promise<EraseUserAccepted> => {
       m.requestErasure(request);
       refreshDetails();
+      if (patched(PATCH_ERASE_ANSWERED_WHEN_TAKEN)) {
+        // Answered once the loop has taken the erasure (and so scheduled its activity), never before:
+        // answered at once, the Update's completion and the loop's activity came out in an order that
+        // depended on how the workflow task was cut into activations, which a new worker after a
+        // timed-out task cut differently from the replay (CI: TMPRL1100 "Update machine does not handle
+        // this event: ActivityTaskScheduled"). An actor in the middle of a move answers after it.
+        await condition(() => !s.inbox.some((e) => e.type === 'erase' && e.request.requestId === request.requestId));
+      }
       return { requestId: request.requestId, state: s.state };
     },
     {
