@@ -8,6 +8,7 @@
  *
  *   npm run bench:brake
  *   BENCH_BRAKE_MESSAGES=200 npm run bench:brake        a quick look
+ *   MOVES_PER_SECOND=1 BENCH_BRAKE_SETS=braked npm run bench:brake    one paced drain, no comparison
  *
  * Reported: events/s alone and beside each drain, their ratio (the target: at least 0.8 with the
  * brake), how long each drain took, and that every message archived exactly once.
@@ -145,6 +146,10 @@ export async function brakeBench(server: BenchServer) {
       env: { WORKER_MOVE_SLOTS: '64', MOVES_PER_SECOND: '0', MOVE_NICE_RATIO: '0', MOVE_MAX_THREADS_RUNNING: '0' },
     },
   ];
+  // BENCH_BRAKE_SETS=braked runs the drain with the brake alone (a slower pace, without the comparison).
+  const only = (process.env.BENCH_BRAKE_SETS ?? 'braked,unbraked').split(',').map((x) => x.trim());
+  for (let i = sets.length - 1; i >= 0; i -= 1) if (!only.includes(sets[i].prefix.replace(/-$/, ''))) sets.splice(i, 1);
+  if (sets.length === 0) throw new Error('BENCH_BRAKE_SETS: give braked, unbraked or both');
   const refOf = (prefix: string, i: number): MessageRef => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `${prefix}${i}` });
   try {
     const seedStarted = performance.now();
@@ -239,7 +244,7 @@ export async function brakeBench(server: BenchServer) {
       });
     }
 
-    const braked = figures[0];
+    const braked = figures.find((f) => f.label === 'with the brake') ?? figures[0];
     const result = {
       server: server.description,
       messages,
