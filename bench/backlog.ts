@@ -15,17 +15,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TypedSearchAttributes } from '@temporalio/common';
 import { ingestEvents } from '../src/dataplane/ingest/ingest';
-import type { InteractionEvent } from '../src/dataplane/ingest/events';
-import { stopSignal } from '../workflows/definitions';
-import { MessageKindAttr } from '../src/shared/searchAttributes';
-import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
+import { lifecycleWorkflowId } from '../src/shared/workflowId';
 import type { MessageRef } from '../src/shared/types';
 import { createBenchDatabase, forEachLimited, hotRowsLike, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
 import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
+import { countOf, dueRef, liveEvents, seedDueRows, startDueActors } from './lib/dueBacklog';
 import { spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
 
 const CONCURRENCY = 32;
@@ -33,14 +30,7 @@ const PREFIX = 'backlog-';
 /** Seconds the idle actors are watched for after the drain. */
 const IDLE_WATCH_SECONDS = 30;
 
-function refOf(i: number): MessageRef {
-  return { kind: i % 2 ? 'canvas' : 'campaign', id: `${PREFIX}${i}` };
-}
-
-async function count(bench: BenchDatabase, sql: string): Promise<number> {
-  const [rows] = (await bench.db.raw(sql)) as [{ n: string | number | null }[]];
-  return Number(rows[0].n ?? 0);
-}
+const refOf = (i: number): MessageRef => dueRef(PREFIX, i);
 
 interface IngestFigures {
   events: number;
@@ -64,18 +54,8 @@ function ingestBeside(bench: BenchDatabase, batch: number, rate: number): { stop
       const due = started + ((events + batch) / rate) * 1000;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      const list: InteractionEvent[] = Array.from({ length: batch }, () => {
-        const n = seq++;
-        return {
-          eventId: `live-${n}-${randomBytes(3).toString('hex')}`,
-          type: 'opened',
-          messageKind: 'campaign',
-          messageId: `live-${n % 50}`,
-          userId: `live-user-${n % 20_000}`,
-          occurredAt: new Date().toISOString(),
-          variantId: 'v1',
-        };
-      });
+      const list = liveEvents(seq, batch);
+      seq += batch;
       const t = performance.now();
       events += (await ingestEvents(bench.db, list)).stored;
       took.push(performance.now() - t);
@@ -138,16 +118,7 @@ export async function backlogBench(server: BenchServer) {
     await loadIntoHotTables(
       bench.db,
       async (staging) => {
-        for (let from = 0; from < messages; from += 1000) {
-          const to = Math.min(messages, from + 1000) - 1;
-          await bench.db.raw(`
-          INSERT INTO \`${staging}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, channel, occurred_at)
-          SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('${PREFIX}', a.seq),
-                 CONCAT('user-', (a.seq * 7919 + r.seq) % 50000), ELT(1 + r.seq % 3, 'received', 'opened', 'clicked'),
-                 IF(a.seq % 2 = 0, 'variant-1', NULL), IF(a.seq % 2 = 1, 'step-1', NULL), 'email',
-                 TIMESTAMPADD(SECOND, a.seq * 10 + r.seq, TIMESTAMP'2024-01-01 00:00:00')
-            FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
-        }
+        await seedDueRows(bench.db, staging, PREFIX, messages, rowsEach);
       },
       log,
     );
@@ -156,24 +127,12 @@ export async function backlogBench(server: BenchServer) {
     );
 
     // Every actor started by its stop signal, dated a year back, before any worker runs: all are due at once.
-    const stoppedAt = new Date(Date.now() - 365 * 86_400_000).toISOString();
     const signalStarted = performance.now();
-    let sent = 0;
-    await forEachLimited(
+    await startDueActors(
+      temporal,
       Array.from({ length: messages }, (_, i) => refOf(i)),
       CONCURRENCY,
-      async (ref) => {
-        await temporal.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-          workflowId: lifecycleWorkflowId(ref),
-          taskQueue: TASK_QUEUE,
-          args: [{ kind: ref.kind, id: ref.id }],
-          typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
-          signal: stopSignal,
-          signalArgs: [{ stoppedAt }],
-        });
-        sent += 1;
-        if (sent % 10_000 === 0) log(`  ${fmtInt(sent)} actors started with their stop`);
-      },
+      (sent) => sent % 10_000 === 0 && log(`  ${fmtInt(sent)} actors started with their stop`),
     );
     log(`all ${fmtInt(messages)} actors started in ${((performance.now() - signalStarted) / 1000).toFixed(0)} s`);
 
@@ -202,8 +161,8 @@ export async function backlogBench(server: BenchServer) {
     let besideFigures: IngestFigures;
     try {
       for (;;) {
-        done = await count(
-          bench,
+        done = await countOf(
+          bench.db,
           `SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE '${PREFIX}%' AND state = 'expired'`,
         );
         if (done >= messages) break;
@@ -231,10 +190,13 @@ export async function backlogBench(server: BenchServer) {
     );
 
     // Exactly once: one generation each, every row archived, none hot.
-    const generations = await count(bench, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%'`);
-    const second = await count(bench, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%' AND generation <> 1`);
-    const archived = await count(
-      bench,
+    const generations = await countOf(bench.db, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%'`);
+    const second = await countOf(
+      bench.db,
+      `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%' AND generation <> 1`,
+    );
+    const archived = await countOf(
+      bench.db,
       `SELECT SUM(row_count) AS n FROM archive_manifests WHERE message_id LIKE '${PREFIX}%' AND status = 'archived'`,
     );
     const hotLeft = await hotRowsLike(bench.db, `${PREFIX}%`);

@@ -15,19 +15,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TypedSearchAttributes } from '@temporalio/common';
 import { ingestEvents } from '../src/dataplane/ingest/ingest';
-import type { InteractionEvent } from '../src/dataplane/ingest/events';
-import { stopSignal } from '../workflows/definitions';
-import { MessageKindAttr } from '../src/shared/searchAttributes';
-import { LIFECYCLE_WORKFLOW_TYPE, lifecycleWorkflowId, TASK_QUEUE } from '../src/shared/workflowId';
 import { loadConfig } from '../src/config';
-import type { MessageRef } from '../src/shared/types';
-import { createBenchDatabase, forEachLimited, hotRowsLike, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
+import { createBenchDatabase, hotRowsLike, loadIntoHotTables, type BenchDatabase } from './lib/dataset';
 import { cpuSeconds, fmtInt, uptimeLine } from './lib/proc';
 import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
-import { spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
+import { countOf, dueRef, liveEvents, seedDueRows, startDueActors } from './lib/dueBacklog';
+import { spawnBenchWorker, startBenchTemporal } from './lib/stack';
 
 const SIGNALS_AT_ONCE = 32;
 
@@ -45,18 +40,8 @@ function ingestFlatOut(bench: BenchDatabase, writers: number, batch: number): { 
   const started = performance.now();
   const loops = Array.from({ length: writers }, async () => {
     while (!stopped) {
-      const list: InteractionEvent[] = Array.from({ length: batch }, () => {
-        const n = seq++;
-        return {
-          eventId: `live-${n}-${randomBytes(3).toString('hex')}`,
-          type: 'opened',
-          messageKind: 'campaign',
-          messageId: `live-${n % 50}`,
-          userId: `live-user-${n % 20_000}`,
-          occurredAt: new Date().toISOString(),
-          variantId: 'v1',
-        };
-      });
+      const list = liveEvents(seq, batch);
+      seq += batch;
       events += (await ingestEvents(bench.db, list)).stored;
     }
   });
@@ -68,11 +53,6 @@ function ingestFlatOut(bench: BenchDatabase, writers: number, batch: number): { 
       return { events, seconds, eventsPerSecond: events / seconds };
     },
   };
-}
-
-async function count(bench: BenchDatabase, sql: string): Promise<number> {
-  const [rows] = (await bench.db.raw(sql)) as [{ n: string | number | null }[]];
-  return Number(rows[0].n ?? 0);
 }
 
 /** Cores each process kept busy over a phase: where the machine's two cores went. */
@@ -152,28 +132,16 @@ export async function brakeBench(server: BenchServer) {
   const only = (process.env.BENCH_BRAKE_SETS ?? 'braked,unbraked').split(',').map((x) => x.trim());
   for (let i = sets.length - 1; i >= 0; i -= 1) if (!only.includes(sets[i].prefix.replace(/-$/, ''))) sets.splice(i, 1);
   if (sets.length === 0) throw new Error('BENCH_BRAKE_SETS: give braked, unbraked or both');
-  const refOf = (prefix: string, i: number): MessageRef => ({ kind: i % 2 ? 'canvas' : 'campaign', id: `${prefix}${i}` });
   try {
     const seedStarted = performance.now();
     await loadIntoHotTables(
       bench.db,
       async (staging) => {
-        for (const set of sets) {
-          for (let from = 0; from < messages; from += 1000) {
-            const to = Math.min(messages, from + 1000) - 1;
-            await bench.db.raw(`
-            INSERT INTO \`${staging}\` (event_id, message_kind, message_id, user_id, event_type, variant_id, step_id, channel, occurred_at)
-            SELECT UUID(), IF(a.seq % 2 = 1, 'canvas', 'campaign'), CONCAT('${set.prefix}', a.seq),
-                   CONCAT('user-', (a.seq * 7919 + r.seq) % 50000), ELT(1 + r.seq % 3, 'received', 'opened', 'clicked'),
-                   IF(a.seq % 2 = 0, 'variant-1', NULL), IF(a.seq % 2 = 1, 'step-1', NULL), 'email',
-                   TIMESTAMPADD(SECOND, a.seq * 10 + r.seq, TIMESTAMP'2024-01-01 00:00:00')
-              FROM seq_${from}_to_${to} a JOIN seq_1_to_${rowsEach} r`);
-          }
-        }
+        for (const set of sets) await seedDueRows(bench.db, staging, set.prefix, messages, rowsEach);
       },
       log,
     );
-    log(`seeded ${fmtInt(2 * messages * rowsEach)} rows in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
+    log(`seeded ${fmtInt(sets.length * messages * rowsEach)} rows in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
 
     const figures: DrainFigures[] = [];
     for (const set of sets) {
@@ -186,7 +154,11 @@ export async function brakeBench(server: BenchServer) {
       const aloneFigures = await alone.stop();
       const coresAlone = aloneMeter.stop();
       log(`ingestion alone: ${fmtInt(aloneFigures.eventsPerSecond)} events/s`);
-      await startDue(temporal, messages, (i) => refOf(set.prefix, i));
+      await startDueActors(
+        temporal,
+        Array.from({ length: messages }, (_, i) => dueRef(set.prefix, i)),
+        SIGNALS_AT_ONCE,
+      );
 
       const worker = spawnBenchWorker({
         temporalAddress: temporal.address,
@@ -205,8 +177,8 @@ export async function brakeBench(server: BenchServer) {
       let expiredAtEnd = messages;
       try {
         for (let lastLog = Date.now(); ;) {
-          const done = await count(
-            bench,
+          const done = await countOf(
+            bench.db,
             `SELECT COUNT(*) AS n FROM message_availability WHERE message_id LIKE '${set.prefix}%' AND state = 'expired'`,
           );
           if (done >= messages) break;
@@ -228,9 +200,9 @@ export async function brakeBench(server: BenchServer) {
         await worker.stop();
       }
       const drainSeconds = (performance.now() - started) / 1000;
-      const generations = await count(bench, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${set.prefix}%'`);
-      const archived = await count(
-        bench,
+      const generations = await countOf(bench.db, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${set.prefix}%'`);
+      const archived = await countOf(
+        bench.db,
         `SELECT SUM(row_count) AS n FROM archive_manifests WHERE message_id LIKE '${set.prefix}%' AND status = 'archived'`,
       );
       const hotLeft = await hotRowsLike(bench.db, `${set.prefix}%`);
@@ -301,25 +273,6 @@ export async function brakeBench(server: BenchServer) {
     await temporal.close();
     if (!process.env.BENCH_KEEP) await bench.drop();
   }
-}
-
-/** Starts every actor of the set with a stop a year back: all due at once when a worker polls. */
-async function startDue(temporal: BenchTemporal, messages: number, refOf: (i: number) => MessageRef): Promise<void> {
-  const stoppedAt = new Date(Date.now() - 365 * 86_400_000).toISOString();
-  await forEachLimited(
-    Array.from({ length: messages }, (_, i) => refOf(i)),
-    SIGNALS_AT_ONCE,
-    async (ref) => {
-      await temporal.client.workflow.signalWithStart(LIFECYCLE_WORKFLOW_TYPE, {
-        workflowId: lifecycleWorkflowId(ref),
-        taskQueue: TASK_QUEUE,
-        args: [{ kind: ref.kind, id: ref.id }],
-        typedSearchAttributes: new TypedSearchAttributes([{ key: MessageKindAttr, value: ref.kind }]),
-        signal: stopSignal,
-        signalArgs: [{ stoppedAt }],
-      });
-    },
-  );
 }
 
 if (require.main === module) exitWhenSettled(runOnBenchServer(brakeBench), 'bench:brake');
