@@ -22,9 +22,19 @@ import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences, findActiveReferences } from '../src/storage/references';
 import { ArchivingPausedError, forgetHolds, holdIfPaused, readArchivingPause } from '../src/storage/archivingPause';
 import { MoveThrottle } from '../src/storage/moveThrottle';
-import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
+import { isArchivingInto, loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
-import type { ArchiveInput, ArchiveOutcome, DeadlinePurpose, LifecycleActivities, PolicyActivities } from './types';
+import type { MessageRef } from '../src/shared/types';
+import type {
+  ArchiveInput,
+  ArchiveOutcome,
+  DeadlinePurpose,
+  ExpireInput,
+  ExpireOutcome,
+  LifecycleActivities,
+  PolicyActivities,
+  ReferenceCount,
+} from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import { createActorRecordActivities } from './actorRecords';
@@ -66,11 +76,11 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       onWait: (why, ms) => moveWaits.inc({ move: kind, why }, ms / 1000),
     });
 
-  async function archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome> {
+  async function archiveInteractions(input: ArchiveInput, pauseChecked = false): Promise<ArchiveOutcome> {
     const { kind, id, generation } = input;
     const ctx = Context.current();
     const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
-    await failIfPaused();
+    if (!pauseChecked) await failIfPaused();
     const manifest = await move(ctx, 'archive', input, (token) =>
       heartbeatWhile(ctx, resumeFrom, (report) => {
         let latest = resumeFrom;
@@ -100,6 +110,30 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     return { ...manifest, hotTableLeft, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
   }
 
+  async function countReferences(ref: MessageRef): Promise<ReferenceCount> {
+    const { count, audiences } = await findActiveReferences(db, ref);
+    const checkedAt = new Date().toISOString();
+    const counted = { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
+    if (count > 0) return counted;
+    const recheckAt = addDuration(new Date(checkedAt), config.archivingPauseRecheck).toISOString();
+    const archivingHeld = await holdIfPaused(db, ref, recheckAt);
+    return archivingHeld ? { ...counted, archivingHeld } : counted;
+  }
+
+  /**
+   * Records the message unavailable, archives it and records it expired. The row says unavailable before
+   * a single row moves, and expired once all have (as the actor's own records did). The caller has read
+   * the brake.
+   */
+  async function expire(input: ExpireInput): Promise<ExpireOutcome> {
+    const { kind, id, generation, stoppedAt, revision } = input;
+    const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
+    await recordAvailability(db, { ...record, state: 'archiving', revision });
+    const outcome = await archiveInteractions(input, true);
+    await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
+    return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
+  }
+
   /** Before an archive starts: a paused brake fails the attempt, to be retried once the recheck interval has passed. */
   async function failIfPaused(): Promise<void> {
     const pause = await readArchivingPause(db);
@@ -120,28 +154,28 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       return { expiresAt };
     },
     countActiveReferences: (ref) => countActiveReferences(db, ref),
-    async countReferences(ref) {
-      const { count, audiences } = await findActiveReferences(db, ref);
-      const checkedAt = new Date().toISOString();
-      const counted = { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
-      if (count > 0) return counted;
-      const recheckAt = addDuration(new Date(checkedAt), config.archivingPauseRecheck).toISOString();
-      const archivingHeld = await holdIfPaused(db, ref, recheckAt);
-      return archivingHeld ? { ...counted, archivingHeld } : counted;
-    },
+    countReferences,
 
     archiveInteractions,
 
     async expireMessage(input) {
-      const { kind, id, generation, stoppedAt, revision } = input;
-      const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
       // Paused since the actor counted its references: nothing is recorded or moved until it resumes.
       await failIfPaused();
-      // The row says unavailable before a single row moves, and expired once all have (as the actor's own records did).
-      await recordAvailability(db, { ...record, state: 'archiving', revision });
-      const outcome = await archiveInteractions(input);
-      await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
-      return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
+      return expire(input);
+    },
+
+    async expireUnlessReferenced(input) {
+      const ref = { kind: input.kind, id: input.id };
+      // A retry after the row said `archiving`: rows may have moved, so the expiry is finished, whatever
+      // the audiences say now (a paused brake still stops it at the archive's start, to be retried).
+      if (await isArchivingInto(db, ref, input.generation)) {
+        await failIfPaused();
+        return { outcome: 'expired', checkedAt: new Date().toISOString(), ...(await expire(input)) };
+      }
+      const counted = await countReferences(ref);
+      if (counted.count > 0 || counted.archivingHeld) return { outcome: 'kept', ...counted };
+      // The count read the brake a moment ago, released.
+      return { outcome: 'expired', checkedAt: counted.checkedAt, ...(await expire(input)) };
     },
 
     async restoreInteractions(input) {

@@ -57,7 +57,8 @@ export function timerSummary(s: ActorState): string {
 }
 
 /** The summary of a move: which generation, and whether it archives or restores it. */
-export function moveSummary(what: 'archive' | 'sweep' | 'restore', generation: number): string {
+export function moveSummary(what: 'archive' | 'sweep' | 'restore' | 'expiry', generation: number): string {
+  if (what === 'expiry') return `count references; unless referenced, archive generation ${generation}`;
   return what === 'sweep' ? `sweep late interactions into generation ${generation}` : `${what} generation ${generation}`;
 }
 

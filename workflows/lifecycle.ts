@@ -95,6 +95,7 @@ const PATCH_FIRST_STOP_PUBLISHES = 'first-stop-publishes';
 const PATCH_DEADLINES_FROM_ACTIVITIES = 'deadlines-from-activities';
 const PATCH_MOVES_QUEUE = 'moves-task-queue';
 const PATCH_ERASE_ANSWERED_WHEN_TAKEN = 'erase-answered-when-taken';
+const PATCH_COUNT_AND_EXPIRE = 'count-and-expire-in-one-activity';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -523,6 +524,7 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   async function checkReferencesAndMaybeArchive(): Promise<void> {
+    if (s.state === 'stopped' && patched(PATCH_COUNT_AND_EXPIRE)) return countAndExpire();
     const {
       count,
       checkedAt,
@@ -546,6 +548,39 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     if (decision === 'archiving' && patched(PATCH_EXPIRE_IN_ONE_ACTIVITY)) return expireInOneActivity();
     await publish(); // retained, or unavailable before a single row moves
     if (decision === 'archiving') await finishArchive();
+  }
+
+  /**
+   * A stopped message's deadline: the count and the expiry it allows in one activity
+   * (expireUnlessReferenced), one workflow task and one activity per expiry fewer than counting first,
+   * which is most of what an expiry costs Temporal (docs/SCALING.md). The actor says archiving from the
+   * start, as it did once the count was back; the loop reaches this step with an empty inbox, so a resume
+   * queued before it is applied first, and one that comes while the activity runs is refused as during
+   * any archive. A retained message counts again on its own (most of those counts find references).
+   */
+  async function countAndExpire(): Promise<void> {
+    m.expiryBegun();
+    s.revision += 1;
+    showState('archiving');
+    const input = { kind: s.kind, id: s.id, generation: s.generation, stoppedAt: s.stoppedAt, revision: s.revision };
+    const result = await guarded('archiveInteractions', () =>
+      mover.expireUnlessReferenced.executeWithOptions(moveOptions(moveSummary('expiry', s.generation)), [input]),
+    );
+    if (!result) return;
+    if (result.outcome === 'kept') {
+      const { count, checkedAt, nextCheckAt, audiences, archivingHeld } = result;
+      if (m.expiryKept(count, checkedAt, nextCheckAt, audiences, archivingHeld ?? null) === 'held') {
+        log.info('due, but archiving is paused', { pausedBy: archivingHeld?.pausedBy, recheckAt: s.dueAt });
+      }
+      await publish();
+      return;
+    }
+    const { outcome, checkedAt, hotTableLeft, nextSweepAt, ...manifest } = result;
+    m.expiryCounted(checkedAt);
+    s.revision += 1;
+    m.archived(manifest, nextSweepAt, sleeps(hotTableLeft), nowIso());
+    showState('expired');
+    s.state = 'expired';
   }
 
   /** How histories recorded before PATCH_DEADLINES_FROM_ACTIVITIES counted: the next check from a local activity. */

@@ -64,6 +64,14 @@ export async function isKnownMessage(db: Db, ref: MessageRef): Promise<boolean> 
  * Upserts the availability row every interaction-data feature joins on. The revision guard makes a
  * retried older write a no-op once a newer transition has been recorded.
  */
+/** Whether the message's row already records it unavailable on its way into `generation` (an expiry under way). */
+export async function isArchivingInto(db: Db, ref: MessageRef, generation: number): Promise<boolean> {
+  const row = await db('message_availability')
+    .where({ kind: ref.kind, message_id: ref.id })
+    .first<{ state: LifecycleState; generation: number } | undefined>('state', 'generation');
+  return row?.state === 'archiving' && Number(row.generation) === generation;
+}
+
 export async function recordAvailability(db: Db, r: AvailabilityRecord): Promise<void> {
   const values = {
     kind: r.kind,
