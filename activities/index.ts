@@ -22,7 +22,7 @@ import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences, findActiveReferences } from '../src/storage/references';
 import { ArchivingPausedError, forgetHolds, holdIfPaused, readArchivingPause } from '../src/storage/archivingPause';
 import { MoveThrottle } from '../src/storage/moveThrottle';
-import { isArchivingInto, loadMessageDetails, recordAvailability } from '../src/storage/availability';
+import { claimArchiving, isArchivingInto, loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
 import type { MessageRef } from '../src/shared/types';
 import type {
@@ -123,12 +123,12 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
   /**
    * Records the message unavailable, archives it and records it expired. The row says unavailable before
    * a single row moves, and expired once all have (as the actor's own records did). The caller has read
-   * the brake.
+   * the brake, and may have recorded `archiving` itself (`claimed`).
    */
-  async function expire(input: ExpireInput): Promise<ExpireOutcome> {
+  async function expire(input: ExpireInput, claimed = false): Promise<ExpireOutcome> {
     const { kind, id, generation, stoppedAt, revision } = input;
     const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
-    await recordAvailability(db, { ...record, state: 'archiving', revision });
+    if (!claimed) await recordAvailability(db, { ...record, state: 'archiving', revision });
     const outcome = await archiveInteractions(input, true);
     await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
     return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
@@ -174,8 +174,11 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       }
       const counted = await countReferences(ref);
       if (counted.count > 0 || counted.archivingHeld) return { outcome: 'kept', ...counted };
+      const { kind, id, generation, stoppedAt, revision } = input;
+      const claim = { kind, id, state: 'archiving' as const, available: false, stoppedAt, expiresAt: null, generation, revision };
+      if (!(await claimArchiving(db, claim))) return { outcome: 'preempted', checkedAt: counted.checkedAt };
       // The count read the brake a moment ago, released.
-      return { outcome: 'expired', checkedAt: counted.checkedAt, ...(await expire(input)) };
+      return { outcome: 'expired', checkedAt: counted.checkedAt, ...(await expire(input, true)) };
     },
 
     async restoreInteractions(input) {

@@ -153,6 +153,12 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   /** Set on a first run for a message no one ever defined, stopped or sent events for. */
   let unknownMessage = false;
   let problemShown = Boolean(s.problem);
+  /**
+   * The `archiving` revision of an expireUnlessReferenced under way that may still only be counting: a
+   * resume meanwhile claims it (preemptExpiry), and wins if it comes before the activity's claim. Never
+   * carried: the loop does not continue as new while the activity runs.
+   */
+  let undecidedExpiry: { revision: number; preempting: boolean } | null = null;
 
   /** The Web UI's "Current details": no command, so it is set as often as anything changes. */
   function refreshDetails(): void {
@@ -194,17 +200,29 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   );
 
   // ---- resume ----
+  /** A resume that meets the deadline's count is decided with it: it claims the expiry's revision first. */
+  function preemptUndecidedExpiry(): void {
+    if (!undecidedExpiry || undecidedExpiry.preempting) return;
+    undecidedExpiry.preempting = true;
+    const claim = { kind: s.kind, id: s.id, revision: undecidedExpiry.revision };
+    void db.preemptExpiry(claim).catch((err: unknown) => log.warn('could not claim the expiry for a resume', { error: String(err) }));
+  }
   setHandler(resumeSignal, () => {
     s.inbox.push({ type: 'resume', receivedAt: nowIso() });
+    preemptUndecidedExpiry();
   });
   setHandler(
     resumeUpdate,
-    async (_payload): Promise<ResumeOutcome> => (await awaitReply({ type: 'resume', receivedAt: nowIso() })) as ResumeOutcome,
+    async (_payload): Promise<ResumeOutcome> => {
+      const reply = awaitReply({ type: 'resume', receivedAt: nowIso() });
+      preemptUndecidedExpiry();
+      return (await reply) as ResumeOutcome;
+    },
     {
       // Refused before anything is recorded when the data is already gone; a resume accepted here is still
       // decided by the loop, in order with the deadline, and may yet be refused there.
       validator: (_payload) => {
-        if (!ready) return;
+        if (!ready || undecidedExpiry) return;
         const refusal = m.resumeRefusal();
         if (refusal) throw new Error(refusal);
       },
@@ -554,19 +572,30 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
    * A stopped message's deadline: the count and the expiry it allows in one activity
    * (expireUnlessReferenced), one workflow task and one activity per expiry fewer than counting first,
    * which is most of what an expiry costs Temporal (docs/SCALING.md). The actor says archiving from the
-   * start, as it did once the count was back; the loop reaches this step with an empty inbox, so a resume
-   * queued before it is applied first, and one that comes while the activity runs is refused as during
-   * any archive. A retained message counts again on its own (most of those counts find references).
+   * start, as it did once the count was back. A resume queued before this step is applied first; one that
+   * comes while the activity runs is accepted and claims the expiry's revision in MySQL: if that comes
+   * before the activity's own claim, the expiry stops before a row moves (`preempted`) and the resume is
+   * applied; after it, the resume is refused once the archive is done, as during any archive. A retained
+   * message counts again on its own (most of those counts find references).
    */
   async function countAndExpire(): Promise<void> {
     m.expiryBegun();
     s.revision += 1;
     showState('archiving');
     const input = { kind: s.kind, id: s.id, generation: s.generation, stoppedAt: s.stoppedAt, revision: s.revision };
+    undecidedExpiry = { revision: s.revision, preempting: false };
     const result = await guarded('archiveInteractions', () =>
       mover.expireUnlessReferenced.executeWithOptions(moveOptions(moveSummary('expiry', s.generation)), [input]),
-    );
+    ).finally(() => {
+      undecidedExpiry = null;
+    });
     if (!result) return;
+    if (result.outcome === 'preempted') {
+      // A resume claimed the revision first: nothing was recorded or moved, and the loop applies it next.
+      m.expiryPreempted(result.checkedAt);
+      showState(s.state);
+      return;
+    }
     if (result.outcome === 'kept') {
       const { count, checkedAt, nextCheckAt, audiences, archivingHeld } = result;
       if (m.expiryKept(count, checkedAt, nextCheckAt, audiences, archivingHeld ?? null) === 'held') {

@@ -375,6 +375,13 @@ export class LifecycleMachine {
     return this.referencesCounted(count, checkedAt, nextCheck, false, audiences, hold) === 'retained' ? 'retained' : 'held';
   }
 
+  /** A resume claimed the expiry's revision before it began to move rows: stopped and due again, the resume next. */
+  expiryPreempted(checkedAt: string): void {
+    this.s.state = 'stopped';
+    this.s.generation -= 1;
+    this.s.dueAt = checkedAt;
+  }
+
   /** The expiry's count found none: the archive went ahead. */
   expiryCounted(checkedAt: string): void {
     this.s.activeReferences = 0;
