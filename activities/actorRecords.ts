@@ -7,13 +7,9 @@ import { DataPlaneError } from '../src/dataplane/errors';
 import { guardOwnAudiences } from '../src/dataplane/messageService';
 import { loadMessage } from '../src/dataplane/messages';
 import { keepRestoreRequest, settleRestoreRequests } from '../src/storage/restoreRequests';
-import { preemptExpiry } from '../src/storage/availability';
 import type { LifecycleActivities } from './types';
 
-export type ActorRecordActivities = Pick<
-  LifecycleActivities,
-  'checkResumeGuards' | 'keepRestoreRequest' | 'settleRestoreRequests' | 'preemptExpiry'
->;
+export type ActorRecordActivities = Pick<LifecycleActivities, 'checkResumeGuards' | 'keepRestoreRequest' | 'settleRestoreRequests'>;
 
 export function createActorRecordActivities(db: Db): ActorRecordActivities {
   return {
@@ -28,7 +24,6 @@ export function createActorRecordActivities(db: Db): ActorRecordActivities {
         throw err;
       }
     },
-    preemptExpiry: ({ kind, id, revision }) => preemptExpiry(db, { kind, id }, revision),
     keepRestoreRequest: ({ kind, id, request }) => keepRestoreRequest(db, { kind, id }, request),
     settleRestoreRequests: ({ kind, id, requestIds }) => settleRestoreRequests(db, { kind, id }, requestIds),
   };

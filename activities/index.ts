@@ -22,19 +22,9 @@ import { messageHotTables } from '../src/storage/hotTables';
 import { countActiveReferences, findActiveReferences } from '../src/storage/references';
 import { ArchivingPausedError, forgetHolds, holdIfPaused, readArchivingPause } from '../src/storage/archivingPause';
 import { MoveThrottle } from '../src/storage/moveThrottle';
-import { claimArchiving, isArchivingInto, loadMessageDetails, recordAvailability } from '../src/storage/availability';
+import { loadMessageDetails, recordAvailability } from '../src/storage/availability';
 import type { SummaryMailer } from '../src/bulk/summaryEmail';
-import type { MessageRef } from '../src/shared/types';
-import type {
-  ArchiveInput,
-  ArchiveOutcome,
-  DeadlinePurpose,
-  ExpireInput,
-  ExpireOutcome,
-  LifecycleActivities,
-  PolicyActivities,
-  ReferenceCount,
-} from './types';
+import type { ArchiveInput, ArchiveOutcome, DeadlinePurpose, LifecycleActivities, PolicyActivities } from './types';
 import { createBulkRestoreActivities, type BulkRestoreActivities } from './bulkRestore';
 import { heartbeatWhile } from './heartbeat';
 import { createActorRecordActivities } from './actorRecords';
@@ -76,6 +66,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       onWait: (why, ms) => moveWaits.inc({ move: kind, why }, ms / 1000),
     });
 
+  /** `pauseChecked`: the caller read the brake a moment ago (expireMessage), so it is not read twice. */
   async function archiveInteractions(input: ArchiveInput, pauseChecked = false): Promise<ArchiveOutcome> {
     const { kind, id, generation } = input;
     const ctx = Context.current();
@@ -110,30 +101,6 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
     return { ...manifest, hotTableLeft, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
   }
 
-  async function countReferences(ref: MessageRef): Promise<ReferenceCount> {
-    const { count, audiences } = await findActiveReferences(db, ref);
-    const checkedAt = new Date().toISOString();
-    const counted = { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
-    if (count > 0) return counted;
-    const recheckAt = addDuration(new Date(checkedAt), config.archivingPauseRecheck).toISOString();
-    const archivingHeld = await holdIfPaused(db, ref, recheckAt);
-    return archivingHeld ? { ...counted, archivingHeld } : counted;
-  }
-
-  /**
-   * Records the message unavailable, archives it and records it expired. The row says unavailable before
-   * a single row moves, and expired once all have (as the actor's own records did). The caller has read
-   * the brake, and may have recorded `archiving` itself (`claimed`).
-   */
-  async function expire(input: ExpireInput, claimed = false): Promise<ExpireOutcome> {
-    const { kind, id, generation, stoppedAt, revision } = input;
-    const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
-    if (!claimed) await recordAvailability(db, { ...record, state: 'archiving', revision });
-    const outcome = await archiveInteractions(input, true);
-    await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
-    return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
-  }
-
   /** Before an archive starts: a paused brake fails the attempt, to be retried once the recheck interval has passed. */
   async function failIfPaused(): Promise<void> {
     const pause = await readArchivingPause(db);
@@ -154,31 +121,28 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       return { expiresAt };
     },
     countActiveReferences: (ref) => countActiveReferences(db, ref),
-    countReferences,
+    async countReferences(ref) {
+      const { count, audiences } = await findActiveReferences(db, ref);
+      const checkedAt = new Date().toISOString();
+      const counted = { count, audiences, checkedAt, nextCheckAt: deadline(checkedAt, 'cleanup') };
+      if (count > 0) return counted;
+      const recheckAt = addDuration(new Date(checkedAt), config.archivingPauseRecheck).toISOString();
+      const archivingHeld = await holdIfPaused(db, ref, recheckAt);
+      return archivingHeld ? { ...counted, archivingHeld } : counted;
+    },
 
     archiveInteractions,
 
     async expireMessage(input) {
+      const { kind, id, generation, stoppedAt, revision } = input;
+      const record = { kind, id, available: false, stoppedAt, expiresAt: null, generation };
       // Paused since the actor counted its references: nothing is recorded or moved until it resumes.
       await failIfPaused();
-      return expire(input);
-    },
-
-    async expireUnlessReferenced(input) {
-      const ref = { kind: input.kind, id: input.id };
-      // A retry after the row said `archiving`: rows may have moved, so the expiry is finished, whatever
-      // the audiences say now (a paused brake still stops it at the archive's start, to be retried).
-      if (await isArchivingInto(db, ref, input.generation)) {
-        await failIfPaused();
-        return { outcome: 'expired', checkedAt: new Date().toISOString(), ...(await expire(input)) };
-      }
-      const counted = await countReferences(ref);
-      if (counted.count > 0 || counted.archivingHeld) return { outcome: 'kept', ...counted };
-      const { kind, id, generation, stoppedAt, revision } = input;
-      const claim = { kind, id, state: 'archiving' as const, available: false, stoppedAt, expiresAt: null, generation, revision };
-      if (!(await claimArchiving(db, claim))) return { outcome: 'preempted', checkedAt: counted.checkedAt };
-      // The count read the brake a moment ago, released.
-      return { outcome: 'expired', checkedAt: counted.checkedAt, ...(await expire(input, true)) };
+      // The row says unavailable before a single row moves, and expired once all have (as the actor's own records did).
+      await recordAvailability(db, { ...record, state: 'archiving', revision });
+      const outcome = await archiveInteractions(input, true);
+      await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
+      return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
     },
 
     async restoreInteractions(input) {

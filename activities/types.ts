@@ -58,15 +58,6 @@ export interface ExpireOutcome extends ArchiveOutcome {
   nextSweepAt: string;
 }
 
-/**
- * A due message's expiry from its reference count on, in one activity: kept (referenced, or held by the
- * brake) with the count, or archived with the archive's outcome and the count that let it go.
- */
-export type ExpiryOutcome =
-  | ({ outcome: 'kept' } & ReferenceCount)
-  | { outcome: 'preempted'; checkedAt: string }
-  | ({ outcome: 'expired'; checkedAt: string } & ExpireOutcome);
-
 export interface RestoreEmail {
   to: string;
   restoreId: string;
@@ -132,19 +123,6 @@ export interface LifecycleActivities {
    * records it `expired` (at `revision + 1`), so the actor schedules one activity instead of three.
    */
   expireMessage(input: ExpireInput): Promise<ExpireOutcome>;
-  /**
-   * countReferences and expireMessage in one activity: `kept` when audiences reference the message or
-   * archiving is paused (nothing recorded or moved), `preempted` when a resume claimed the revision
-   * first (preemptExpiry), otherwise the expiry into `generation`. An attempt
-   * that finds the message already recorded `archiving` into that generation goes on with the archive
-   * without counting again: rows may have moved.
-   */
-  expireUnlessReferenced(input: ExpireInput): Promise<ExpiryOutcome>;
-  /**
-   * A resume that came while expireUnlessReferenced runs claims the revision it would record `archiving`
-   * at; true when it came first (the expiry then stops as `preempted` before a row moves).
-   */
-  preemptExpiry(input: MessageRef & { revision: number }): Promise<boolean>;
   restoreInteractions(input: ArchiveInput): Promise<RestoreOutcome>;
   sendRestoreEmail(email: RestoreEmail): Promise<void>;
   /** One signed POST to a requester's callback URL; retried by Temporal until it is answered 2xx. */

@@ -104,7 +104,6 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     activities: {
       archiveInteractions: (input: ArchiveInput) => activities.archiveInteractions(input),
       expireMessage: (input: ExpireInput) => activities.expireMessage(input),
-      expireUnlessReferenced: (input: ExpireInput) => activities.expireUnlessReferenced(input),
       restoreInteractions: (input: ArchiveInput) => activities.restoreInteractions(input),
       countReferences: (ref: MessageRef) => activities.countReferences(ref),
     },

@@ -97,7 +97,7 @@ describe('the actor in the Web UI', () => {
     assert.match(restored, /\*\*Last restore:\*\* requested by ops@example\.com at .*: 120 rows/);
 
     const lines = await summaries(ref);
-    assert.ok(lines.includes('expireUnlessReferenced: count references; unless referenced, archive generation 1'), lines.join('\n'));
+    assert.ok(lines.includes('expireMessage: archive generation 1'), lines.join('\n'));
     assert.ok(lines.includes('restoreInteractions: restore generation 1'), lines.join('\n'));
     assert.ok(
       lines.some((l) => /^timer: references counted again \d{4}-\d\d-\d\d /.test(l)),

@@ -57,8 +57,7 @@ export function timerSummary(s: ActorState): string {
 }
 
 /** The summary of a move: which generation, and whether it archives or restores it. */
-export function moveSummary(what: 'archive' | 'sweep' | 'restore' | 'expiry', generation: number): string {
-  if (what === 'expiry') return `count references; unless referenced, archive generation ${generation}`;
+export function moveSummary(what: 'archive' | 'sweep' | 'restore', generation: number): string {
   return what === 'sweep' ? `sweep late interactions into generation ${generation}` : `${what} generation ${generation}`;
 }
 

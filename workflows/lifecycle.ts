@@ -95,7 +95,6 @@ const PATCH_FIRST_STOP_PUBLISHES = 'first-stop-publishes';
 const PATCH_DEADLINES_FROM_ACTIVITIES = 'deadlines-from-activities';
 const PATCH_MOVES_QUEUE = 'moves-task-queue';
 const PATCH_ERASE_ANSWERED_WHEN_TAKEN = 'erase-answered-when-taken';
-const PATCH_COUNT_AND_EXPIRE = 'count-and-expire-in-one-activity';
 
 const retryForever = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
@@ -153,12 +152,6 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   /** Set on a first run for a message no one ever defined, stopped or sent events for. */
   let unknownMessage = false;
   let problemShown = Boolean(s.problem);
-  /**
-   * The `archiving` revision of an expireUnlessReferenced under way that may still only be counting: a
-   * resume meanwhile claims it (preemptExpiry), and wins if it comes before the activity's claim. Never
-   * carried: the loop does not continue as new while the activity runs.
-   */
-  let undecidedExpiry: { revision: number; preempting: boolean } | null = null;
 
   /** The Web UI's "Current details": no command, so it is set as often as anything changes. */
   function refreshDetails(): void {
@@ -200,29 +193,17 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   );
 
   // ---- resume ----
-  /** A resume that meets the deadline's count is decided with it: it claims the expiry's revision first. */
-  function preemptUndecidedExpiry(): void {
-    if (!undecidedExpiry || undecidedExpiry.preempting) return;
-    undecidedExpiry.preempting = true;
-    const claim = { kind: s.kind, id: s.id, revision: undecidedExpiry.revision };
-    void db.preemptExpiry(claim).catch((err: unknown) => log.warn('could not claim the expiry for a resume', { error: String(err) }));
-  }
   setHandler(resumeSignal, () => {
     s.inbox.push({ type: 'resume', receivedAt: nowIso() });
-    preemptUndecidedExpiry();
   });
   setHandler(
     resumeUpdate,
-    async (_payload): Promise<ResumeOutcome> => {
-      const reply = awaitReply({ type: 'resume', receivedAt: nowIso() });
-      preemptUndecidedExpiry();
-      return (await reply) as ResumeOutcome;
-    },
+    async (_payload): Promise<ResumeOutcome> => (await awaitReply({ type: 'resume', receivedAt: nowIso() })) as ResumeOutcome,
     {
       // Refused before anything is recorded when the data is already gone; a resume accepted here is still
       // decided by the loop, in order with the deadline, and may yet be refused there.
       validator: (_payload) => {
-        if (!ready || undecidedExpiry) return;
+        if (!ready) return;
         const refusal = m.resumeRefusal();
         if (refusal) throw new Error(refusal);
       },
@@ -542,7 +523,6 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
   }
 
   async function checkReferencesAndMaybeArchive(): Promise<void> {
-    if (s.state === 'stopped' && patched(PATCH_COUNT_AND_EXPIRE)) return countAndExpire();
     const {
       count,
       checkedAt,
@@ -566,50 +546,6 @@ export async function interactionDataLifecycle(input: LifecycleInput): Promise<v
     if (decision === 'archiving' && patched(PATCH_EXPIRE_IN_ONE_ACTIVITY)) return expireInOneActivity();
     await publish(); // retained, or unavailable before a single row moves
     if (decision === 'archiving') await finishArchive();
-  }
-
-  /**
-   * A stopped message's deadline: the count and the expiry it allows in one activity
-   * (expireUnlessReferenced), one workflow task and one activity per expiry fewer than counting first,
-   * which is most of what an expiry costs Temporal (docs/SCALING.md). The actor says archiving from the
-   * start, as it did once the count was back. A resume queued before this step is applied first; one that
-   * comes while the activity runs is accepted and claims the expiry's revision in MySQL: if that comes
-   * before the activity's own claim, the expiry stops before a row moves (`preempted`) and the resume is
-   * applied; after it, the resume is refused once the archive is done, as during any archive. A retained
-   * message counts again on its own (most of those counts find references).
-   */
-  async function countAndExpire(): Promise<void> {
-    m.expiryBegun();
-    s.revision += 1;
-    showState('archiving');
-    const input = { kind: s.kind, id: s.id, generation: s.generation, stoppedAt: s.stoppedAt, revision: s.revision };
-    undecidedExpiry = { revision: s.revision, preempting: false };
-    const result = await guarded('archiveInteractions', () =>
-      mover.expireUnlessReferenced.executeWithOptions(moveOptions(moveSummary('expiry', s.generation)), [input]),
-    ).finally(() => {
-      undecidedExpiry = null;
-    });
-    if (!result) return;
-    if (result.outcome === 'preempted') {
-      // A resume claimed the revision first: nothing was recorded or moved, and the loop applies it next.
-      m.expiryPreempted(result.checkedAt);
-      showState(s.state);
-      return;
-    }
-    if (result.outcome === 'kept') {
-      const { count, checkedAt, nextCheckAt, audiences, archivingHeld } = result;
-      if (m.expiryKept(count, checkedAt, nextCheckAt, audiences, archivingHeld ?? null) === 'held') {
-        log.info('due, but archiving is paused', { pausedBy: archivingHeld?.pausedBy, recheckAt: s.dueAt });
-      }
-      await publish();
-      return;
-    }
-    const { outcome, checkedAt, hotTableLeft, nextSweepAt, ...manifest } = result;
-    m.expiryCounted(checkedAt);
-    s.revision += 1;
-    m.archived(manifest, nextSweepAt, sleeps(hotTableLeft), nowIso());
-    showState('expired');
-    s.state = 'expired';
   }
 
   /** How histories recorded before PATCH_DEADLINES_FROM_ACTIVITIES counted: the next check from a local activity. */

@@ -350,46 +350,6 @@ export class LifecycleMachine {
   }
 
   /**
-   * A stopped message is due and its expiry begins with the count (expireUnlessReferenced): from now the
-   * actor says archiving into the next generation, as the availability row will before a row moves,
-   * unless the count keeps the data (expiryKept).
-   */
-  expiryBegun(): void {
-    this.s.state = 'archiving';
-    this.s.generation += 1;
-    this.s.dueAt = null;
-    this.s.referencesChanged = false;
-    this.s.archivingHeld = null;
-  }
-
-  /** The expiry's count found references, or the brake held it: nothing moved, and the data stays available. */
-  expiryKept(
-    count: number,
-    checkedAt: string,
-    nextCheck: string,
-    audiences: ReferencingAudience[],
-    hold: ArchivingHold | null,
-  ): 'retained' | 'held' {
-    this.s.state = 'stopped';
-    this.s.generation -= 1;
-    return this.referencesCounted(count, checkedAt, nextCheck, false, audiences, hold) === 'retained' ? 'retained' : 'held';
-  }
-
-  /** A resume claimed the expiry's revision before it began to move rows: stopped and due again, the resume next. */
-  expiryPreempted(checkedAt: string): void {
-    this.s.state = 'stopped';
-    this.s.generation -= 1;
-    this.s.dueAt = checkedAt;
-  }
-
-  /** The expiry's count found none: the archive went ahead. */
-  expiryCounted(checkedAt: string): void {
-    this.s.activeReferences = 0;
-    this.s.referencingAudiences = [];
-    this.s.lastCheckedAt = checkedAt;
-  }
-
-  /**
    * An archive or sweep is done. With `sleep` (no hot table left), no sweep is due until late
    * interactions wake the actor; `nextSweep` is then the earliest it may sweep again.
    */

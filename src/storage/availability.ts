@@ -64,54 +64,6 @@ export async function isKnownMessage(db: Db, ref: MessageRef): Promise<boolean> 
  * Upserts the availability row every interaction-data feature joins on. The revision guard makes a
  * retried older write a no-op once a newer transition has been recorded.
  */
-/**
- * An expiry's point of no return: records the message `archiving` at `r.revision` unless a resume claimed
- * that revision first (preemptExpiry). False when it did: nothing is recorded, and no row may move.
- */
-export async function claimArchiving(db: Db, r: AvailabilityRecord): Promise<boolean> {
-  const changed = await db('message_availability')
-    .where({ kind: r.kind, message_id: r.id })
-    .andWhere('revision', '<', r.revision)
-    .update({
-      state: 'archiving',
-      available: false,
-      stopped_at: toSqlDatetime(r.stoppedAt),
-      expires_at: null,
-      generation: r.generation,
-      revision: r.revision,
-      updated_at: db.raw('CURRENT_TIMESTAMP(3)'),
-    });
-  if (changed > 0) return true;
-  const row = await db('message_availability')
-    .where({ kind: r.kind, message_id: r.id })
-    .first<{ revision: string } | undefined>('revision');
-  if (row) return false;
-  // No row at all (one removed by hand): nothing to race with.
-  await recordAvailability(db, { ...r, state: 'archiving', available: false, expiresAt: null });
-  return true;
-}
-
-/**
- * A resume's claim on the revision an expiry under way would record `archiving` at: true when the message
- * is still available and the expiry has not claimed it, which then stops before a row moves.
- */
-export async function preemptExpiry(db: Db, ref: MessageRef, revision: number): Promise<boolean> {
-  const changed = await db('message_availability')
-    .where({ kind: ref.kind, message_id: ref.id })
-    .whereIn('state', ['stopped', 'retained'])
-    .andWhere('revision', '<', revision)
-    .update({ revision });
-  return changed > 0;
-}
-
-/** Whether the message's row already records it unavailable on its way into `generation` (an expiry under way). */
-export async function isArchivingInto(db: Db, ref: MessageRef, generation: number): Promise<boolean> {
-  const row = await db('message_availability')
-    .where({ kind: ref.kind, message_id: ref.id })
-    .first<{ state: LifecycleState; generation: number } | undefined>('state', 'generation');
-  return row?.state === 'archiving' && Number(row.generation) === generation;
-}
-
 export async function recordAvailability(db: Db, r: AvailabilityRecord): Promise<void> {
   const values = {
     kind: r.kind,

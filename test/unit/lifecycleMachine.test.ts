@@ -97,33 +97,6 @@ describe('LifecycleMachine', () => {
     assert.equal(m.s.state, 'active');
   });
 
-  it("a stopped message's expiry says archiving from its count on, and goes back to what the count keeps", () => {
-    const m = machine({ state: 'stopped', dueAt: at(1000), generation: 1, stoppedAt: at(0) });
-    m.expiryBegun();
-    assert.deepEqual([m.s.state, m.s.generation, m.s.dueAt, statusOf(m.s).available], ['archiving', 2, null, false]);
-    const audience = { id: 'a1', type: 'campaign', name: 'Retarget' };
-    assert.equal(m.expiryKept(1, at(1001), at(5000), [audience], null), 'retained');
-    assert.deepEqual([m.s.state, m.s.generation, m.s.dueAt], ['retained', 1, at(5000)]);
-    assert.deepEqual(statusOf(m.s).referencingAudiences, [audience]);
-
-    const held = machine({ state: 'stopped', dueAt: at(1000), generation: 1 });
-    held.expiryBegun();
-    const hold = { pausedBy: 'ops', pausedAt: at(900), reason: 'incident', recheckAt: at(9000) };
-    assert.equal(held.expiryKept(0, at(1001), at(5000), [], hold), 'held');
-    assert.deepEqual([held.s.state, held.s.generation, held.s.dueAt, held.s.archivingHeld], ['stopped', 1, at(9000), hold]);
-  });
-
-  it('a resume that claimed the expiry first leaves the message stopped, due, and the resume next', () => {
-    const m = machine({ state: 'stopped', dueAt: at(1000), generation: 1, stoppedAt: at(0) });
-    m.expiryBegun();
-    m.s.inbox.push({ type: 'resume', receivedAt: at(1001) });
-    m.expiryPreempted(at(1002));
-    assert.deepEqual([m.s.state, m.s.generation, m.s.dueAt], ['stopped', 1, at(1002)]);
-    assert.equal(m.nextStep(T0 + 2000).type, 'apply');
-    assert.deepEqual(m.resume(at(1001)), { ok: true, value: true });
-    assert.equal(m.s.state, 'active');
-  });
-
   it('resume: stopped or retained → active; active → unchanged; unavailable → refused with rule 9 words', () => {
     assert.deepEqual(machine({ state: 'retained' }).resume(at(0)), { ok: true, value: true });
     assert.deepEqual(machine().resume(at(0)), { ok: true, value: false });
