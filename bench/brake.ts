@@ -8,7 +8,7 @@
  *
  *   npm run bench:brake
  *   BENCH_BRAKE_MESSAGES=200 npm run bench:brake        a quick look
- *   MOVES_PER_SECOND=1 BENCH_BRAKE_SETS=braked npm run bench:brake    one paced drain, no comparison
+ *   WORKER_MOVES_PER_SECOND=1.3 BENCH_BRAKE_SETS=braked npm run bench:brake    one paced drain, no comparison
  *
  * Reported: events/s alone and beside each drain, their ratio (the target: at least 0.8 with the
  * brake), how long each drain took, and that every message archived exactly once.
@@ -125,7 +125,13 @@ export async function brakeBench(server: BenchServer) {
     {
       prefix: 'unbraked-',
       label: 'without it',
-      env: { WORKER_MOVE_SLOTS: '64', MOVES_PER_SECOND: '0', MOVE_NICE_RATIO: '0', MOVE_MAX_THREADS_RUNNING: '0' },
+      env: {
+        WORKER_MOVE_SLOTS: '64',
+        MOVES_PER_SECOND: '0',
+        WORKER_MOVES_PER_SECOND: '0',
+        MOVE_NICE_RATIO: '0',
+        MOVE_MAX_THREADS_RUNNING: '0',
+      },
     },
   ];
   // BENCH_BRAKE_SETS=braked runs the drain with the brake alone (a slower pace, without the comparison).
@@ -233,13 +239,18 @@ export async function brakeBench(server: BenchServer) {
       rowsEach,
       writers,
       batch,
-      brake: { moveSlots: brake.worker.moveSlots, movesPerSecond: brake.worker.movesPerSecond, ...brake.moveThrottle },
+      brake: {
+        moveSlots: brake.worker.moveSlots,
+        movesPerSecond: brake.worker.movesPerSecond,
+        workerMovesPerSecond: brake.worker.workerMovesPerSecond,
+        ...brake.moveThrottle,
+      },
       drains: figures,
       uptimeBefore,
       uptimeAfter: uptimeLine(),
     };
     const markdown = [
-      `Server: ${server.description}. ${fmtInt(messages)} due messages × ${rowsEach} rows per drain; ingestion flat out, ${writers} writers × ${batch} events, in the benchmark's process; one worker; Temporal dev server (SQLite). The brake: ${brake.worker.moveSlots} move slots, ${brake.worker.movesPerSecond ?? 'no limit of'} moves per second, nice ratio ${brake.moveThrottle.niceRatio}, Threads_running limit ${brake.moveThrottle.maxThreadsRunning}.`,
+      `Server: ${server.description}. ${fmtInt(messages)} due messages × ${rowsEach} rows per drain; ingestion flat out, ${writers} writers × ${batch} events, in the benchmark's process; one worker; Temporal dev server (SQLite). The brake: ${brake.worker.moveSlots} move slots, ${brake.worker.movesPerSecond ?? 'no limit of'} moves per second on the queue and ${brake.worker.workerMovesPerSecond ?? 'no limit of'} per worker, nice ratio ${brake.moveThrottle.niceRatio}, Threads_running limit ${brake.moveThrottle.maxThreadsRunning}.`,
       '',
       table(
         [

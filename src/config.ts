@@ -82,6 +82,12 @@ export interface WorkerSizing {
    * maxTaskQueueActivitiesPerSecond); null for no limit.
    */
   movesPerSecond: number | null;
+  /**
+   * Moves this worker starts per second at most (the SDK's maxActivitiesPerSecond, kept by the worker
+   * itself, so exact even at a fraction of one a second, where Temporal's task-queue rate is not); null
+   * for no limit.
+   */
+  workerMovesPerSecond: number | null;
 }
 
 /** Defaults: see docs/SCALING.md for how they were chosen. */
@@ -92,6 +98,7 @@ export const DEFAULT_WORKER_SIZING: WorkerSizing = {
   localActivitySlots: 100,
   moveSlots: 2,
   movesPerSecond: null,
+  workerMovesPerSecond: null,
 };
 
 export interface S3Settings {
@@ -276,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ),
       moveSlots: positiveInt('WORKER_MOVE_SLOTS', env.WORKER_MOVE_SLOTS, DEFAULT_WORKER_SIZING.moveSlots),
       movesPerSecond: nonNegativeNumber('MOVES_PER_SECOND', env.MOVES_PER_SECOND, 0) || null,
+      workerMovesPerSecond: nonNegativeNumber('WORKER_MOVES_PER_SECOND', env.WORKER_MOVES_PER_SECOND, 0) || null,
     },
     workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInt('WORKER_METRICS_PORT', env.WORKER_METRICS_PORT, 0) : null,
     temporalSdkMetricsAddress: env.TEMPORAL_SDK_METRICS_ADDRESS || null,

@@ -109,6 +109,7 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
     },
     maxConcurrentActivityTaskExecutions: config.worker.moveSlots,
     ...(config.worker.movesPerSecond ? { maxTaskQueueActivitiesPerSecond: config.worker.movesPerSecond } : {}),
+    ...(config.worker.workerMovesPerSecond ? { maxActivitiesPerSecond: config.worker.workerMovesPerSecond } : {}),
   });
   log.info(
     {
@@ -120,6 +121,8 @@ export async function startWorker(config: Config = loadConfig(), overrides: Part
       bulkWatchQueue: BULK_WATCH_TASK_QUEUE,
       movesQueue: MOVES_TASK_QUEUE,
       moveSlots: config.worker.moveSlots,
+      movesPerSecond: config.worker.movesPerSecond,
+      workerMovesPerSecond: config.worker.workerMovesPerSecond,
       ttl: config.interactionDataTtl.text,
       cleanupInterval: config.cleanupInterval.text,
       email: config.resendApiKey ? 'resend' : 'outbox',

@@ -49,6 +49,7 @@ import { BULK_WATCH_TASK_QUEUE } from '../src/shared/workflowId';
 import { bulkRestoreProgressQuery } from './bulkDefinitions';
 import { CALLBACK_ACTIVITY_OPTIONS, restoreDoneSignal } from './definitions';
 import type { LifecycleActivities } from '../activities/types';
+import { isRecord, isText, requireInput } from './workflowInput';
 
 /**
  * Patch id (docs/WORKFLOWS.md): a message is requested by requestBulkItemRestore and followed by the
@@ -130,6 +131,11 @@ function failureReason(err: unknown): string {
 }
 
 export async function interactionDataBulkRestore(input: BulkRestoreInput): Promise<BulkRestoreProgress> {
+  requireInput(
+    isRecord(input) && isText(input.requestId) && isRecord(input.tuning) && (isRecord(input.carried) || isRecord(input.selection)),
+    'interactionDataBulkRestore',
+    '{requestId, selection, requestedBy, tuning} (as BulkRestoreClient starts it)',
+  );
   const info = workflowInfo();
   const s: BulkRestoreState = input.carried ?? initialState(input, info);
   const { concurrency, failAfterAttempts, messageTimeoutMs } = input.tuning;
@@ -363,5 +369,6 @@ export async function interactionDataBulkRestore(input: BulkRestoreInput): Promi
 
 /** Dry run: what a request would restore, computed by a worker (which has the database), changing nothing. */
 export async function interactionDataBulkRestorePreview(input: BulkPreviewInput): Promise<BulkRestorePreview> {
+  requireInput(isRecord(input), 'interactionDataBulkRestorePreview', 'a selection');
   return previewer.previewBulkRestore(input);
 }

@@ -17,6 +17,7 @@ import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHand
 import type { ErasureActivities } from '../activities/erasure';
 import type { ErasureView } from '../src/privacy/erasureRecords';
 import { messageErasedSignal } from './definitions';
+import { isRecord, isText, requireInput } from './workflowInput';
 
 export interface ErasureInput {
   requestId: string;
@@ -39,6 +40,11 @@ const ASK_AGAIN_AFTER_MS = 10 * 60_000;
 const RECHECK_MS = 60_000;
 
 export async function interactionDataErasure(input: ErasureInput): Promise<ErasureView> {
+  requireInput(
+    isRecord(input) && isText(input.requestId) && isText(input.userId) && typeof input.requestedBy === 'string',
+    'interactionDataErasure',
+    '{requestId, userId, requestedBy} (as ErasureClient starts it)',
+  );
   const window = Math.max(1, Math.min(input.window ?? DEFAULT_WINDOW, 256));
   let reported = 0;
   setHandler(messageErasedSignal, (signal) => {

@@ -69,6 +69,7 @@ import {
 } from './definitions';
 import { MOVES_TASK_QUEUE } from '../src/shared/workflowId';
 import { actorDetails, moveSummary, timerSummary } from './actorDetails';
+import { isRecord, isText, requireInput } from './workflowInput';
 import {
   initialState,
   isAvailable,
@@ -144,6 +145,11 @@ function problemOf(activity: string, err: unknown): LifecycleProblem | null {
 }
 
 export async function interactionDataLifecycle(input: LifecycleInput): Promise<void> {
+  requireInput(
+    isRecord(input) && (input.kind === 'campaign' || input.kind === 'canvas') && isText(input.id),
+    'interactionDataLifecycle',
+    '{kind: "campaign" | "canvas", id}',
+  );
   const s: ActorState = input.carried ? upgradeCarried(input.carried) : initialState(input.kind, input.id);
   const m = new LifecycleMachine(s);
   /** Outcomes of inbox events an Update waits for; never carried (handlers finish before continue-as-new). */

@@ -168,6 +168,10 @@ describe('Temporal connection settings from the environment', () => {
       ARCHIVING_PAUSE_RECHECK: '2 minutes',
     });
     assert.equal(config.worker.moveSlots, 3);
+    assert.deepEqual([config.worker.movesPerSecond, config.worker.workerMovesPerSecond], [null, null], 'no pace unless set');
+    const paced = loadConfig({ MOVES_PER_SECOND: '4', WORKER_MOVES_PER_SECOND: '0.5' });
+    assert.deepEqual([paced.worker.movesPerSecond, paced.worker.workerMovesPerSecond], [4, 0.5]);
+    assert.throws(() => loadConfig({ WORKER_MOVES_PER_SECOND: 'fast' }), /WORKER_MOVES_PER_SECOND/);
     assert.deepEqual(config.moveThrottle, { maxThreadsRunning: 0, niceRatio: 0.25, maxBackoffMs: 5_000 });
     assert.equal(config.archivingPauseRecheck.milliseconds, 120_000);
     assert.throws(() => loadConfig({ MOVE_NICE_RATIO: '-1' }), /MOVE_NICE_RATIO must be a number from 0 to 100/);
