@@ -90,4 +90,41 @@ describe('metrics', () => {
     assert.ok(sample(text, 'interaction_data_process_resident_memory_bytes') > 0);
     assert.equal((await fetch(workerMetrics.replace('/metrics', '/other'))).status, 404);
   });
+
+  it("exports the Temporal SDK's own worker metrics at TEMPORAL_SDK_METRICS_ADDRESS", async () => {
+    // A worker process of its own: the SDK's runtime, and so its exporter, is installed once per process.
+    const address = `127.0.0.1:${await freePort()}`;
+    const child = stack.spawnWorker({ TEMPORAL_SDK_METRICS_ADDRESS: address });
+    try {
+      const text = await waitFor(
+        "the SDK's slots of both task queues",
+        async () => {
+          const body = await fetch(`http://${address}/metrics`).then(
+            (res) => (res.ok ? res.text() : ''),
+            () => '',
+          );
+          const slots = body.split('\n').filter((l) => l.startsWith('temporal_worker_task_slots_available{'));
+          return slots.some((l) => l.includes('task_queue="interaction-data-moves"')) &&
+            slots.some((l) => l.includes('task_queue="interaction-data"'))
+            ? body
+            : null;
+        },
+        60_000,
+        500,
+      );
+      // The moves queue's activity slots are WORKER_MOVE_SLOTS.
+      const moves = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('temporal_worker_task_slots_available{') &&
+            l.includes('task_queue="interaction-data-moves"') &&
+            l.includes('worker_type="ActivityWorker"'),
+        );
+      assert.ok(moves, text.slice(0, 2000));
+      assert.equal(Number(moves.slice(moves.lastIndexOf(' ') + 1)), stack.config.worker.moveSlots);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 });
