@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ApiServer } from '../src/api/app';
-import { archivingStatusOf, type ResumeReport } from '../src/client/archivingControl';
+import { archivingPause, archivingResume, archivingStatusOf, type ResumeReport } from '../src/client/archivingControl';
 import { runCliCaptured } from './support/cli';
 import type { MessageRef } from '../src/shared/types';
 import { lifecycleWorkflowId, MOVES_TASK_QUEUE } from '../src/shared/workflowId';
@@ -126,6 +126,30 @@ describe('the archiving brake', () => {
       }
     }
     assert.deepEqual(queues, [MOVES_TASK_QUEUE]);
+  });
+
+  it('counts a held message that was resumed meanwhile no longer as held', async () => {
+    const ref: MessageRef = { kind: 'canvas', id: 'held-then-resumed' };
+    await stack.db('messages').insert({ kind: ref.kind, id: ref.id, name: 'Held then resumed' });
+    await seedInteractions(stack.db, ref, 10);
+    await archivingPause(stack.db, 'test', 'drill');
+    try {
+      await stack.lifecycle.stop(ref.kind, ref.id);
+      await waitFor('the actor to be held', async () => (await stack.lifecycle.status(ref.kind, ref.id))?.archivingHeld ?? null);
+      assert.equal((await archivingStatusOf(stack.db)).heldMessages, 1);
+      assert.deepEqual(await stack.lifecycle.resume(ref.kind, ref.id), { changed: true, state: 'active' });
+      await waitFor('the row to say active', async () =>
+        (await stack.db('message_availability').where({ kind: ref.kind, message_id: ref.id }).first<{ state: string }>())?.state ===
+        'active'
+          ? true
+          : null,
+      );
+      assert.equal((await archivingStatusOf(stack.db)).heldMessages, 0, 'an active message is not held');
+    } finally {
+      await archivingResume(stack.db, 'test', (held) => stack.lifecycle.referencesChanged(held.kind, held.id));
+    }
+    assert.equal((await stack.db('archiving_holds').where({ message_kind: ref.kind, message_id: ref.id })).length, 0, 'resume forgets it');
+    assert.equal((await stack.lifecycle.status(ref.kind, ref.id))?.state, 'active');
   });
 
   it('stops an archive under way after its chunk, and carries on from its cursor once resumed', async () => {

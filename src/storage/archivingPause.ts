@@ -65,8 +65,18 @@ export async function heldMessages(db: Db, limit: number): Promise<MessageRef[]>
   return rows.map((r) => ({ kind: r.message_kind as MessageRef['kind'], id: r.message_id }));
 }
 
+/**
+ * Messages held now: a hold whose message was resumed (active again) or has moved on since is no longer
+ * one, though its row stays until the next resume of archiving forgets it.
+ */
 export async function countHeldMessages(db: Db): Promise<number> {
-  const row = await db('archiving_holds').count<{ n: number | string }[]>({ n: '*' }).first();
+  const row = await db('archiving_holds as h')
+    .join('message_availability as a', function () {
+      this.on('a.kind', '=', 'h.message_kind').andOn('a.message_id', '=', 'h.message_id');
+    })
+    .where('a.state', 'stopped')
+    .count<{ n: number | string }[]>({ n: '*' })
+    .first();
   return Number(row?.n ?? 0);
 }
 
