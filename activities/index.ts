@@ -66,12 +66,17 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       onWait: (why, ms) => moveWaits.inc({ move: kind, why }, ms / 1000),
     });
 
-  /** `pauseChecked`: the caller read the brake a moment ago (expireMessage), so it is not read twice. */
-  async function archiveInteractions(input: ArchiveInput, pauseChecked = false): Promise<ArchiveOutcome> {
+  /** The archive or sweep activity: the brake first. */
+  async function archiveInteractions(input: ArchiveInput): Promise<ArchiveOutcome> {
+    await failIfPaused();
+    return archive(input);
+  }
+
+  /** Moves the hot rows into the generation; the caller has read the brake. */
+  async function archive(input: ArchiveInput): Promise<ArchiveOutcome> {
     const { kind, id, generation } = input;
     const ctx = Context.current();
     const resumeFrom = ctx.info.heartbeatDetails as ArchiveCursor | undefined;
-    if (!pauseChecked) await failIfPaused();
     const manifest = await move(ctx, 'archive', input, (token) =>
       heartbeatWhile(ctx, resumeFrom, (report) => {
         let latest = resumeFrom;
@@ -140,7 +145,7 @@ export function createActivities(deps: ActivityDeps): LifecycleActivities & Poli
       await failIfPaused();
       // The row says unavailable before a single row moves, and expired once all have (as the actor's own records did).
       await recordAvailability(db, { ...record, state: 'archiving', revision });
-      const outcome = await archiveInteractions(input, true);
+      const outcome = await archive(input);
       await recordAvailability(db, { ...record, state: 'expired', revision: revision + 1 });
       return { ...outcome, nextSweepAt: deadline(new Date().toISOString(), 'cleanup') };
     },

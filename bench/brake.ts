@@ -124,7 +124,7 @@ export async function brakeBench(server: BenchServer) {
   log(`server: ${server.description}`);
   const bench = await createBenchDatabase(server.url, `bench_brake_${randomBytes(3).toString('hex')}`);
   const temporal = await startBenchTemporal();
-  const sets = [
+  const allSets = [
     {
       prefix: 'braked-',
       label: 'with the brake',
@@ -144,7 +144,7 @@ export async function brakeBench(server: BenchServer) {
   ];
   // BENCH_BRAKE_SETS=braked runs the drain with the brake alone (a slower pace, without the comparison).
   const only = (process.env.BENCH_BRAKE_SETS ?? 'braked,unbraked').split(',').map((x) => x.trim());
-  for (let i = sets.length - 1; i >= 0; i -= 1) if (!only.includes(sets[i].prefix.replace(/-$/, ''))) sets.splice(i, 1);
+  const sets = allSets.filter((set) => only.includes(set.prefix.replace(/-$/, '')));
   if (sets.length === 0) throw new Error('BENCH_BRAKE_SETS: give braked, unbraked or both');
   try {
     const seedStarted = performance.now();
@@ -157,17 +157,24 @@ export async function brakeBench(server: BenchServer) {
     );
     log(`seeded ${fmtInt(sets.length * messages * rowsEach)} rows in ${((performance.now() - seedStarted) / 1000).toFixed(0)} s`);
 
+    const pids = { mysql: server.pid, temporal: temporal.server.pid ?? null, worker: null };
+    /**
+     * Ingestion alone for BENCH_BRAKE_ALONE_SECONDS, once what came before (InnoDB's purge of dropped rows,
+     * Temporal's own clean-up) has settled.
+     */
+    const ingestAlone = async (when: string): Promise<{ figures: Throughput; cores: CoresBusy }> => {
+      await sleep(settleSeconds * 1000);
+      const meter = cpuMeter(pids);
+      const run = ingestFlatOut(bench, writers, batch);
+      await sleep(aloneSeconds * 1000);
+      const figures = await run.stop();
+      const busy = meter.stop();
+      log(`ingestion alone ${when}: ${fmtInt(figures.eventsPerSecond)} events/s`);
+      return { figures, cores: busy };
+    };
     const figures: DrainFigures[] = [];
     for (const set of sets) {
-      // What the last drain left behind (InnoDB's purge of dropped rows, Temporal's own clean-up) settles first.
-      await sleep(settleSeconds * 1000);
-      const pids = { mysql: server.pid, temporal: temporal.server.pid ?? null, worker: null };
-      const aloneMeter = cpuMeter(pids);
-      const alone = ingestFlatOut(bench, writers, batch);
-      await sleep(aloneSeconds * 1000);
-      const aloneFigures = await alone.stop();
-      const coresAlone = aloneMeter.stop();
-      log(`ingestion alone: ${fmtInt(aloneFigures.eventsPerSecond)} events/s`);
+      const { figures: aloneFigures, cores: coresAlone } = await ingestAlone('before the drain');
       await startDueActors(
         temporal,
         Array.from({ length: messages }, (_, i) => dueRef(set.prefix, i)),
@@ -214,11 +221,7 @@ export async function brakeBench(server: BenchServer) {
         await worker.stop();
       }
       const drainSeconds = (performance.now() - started) / 1000;
-      await sleep(settleSeconds * 1000);
-      const after = ingestFlatOut(bench, writers, batch);
-      await sleep(aloneSeconds * 1000);
-      const aloneAfter = await after.stop();
-      log(`ingestion alone after the drain: ${fmtInt(aloneAfter.eventsPerSecond)} events/s`);
+      const { figures: aloneAfter } = await ingestAlone('after the drain');
       const generations = await countOf(bench.db, `SELECT COUNT(*) AS n FROM archive_manifests WHERE message_id LIKE '${set.prefix}%'`);
       const archived = await countOf(
         bench.db,
