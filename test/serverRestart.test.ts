@@ -1,8 +1,10 @@
 /**
  * The Temporal dev server is killed and restarted on its SQLite file while actors sleep on their
- * deadlines: the timers survive and every actor expires on time, once.
+ * deadlines: the timers survive and every actor expires on time, once. The file is in WAL mode, as
+ * `npm start` runs it, synced at checkpoints only: a killed server must still lose nothing it committed.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRef } from '../src/shared/types';
 import { createStack, waitFor, waitForState, type TestStack } from './support/stack';
@@ -27,6 +29,8 @@ describe('Temporal server restart while actors sleep', () => {
       deadlines.set(ref.id, Date.parse(s.expiresAt!));
     }
 
+    const dbFile = stack.server!.dbFile;
+    assert.ok(existsSync(`${dbFile}-wal`), `the dev server's SQLite runs in WAL mode (no ${dbFile}-wal)`);
     await stack.restartServer('kill');
     // Back in service, the worker answering through it, before the second restart.
     await waitFor('an answer after the restart', () => stack.lifecycle.status(refs[0].kind, refs[0].id).catch(() => null), 60_000);

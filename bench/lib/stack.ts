@@ -35,10 +35,14 @@ export interface BenchTemporal {
 }
 
 /**
- * BENCH_TEMPORAL_WAL=1 runs the dev server's SQLite in WAL mode without an fsync per commit, nearer a
- * Temporal cluster's persistence than the dev server's defaults (docs/SCALING.md). BENCH_TEMPORAL_EAGER=1
- * switches on eager activity execution (`system.enableActivityEagerExecution`).
+ * The dev server as `npm start` runs it (SQLite in WAL mode, src/temporal/devServer.ts).
+ * BENCH_TEMPORAL_SQLITE_DEFAULTS=1 runs its SQLite in SQLite's own defaults instead (a rollback journal,
+ * an fsync per commit), to compare with runs made so; BENCH_TEMPORAL_EAGER=1 switches on eager activity
+ * execution (`system.enableActivityEagerExecution`).
  */
+export const benchTemporalDescription = (): string =>
+  `Temporal dev server (SQLite ${process.env.BENCH_TEMPORAL_SQLITE_DEFAULTS === '1' ? 'defaults' : 'in WAL mode'}${process.env.BENCH_TEMPORAL_EAGER === '1' ? ', eager activities' : ''})`;
+
 export async function startBenchTemporal(dynamicConfig: Record<string, string | number | boolean> = {}): Promise<BenchTemporal> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-temporal-'));
   const server = await startDevServerOnFreePort({
@@ -50,7 +54,7 @@ export async function startBenchTemporal(dynamicConfig: Record<string, string | 
       ...(process.env.BENCH_TEMPORAL_EAGER === '1' ? { 'system.enableActivityEagerExecution': true } : {}),
       ...dynamicConfig,
     },
-    ...(process.env.BENCH_TEMPORAL_WAL === '1' ? { sqlitePragmas: { journal_mode: 'wal', synchronous: 'normal' } } : {}),
+    ...(process.env.BENCH_TEMPORAL_SQLITE_DEFAULTS === '1' ? { sqlitePragmas: {} } : {}),
   });
   const connection = await Connection.connect({ address: server.address });
   await ensureSearchAttributes(connection, NAMESPACE);

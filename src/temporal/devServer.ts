@@ -9,6 +9,15 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { Logger } from '../logger';
 
+/**
+ * The dev server's SQLite in WAL mode, synced at checkpoints rather than at every commit. In its own
+ * defaults (a rollback journal, an fsync per commit) the server's single connection waits on the disk
+ * for every transaction, which on a small machine bounds what actors get done and takes CPU that MySQL
+ * and the worker beside it need (docs/SCALING.md). Nothing committed is lost when the server's process
+ * dies (the restart tests kill it); only a crash of the machine itself can roll back its last commits.
+ */
+export const DEV_SERVER_SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'wal', synchronous: 'normal' };
+
 export interface DevServerOptions {
   /** Absolute path of the Temporal CLI, see scripts/ensureTemporal.ts. */
   binary: string;
@@ -25,11 +34,7 @@ export interface DevServerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'never';
   /** Server dynamic config overrides (`--dynamic-config-value KEY=JSON`), e.g. lower limits so tests reach them. */
   dynamicConfig?: Record<string, string | number | boolean | null | object>;
-  /**
-   * SQLite pragmas (`--sqlite-pragma NAME=VALUE`). `{ journal_mode: 'wal', synchronous: 'normal' }`
-   * writes each transaction once, with no fsync per commit: nothing committed is lost when the server's
-   * process dies, only when the machine does.
-   */
+  /** SQLite pragmas (`--sqlite-pragma NAME=VALUE`); DEV_SERVER_SQLITE_PRAGMAS unless given (`{}`: SQLite's own). */
   sqlitePragmas?: Record<string, string>;
   /** How long to wait for the server to answer before giving up. */
   startTimeoutMs?: number;
@@ -129,7 +134,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServerH
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
-  for (const [name, value] of Object.entries(opts.sqlitePragmas ?? {})) args.push('--sqlite-pragma', `${name}=${value}`);
+  for (const [name, value] of Object.entries(opts.sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS))
+    args.push('--sqlite-pragma', `${name}=${value}`);
   if (opts.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
 
