@@ -23,7 +23,7 @@ import { cpuSeconds, fmtInt, fmtMB, readMemory, uptimeLine } from './lib/proc';
 import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
 import { countOf, dueRef, liveEvents, seedDueRows, startDueActors } from './lib/dueBacklog';
-import { benchTemporalDescription, spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
+import { spawnBenchWorker, startBenchTemporal, type BenchTemporal } from './lib/stack';
 
 const CONCURRENCY = 32;
 const PREFIX = 'backlog-';
@@ -242,7 +242,7 @@ export async function backlogBench(server: BenchServer) {
     };
     const ms = (x: number | null) => (x === null ? '?' : (x * 1000).toFixed(1));
     const markdown = [
-      `Server: ${server.description}. ${fmtInt(messages)} messages × ${rowsEach} rows, stopped a year back, all due when the worker starts; one worker (defaults, CLEANUP_INTERVAL=${cleanupInterval}), ${benchTemporalDescription()}.`,
+      `Server: ${server.description}. ${fmtInt(messages)} messages × ${rowsEach} rows, stopped a year back, all due when the worker starts; one worker (defaults, CLEANUP_INTERVAL=${cleanupInterval}), ${temporal.description}.`,
       '',
       table(
         [

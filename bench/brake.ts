@@ -24,7 +24,7 @@ import { cpuSeconds, fmtInt, uptimeLine } from './lib/proc';
 import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
 import { countOf, dueRef, liveEvents, seedDueRows, startDueActors } from './lib/dueBacklog';
-import { benchTemporalDescription, spawnBenchWorker, startBenchTemporal } from './lib/stack';
+import { spawnBenchWorker, startBenchTemporal } from './lib/stack';
 
 const SIGNALS_AT_ONCE = 32;
 
@@ -267,7 +267,7 @@ export async function brakeBench(server: BenchServer) {
       uptimeAfter: uptimeLine(),
     };
     const markdown = [
-      `Server: ${server.description}. ${fmtInt(messages)} due messages × ${rowsEach} rows per drain; ingestion flat out, ${writers} writers × ${batch} events, in the benchmark's process; one worker; ${benchTemporalDescription()}. The brake: ${brake.worker.moveSlots} move slots, ${brake.worker.movesPerSecond ?? 'no limit of'} moves per second on the queue and ${brake.worker.workerMovesPerSecond ?? 'no limit of'} per worker, nice ratio ${brake.moveThrottle.niceRatio}, Threads_running limit ${brake.moveThrottle.maxThreadsRunning}.`,
+      `Server: ${server.description}. ${fmtInt(messages)} due messages × ${rowsEach} rows per drain; ingestion flat out, ${writers} writers × ${batch} events, in the benchmark's process; one worker; ${temporal.description}. The brake: ${brake.worker.moveSlots} move slots, ${brake.worker.movesPerSecond ?? 'no limit of'} moves per second on the queue and ${brake.worker.workerMovesPerSecond ?? 'no limit of'} per worker, nice ratio ${brake.moveThrottle.niceRatio}, Threads_running limit ${brake.moveThrottle.maxThreadsRunning}.`,
       '',
       table(
         [

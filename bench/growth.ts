@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { createBenchDatabase, generateInteractions, TARGET } from './lib/dataset';
 import { fmtInt, fmtMB, uptimeLine } from './lib/proc';
-import { envInt, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
+import { envInt, envIntList, exitWhenSettled, log, saveResults, table, verdict } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
 import { archiveAndRestore, type ServiceRun } from './lib/service';
 
@@ -32,7 +32,7 @@ export interface GrowthResult {
 const LINEARITY_TOLERANCE = 1.5;
 
 export async function growthBench(server: BenchServer): Promise<GrowthResult> {
-  const sizes = (process.env.BENCH_GROWTH_SIZES || '100000,1000000,5000000').split(',').map((s) => Number(s.replace(/_/g, '')));
+  const sizes = envIntList('BENCH_GROWTH_SIZES', [100_000, 1_000_000, 5_000_000]);
   const otherRows = envInt('BENCH_GROWTH_OTHER_ROWS', 1_000_000);
   const uptimeBefore = uptimeLine();
   log(`growth benchmark: ${sizes.map(fmtInt).join(', ')} rows of one message among ${fmtInt(otherRows)} others`);

@@ -21,7 +21,7 @@ import { changeEveryHotTable } from '../src/storage/hotTableSchema';
 import type { MessageRef } from '../src/shared/types';
 import { createBenchDatabase, forEachLimited } from './lib/dataset';
 import { fmtInt, readMemory } from './lib/proc';
-import { exitWhenSettled, log, saveResults, table } from './lib/report';
+import { envIntList, exitWhenSettled, log, saveResults, table } from './lib/report';
 import { runOnBenchServer, type BenchServer } from './lib/server';
 import { REPO_ROOT } from './lib/stack';
 
@@ -165,7 +165,7 @@ async function oneSize(server: BenchServer, tables: number, rowsEach: number, la
 }
 
 export async function hotTablesBench(server: BenchServer): Promise<{ sizes: SizeFigures[]; markdown: string }> {
-  const counts = (process.env.BENCH_TABLE_COUNTS || '1000,10000,100000').split(',').map((s) => Number(s.trim()));
+  const counts = envIntList('BENCH_TABLE_COUNTS', [1000, 10_000, 100_000]);
   const rowsEach = Number(process.env.BENCH_TABLE_ROWS || 3);
   const layouts = (process.env.BENCH_TABLE_LAYOUTS || 'own,segments').split(',').map((s) => s.trim()) as Layout[];
   const sizes: SizeFigures[] = [];

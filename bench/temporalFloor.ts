@@ -18,8 +18,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { forEachLimited } from './lib/dataset';
 import { cpuSeconds, fmtInt } from './lib/proc';
-import { envInt, exitWhenSettled, log, saveResults, table } from './lib/report';
-import { benchTemporalDescription, NAMESPACE, startBenchTemporal } from './lib/stack';
+import { envInt, envIntList, exitWhenSettled, log, saveResults, table } from './lib/report';
+import { NAMESPACE, startBenchTemporal } from './lib/stack';
 import { floorStop } from './floor/workflows';
 
 const TASK_QUEUE = 'temporal-floor';
@@ -34,13 +34,16 @@ interface FloorRun {
 }
 
 function stepCounts(): number[] {
-  const raw = process.env.BENCH_FLOOR_STEPS || '1,2,4';
-  const counts = raw.split(',').map((s) => Number(s.trim()));
-  if (counts.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new Error(`BENCH_FLOOR_STEPS must list whole numbers ≥ 1, got "${raw}"`);
+  const counts = envIntList('BENCH_FLOOR_STEPS', [1, 2, 4]);
+  // An actor of no steps never shows `expired`, so the run would never end.
+  if (counts.includes(0)) throw new Error(`BENCH_FLOOR_STEPS must list whole numbers ≥ 1, got "${process.env.BENCH_FLOOR_STEPS}"`);
   return counts;
 }
 
-async function runFloor(steps: number, actors: number): Promise<FloorRun> {
+const oneDecimal = (x: number) => Math.round(x * 10) / 10;
+
+/** One step count on a fresh dev server: its figures, and the server's settings as reported. */
+async function runFloor(steps: number, actors: number): Promise<{ run: FloorRun; server: string }> {
   const temporal = await startBenchTemporal();
   try {
     const ids = Array.from({ length: actors }, (_, i) => `floor-${steps}-${i}`);
@@ -76,17 +79,17 @@ async function runFloor(steps: number, actors: number): Promise<FloorRun> {
     const run: FloorRun = {
       steps,
       actors,
-      seconds: Math.round(seconds * 10) / 10,
+      seconds: oneDecimal(seconds),
       actorsPerMinute: Math.round((actors / seconds) * 60),
       cpuMsPerActor: {
-        temporal: Math.round(((cpuSeconds(temporal.server.pid) - cpu0.temporal) * 1000 * 10) / actors) / 10,
-        workerAndClient: Math.round(((self.user + self.system) / 1000 / actors) * 10) / 10,
+        temporal: oneDecimal(((cpuSeconds(temporal.server.pid) - cpu0.temporal) * 1000) / actors),
+        workerAndClient: oneDecimal((self.user + self.system) / 1000 / actors),
       },
     };
     worker.shutdown();
     await running;
     await connection.close();
-    return run;
+    return { run, server: temporal.description };
   } finally {
     await temporal.close();
   }
@@ -96,17 +99,18 @@ async function main(): Promise<void> {
   const actors = envInt('BENCH_FLOOR_ACTORS', 1000);
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const runs: FloorRun[] = [];
-  const server = benchTemporalDescription();
-  log(`temporal floor: ${fmtInt(actors)} actors per step count, ${server}`);
+  let server = '';
+  log(`temporal floor: ${fmtInt(actors)} actors per step count`);
   for (const steps of stepCounts()) {
-    const run = await runFloor(steps, actors);
+    const { run, server: settings } = await runFloor(steps, actors);
+    server = settings;
     log(
       `  ${steps} step(s): ${fmtInt(run.actorsPerMinute)}/min, Temporal ${run.cpuMsPerActor.temporal} ms and worker + client ${run.cpuMsPerActor.workerAndClient} ms CPU per actor`,
     );
     runs.push(run);
   }
   const file = saveResults('temporal-floor', { server, actors, runs });
-  log(`results: ${file}`);
+  log(`results: ${file} (${server})`);
   console.log(
     table(
       ['activities per actor', 'actors/minute', 'Temporal CPU ms per actor', 'worker + client CPU ms per actor'],

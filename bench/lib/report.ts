@@ -33,6 +33,17 @@ export function envInt(name: string, fallback: number): number {
   return n;
 }
 
+/** A comma-separated list of whole numbers (`_` allowed within one), or `fallback` when unset. */
+export function envIntList(name: string, fallback: readonly number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return [...fallback];
+  return raw.split(',').map((part) => {
+    const n = Number(part.trim().replace(/_/g, ''));
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must list whole numbers, got "${raw}"`);
+    return n;
+  });
+}
+
 /**
  * Ends the process once a benchmark's `main` has settled: 0 when it resolved, 1 with the error's stack
  * when it threw. Exiting outright ends whatever a failed run left open (a child worker, a pool).

@@ -31,6 +31,8 @@ export interface BenchTemporal {
   client: Client;
   lifecycle: LifecycleClient;
   server: DevServerHandle;
+  /** The server's settings as a report names them, e.g. "Temporal dev server (SQLite in WAL mode)". */
+  description: string;
   close(): Promise<void>;
 }
 
@@ -40,10 +42,9 @@ export interface BenchTemporal {
  * an fsync per commit), to compare with runs made so; BENCH_TEMPORAL_EAGER=1 switches on eager activity
  * execution (`system.enableActivityEagerExecution`).
  */
-export const benchTemporalDescription = (): string =>
-  `Temporal dev server (SQLite ${process.env.BENCH_TEMPORAL_SQLITE_DEFAULTS === '1' ? 'defaults' : 'in WAL mode'}${process.env.BENCH_TEMPORAL_EAGER === '1' ? ', eager activities' : ''})`;
-
 export async function startBenchTemporal(dynamicConfig: Record<string, string | number | boolean> = {}): Promise<BenchTemporal> {
+  const sqliteDefaults = process.env.BENCH_TEMPORAL_SQLITE_DEFAULTS === '1';
+  const eager = process.env.BENCH_TEMPORAL_EAGER === '1';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idbench-temporal-'));
   const server = await startDevServerOnFreePort({
     binary: await ensureTemporalBinary(),
@@ -51,10 +52,10 @@ export async function startBenchTemporal(dynamicConfig: Record<string, string | 
     dbFile: path.join(dir, 'temporal.db'),
     logLevel: 'error',
     dynamicConfig: {
-      ...(process.env.BENCH_TEMPORAL_EAGER === '1' ? { 'system.enableActivityEagerExecution': true } : {}),
+      ...(eager ? { 'system.enableActivityEagerExecution': true } : {}),
       ...dynamicConfig,
     },
-    ...(process.env.BENCH_TEMPORAL_SQLITE_DEFAULTS === '1' ? { sqlitePragmas: {} } : {}),
+    ...(sqliteDefaults ? { sqlitePragmas: {} } : {}),
   });
   const connection = await Connection.connect({ address: server.address });
   await ensureSearchAttributes(connection, NAMESPACE);
@@ -65,6 +66,7 @@ export async function startBenchTemporal(dynamicConfig: Record<string, string | 
     client,
     lifecycle: new LifecycleClient(client),
     server,
+    description: `Temporal dev server (SQLite ${sqliteDefaults ? 'defaults' : 'in WAL mode'}${eager ? ', eager activities' : ''})`,
     async close() {
       await connection.close();
       await server.stop();
